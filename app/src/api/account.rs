@@ -1,0 +1,104 @@
+use crate::error::ApiError;
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+use pawfile::domain::SessionUser;
+
+#[cfg(feature = "ssr")]
+use crate::server::{RequestContext, respond, session};
+
+/// Creates a pet owner's account and signs them in.
+///
+/// `POST /api/register` with form fields `email`, `display_name`, `password`.
+#[server(endpoint = "register")]
+pub async fn register(
+    email: String,
+    display_name: String,
+    password: String,
+) -> Result<SessionUser, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let state = &ctx.state;
+            let user_id = pawfile::auth::register_owner(
+                &state.db,
+                &state.hasher,
+                &email,
+                &display_name,
+                &password,
+                Some(ctx.client.addr),
+            )
+            .await?;
+            // A new account starts at session generation 0.
+            session::start(&ctx.session, user_id, 0).await?;
+            let user = pawfile::auth::load_session_user(&state.db, user_id, 0)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)?;
+            ctx.redirect_html_form("/");
+            Ok(user)
+        }
+        .await,
+    )
+}
+
+/// Signs in with e-mail and password; sets the session cookie.
+///
+/// `POST /api/login` with form fields `email`, `password`.
+#[server(endpoint = "login")]
+pub async fn login(email: String, password: String) -> Result<SessionUser, ApiError> {
+    use pawfile::auth::{SignInAttempt, SignInOutcome, load_session_user, sign_in};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let state = &ctx.state;
+            let attempt = SignInAttempt {
+                email: &email,
+                password: &password,
+                client_addr: Some(ctx.client.addr),
+            };
+            match sign_in(&state.db, &state.hasher, attempt).await? {
+                SignInOutcome::SignedIn { user_id, generation } => {
+                    session::start(&ctx.session, user_id, generation).await?;
+                    let user = load_session_user(&state.db, user_id, generation)
+                        .await?
+                        .ok_or_else(ApiError::unauthenticated)?;
+                    ctx.redirect_html_form("/");
+                    Ok(user)
+                }
+                SignInOutcome::Refused(error) => Err(ApiError::Unauthenticated { error }),
+            }
+        }
+        .await,
+    )
+}
+
+/// Signs out: deletes the session server-side and clears the cookie.
+///
+/// `POST /api/logout`.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    use pawfile::audit::{Action, Event, record};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            if let Some(user) = ctx.user().await? {
+                record(
+                    &ctx.state.db,
+                    Event::new(Action::SignOut, Some(user.id), Some(ctx.client.addr)),
+                )
+                .await
+                .map_err(pawfile::error::Error::from)?;
+            }
+            session::end(&ctx.session).await?;
+            ctx.redirect_html_form("/");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// The signed-in user, or `null`.
+///
+/// `GET /api/me`.
+#[server(endpoint = "me", input = GetUrl)]
+pub async fn current_user() -> Result<Option<SessionUser>, ApiError> {
+    respond(RequestContext::get()?.user().await)
+}

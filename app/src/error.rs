@@ -1,0 +1,199 @@
+//! The error every server function and HTTP route answers with: a message a person understands, the
+//! field it belongs to, and (on the server) the fitting HTTP status. Details of internal failures stay in
+//! the server's logs.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as the user and API clients see it. Serialised as JSON: `{"kind": "...", "error":
+/// "<message>"}`, plus `field` for invalid input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApiError {
+    /// Bad input (422); `field` names the form field.
+    #[error("{error}")]
+    Invalid {
+        /// The form field the message belongs next to.
+        field: Option<String>,
+        /// The message.
+        error: String,
+    },
+    /// Sign-in required, or the sign-in failed (401).
+    #[error("{error}")]
+    Unauthenticated {
+        /// The message.
+        error: String,
+    },
+    /// Signed in, but not allowed (403).
+    #[error("{error}")]
+    Forbidden {
+        /// The message.
+        error: String,
+    },
+    /// No such thing, or one the caller may not know exists (404).
+    #[error("{error}")]
+    NotFound {
+        /// The message.
+        error: String,
+    },
+    /// Conflicts with existing data (409).
+    #[error("{error}")]
+    Conflict {
+        /// The message.
+        error: String,
+    },
+    /// Too many attempts (429).
+    #[error("{error}")]
+    RateLimited {
+        /// The message.
+        error: String,
+    },
+    /// A backing service is down; try again later (503).
+    #[error("{error}")]
+    Unavailable {
+        /// The message.
+        error: String,
+    },
+    /// A bug or unexpected failure (500); the details are in the server's log.
+    #[error("{error}")]
+    Internal {
+        /// The message.
+        error: String,
+    },
+}
+
+impl ApiError {
+    /// Sign-in required.
+    pub fn unauthenticated() -> Self {
+        ApiError::Unauthenticated {
+            error: "Please sign in first.".to_owned(),
+        }
+    }
+
+    /// Not allowed.
+    pub fn forbidden() -> Self {
+        ApiError::Forbidden {
+            error: "You are not allowed to do this.".to_owned(),
+        }
+    }
+
+    /// Not found.
+    pub fn not_found() -> Self {
+        ApiError::NotFound {
+            error: "Not found.".to_owned(),
+        }
+    }
+
+    /// Bad input in `field`.
+    pub fn invalid(field: &str, error: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: Some(field.to_owned()),
+            error: error.into(),
+        }
+    }
+
+    /// The HTTP status that fits.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Invalid { .. } => 422,
+            ApiError::Unauthenticated { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound { .. } => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Unavailable { .. } => 503,
+            ApiError::Internal { .. } => 500,
+        }
+    }
+
+    /// The field the message belongs next to, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => ApiError::Invalid {
+                field: None,
+                error: format!("The form was incomplete or malformed ({message})."),
+            },
+            ServerFnErrorErr::Request(_) => ApiError::Unavailable {
+                error: "Cannot reach Pawfile. Check your connection and try again.".to_owned(),
+            },
+            other => ApiError::Internal {
+                error: format!("Something went wrong ({other})."),
+            },
+        }
+    }
+}
+
+impl From<pawfile::domain::InvalidInput> for ApiError {
+    fn from(value: pawfile::domain::InvalidInput) -> Self {
+        ApiError::invalid(value.field, value.message)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<pawfile::error::Error> for ApiError {
+    fn from(err: pawfile::error::Error) -> Self {
+        use pawfile::error::Error;
+        match err {
+            Error::Invalid(invalid) => invalid.into(),
+            Error::Conflict(error) => ApiError::Conflict { error },
+            Error::NotFound => ApiError::not_found(),
+            Error::RateLimited { retry_after } => ApiError::RateLimited {
+                error: format!(
+                    "Too many attempts. Try again in {} minutes.",
+                    retry_after.as_secs().div_ceil(60).max(1)
+                ),
+            },
+            err if err.is_unavailable() => {
+                tracing::error!(error = %err, "database unavailable");
+                ApiError::Unavailable {
+                    error: "Pawfile's database is unavailable. Try again in a moment.".to_owned(),
+                }
+            }
+            err => {
+                tracing::error!(error = ?err, "internal error");
+                ApiError::Internal {
+                    error: "Something went wrong on our side. It has been logged; please try again."
+                        .to_owned(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_serialise_with_a_readable_message() {
+        let json = serde_json::to_value(ApiError::invalid("email", "Enter your e-mail address.")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "invalid", "field": "email", "error": "Enter your e-mail address."})
+        );
+        let back: ApiError = serde_json::from_value(json).unwrap();
+        assert_eq!(back.status(), 422);
+        assert_eq!(back.field(), Some("email"));
+    }
+
+    #[test]
+    fn statuses_fit_the_kind() {
+        assert_eq!(ApiError::unauthenticated().status(), 401);
+        assert_eq!(ApiError::forbidden().status(), 403);
+        assert_eq!(ApiError::not_found().status(), 404);
+    }
+}

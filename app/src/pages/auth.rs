@@ -1,0 +1,91 @@
+//! Sign in and create an account.
+
+use super::components::{FieldError, FormError, PasswordField};
+use crate::{
+    api::{Login, Register},
+    app::AuthState,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::A, hooks::use_navigate};
+use pawfile::domain::NewPassword;
+
+/// Once `succeeded`, reloads the signed-in user and sends the browser home (plain forms without
+/// JavaScript are redirected by the server instead).
+fn go_home_after_success(succeeded: impl Fn() -> bool + Send + Sync + 'static) {
+    let auth = expect_context::<AuthState>();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if succeeded() {
+            auth.notify_changed();
+            navigate("/", Default::default());
+        }
+    });
+}
+
+/// The sign-in page.
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    // Created inside the route, so a plain form's error carried back in the URL reaches it.
+    let action = ServerAction::<Login>::new();
+    let value = action.value();
+    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    let error = Signal::derive(move || value.get().and_then(Result::err));
+    view! {
+        <Title text="Sign in · Pawfile" />
+        <section class="card narrow">
+            <h1>"Sign in"</h1>
+            <ActionForm action=action>
+                <FormError error=error fields=&["email", "password"] />
+                <label for="email">"E-mail address"</label>
+                <input id="email" name="email" type="email" autocomplete="username" required />
+                <FieldError error=error field="email" />
+                <PasswordField name="password" label="Password" autocomplete="current-password" />
+                <FieldError error=error field="password" />
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Sign in"
+                </button>
+            </ActionForm>
+            <p>"New to Pawfile? " <A href="/register">"Create an account"</A></p>
+        </section>
+    }
+}
+
+/// The registration page for pet owners (clinic staff get their accounts from an administrator).
+#[component]
+pub fn RegisterPage() -> impl IntoView {
+    let action = ServerAction::<Register>::new();
+    let value = action.value();
+    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    let error = Signal::derive(move || value.get().and_then(Result::err));
+    view! {
+        <Title text="Create an account · Pawfile" />
+        <section class="card narrow">
+            <h1>"Create an account"</h1>
+            <p class="hint">
+                "For pet owners. Clinic staff receive their account from their clinic's administrator."
+            </p>
+            <ActionForm action=action>
+                <FormError error=error fields=&["email", "display_name", "password"] />
+                <label for="display_name">"Your name"</label>
+                <input id="display_name" name="display_name" autocomplete="name" maxlength="100" required />
+                <FieldError error=error field="display_name" />
+                <label for="email">"E-mail address"</label>
+                <input id="email" name="email" type="email" autocomplete="email" required />
+                <FieldError error=error field="email" />
+                <PasswordField
+                    name="password"
+                    label="Password"
+                    autocomplete="new-password"
+                    minlength=NewPassword::MIN_LEN
+                />
+                <p class="hint">{format!("At least {} characters.", NewPassword::MIN_LEN)}</p>
+                <FieldError error=error field="password" />
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Create account"
+                </button>
+            </ActionForm>
+            <p>"Already registered? " <A href="/login">"Sign in"</A></p>
+        </section>
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per page family.
+
+pub mod auth;
+pub mod components;
+pub mod home;

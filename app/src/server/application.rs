@@ -1,0 +1,259 @@
+use super::{AppState, RuntimeConfig, http, security::default_headers, session::COOKIE_NAME};
+use crate::app::{App, shell};
+use axum::{Router, extract::FromRef, middleware, routing::get};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use pawfile::{
+    auth::PasswordHasher,
+    config::ServeSettings,
+    db,
+    error::StartupError,
+    net::TrustedProxies,
+    storage::{EmbeddedS3, ObjectStore, StorageError},
+    tasks,
+};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_sessions::{
+    Expiry, SessionManagerLayer,
+    cookie::{SameSite, time::Duration as CookieDuration},
+};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// How often expired sessions and stale counters are cleared.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// The router's state: the application and Leptos's options.
+#[derive(Clone, FromRef)]
+struct ServerState {
+    app: AppState,
+    leptos: LeptosOptions,
+}
+
+/// Leptos's options, with the listen address from `PAWFILE_LISTEN` (the one place it is set). The site
+/// folder (compiled wasm, CSS, public files) is `LEPTOS_SITE_ROOT`, by default `target/site`.
+fn leptos_options(listen: SocketAddr) -> LeptosOptions {
+    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".to_owned());
+    LeptosOptions::builder()
+        .output_name(option_env!("LEPTOS_OUTPUT_NAME").unwrap_or("pawfile"))
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(listen)
+        .build()
+}
+
+/// Every route, with the middleware around it.
+fn router(state: AppState, leptos: LeptosOptions) -> Router {
+    let server_state = ServerState {
+        app: state.clone(),
+        leptos: leptos.clone(),
+    };
+    let provide_state = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let idle =
+        CookieDuration::try_from(state.config.session_idle_timeout).unwrap_or(CookieDuration::hours(2));
+    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
+        .with_name(COOKIE_NAME)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(false) // set per request by `client_context`, from the client's scheme
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    let pages = Router::new()
+        .leptos_routes_with_context(&server_state, generate_route_list(App), provide_state.clone(), {
+            let leptos = leptos.clone();
+            move || shell(leptos.clone())
+        })
+        .fallback(file_and_error_handler_with_context::<ServerState, _>(
+            provide_state,
+            shell,
+        ))
+        .layer(middleware::from_fn(http::no_store))
+        .layer(sessions);
+
+    let pkg_dir = PathBuf::from(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+    let mut router = Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .merge(pages)
+        .layer(middleware::from_fn(http::refuse_cross_site_writes))
+        .layer(middleware::from_fn_with_state(state, http::client_context));
+    for (name, value) in default_headers() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router.layer(TraceLayer::new_for_http()).with_state(server_state)
+}
+
+fn storage_startup_error(err: &StorageError, prefix: &str) -> StartupError {
+    let setting = match err {
+        StorageError::NoSuchBucket { .. } => format!("{prefix}BUCKET"),
+        StorageError::AccessDenied { .. } => format!("{prefix}ACCESS_KEY_ID/{prefix}SECRET_ACCESS_KEY"),
+        _ => format!("{prefix}ENDPOINT"),
+    };
+    StartupError::new(setting, err.to_string())
+}
+
+/// Connects to everything `settings` names, checking each (Postgres, migrations, the documents bucket),
+/// and starts embedded S3 endpoints where no endpoint is configured. An unreachable backup store is
+/// logged, not fatal. The embedded endpoints run as long as the returned handles live.
+pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<EmbeddedS3>), StartupError> {
+    let pool = db::connect(&settings.database).await?;
+    db::migrate(&pool).await?;
+
+    let mut embedded = Vec::new();
+    let document_settings = settings
+        .documents
+        .s3()
+        .map_err(|message| StartupError::new("PAWFILE_S3_*", message))?;
+    let documents = match &document_settings.endpoint {
+        Some(_) => {
+            let store = ObjectStore::connect(&document_settings).await;
+            store
+                .check_bucket()
+                .await
+                .map_err(|err| storage_startup_error(&err, "PAWFILE_S3_"))?;
+            store
+        }
+        None => {
+            let endpoint = EmbeddedS3::start(&settings.data_dir.join("s3"))
+                .await
+                .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
+            let store = ObjectStore::connect(&endpoint.settings(&document_settings.bucket)).await;
+            store
+                .create_bucket_if_missing()
+                .await
+                .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", err.to_string()))?;
+            tracing::info!(endpoint = %endpoint.endpoint(), folder = %endpoint.root().display(), "embedded S3 endpoint for documents");
+            embedded.push(endpoint);
+            store
+        }
+    };
+
+    let backup_settings = settings
+        .backups
+        .s3(document_settings.endpoint.as_ref())
+        .map_err(|message| StartupError::new("PAWFILE_BACKUP_S3_*", message))?;
+    let backups_on_this_machine = backup_settings.endpoint.is_none();
+    let backups = match &backup_settings.endpoint {
+        Some(_) => ObjectStore::connect(&backup_settings).await,
+        None => {
+            let endpoint = EmbeddedS3::start(&settings.data_dir.join("backup-s3"))
+                .await
+                .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
+            let store = ObjectStore::connect(&endpoint.settings(&backup_settings.bucket)).await;
+            if let Err(err) = store.create_bucket_if_missing().await {
+                tracing::warn!(error = %err, "cannot create the embedded backup bucket");
+            }
+            embedded.push(endpoint);
+            store
+        }
+    };
+    if let Err(err) = backups.check_bucket().await {
+        let setting = storage_startup_error(&err, "PAWFILE_BACKUP_S3_").setting;
+        tracing::warn!(%setting, error = %err, "the backup store is unavailable; serving anyway (admins see this on their start page)");
+    }
+    if backups_on_this_machine {
+        tracing::warn!(
+            "backups go to an embedded store on this machine: set PAWFILE_BACKUP_S3_ENDPOINT for off-site backups"
+        );
+    }
+
+    let config = RuntimeConfig {
+        public_url: settings.http.public_url(),
+        trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
+        session_idle_timeout: settings.http.session_idle_timeout,
+        session_absolute_timeout: settings.http.session_absolute_timeout,
+        max_upload_bytes: settings.http.max_upload_size.as_u64(),
+        backups_on_this_machine,
+    };
+    let state = AppState {
+        db: pool,
+        hasher: PasswordHasher::for_this_machine(),
+        documents,
+        backups,
+        config: Arc::new(config),
+    };
+    Ok((state, embedded))
+}
+
+/// Pawfile's HTTP server, bound to its listener and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    shutdown: CancellationToken,
+    _embedded: Vec<EmbeddedS3>,
+}
+
+impl Application {
+    /// Connects, checks and binds everything `settings` describe.
+    pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
+        let (state, embedded) = build_state(&settings).await?;
+        Self::with_state(state, settings.http.listen, embedded).await
+    }
+
+    /// Binds an application over existing state (tests bring their own database and buckets).
+    pub async fn with_state(
+        state: AppState,
+        listen: SocketAddr,
+        embedded: Vec<EmbeddedS3>,
+    ) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(listen).await.map_err(|err| {
+            StartupError::new("PAWFILE_LISTEN", format!("cannot listen on {listen}: {err}"))
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|err| StartupError::new("PAWFILE_LISTEN", err.to_string()))?;
+        Ok(Self {
+            router: router(state.clone(), leptos_options(addr)),
+            listener,
+            state,
+            shutdown: CancellationToken::new(),
+            _embedded: embedded,
+        })
+    }
+
+    /// The address the server listens on (port 0 in the settings picks a free port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Cancelling this token stops the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, with the background tasks beside it. In-flight
+    /// requests finish first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(tasks::run_periodically(
+            "housekeeping",
+            HOUSEKEEPING_INTERVAL,
+            self.shutdown.clone(),
+            {
+                let db = self.state.db.clone();
+                move || {
+                    let db = db.clone();
+                    async move { tasks::housekeeping_once(&db).await }
+                }
+            },
+        ));
+        tracing::info!(address = %self.local_addr(), "Pawfile is listening");
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
+        .await;
+        self.shutdown.cancel();
+        let _ = housekeeping.await;
+        served
+    }
+}

@@ -1,0 +1,92 @@
+//! What a session holds and the checks every request makes on it.
+//!
+//! The session (in Postgres, via tower-sessions) holds the user id, the time of sign-in, the user's
+//! session generation and when it was last seen. Each request checks these against `users`, so bumping
+//! the generation or disabling the account ends the user's sessions at once on every replica.
+
+use super::AppState;
+use crate::error::ApiError;
+use pawfile::domain::{SessionUser, UserId};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tower_sessions::Session;
+
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "pawfile_session";
+const AUTH_KEY: &str = "auth";
+/// How stale `last_seen` may get before a request refreshes it (and with it the idle expiry).
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SessionAuth {
+    user_id: UserId,
+    signed_in_at: u64,
+    last_seen: u64,
+    generation: i64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+fn session_failed(err: tower_sessions::session::Error) -> ApiError {
+    tracing::error!(error = %err, "session store failed");
+    ApiError::Unavailable {
+        error: "Pawfile cannot reach its session store. Try again in a moment.".to_owned(),
+    }
+}
+
+/// Signs `user_id` in on this session, with a fresh session id (so an id planted before sign-in is
+/// worthless after it).
+pub async fn start(session: &Session, user_id: UserId, generation: i64) -> Result<(), ApiError> {
+    session.cycle_id().await.map_err(session_failed)?;
+    let now = now();
+    session
+        .insert(
+            AUTH_KEY,
+            SessionAuth {
+                user_id,
+                signed_in_at: now,
+                last_seen: now,
+                generation,
+            },
+        )
+        .await
+        .map_err(session_failed)
+}
+
+/// Signs out: the session is deleted server-side and its cookie cleared.
+pub async fn end(session: &Session) -> Result<(), ApiError> {
+    session.flush().await.map_err(session_failed)
+}
+
+/// The user signed in on this session, after checking the absolute timeout and, against Postgres, that
+/// the account is enabled and the session generation is current. An invalid session is deleted.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<SessionUser>, ApiError> {
+    let Some(mut auth) = session
+        .get::<SessionAuth>(AUTH_KEY)
+        .await
+        .map_err(session_failed)?
+    else {
+        return Ok(None);
+    };
+    let now = now();
+    let absolute = state.config.session_absolute_timeout.as_secs();
+    if now.saturating_sub(auth.signed_in_at) > absolute {
+        end(session).await?;
+        return Ok(None);
+    }
+    let user = pawfile::auth::load_session_user(&state.db, auth.user_id, auth.generation).await?;
+    let Some(user) = user else {
+        end(session).await?;
+        return Ok(None);
+    };
+    if now.saturating_sub(auth.last_seen) >= TOUCH_INTERVAL.as_secs() {
+        // Modifying the session makes tower-sessions save it with a fresh idle expiry.
+        auth.last_seen = now;
+        session.insert(AUTH_KEY, auth).await.map_err(session_failed)?;
+    }
+    Ok(Some(user))
+}

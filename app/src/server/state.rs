@@ -1,0 +1,37 @@
+use pawfile::{auth::PasswordHasher, net::TrustedProxies, storage::ObjectStore};
+use sqlx::PgPool;
+use std::{sync::Arc, time::Duration};
+use url::Url;
+
+/// Settings the running server consults on requests.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The URL people reach Pawfile at.
+    pub public_url: Url,
+    /// Proxies whose forwarded headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// A session ends after this long without a request.
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in.
+    pub session_absolute_timeout: Duration,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Whether the backup store is an embedded endpoint on this machine (so not a separate backup).
+    pub backups_on_this_machine: bool,
+}
+
+/// What every request handler and server function can reach. Cheap to clone; holds no per-user state,
+/// so any replica can serve any request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Postgres.
+    pub db: PgPool,
+    /// Password hashing, bounded in concurrency.
+    pub hasher: PasswordHasher,
+    /// The documents bucket.
+    pub documents: ObjectStore,
+    /// The backup bucket (separate credentials, maybe another endpoint).
+    pub backups: ObjectStore,
+    /// Request-time settings.
+    pub config: Arc<RuntimeConfig>,
+}

@@ -1,0 +1,10 @@
+//! Accounts: password hashing, registration, sign-in, and the checks every request makes on its session.
+
+mod password;
+mod users;
+
+pub use password::PasswordHasher;
+pub use users::{
+    NewUser, SignInAttempt, SignInOutcome, create_user, disable_user, load_session_user, register_owner,
+    sign_in,
+};

@@ -1,0 +1,118 @@
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng},
+};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Hashes and verifies passwords with argon2id (OWASP's minimum: 19 MiB, 2 passes, 1 lane) on blocking
+/// threads, a few at a time, so a burst of sign-ins queues instead of starving the server.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password, verified against when the account does not exist, so an
+    /// unknown e-mail costs the same time as a wrong password.
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("available_permits", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_blocking(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing with valid parameters cannot fail")
+        .to_string()
+}
+
+fn verify_blocking(hash: &str, password: &str) -> bool {
+    match PasswordHash::new(hash) {
+        // The parameters come from the stored hash, so older, weaker hashes still verify.
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher allowing `concurrency` hashes at once (each takes 19 MiB and one core for ~30 ms).
+    pub fn new(concurrency: usize) -> Self {
+        let random: [u8; 32] = rand::random();
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: hash_blocking(&format!("{random:?}")).into(),
+        }
+    }
+
+    /// A hasher sized for this machine's cores.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::new(cores)
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(work)
+            .await
+            .expect("password hashing does not panic")
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &str) -> String {
+        let password = password.to_owned();
+        self.run(move || hash_blocking(&password)).await
+    }
+
+    /// Checks `password` against `hash`; with no hash (no such account), spends the same time and fails.
+    pub async fn verify(&self, hash: Option<&str>, password: &str) -> bool {
+        let known = hash.is_some();
+        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
+        let password = password.to_owned();
+        let matches = self.run(move || verify_blocking(&hash, &password)).await;
+        known && matches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_wrong_passwords_do_not() {
+        let hasher = PasswordHasher::new(2);
+        let hash = hasher.hash("correct horse battery").await;
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(hasher.verify(Some(&hash), "correct horse battery").await);
+        assert!(!hasher.verify(Some(&hash), "correct horse batterz").await);
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_never_verify_even_with_the_dummy_password() {
+        let hasher = PasswordHasher::new(1);
+        assert!(!hasher.verify(None, "anything at all").await);
+        assert!(!hasher.verify(Some("not a phc string"), "anything").await);
+    }
+
+    #[tokio::test]
+    async fn salts_differ_between_hashes() {
+        let hasher = PasswordHasher::new(1);
+        assert_ne!(
+            hasher.hash("same password").await,
+            hasher.hash("same password").await
+        );
+    }
+}

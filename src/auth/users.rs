@@ -1,0 +1,257 @@
+use super::PasswordHasher;
+use crate::{
+    audit::{self, Action, Event},
+    domain::{ClinicId, DisplayName, Email, InvalidInput, NewPassword, Role, Roles, SessionUser, UserId},
+    error::{Error, Result},
+    rate_limit,
+};
+use serde_json::json;
+use sqlx::PgPool;
+use std::net::IpAddr;
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Sign-in address.
+    pub email: Email,
+    /// The name they are shown by.
+    pub display_name: DisplayName,
+    /// Their chosen password.
+    pub password: NewPassword,
+    /// What they may do.
+    pub roles: Roles,
+    /// Their clinic, if they are staff.
+    pub clinic_id: Option<ClinicId>,
+}
+
+const EMAIL_TAKEN: &str = "An account with this e-mail address already exists. Sign in instead.";
+
+/// Creates an account. Fails with [`Error::Conflict`] when the e-mail address is taken.
+pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) -> Result<UserId> {
+    if user.roles.has(Role::Staff) != user.clinic_id.is_some() {
+        return Err(InvalidInput::new("clinic_id", "Staff accounts belong to exactly one clinic.").into());
+    }
+    let password_hash = hasher.hash(user.password.expose()).await;
+    let id = UserId::new();
+    let inserted = sqlx::query!(
+        r#"
+        insert into users (id, email, display_name, password_hash, roles, clinic_id)
+        values ($1, $2, $3, $4, $5, $6)
+        on conflict (email) do nothing
+        "#,
+        id as UserId,
+        user.email.as_str(),
+        user.display_name.as_str(),
+        password_hash,
+        &user.roles.names(),
+        user.clinic_id as Option<ClinicId>,
+    )
+    .execute(pool)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(Error::Conflict(EMAIL_TAKEN.to_owned()));
+    }
+    Ok(id)
+}
+
+/// Registers a pet owner from the public sign-up form.
+pub async fn register_owner(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    email: &str,
+    display_name: &str,
+    password: &str,
+    client_addr: Option<IpAddr>,
+) -> Result<UserId> {
+    let user = NewUser {
+        email: Email::parse(email)?,
+        display_name: DisplayName::parse(display_name)?,
+        password: NewPassword::parse(password)?,
+        roles: Roles::new([Role::Owner]),
+        clinic_id: None,
+    };
+    let address_key = client_addr.map(|addr| format!("register:addr:{addr}"));
+    if let Some(key) = &address_key {
+        rate_limit::check(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
+        rate_limit::hit(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
+    }
+    let id = create_user(pool, hasher, user).await?;
+    audit::record(
+        pool,
+        Event::new(Action::Register, Some(id), client_addr).target("user", id.0),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// A sign-in form as submitted.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInAttempt<'a> {
+    /// What was typed as the e-mail address.
+    pub email: &'a str,
+    /// What was typed as the password.
+    pub password: &'a str,
+    /// Where the attempt came from.
+    pub client_addr: Option<IpAddr>,
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// The password matched: start a session for this user at this session generation.
+    SignedIn {
+        /// Who signed in.
+        user_id: UserId,
+        /// Their current session generation, to store in the session.
+        generation: i64,
+    },
+    /// Refused, with the message to show. Unknown e-mail and wrong password give the same message.
+    Refused(String),
+}
+
+/// What the sign-in form shows for an unknown e-mail or a wrong password alike.
+pub const WRONG_CREDENTIALS: &str = "Wrong e-mail address or password.";
+const ACCOUNT_DISABLED: &str = "This account has been disabled. Ask your clinic's administrator.";
+
+/// Checks a sign-in attempt: rate limits first, then the password (always hashing, so unknown accounts
+/// take as long as known ones), then whether the account is disabled. Every attempt is audited.
+pub async fn sign_in(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    attempt: SignInAttempt<'_>,
+) -> Result<SignInOutcome> {
+    let email = Email::parse(attempt.email).ok();
+    let account_key = email.as_ref().map(|email| format!("sign_in:account:{email}"));
+    let address_key = attempt.client_addr.map(|addr| format!("sign_in:addr:{addr}"));
+    let failure = |reason: &str, actor: Option<UserId>| {
+        Event::new(Action::SignInFailed, actor, attempt.client_addr)
+            .detail(json!({ "email": attempt.email.trim(), "reason": reason }))
+    };
+
+    for (key, limit) in [
+        (&account_key, rate_limit::FAILED_SIGN_INS_PER_ACCOUNT),
+        (&address_key, rate_limit::FAILED_SIGN_INS_PER_ADDRESS),
+    ] {
+        if let Some(key) = key
+            && let Err(err) = rate_limit::check(pool, key, limit).await
+        {
+            audit::record(pool, failure("rate_limited", None)).await?;
+            return Err(err);
+        }
+    }
+
+    let account = match &email {
+        Some(email) => sqlx::query!(
+            r#"select id as "id: UserId", password_hash, session_generation, disabled_at is not null as "disabled!"
+               from users where email = $1"#,
+            email.as_str()
+        )
+        .fetch_optional(pool)
+        .await?,
+        None => None,
+    };
+    let password_matches = hasher
+        .verify(
+            account.as_ref().map(|a| a.password_hash.as_str()),
+            attempt.password,
+        )
+        .await;
+
+    let account = match account {
+        Some(account) if password_matches => account,
+        account => {
+            for (key, limit) in [
+                (&account_key, rate_limit::FAILED_SIGN_INS_PER_ACCOUNT),
+                (&address_key, rate_limit::FAILED_SIGN_INS_PER_ADDRESS),
+            ] {
+                if let Some(key) = key {
+                    rate_limit::hit(pool, key, limit).await?;
+                }
+            }
+            let reason = if account.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_email"
+            };
+            audit::record(pool, failure(reason, account.map(|a| a.id))).await?;
+            return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned()));
+        }
+    };
+    if account.disabled {
+        audit::record(pool, failure("disabled", Some(account.id))).await?;
+        return Ok(SignInOutcome::Refused(ACCOUNT_DISABLED.to_owned()));
+    }
+    if let Some(key) = &account_key {
+        rate_limit::reset(pool, key).await?;
+    }
+    audit::record(
+        pool,
+        Event::new(Action::SignIn, Some(account.id), attempt.client_addr),
+    )
+    .await?;
+    Ok(SignInOutcome::SignedIn {
+        user_id: account.id,
+        generation: account.session_generation,
+    })
+}
+
+/// The user a session belongs to, if the account still exists, is enabled, and the session's generation
+/// is current. Every request calls this, so disabling an account or bumping its generation ends its
+/// sessions at once, on every replica.
+pub async fn load_session_user(
+    pool: &PgPool,
+    user_id: UserId,
+    generation: i64,
+) -> Result<Option<SessionUser>> {
+    let row = sqlx::query!(
+        r#"
+        select u.id as "id: UserId", u.email, u.display_name, u.roles,
+               u.clinic_id as "clinic_id: ClinicId", c.name as "clinic_name?"
+        from users u
+        left join clinics c on c.id = u.clinic_id
+        where u.id = $1 and u.session_generation = $2 and u.disabled_at is null
+        "#,
+        user_id as UserId,
+        generation,
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(SessionUser {
+            id: row.id,
+            email: Email::parse(&row.email)?,
+            display_name: row.display_name,
+            roles: Roles::from_names(&row.roles),
+            clinic_id: row.clinic_id,
+            clinic_name: row.clinic_name,
+        })
+    })
+    .transpose()
+}
+
+/// Disables an account and ends all its sessions.
+pub async fn disable_user(
+    pool: &PgPool,
+    user_id: UserId,
+    actor: Option<UserId>,
+    client_addr: Option<IpAddr>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query!(
+        r#"update users set disabled_at = coalesce(disabled_at, now()), session_generation = session_generation + 1
+           where id = $1"#,
+        user_id as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        &mut *tx,
+        Event::new(Action::DisableUser, actor, client_addr).target("user", user_id.0),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

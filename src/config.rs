@@ -1,0 +1,346 @@
+//! Typed settings. Every setting has a command-line flag and an environment variable (`DATABASE_URL`,
+//! `PAWFILE_*`); secrets are wrapped so they never reach logs or `Debug` output.
+
+use bytesize::ByteSize;
+use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use std::{convert::Infallible, net::SocketAddr, path::PathBuf, time::Duration};
+use url::Url;
+
+/// Parses a secret from the command line or environment without ever printing it.
+fn parse_secret(value: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+fn parse_duration(value: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(value)
+}
+
+/// Parses one trusted proxy: an address (`10.0.0.7`) or a network (`10.0.0.0/8`).
+fn parse_proxy(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{value:?} is neither an IP address nor a network such as 10.0.0.0/8"))
+}
+
+/// Where Postgres is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// Postgres connection URL, for example postgres://pawfile:secret@db.internal:5432/pawfile.
+    #[arg(long = "database-url", env = "DATABASE_URL", value_parser = parse_secret, hide_env_values = true)]
+    pub url: SecretString,
+
+    /// Most connections the server keeps open to Postgres.
+    #[arg(
+        long = "database-max-connections",
+        env = "PAWFILE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
+    pub max_connections: u32,
+}
+
+impl DatabaseSettings {
+    /// The URL with its password replaced by `***`, for messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose_secret())
+    }
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// One S3 store: where it is, which bucket, and with which credentials.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// The endpoint; `None` means the embedded endpoint.
+    pub endpoint: Option<Url>,
+    /// The region to sign requests for.
+    pub region: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Static credentials; `None` uses the default AWS credential chain.
+    pub credentials: Option<S3Credentials>,
+    /// Path-style addressing (`endpoint/bucket/key`); `None` means on for custom endpoints.
+    pub force_path_style: Option<bool>,
+    /// The environment variable prefix, to name settings in error messages.
+    pub env_prefix: &'static str,
+}
+
+/// A static S3 access key.
+#[derive(Debug, Clone)]
+pub struct S3Credentials {
+    /// The access key id (not secret: it names the key).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretString,
+}
+
+fn credentials(
+    access_key_id: Option<&String>,
+    secret: Option<&SecretString>,
+    env_prefix: &str,
+) -> Result<Option<S3Credentials>, String> {
+    match (access_key_id, secret) {
+        (Some(id), Some(secret)) => Ok(Some(S3Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => Err(format!(
+            "{env_prefix}ACCESS_KEY_ID and {env_prefix}SECRET_ACCESS_KEY must be set together"
+        )),
+    }
+}
+
+/// The documents bucket. With no endpoint, Pawfile serves an embedded S3 endpoint on loopback.
+#[derive(Debug, Clone, Args)]
+pub struct DocumentStoreSettings {
+    /// S3 endpoint of the documents bucket (https://s3.eu-central-1.amazonaws.com, http://garage:3900).
+    /// Unset: an embedded S3 endpoint on loopback, backed by the data folder.
+    #[arg(id = "s3-endpoint", long = "s3-endpoint", env = "PAWFILE_S3_ENDPOINT")]
+    pub endpoint: Option<Url>,
+    /// Region of the documents bucket.
+    #[arg(
+        id = "s3-region",
+        long = "s3-region",
+        env = "PAWFILE_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    pub region: String,
+    /// Name of the private documents bucket.
+    #[arg(
+        id = "s3-bucket",
+        long = "s3-bucket",
+        env = "PAWFILE_S3_BUCKET",
+        default_value = "pawfile-documents"
+    )]
+    pub bucket: String,
+    /// Access key id for the documents bucket (unset: the default AWS credential chain).
+    #[arg(
+        id = "s3-access-key-id",
+        long = "s3-access-key-id",
+        env = "PAWFILE_S3_ACCESS_KEY_ID"
+    )]
+    pub access_key_id: Option<String>,
+    /// Secret access key for the documents bucket.
+    #[arg(id = "s3-secret-access-key", long = "s3-secret-access-key", env = "PAWFILE_S3_SECRET_ACCESS_KEY", value_parser = parse_secret, hide_env_values = true)]
+    pub secret_access_key: Option<SecretString>,
+    /// Path-style addressing (default: on with a custom endpoint).
+    #[arg(
+        id = "s3-force-path-style",
+        long = "s3-force-path-style",
+        env = "PAWFILE_S3_FORCE_PATH_STYLE"
+    )]
+    pub force_path_style: Option<bool>,
+}
+
+impl DocumentStoreSettings {
+    /// The store's settings, or a message naming the setting that is wrong.
+    pub fn s3(&self) -> Result<S3Settings, String> {
+        const PREFIX: &str = "PAWFILE_S3_";
+        Ok(S3Settings {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            credentials: credentials(
+                self.access_key_id.as_ref(),
+                self.secret_access_key.as_ref(),
+                PREFIX,
+            )?,
+            force_path_style: self.force_path_style,
+            env_prefix: PREFIX,
+        })
+    }
+}
+
+/// The backup bucket: separate from the documents bucket, with its own credentials.
+#[derive(Debug, Clone, Args)]
+pub struct BackupStoreSettings {
+    /// S3 endpoint of the backup bucket. Unset: the documents endpoint, or a second embedded endpoint
+    /// (on the same machine, so not a real off-site backup) when that one is embedded too.
+    #[arg(
+        id = "backup-s3-endpoint",
+        long = "backup-s3-endpoint",
+        env = "PAWFILE_BACKUP_S3_ENDPOINT"
+    )]
+    pub endpoint: Option<Url>,
+    /// Region of the backup bucket.
+    #[arg(
+        id = "backup-s3-region",
+        long = "backup-s3-region",
+        env = "PAWFILE_BACKUP_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    pub region: String,
+    /// Name of the private backup bucket.
+    #[arg(
+        id = "backup-s3-bucket",
+        long = "backup-s3-bucket",
+        env = "PAWFILE_BACKUP_S3_BUCKET",
+        default_value = "pawfile-backups"
+    )]
+    pub bucket: String,
+    /// Access key id for the backup bucket (unset: the default AWS credential chain).
+    #[arg(
+        id = "backup-s3-access-key-id",
+        long = "backup-s3-access-key-id",
+        env = "PAWFILE_BACKUP_S3_ACCESS_KEY_ID"
+    )]
+    pub access_key_id: Option<String>,
+    /// Secret access key for the backup bucket.
+    #[arg(id = "backup-s3-secret-access-key", long = "backup-s3-secret-access-key", env = "PAWFILE_BACKUP_S3_SECRET_ACCESS_KEY", value_parser = parse_secret, hide_env_values = true)]
+    pub secret_access_key: Option<SecretString>,
+    /// Path-style addressing for the backup bucket (default: on with a custom endpoint).
+    #[arg(
+        id = "backup-s3-force-path-style",
+        long = "backup-s3-force-path-style",
+        env = "PAWFILE_BACKUP_S3_FORCE_PATH_STYLE"
+    )]
+    pub force_path_style: Option<bool>,
+}
+
+impl BackupStoreSettings {
+    /// The store's settings, or a message naming the setting that is wrong. `documents_endpoint` is
+    /// the default endpoint.
+    pub fn s3(&self, documents_endpoint: Option<&Url>) -> Result<S3Settings, String> {
+        const PREFIX: &str = "PAWFILE_BACKUP_S3_";
+        Ok(S3Settings {
+            endpoint: self.endpoint.clone().or_else(|| documents_endpoint.cloned()),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            credentials: credentials(
+                self.access_key_id.as_ref(),
+                self.secret_access_key.as_ref(),
+                PREFIX,
+            )?,
+            force_path_style: self.force_path_style,
+            env_prefix: PREFIX,
+        })
+    }
+}
+
+/// How the HTTP server listens and whom it believes.
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
+    /// Address and port to listen on. This is the one place the address is set.
+    #[arg(long = "listen", env = "PAWFILE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// The URL people reach Pawfile at (default: http:// and the listen address).
+    #[arg(long = "public-url", env = "PAWFILE_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// Proxies (addresses or networks, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto
+    /// headers are believed. Default: none.
+    #[arg(long = "trusted-proxies", env = "PAWFILE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest file a user may upload (for example 256MiB, 1GiB).
+    #[arg(
+        long = "max-upload-size",
+        env = "PAWFILE_MAX_UPLOAD_SIZE",
+        default_value = "256MiB"
+    )]
+    pub max_upload_size: ByteSize,
+    /// A session ends after this long without a request (for example 30m, 2h).
+    #[arg(long = "session-idle-timeout", env = "PAWFILE_SESSION_IDLE_TIMEOUT", default_value = "2h", value_parser = parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in, active or not.
+    #[arg(long = "session-absolute-timeout", env = "PAWFILE_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_duration)]
+    pub session_absolute_timeout: Duration,
+}
+
+impl HttpSettings {
+    /// The public URL, defaulting to the listen address over plain HTTP.
+    pub fn public_url(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{}/", self.listen)).expect("a socket address makes a URL")
+        })
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything `pawfile serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub http: HttpSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub documents: DocumentStoreSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub backups: BackupStoreSettings,
+    /// Folder for the embedded defaults (the embedded S3 endpoints' objects).
+    #[arg(long = "data-dir", env = "PAWFILE_DATA_DIR", default_value = "pawfile-data")]
+    pub data_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://pawfile:s3cret@db:5432/pawfile"),
+            "postgres://pawfile:***@db:5432/pawfile"
+        );
+        assert_eq!(redact_url("postgres://db/pawfile"), "postgres://db/pawfile");
+        assert_eq!(redact_url("::"), "<unparsable URL>");
+    }
+
+    #[test]
+    fn proxies_parse_as_addresses_or_networks() {
+        assert_eq!(parse_proxy("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(parse_proxy(" 10.0.0.0/8 ").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_proxy("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_proxy("proxy.internal").is_err());
+    }
+
+    #[test]
+    fn credentials_come_in_pairs() {
+        let secret = SecretString::from("s".to_owned());
+        let id = "AK".to_owned();
+        assert!(
+            credentials(Some(&id), None, "PAWFILE_S3_")
+                .unwrap_err()
+                .contains("PAWFILE_S3_SECRET_ACCESS_KEY")
+        );
+        assert!(credentials(None, Some(&secret), "X_").is_err());
+        assert!(credentials(None, None, "X_").unwrap().is_none());
+        assert!(credentials(Some(&id), Some(&secret), "X_").unwrap().is_some());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let settings = DatabaseSettings {
+            url: SecretString::from("postgres://u:topsecret@h/d".to_owned()),
+            max_connections: 1,
+        };
+        assert!(!format!("{settings:?}").contains("topsecret"));
+    }
+}

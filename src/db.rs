@@ -1,0 +1,80 @@
+//! Postgres: the pool, the migrations, and advisory locks for work only one replica may do at a time.
+
+use crate::{
+    config::DatabaseSettings,
+    error::{StartupError, root_cause},
+};
+use secrecy::ExposeSecret;
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use std::{str::FromStr, time::Duration};
+
+/// The schema migrations in `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Opens a pool and checks that Postgres answers, or says in one line why it cannot.
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, StartupError> {
+    let options = PgConnectOptions::from_str(settings.url.expose_secret()).map_err(|err| {
+        StartupError::new(
+            "DATABASE_URL",
+            format!("is not a Postgres URL: {}", root_cause(&err)),
+        )
+    })?;
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.application_name("pawfile"))
+        .await
+        .map_err(|err| {
+            StartupError::new(
+                "DATABASE_URL",
+                format!(
+                    "cannot connect to {}: {}",
+                    settings.redacted_url(),
+                    root_cause(&err)
+                ),
+            )
+        })?;
+    Ok(pool)
+}
+
+/// Brings the schema up to date.
+pub async fn migrate(pool: &PgPool) -> Result<(), StartupError> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|err| StartupError::new("DATABASE_URL", format!("migrations failed: {}", root_cause(&err))))
+}
+
+/// Work that must run on one replica at a time. The number is the Postgres advisory lock key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum ExclusiveTask {
+    /// Deleting expired sessions and stale rate-limit counters.
+    Housekeeping = 0x7061_7766_0001,
+}
+
+/// Runs `work` if no other replica is running `task`, holding a transaction-scoped advisory lock for its
+/// duration. Returns `None` when another replica holds the lock.
+pub async fn run_exclusive<T, F, Fut>(pool: &PgPool, task: ExclusiveTask, work: F) -> sqlx::Result<Option<T>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = sqlx::Result<T>>,
+{
+    let mut tx = pool.begin().await?;
+    let locked: bool = sqlx::query_scalar!(
+        r#"select pg_try_advisory_xact_lock($1) as "locked!""#,
+        task as i64
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let result = work().await?;
+    tx.commit().await?;
+    Ok(Some(result))
+}

@@ -1,0 +1,36 @@
+//! Types shared by the server and the browser: ids, validated values, and the data server functions
+//! take and return. Nothing here touches I/O, so it compiles to wasm.
+
+mod email;
+mod ids;
+mod names;
+mod password;
+mod roles;
+mod user;
+
+pub use email::Email;
+pub use ids::{ClinicId, UserId};
+pub use names::{ClinicName, DisplayName};
+pub use password::NewPassword;
+pub use roles::{Role, Roles};
+pub use user::SessionUser;
+
+/// Why a value a person typed was refused: the message is meant for that person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidInput {
+    /// The form field the message belongs next to.
+    pub field: &'static str,
+    /// What is wrong, in words a person understands.
+    pub message: String,
+}
+
+impl InvalidInput {
+    /// A refusal of `field` with `message`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

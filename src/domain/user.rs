@@ -1,0 +1,26 @@
+use super::{ClinicId, Email, Role, Roles, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user, as pages and server functions see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// Their account.
+    pub id: UserId,
+    /// Their sign-in address.
+    pub email: Email,
+    /// The name they are shown by.
+    pub display_name: String,
+    /// What they may do.
+    pub roles: Roles,
+    /// The clinic they work at, for staff.
+    pub clinic_id: Option<ClinicId>,
+    /// That clinic's name, for staff.
+    pub clinic_name: Option<String>,
+}
+
+impl SessionUser {
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.has(role)
+    }
+}

@@ -1,0 +1,82 @@
+//! The core's errors: what went wrong, kept apart from how the web face reports it.
+
+use crate::domain::InvalidInput;
+use std::time::Duration;
+
+/// What a core operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input a person typed was refused; the message is for them.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The change conflicts with existing data; the message is for the user.
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing does not exist, or the caller may not know that it does.
+    #[error("not found")]
+    NotFound,
+    /// The caller has done this too often; try again later.
+    #[error("too many attempts; try again in {} minutes", retry_after.as_secs().div_ceil(60))]
+    RateLimited {
+        /// When the caller may try again.
+        retry_after: Duration,
+    },
+    /// Postgres failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Anything else: a bug or an unexpected failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// Whether the failure is Postgres being unreachable or overloaded (rather than a bug).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+}
+
+/// A `Result` with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Bad configuration found at start-up: one line that names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct StartupError {
+    /// The environment variable (or flag) to fix.
+    pub setting: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl StartupError {
+    /// A problem with `setting`.
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The innermost cause of `err`, which is usually the one line a person needs.
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    let mut message = current.to_string();
+    while let Some(source) = current.source() {
+        let text = source.to_string();
+        if !text.is_empty() {
+            message = text;
+        }
+        current = source;
+    }
+    message
+}

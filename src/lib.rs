@@ -1,0 +1,30 @@
+//! Pawfile's core: everything Pawfile knows about pets, people, records and documents, with no web
+//! framework in it.
+//!
+//! [`domain`] compiles everywhere (the browser validates forms with the same code the server trusts);
+//! everything else needs the `server` feature: Postgres, S3, password hashing, background tasks.
+
+pub mod domain;
+
+#[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod db;
+#[cfg(feature = "server")]
+pub mod demo;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod net;
+#[cfg(feature = "server")]
+pub mod rate_limit;
+#[cfg(feature = "server")]
+pub mod storage;
+#[cfg(feature = "server")]
+pub mod tasks;
+#[cfg(feature = "testing")]
+pub mod testing;

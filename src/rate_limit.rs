@@ -1,0 +1,92 @@
+//! Fixed-window rate limits, counted in Postgres so every replica sees the same numbers.
+
+use crate::error::{Error, Result};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// At most `max_hits` counted events per `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// Events allowed per window.
+    pub max_hits: i32,
+    /// The window's length.
+    pub window: Duration,
+}
+
+/// Failed sign-ins per account: enough for a person who mistypes, too few for guessing.
+pub const FAILED_SIGN_INS_PER_ACCOUNT: Limit = Limit {
+    max_hits: 10,
+    window: Duration::from_secs(15 * 60),
+};
+
+/// Failed sign-ins per client address (a clinic behind one NAT address has many users).
+pub const FAILED_SIGN_INS_PER_ADDRESS: Limit = Limit {
+    max_hits: 50,
+    window: Duration::from_secs(15 * 60),
+};
+
+/// Registrations per client address.
+pub const REGISTRATIONS_PER_ADDRESS: Limit = Limit {
+    max_hits: 20,
+    window: Duration::from_secs(60 * 60),
+};
+
+fn window_secs(limit: Limit) -> f64 {
+    limit.window.as_secs().max(1) as f64
+}
+
+/// Fails with [`Error::RateLimited`] when `key` has used up `limit` in the current window.
+pub async fn check(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
+    let row = sqlx::query!(
+        r#"
+        select hits,
+               extract(epoch from window_start + make_interval(secs => $2::float8) - now())::float8 as "retry_after_secs!"
+        from rate_limit_hits
+        where key = $1
+          and window_start = to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8)
+        "#,
+        key,
+        window_secs(limit),
+    )
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) if row.hits >= limit.max_hits => Err(Error::RateLimited {
+            retry_after: Duration::from_secs_f64(row.retry_after_secs.max(1.0)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Counts one event for `key` and returns the count in the current window.
+pub async fn hit(pool: &PgPool, key: &str, limit: Limit) -> Result<i32> {
+    let hits = sqlx::query_scalar!(
+        r#"
+        insert into rate_limit_hits (key, window_start, hits)
+        values ($1, to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8), 1)
+        on conflict (key, window_start) do update set hits = rate_limit_hits.hits + 1
+        returning hits
+        "#,
+        key,
+        window_secs(limit),
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(hits)
+}
+
+/// Forgets the counts of `key` (after a successful sign-in, say).
+pub async fn reset(pool: &PgPool, key: &str) -> Result<()> {
+    sqlx::query!("delete from rate_limit_hits where key = $1", key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes counters of windows that ended more than a day ago.
+pub async fn prune(pool: &PgPool) -> Result<u64> {
+    let deleted = sqlx::query!("delete from rate_limit_hits where window_start < now() - interval '1 day'")
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected())
+}

@@ -1,0 +1,309 @@
+//! Object storage: the S3 client built from settings, S3 errors mapped once into [`StorageError`], and
+//! the embedded S3 endpoint used when no endpoint is configured.
+
+mod embedded;
+
+pub use embedded::EmbeddedS3;
+
+use crate::config::S3Settings;
+use aws_sdk_s3::{
+    Client,
+    config::{
+        Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, http::HttpResponse,
+        retry::RetryConfig, timeout::TimeoutConfig,
+    },
+    error::{ProvideErrorMetadata, SdkError},
+    primitives::ByteStream,
+};
+use aws_smithy_types::body::SdkBody;
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// How long to wait for a TCP connection to the S3 endpoint.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the next bytes of a response before giving up on the attempt.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What can go wrong talking to S3, with "not found" kept distinct.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object does not exist.
+    #[error("object not found")]
+    NotFound,
+    /// The bucket does not exist.
+    #[error("bucket {bucket:?} does not exist at {endpoint}")]
+    NoSuchBucket {
+        /// The bucket.
+        bucket: String,
+        /// Where we looked.
+        endpoint: String,
+    },
+    /// The credentials were refused, or do not grant access to the bucket.
+    #[error(
+        "access to bucket {bucket:?} at {endpoint} was refused ({code}): check the access key and its permissions"
+    )]
+    AccessDenied {
+        /// The bucket.
+        bucket: String,
+        /// Where we asked.
+        endpoint: String,
+        /// The S3 error code.
+        code: String,
+    },
+    /// The endpoint could not be reached (connection refused, DNS, timeout).
+    #[error("cannot reach the S3 endpoint {endpoint}: {reason}")]
+    Unreachable {
+        /// Where we tried.
+        endpoint: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Any other S3 failure.
+    #[error("S3 request failed: {0}")]
+    Other(String),
+}
+
+impl StorageError {
+    /// Whether the store could not be reached at all (as opposed to answering with an error).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StorageError::Unreachable { .. })
+    }
+}
+
+/// One bucket on one S3 endpoint, with the client configured to reach it.
+#[derive(Clone, Debug)]
+pub struct ObjectStore {
+    client: Client,
+    bucket: String,
+    endpoint: String,
+}
+
+/// An object as listed or inspected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl ObjectStore {
+    /// Builds a client for `settings`: custom endpoint, path style, static credentials or the default AWS
+    /// chain, timeouts, and checksums only where the operation requires them (self-hosted servers such as
+    /// Garage reject the SDK's default streaming checksum trailer over plain HTTP).
+    pub async fn connect(settings: &S3Settings) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .build();
+        let mut builder = match &settings.credentials {
+            Some(credentials) => aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .credentials_provider(Credentials::new(
+                    credentials.access_key_id.clone(),
+                    credentials.secret_access_key.expose_secret().to_owned(),
+                    None,
+                    None,
+                    "pawfile-settings",
+                )),
+            None => {
+                let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(Region::new(settings.region.clone()))
+                    .load()
+                    .await;
+                aws_sdk_s3::config::Builder::from(&shared)
+            }
+        };
+        builder = builder
+            .region(Region::new(settings.region.clone()))
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        let endpoint = match &settings.endpoint {
+            Some(url) => {
+                builder = builder
+                    .endpoint_url(url.as_str().trim_end_matches('/'))
+                    .force_path_style(settings.force_path_style.unwrap_or(true));
+                url.as_str().trim_end_matches('/').to_owned()
+            }
+            None => {
+                builder = builder.force_path_style(settings.force_path_style.unwrap_or(false));
+                format!("AWS S3 ({})", settings.region)
+            }
+        };
+        Self {
+            client: Client::from_conf(builder.build()),
+            bucket: settings.bucket.clone(),
+            endpoint,
+        }
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The endpoint, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The underlying client, for operations this type does not wrap yet.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Turns an SDK error into a [`StorageError`]: done here once, for every operation.
+    pub fn classify<E>(&self, err: &SdkError<E, HttpResponse>) -> StorageError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = err.raw_response().map(|response| response.status().as_u16());
+        let code = err.code().map(str::to_owned);
+        match (err, status, code.as_deref()) {
+            (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => StorageError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: crate::error::root_cause(err),
+            },
+            (_, _, Some("NoSuchBucket")) => StorageError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+                endpoint: self.endpoint.clone(),
+            },
+            (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => StorageError::NotFound,
+            (_, Some(401 | 403), code) => StorageError::AccessDenied {
+                bucket: self.bucket.clone(),
+                endpoint: self.endpoint.clone(),
+                code: code.unwrap_or("Forbidden").to_owned(),
+            },
+            (_, _, code) => StorageError::Other(match (code, err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                _ => crate::error::root_cause(err),
+            }),
+        }
+    }
+
+    /// Checks that the bucket exists and the credentials may use it.
+    pub async fn check_bucket(&self) -> Result<(), StorageError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match self.classify(&err) {
+                // HEAD has no body, so a missing bucket arrives as a bare 404.
+                StorageError::NotFound => StorageError::NoSuchBucket {
+                    bucket: self.bucket.clone(),
+                    endpoint: self.endpoint.clone(),
+                },
+                other => other,
+            }),
+        }
+    }
+
+    /// Creates the bucket unless it exists (for the embedded endpoint and tests).
+    pub async fn create_bucket_if_missing(&self) -> Result<(), StorageError> {
+        match self.check_bucket().await {
+            Err(StorageError::NoSuchBucket { .. }) => {}
+            other => return other,
+        }
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.code(),
+                    Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(self.classify(&err)),
+        }
+    }
+
+    /// Stores a small object in one request, asking S3 to verify its SHA-256.
+    pub async fn put_bytes(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), StorageError> {
+        let checksum = BASE64.encode(Sha256::digest(&bytes));
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(bytes.len() as i64)
+            .checksum_sha256(checksum)
+            .body(ByteStream::new(SdkBody::from(bytes)))
+            .send()
+            .await
+            .map_err(|err| self.classify(&err))?;
+        Ok(())
+    }
+
+    /// Reads a whole object into memory (small objects only: manifests, thumbnails, tests).
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|err| self.classify(&err))?;
+        let data = output
+            .body
+            .collect()
+            .await
+            .map_err(|err| StorageError::Other(format!("reading {key}: {err}")))?;
+        Ok(data.into_bytes())
+    }
+
+    /// The object's size, or [`StorageError::NotFound`].
+    pub async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
+        let output = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|err| self.classify(&err))?;
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            size: output.content_length().unwrap_or_default().max(0) as u64,
+        })
+    }
+
+    /// Deletes an object; deleting a missing object succeeds (S3 semantics).
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|err| self.classify(&err))?;
+        Ok(())
+    }
+
+    /// Every object whose key starts with `prefix`, following pagination.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut objects = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| self.classify(&err))?;
+            objects.extend(page.contents().iter().filter_map(|object| {
+                Some(ObjectInfo {
+                    key: object.key()?.to_owned(),
+                    size: object.size().unwrap_or_default().max(0) as u64,
+                })
+            }));
+        }
+        Ok(objects)
+    }
+}

@@ -1,0 +1,65 @@
+//! Background work that runs beside the server under one shutdown signal. Each run takes a Postgres
+//! advisory lock, so with several replicas only one does it at a time; tests call a run directly.
+
+use crate::{
+    db::{ExclusiveTask, run_exclusive},
+    error::Result,
+    rate_limit,
+};
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What one housekeeping run removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HousekeepingReport {
+    /// Expired sessions deleted.
+    pub expired_sessions: u64,
+    /// Stale rate-limit counters deleted.
+    pub stale_counters: u64,
+}
+
+/// Deletes expired sessions and stale rate-limit counters. `None` when another replica is doing it.
+pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingReport>> {
+    let report = run_exclusive(pool, ExclusiveTask::Housekeeping, || async {
+        let expired_sessions = sqlx::query!("delete from tower_sessions.session where expiry_date < now()")
+            .execute(pool)
+            .await?
+            .rows_affected();
+        Ok(expired_sessions)
+    })
+    .await?;
+    let Some(expired_sessions) = report else {
+        return Ok(None);
+    };
+    let stale_counters = rate_limit::prune(pool).await?;
+    Ok(Some(HousekeepingReport {
+        expired_sessions,
+        stale_counters,
+    }))
+}
+
+/// Runs `work` every `every` until `shutdown` fires, logging failures and carrying on.
+pub async fn run_periodically<F, Fut, T>(
+    name: &'static str,
+    every: Duration,
+    shutdown: CancellationToken,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+    T: std::fmt::Debug,
+{
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        match work().await {
+            Ok(outcome) => tracing::debug!(task = name, ?outcome, "background task ran"),
+            Err(err) => tracing::warn!(task = name, error = %err, "background task failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Accounts against a real Postgres: registration, sign-in, rate limits, session checks, the audit trail.
+
+use pawfile::{
+    auth::{
+        PasswordHasher, SignInAttempt, SignInOutcome, disable_user, load_session_user, register_owner,
+        sign_in,
+    },
+    db::{ExclusiveTask, MIGRATOR, run_exclusive},
+    domain::{Role, UserId},
+    error::Error,
+    rate_limit,
+    tasks::housekeeping_once,
+};
+use sqlx::PgPool;
+use std::{net::IpAddr, sync::LazyLock};
+
+static HASHER: LazyLock<PasswordHasher> = LazyLock::new(|| PasswordHasher::new(2));
+const ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 5));
+
+async fn register(pool: &PgPool, email: &str) -> UserId {
+    register_owner(
+        pool,
+        &HASHER,
+        email,
+        "Olivia Owner",
+        "correct horse battery",
+        Some(ADDR),
+    )
+    .await
+    .unwrap()
+}
+
+async fn attempt(pool: &PgPool, email: &str, password: &str) -> Result<SignInOutcome, Error> {
+    sign_in(
+        pool,
+        &HASHER,
+        SignInAttempt {
+            email,
+            password,
+            client_addr: Some(ADDR),
+        },
+    )
+    .await
+}
+
+async fn audit_actions(pool: &PgPool) -> Vec<(String, Option<String>)> {
+    sqlx::query!(r#"select action, detail->>'reason' as reason from audit_events order by at, id"#)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.action, row.reason))
+        .collect()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn registered_owners_can_sign_in_with_their_password(pool: PgPool) {
+    let id = register(&pool, "Olivia@Example.org").await;
+
+    let outcome = attempt(&pool, "olivia@example.ORG", "correct horse battery")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        outcome,
+        SignInOutcome::SignedIn {
+            user_id: id,
+            generation: 0
+        }
+    );
+    let user = load_session_user(&pool, id, 0).await.unwrap().unwrap();
+    assert_eq!(user.email.as_str(), "olivia@example.org");
+    assert!(user.has_role(Role::Owner) && !user.has_role(Role::Admin));
+    assert_eq!(
+        audit_actions(&pool).await,
+        vec![("register".to_owned(), None), ("sign_in".to_owned(), None)]
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_second_account_with_the_same_email_is_refused(pool: PgPool) {
+    register(&pool, "olivia@example.org").await;
+
+    let err = register_owner(
+        &pool,
+        &HASHER,
+        "OLIVIA@example.org",
+        "Other",
+        "another long password",
+        None,
+    )
+    .await
+    .unwrap_err();
+
+    assert!(
+        matches!(&err, Error::Conflict(message) if message.contains("already exists")),
+        "{err:?}"
+    );
+    let count = sqlx::query_scalar!(r#"select count(*) as "n!" from users"#)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn invalid_registrations_name_the_field(pool: PgPool) {
+    for (email, name, password, field) in [
+        ("nope", "Olivia", "correct horse battery", "email"),
+        ("o@example.org", "  ", "correct horse battery", "display_name"),
+        ("o@example.org", "Olivia", "short", "password"),
+    ] {
+        let err = register_owner(&pool, &HASHER, email, name, password, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(invalid) if invalid.field == field),
+            "{err:?}"
+        );
+    }
+    let count = sqlx::query_scalar!(r#"select count(*) as "n!" from users"#)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn wrong_password_and_unknown_email_get_the_same_answer(pool: PgPool) {
+    register(&pool, "olivia@example.org").await;
+
+    let wrong_password = attempt(&pool, "olivia@example.org", "wrong password!")
+        .await
+        .unwrap();
+    let unknown_email = attempt(&pool, "nobody@example.org", "wrong password!")
+        .await
+        .unwrap();
+
+    assert_eq!(wrong_password, unknown_email);
+    assert!(matches!(wrong_password, SignInOutcome::Refused(_)));
+    let actions = audit_actions(&pool).await;
+    assert_eq!(
+        actions[1],
+        ("sign_in_failed".to_owned(), Some("wrong_password".to_owned()))
+    );
+    assert_eq!(
+        actions[2],
+        ("sign_in_failed".to_owned(), Some("unknown_email".to_owned()))
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn repeated_failures_lock_the_account_for_a_while(pool: PgPool) {
+    register(&pool, "olivia@example.org").await;
+    for _ in 0..rate_limit::FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+        assert!(matches!(
+            attempt(&pool, "olivia@example.org", "guess guess guess")
+                .await
+                .unwrap(),
+            SignInOutcome::Refused(_)
+        ));
+    }
+
+    // Even the right password is refused until the window passes.
+    let err = attempt(&pool, "olivia@example.org", "correct horse battery")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert!(err.to_string().contains("minutes"));
+    let last = audit_actions(&pool).await.pop().unwrap();
+    assert_eq!(
+        last,
+        ("sign_in_failed".to_owned(), Some("rate_limited".to_owned()))
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_successful_sign_in_resets_the_account_counter(pool: PgPool) {
+    register(&pool, "olivia@example.org").await;
+    for _ in 0..rate_limit::FAILED_SIGN_INS_PER_ACCOUNT.max_hits - 1 {
+        attempt(&pool, "olivia@example.org", "guess guess guess")
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        attempt(&pool, "olivia@example.org", "correct horse battery")
+            .await
+            .unwrap(),
+        SignInOutcome::SignedIn { .. }
+    ));
+    // The counter starts again, so one more typo does not lock the owner out.
+    assert!(matches!(
+        attempt(&pool, "olivia@example.org", "one more typo")
+            .await
+            .unwrap(),
+        SignInOutcome::Refused(_)
+    ));
+    assert!(matches!(
+        attempt(&pool, "olivia@example.org", "correct horse battery")
+            .await
+            .unwrap(),
+        SignInOutcome::SignedIn { .. }
+    ));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn disabling_an_account_ends_its_sessions_and_sign_ins(pool: PgPool) {
+    let id = register(&pool, "olivia@example.org").await;
+    assert!(load_session_user(&pool, id, 0).await.unwrap().is_some());
+
+    disable_user(&pool, id, None, None).await.unwrap();
+
+    assert!(
+        load_session_user(&pool, id, 0).await.unwrap().is_none(),
+        "the old generation is void"
+    );
+    assert!(
+        load_session_user(&pool, id, 1).await.unwrap().is_none(),
+        "disabled accounts have no sessions"
+    );
+    let outcome = attempt(&pool, "olivia@example.org", "correct horse battery")
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SignInOutcome::Refused(message) if message.contains("disabled")));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn disabling_an_unknown_account_is_not_found(pool: PgPool) {
+    let err = disable_user(&pool, UserId::new(), None, None).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_audit_trail_cannot_be_changed_or_deleted(pool: PgPool) {
+    register(&pool, "olivia@example.org").await;
+
+    let update = sqlx::query!("update audit_events set action = 'nothing'")
+        .execute(&pool)
+        .await;
+    let delete = sqlx::query!("delete from audit_events").execute(&pool).await;
+    let truncate = sqlx::query!("truncate audit_events").execute(&pool).await;
+
+    for result in [update, delete, truncate] {
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    assert_eq!(audit_actions(&pool).await.len(), 1);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn housekeeping_deletes_expired_sessions_and_only_one_replica_runs_it(pool: PgPool) {
+    sqlx::query!(
+        "insert into tower_sessions.session (id, data, expiry_date) values
+           ('old', '\\x00', now() - interval '1 minute'), ('live', '\\x00', now() + interval '1 hour')"
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // While another replica holds the lock, this one skips the run.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query!(
+        "select pg_advisory_xact_lock($1)",
+        ExclusiveTask::Housekeeping as i64
+    )
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    assert_eq!(housekeeping_once(&pool).await.unwrap(), None);
+    other.rollback().await.unwrap();
+
+    let report = housekeeping_once(&pool)
+        .await
+        .unwrap()
+        .expect("the lock is free now");
+
+    assert_eq!(report.expired_sessions, 1);
+    let left: Vec<String> = sqlx::query_scalar!("select id from tower_sessions.session")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["live".to_owned()]);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn exclusive_work_runs_when_the_lock_is_free(pool: PgPool) {
+    let ran = run_exclusive(&pool, ExclusiveTask::Housekeeping, || async { Ok(42) })
+        .await
+        .unwrap();
+    assert_eq!(ran, Some(42));
+}

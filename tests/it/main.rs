@@ -1,0 +1,5 @@
+//! Core integration tests, against a real Postgres (a fresh database per test) and real S3 servers (a
+//! fresh bucket per test, on the embedded endpoint and on Garage).
+
+mod accounts;
+mod storage;
