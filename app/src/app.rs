@@ -113,7 +113,7 @@ fn Header() -> impl IntoView {
                             Ok(Some(user)) => {
                                 view! {
                                     <span class="who" data-testid="signed-in-as">
-                                        {user.display_name.clone()}
+                                        {user.display_name}
                                     </span>
                                     <ActionForm action=auth.logout attr:class="inline">
                                         <button type="submit" class="link-button">

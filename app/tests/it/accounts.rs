@@ -1,0 +1,393 @@
+//! Registration, sign-in, sessions and sign-out over HTTP, as browsers and scripts use them.
+
+use crate::support::{PASSWORD, client_with_jar, session_set_cookie, spawn_app, spawn_app_with, test_config};
+use pawfile::{
+    auth::disable_user, domain::Role, net::TrustedProxies, rate_limit::FAILED_SIGN_INS_PER_ACCOUNT,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::Duration;
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn registering_creates_an_owner_and_signs_them_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    let response = app.register("Olivia@Example.org", "Olivia Owner", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "olivia@example.org");
+    assert_eq!(body["roles"], json!(["owner"]));
+    let me = app.me().await.expect("registration signs the owner in");
+    assert_eq!(me.display_name, "Olivia Owner");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn invalid_registrations_answer_422_naming_the_field(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for (email, name, password, field) in [
+        ("not-an-email", "Olivia", PASSWORD, "email"),
+        ("o@example.org", "", PASSWORD, "display_name"),
+        ("o@example.org", "Olivia", "short", "password"),
+    ] {
+        let response = app.register(email, name, password).await;
+
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["kind"], "invalid");
+        assert_eq!(body["field"], field);
+        assert!(!body["error"].as_str().unwrap().is_empty());
+    }
+    assert!(app.me().await.is_none());
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_duplicate_email_answers_409(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+
+    let response = app
+        .register("OLIVIA@example.org", "Someone Else", "another long password")
+        .await;
+
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("already exists"));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn signing_in_sets_a_http_only_same_site_cookie(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let (client, _) = client_with_jar();
+
+    let response = client
+        .post(app.url("/api/login"))
+        .form(&[("email", "olivia@example.org"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = session_set_cookie(&response).expect("a session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Max-Age=7200"), "the idle timeout: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP without a trusted proxy: {cookie}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "olivia@example.org");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_wrong_password_answers_401_like_an_unknown_email(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    app.logout().await;
+
+    let wrong_password = app.login("olivia@example.org", "not the password").await;
+    let unknown_email = app.login("nobody@example.org", "not the password").await;
+
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_email.status(), StatusCode::UNAUTHORIZED);
+    assert!(session_set_cookie(&wrong_password).is_none());
+    assert_eq!(
+        wrong_password.text().await.unwrap(),
+        unknown_email.text().await.unwrap()
+    );
+    assert!(app.me().await.is_none());
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_session_id_changes_at_sign_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let before = app.session_cookie().unwrap();
+
+    let response = app.login("olivia@example.org", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let after = app.session_cookie().unwrap();
+    assert_ne!(before, after, "a new session id at sign-in");
+    assert!(
+        app.me_with_cookie(&before).await.is_none(),
+        "the old id is worthless"
+    );
+    assert!(app.me_with_cookie(&after).await.is_some());
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_session_survives_a_server_restart(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let owner = app.signed_in_owner("olivia@example.org").await;
+
+    let app = app.restart().await;
+
+    assert_eq!(app.me().await.map(|me| me.id), Some(owner.id));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn signing_out_deletes_the_session_server_side(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let cookie = app.session_cookie().unwrap();
+    assert_eq!(app.stored_sessions().await, 1);
+
+    let response = app.logout().await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let removal = session_set_cookie(&response).expect("the cookie is cleared");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert_eq!(app.stored_sessions().await, 0);
+    assert!(
+        app.me_with_cookie(&cookie).await.is_none(),
+        "a copied cookie is worthless after sign-out"
+    );
+    let last_action: String =
+        sqlx::query_scalar("select action from audit_events order by at desc, id desc limit 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(last_action, "sign_out");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn disabling_an_account_ends_its_session_at_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let owner = app.signed_in_owner("olivia@example.org").await;
+
+    disable_user(&app.pool, owner.id, None, None).await.unwrap();
+
+    assert!(app.me().await.is_none());
+    assert_eq!(
+        app.stored_sessions().await,
+        0,
+        "the dead session is deleted when next seen"
+    );
+    let response = app.login("olivia@example.org", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("disabled"));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn sessions_end_after_the_absolute_timeout(pool: PgPool) {
+    let mut config = test_config();
+    config.session_absolute_timeout = Duration::ZERO;
+    let app = spawn_app_with(pool, config).await;
+    app.signed_in_owner("olivia@example.org").await;
+
+    // Timestamps have one-second resolution.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    assert!(app.me().await.is_none());
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_idle_timeout_sets_the_session_expiry(pool: PgPool) {
+    let mut config = test_config();
+    config.session_idle_timeout = Duration::from_secs(30 * 60);
+    let app = spawn_app_with(pool, config).await;
+
+    let response = app.register("olivia@example.org", "Olivia", PASSWORD).await;
+
+    assert!(session_set_cookie(&response).unwrap().contains("Max-Age=1800"));
+    let seconds_left: f64 = sqlx::query_scalar(
+        "select extract(epoch from expiry_date - now())::float8 from tower_sessions.session",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!((1790.0..=1800.0).contains(&seconds_left), "{seconds_left}");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn too_many_failed_sign_ins_answer_429(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    for _ in 0..FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+        assert_eq!(
+            app.login("olivia@example.org", "guess guess").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    let response = app.login("olivia@example.org", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("Try again in"));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn forwarded_headers_from_untrusted_peers_are_ignored(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", "olivia@example.org"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = session_set_cookie(&response).unwrap();
+    assert!(
+        !cookie.contains("Secure"),
+        "an untrusted peer cannot claim HTTPS: {cookie}"
+    );
+    let address: String =
+        sqlx::query_scalar("select host(client_addr) from audit_events where action = 'sign_in'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(address, "127.0.0.1", "nor another address");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_trusted_proxy_sets_the_client_address_and_secure_cookie(pool: PgPool) {
+    let mut config = test_config();
+    config.trusted_proxies = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    let app = spawn_app_with(pool, config).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("x-forwarded-for", "203.0.113.50, 198.51.100.7")
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", "olivia@example.org"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = session_set_cookie(&response).unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let address: String =
+        sqlx::query_scalar("select host(client_addr) from audit_events where action = 'sign_in'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        address, "198.51.100.7",
+        "the rightmost untrusted hop is the client"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn cross_site_posts_are_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", "olivia@example.org"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(session_set_cookie(&response).is_none());
+    assert!(app.me().await.is_none());
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn plain_html_forms_are_redirected_with_the_result(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+    let form_post = |password: &'static str| {
+        app.client
+            .post(app.url("/api/login"))
+            .header("accept", "text/html")
+            .header("referer", app.url("/login"))
+            .form(&[("email", "olivia@example.org"), ("password", password)])
+            .send()
+    };
+
+    let failed = form_post("wrong password").await.unwrap();
+    assert_eq!(failed.status(), StatusCode::FOUND);
+    let back = failed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with(&app.url("/login?")) && back.contains("__err="),
+        "{back}"
+    );
+    let page = app.client.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Wrong e-mail address or password."),
+        "the form shows the error"
+    );
+
+    let signed_in = form_post(PASSWORD).await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::FOUND);
+    assert_eq!(signed_in.headers()["location"], "/");
+    assert!(app.me().await.is_some());
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn storage_status_is_for_admins_and_reports_a_dead_backup_store(pool: PgPool) {
+    let mut app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let as_owner = app
+        .client
+        .get(app.url("/api/admin/storage-status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_owner.status(), StatusCode::FORBIDDEN);
+    app.logout().await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    assert_eq!(
+        app.login("admin@example.org", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    app.backups.stop_endpoint();
+
+    let response = app
+        .client
+        .get(app.url("/api/admin/storage-status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(status["documents"]["problem"], Value::Null);
+    assert!(
+        status["backups"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{status}"
+    );
+    assert_eq!(status["backups_on_this_machine"], true);
+    // Pawfile keeps serving without its backup store.
+    assert!(app.me().await.is_some());
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn anonymous_callers_get_401_from_admin_functions(pool: PgPool) {
+    let app = spawn_app(pool).await;
+
+    let response = app
+        .client
+        .get(app.url("/api/admin/storage-status"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["kind"], "unauthenticated");
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the web face: the real application on a loopback port, a fresh Postgres
+//! database per test, fresh buckets on a real S3 endpoint, and an HTTP client that keeps cookies.
+
+mod accounts;
+mod health;
+mod pages;
+mod startup;
+mod support;

@@ -1,0 +1,313 @@
+//! Start-up: bad configuration fails with one line naming the setting; an unreachable backup store does
+//! not stop Pawfile; the binary's administration commands work.
+
+use pawfile::{
+    config::{BackupStoreSettings, DatabaseSettings, DocumentStoreSettings, HttpSettings, ServeSettings},
+    testing::TestBucket,
+};
+use pawfile_app::server::build_state;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use std::{io::Write, process::Stdio};
+
+/// The URL of the database `pool` is connected to (the test's own database).
+async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut url: url::Url = std::env::var("DATABASE_URL").unwrap().parse().unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Path) -> ServeSettings {
+    let s3 = &documents.settings;
+    let credentials = s3.credentials.as_ref().unwrap();
+    ServeSettings {
+        database: DatabaseSettings {
+            url: SecretString::from(database_url.to_owned()),
+            max_connections: 2,
+        },
+        http: HttpSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            max_upload_size: bytesize::ByteSize::mib(10),
+            session_idle_timeout: std::time::Duration::from_secs(60),
+            session_absolute_timeout: std::time::Duration::from_secs(600),
+        },
+        documents: DocumentStoreSettings {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            bucket: s3.bucket.clone(),
+            access_key_id: Some(credentials.access_key_id.clone()),
+            secret_access_key: Some(credentials.secret_access_key.clone()),
+            force_path_style: Some(true),
+        },
+        backups: BackupStoreSettings {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            bucket: format!("{}-backups", s3.bucket),
+            access_key_id: Some(credentials.access_key_id.clone()),
+            secret_access_key: Some(credentials.secret_access_key.clone()),
+            force_path_style: Some(true),
+        },
+        data_dir: data_dir.to_owned(),
+    }
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_unreachable_database_is_named(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://pawfile:secret-password@127.0.0.1:{}/pawfile",
+        unused_port()
+    );
+
+    let err = build_state(&settings(&url, &documents, folder.path()))
+        .await
+        .unwrap_err();
+
+    let message = err.to_string();
+    assert!(
+        message.starts_with("DATABASE_URL: cannot connect to postgres://pawfile:***@127.0.0.1:"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("secret-password"),
+        "the password never reaches a message"
+    );
+    assert!(!message.contains('\n'), "one line");
+    drop(pool);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn wrong_s3_credentials_are_named(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.documents.secret_access_key = Some(SecretString::from("not-the-secret".to_owned()));
+
+    let err = build_state(&settings).await.unwrap_err();
+
+    assert_eq!(
+        err.setting,
+        "PAWFILE_S3_ACCESS_KEY_ID/PAWFILE_S3_SECRET_ACCESS_KEY"
+    );
+    assert!(err.to_string().contains("refused"), "{err}");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_missing_documents_bucket_is_named(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.documents.bucket = "no-such-bucket".to_owned();
+
+    let err = build_state(&settings).await.unwrap_err();
+
+    assert_eq!(err.setting, "PAWFILE_S3_BUCKET");
+    assert!(
+        err.to_string().contains("\"no-such-bucket\" does not exist"),
+        "{err}"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_unreachable_s3_endpoint_is_named(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.documents.endpoint = Some(format!("http://127.0.0.1:{}/", unused_port()).parse().unwrap());
+
+    let err = build_state(&settings).await.unwrap_err();
+
+    assert_eq!(err.setting, "PAWFILE_S3_ENDPOINT");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_unreachable_backup_store_does_not_stop_pawfile(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.backups.endpoint = Some(format!("http://127.0.0.1:{}/", unused_port()).parse().unwrap());
+
+    let (state, _embedded) = build_state(&settings)
+        .await
+        .expect("serving without the backup store");
+
+    assert!(state.backups.check_bucket().await.unwrap_err().is_unreachable());
+    assert!(!state.config.backups_on_this_machine);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_embedded_defaults_create_both_stores_and_keep_data_across_restarts(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.documents.endpoint = None;
+    settings.documents.access_key_id = None;
+    settings.documents.secret_access_key = None;
+    settings.backups.endpoint = None;
+    settings.backups.access_key_id = None;
+    settings.backups.secret_access_key = None;
+
+    let (state, embedded) = build_state(&settings).await.unwrap();
+    state
+        .documents
+        .put_bytes("documents/kept", "kept".into(), "text/plain")
+        .await
+        .unwrap();
+    assert!(state.config.backups_on_this_machine);
+    assert_ne!(
+        state.documents.endpoint(),
+        state.backups.endpoint(),
+        "a separate backup endpoint"
+    );
+    state.backups.check_bucket().await.unwrap();
+    drop(embedded);
+
+    let (state, _embedded) = build_state(&settings).await.unwrap();
+    assert_eq!(state.documents.get_bytes("documents/kept").await.unwrap(), "kept");
+}
+
+fn pawfile_command(database_url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pawfile"));
+    command
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("PATH", std::env::var("PATH").unwrap());
+    command
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn create_admin_makes_an_admin_who_can_sign_in(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let mut child = pawfile_command(&url)
+        .args([
+            "create-admin",
+            "--email",
+            "Boss@Example.org",
+            "--name",
+            "The Boss",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long admin password\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Created administrator Boss@Example.org"));
+    let app = crate::support::spawn_app(pool).await;
+    let response = app.login("boss@example.org", "a long admin password").await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(app.me().await.unwrap().has_role(pawfile::domain::Role::Admin));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn seed_demo_creates_the_demo_accounts_once(pool: PgPool) {
+    let url = database_url(&pool).await;
+
+    let first = pawfile_command(&url)
+        .args(["seed-demo", "--if-empty"])
+        .output()
+        .unwrap();
+    let second = pawfile_command(&url).args(["seed-demo"]).output().unwrap();
+
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("vet@pawfile.test"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("already present"));
+    let app = crate::support::spawn_app(pool).await;
+    for account in pawfile::demo::DEMO_ACCOUNTS {
+        let response = app.login(account.email, account.password).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{}", account.email);
+    }
+    let pets: i64 = sqlx::query_scalar("select count(*) from pets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(pets, 3);
+}
+
+#[test]
+fn serve_with_an_unreachable_database_exits_with_one_line() {
+    let url = format!(
+        "postgres://pawfile:hunter2hunter2@127.0.0.1:{}/pawfile",
+        unused_port()
+    );
+    let output = pawfile_command(&url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("pawfile: DATABASE_URL: cannot connect to"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2hunter2"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn help_lists_every_setting_with_its_environment_variable() {
+    let output = pawfile_command("unused")
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "DATABASE_URL",
+        "PAWFILE_LISTEN",
+        "PAWFILE_PUBLIC_URL",
+        "PAWFILE_TRUSTED_PROXIES",
+        "PAWFILE_MAX_UPLOAD_SIZE",
+        "PAWFILE_DATA_DIR",
+        "PAWFILE_S3_ENDPOINT",
+        "PAWFILE_S3_BUCKET",
+        "PAWFILE_S3_SECRET_ACCESS_KEY",
+        "PAWFILE_BACKUP_S3_ENDPOINT",
+        "PAWFILE_BACKUP_S3_BUCKET",
+        "PAWFILE_BACKUP_S3_SECRET_ACCESS_KEY",
+        "PAWFILE_LOG_FORMAT",
+    ] {
+        assert!(help.contains(variable), "{variable} missing from serve --help");
+    }
+    // Secret values from the environment are never echoed.
+    let output = pawfile_command("postgres://u:leaked-password@h/d")
+        .env("PAWFILE_S3_SECRET_ACCESS_KEY", "leaked-secret")
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(!help.contains("leaked-password") && !help.contains("leaked-secret"));
+}

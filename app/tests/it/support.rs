@@ -1,0 +1,238 @@
+//! `spawn_app` and the helpers tests use to talk to it.
+
+use pawfile::{
+    auth::{NewUser, PasswordHasher, create_user},
+    domain::{ClinicId, DisplayName, Email, NewPassword, Role, Roles, SessionUser, UserId},
+    net::TrustedProxies,
+    testing::TestBucket,
+};
+use pawfile_app::server::{AppState, Application, RuntimeConfig};
+use reqwest::{Response, StatusCode, cookie::CookieStore};
+use sqlx::PgPool;
+use std::{
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
+use tokio_util::sync::CancellationToken;
+
+/// One hasher for all tests: its dummy hash costs a hash to make.
+static HASHER: LazyLock<PasswordHasher> = LazyLock::new(|| PasswordHasher::new(4));
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The settings a test app runs with; tests change what they need.
+pub fn test_config() -> RuntimeConfig {
+    RuntimeConfig {
+        public_url: "http://127.0.0.1/".parse().unwrap(),
+        trusted_proxies: TrustedProxies::default(),
+        session_idle_timeout: Duration::from_secs(2 * 60 * 60),
+        session_absolute_timeout: Duration::from_secs(12 * 60 * 60),
+        max_upload_bytes: 10 * 1024 * 1024,
+        backups_on_this_machine: true,
+    }
+}
+
+/// A running Pawfile and a cookie-keeping client pointed at it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub pool: PgPool,
+    pub documents: TestBucket,
+    pub backups: TestBucket,
+    config: RuntimeConfig,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub fn client_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (client, jar)
+}
+
+async fn start(
+    pool: PgPool,
+    documents: &TestBucket,
+    backups: &TestBucket,
+    config: RuntimeConfig,
+) -> (
+    SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let state = AppState {
+        db: pool,
+        hasher: HASHER.clone(),
+        documents: documents.store.clone(),
+        backups: backups.store.clone(),
+        config: Arc::new(config),
+    };
+    let app = Application::with_state(state, "127.0.0.1:0".parse().unwrap(), Vec::new())
+        .await
+        .unwrap();
+    let addr = app.local_addr();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    (addr, shutdown, server)
+}
+
+/// Starts Pawfile on `pool` with fresh buckets on the embedded endpoint.
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, test_config()).await
+}
+
+/// Starts Pawfile on `pool` with `config`.
+pub async fn spawn_app_with(pool: PgPool, config: RuntimeConfig) -> TestApp {
+    let documents = TestBucket::embedded().await;
+    let backups = TestBucket::embedded().await;
+    let (addr, shutdown, server) = start(pool.clone(), &documents, &backups, config.clone()).await;
+    let (client, jar) = client_with_jar();
+    TestApp {
+        address: format!("http://{addr}"),
+        client,
+        jar,
+        pool,
+        documents,
+        backups,
+        config,
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops the server (gracefully) and starts a new one on the same database and buckets, on a new
+    /// port. The client and its cookies carry over.
+    pub async fn restart(self) -> TestApp {
+        self.shutdown.cancel();
+        self.server.await.unwrap().unwrap();
+        let (addr, shutdown, server) = start(
+            self.pool.clone(),
+            &self.documents,
+            &self.backups,
+            self.config.clone(),
+        )
+        .await;
+        let address = format!("http://{addr}");
+        // Cookies are per host, not per port: the jar's cookies apply to the new address as well.
+        TestApp {
+            address,
+            shutdown,
+            server,
+            ..self
+        }
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    pub async fn register(&self, email: &str, display_name: &str, password: &str) -> Response {
+        self.post_form(
+            "/api/register",
+            &[
+                ("email", email),
+                ("display_name", display_name),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_form("/api/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn logout(&self) -> Response {
+        self.post_form("/api/logout", &[]).await
+    }
+
+    /// The signed-in user according to the server.
+    pub async fn me(&self) -> Option<SessionUser> {
+        let response = self.client.get(self.url("/api/me")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// The session cookie in the client's jar (`pawfile_session=...`), if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        let header = self.jar.cookies(&self.address.parse().unwrap())?;
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find(|cookie| cookie.starts_with("pawfile_session="))
+            .map(str::to_owned)
+    }
+
+    /// `/api/me` for a client that sends exactly `cookie`.
+    pub async fn me_with_cookie(&self, cookie: &str) -> Option<SessionUser> {
+        let response = reqwest::Client::new()
+            .get(self.url("/api/me"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// Registers an owner and signs them in on this app's client.
+    pub async fn signed_in_owner(&self, email: &str) -> SessionUser {
+        let response = self.register(email, "Olivia Owner", PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Creates an account with `roles` directly in the database.
+    pub async fn create_user(&self, email: &str, roles: &[Role], clinic: Option<ClinicId>) -> UserId {
+        create_user(
+            &self.pool,
+            &HASHER,
+            NewUser {
+                email: Email::parse(email).unwrap(),
+                display_name: DisplayName::parse("Test User").unwrap(),
+                password: NewPassword::parse(PASSWORD).unwrap(),
+                roles: Roles::new(roles.iter().copied()),
+                clinic_id: clinic,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// How many sessions the store holds.
+    pub async fn stored_sessions(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from tower_sessions.session")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// The value of the `Set-Cookie` header for the session cookie.
+pub fn session_set_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("pawfile_session="))
+        .map(str::to_owned)
+}

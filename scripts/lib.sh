@@ -1,0 +1,176 @@
+# shellcheck shell=bash
+# Shared by scripts/run and scripts/test: installs what is missing and starts local services.
+# Every install is skipped when the right version is already there.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CARGO_LEPTOS_VERSION=0.3.11
+GARAGE_VERSION=2.5.0
+SQLX_CLI_VERSION=0.8.6
+CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+export PATH="$CARGO_HOME/bin:$PATH"
+
+log() { printf '\033[1;36m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+apt_install() {
+  local missing=() package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} from Debian's packages"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null; then
+    as_root apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+  fi
+}
+
+# A TCP port on loopback that nothing listens on.
+free_port() {
+  local port
+  for _ in $(seq 200); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# Waits until something listens on 127.0.0.1:$1 (at most $2 seconds).
+wait_for_port() {
+  local port=$1 seconds=${2:-60}
+  for _ in $(seq $((seconds * 5))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown && return 0
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+}
+
+ensure_cargo_leptos() {
+  if cargo leptos --version 2>/dev/null | grep -q "cargo-leptos $CARGO_LEPTOS_VERSION"; then return 0; fi
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores, once per machine)"
+  # Its published lock file pins cargo-util-schemas 0.14.2, which needs rustc 1.96. Build it from its
+  # registry source with 0.14.1 instead. `cargo fetch` of a throwaway package brings the source.
+  local work crate
+  work=$(mktemp -d)
+  mkdir -p "$work/fetch/src"
+  printf '[package]\nname = "fetch-cargo-leptos"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\ncargo-leptos = "=%s"\n' \
+    "$CARGO_LEPTOS_VERSION" >"$work/fetch/Cargo.toml"
+  touch "$work/fetch/src/lib.rs"
+  (cd "$work/fetch" && cargo fetch --quiet)
+  crate=$(ls "$CARGO_HOME"/registry/cache/*/cargo-leptos-"$CARGO_LEPTOS_VERSION".crate | head -n 1)
+  tar -xzf "$crate" -C "$work"
+  (
+    cd "$work/cargo-leptos-$CARGO_LEPTOS_VERSION"
+    cargo update --quiet -p cargo-util-schemas --precise 0.14.1
+    # no_downloads: a missing tool is a clear error instead of a download that fails here.
+    cargo install --quiet --path . --locked --features no_downloads
+  )
+  rm -rf "$work"
+}
+
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_wasm_bindgen() {
+  local version
+  version=$(wasm_bindgen_version)
+  if wasm-bindgen --version 2>/dev/null | grep -q " $version"; then return 0; fi
+  log "installing wasm-bindgen-cli $version (must equal the library version; about 5 minutes)"
+  # Not --locked: its lock file names a webpki-roots release the registry no longer has.
+  cargo install --quiet wasm-bindgen-cli --version "$version" --force
+}
+
+ensure_garage() {
+  if garage --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION"; then return 0; fi
+  log "installing Garage $GARAGE_VERSION, the self-hosted S3 server the tests also run against (10-20 minutes, once per machine)"
+  cargo install --quiet garage --version "$GARAGE_VERSION" --locked --force
+}
+
+ensure_sqlx_cli() {
+  if cargo sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then return 0; fi
+  log "installing sqlx-cli $SQLX_CLI_VERSION (checks the committed .sqlx query data)"
+  cargo install --quiet sqlx-cli --version "$SQLX_CLI_VERSION" --no-default-features --features postgres,rustls --locked --force
+}
+
+# Starts Debian's PostgreSQL cluster (installing it if needed) and makes sure role `pawfile` (password
+# `pawfile`, may create databases) and database $1 exist. Prints the database URL.
+ensure_local_postgres() {
+  local database=$1 cluster version name
+  apt_install postgresql
+  cluster=$(pg_lsclusters --no-header | head -n 1)
+  [ -n "$cluster" ] || die "apt installed PostgreSQL but created no cluster (pg_lsclusters is empty)"
+  version=$(awk '{print $1}' <<<"$cluster")
+  name=$(awk '{print $2}' <<<"$cluster")
+  if ! grep -q online <<<"$cluster"; then
+    log "starting PostgreSQL $version/$name"
+    as_root pg_ctlcluster "$version" "$name" start
+  fi
+  as_postgres psql -qtAc "select 1 from pg_roles where rolname = 'pawfile'" | grep -q 1 ||
+    as_postgres psql -qc "create role pawfile login createdb password 'pawfile'"
+  as_postgres psql -qtAc "select 1 from pg_database where datname = '$database'" | grep -q 1 ||
+    as_postgres createdb -O pawfile "$database"
+  echo "postgres://pawfile:pawfile@127.0.0.1:$(awk '{print $3}' <<<"$cluster")/$database"
+}
+
+# Starts a single-node Garage in folder $1 on free loopback ports, with a key that may create buckets,
+# and exports PAWFILE_TEST_GARAGE_* for the tests. Sets GARAGE_PID.
+start_garage() {
+  local dir=$1 s3_port rpc_port config node key_id key_secret
+  mkdir -p "$dir"
+  s3_port=$(free_port)
+  rpc_port=$(free_port)
+  config="$dir/garage.toml"
+  cat >"$config" <<TOML
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc_port"
+rpc_public_addr = "127.0.0.1:$rpc_port"
+rpc_secret = "$(random_hex 32)"
+
+[s3_api]
+api_bind_addr = "127.0.0.1:$s3_port"
+s3_region = "garage"
+root_domain = ".s3.garage.localhost"
+TOML
+  garage -c "$config" server >"$dir/garage.log" 2>&1 &
+  GARAGE_PID=$!
+  wait_for_port "$rpc_port" 30 || { cat "$dir/garage.log" >&2; die "Garage did not start"; }
+  for _ in $(seq 50); do garage -c "$config" status >/dev/null 2>&1 && break; sleep 0.2; done
+  node=$(garage -c "$config" node id -q 2>/dev/null | cut -d@ -f1)
+  garage -c "$config" layout assign -z dc1 -c 1G "$node" >/dev/null
+  garage -c "$config" layout apply --version 1 >/dev/null
+  key_id="GK$(random_hex 12)"
+  key_secret=$(random_hex 32)
+  garage -c "$config" key import --yes -n pawfile-test "$key_id" "$key_secret" >/dev/null
+  garage -c "$config" key allow --create-bucket pawfile-test >/dev/null
+  wait_for_port "$s3_port" 30 || die "Garage's S3 API did not come up"
+  export PAWFILE_TEST_GARAGE_ENDPOINT="http://127.0.0.1:$s3_port"
+  export PAWFILE_TEST_GARAGE_REGION=garage
+  export PAWFILE_TEST_GARAGE_ACCESS_KEY_ID=$key_id
+  export PAWFILE_TEST_GARAGE_SECRET_ACCESS_KEY=$key_secret
+  log "Garage $GARAGE_VERSION serving S3 at $PAWFILE_TEST_GARAGE_ENDPOINT"
+}
