@@ -1,0 +1,98 @@
+import { expect, test } from "@playwright/test";
+import { failOnConsoleErrors, uniqueEmail, waitForHydration } from "./helpers";
+
+test("an owner registers, signs out, signs in again and sees the home page", async ({ page }) => {
+  const errors = failOnConsoleErrors(page);
+  const email = uniqueEmail("olivia");
+  const password = "correct horse battery";
+
+  await page.goto("/register");
+  await waitForHydration(page);
+
+  // Hydration proof: the Show button only works once the wasm runs.
+  const passwordInput = page.locator("#password");
+  await passwordInput.fill(password);
+  await expect(passwordInput).toHaveAttribute("type", "password");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(passwordInput).toHaveAttribute("type", "text");
+  await page.getByRole("button", { name: "Hide" }).click();
+  await expect(passwordInput).toHaveAttribute("type", "password");
+
+  await page.getByLabel("Your name").fill("Olivia Owner");
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByRole("button", { name: "Create account" }).click();
+
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Olivia Owner");
+  await expect(page.getByTestId("roles")).toContainText("Pet owner");
+  await expect(page.getByTestId("signed-in-as")).toHaveText("Olivia Owner");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByRole("link", { name: "Sign in" }).first()).toBeVisible();
+  await expect(page.getByTestId("signed-in-as")).toHaveCount(0);
+
+  await page.getByRole("link", { name: "Sign in" }).first().click();
+  await expect(page).toHaveURL(/\/login$/);
+  await waitForHydration(page);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.locator("#password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Wrong e-mail address or password.");
+
+  await page.locator("#password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Olivia Owner");
+  await expect(page.getByTestId("email")).toHaveText(email.toLowerCase());
+
+  // A reload renders the signed-in page on the server from the session cookie.
+  await page.reload();
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Olivia Owner");
+
+  // The browser reports a console error for the deliberate 401; anything else is a defect.
+  expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
+});
+
+test("the demo vet signs in and sees their clinic", async ({ page }) => {
+  const errors = failOnConsoleErrors(page);
+  await page.goto("/login");
+  await waitForHydration(page);
+  await page.getByLabel("E-mail address").fill("vet@pawfile.test");
+  await page.locator("#password").fill("vet-demo-pass");
+  await page.getByRole("button", { name: "Sign in" }).click();
+
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Dr. Victor Vet");
+  await expect(page.getByTestId("roles")).toContainText("Clinic staff");
+  await expect(page.getByText("Riverside Veterinary Clinic")).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test("forms work without JavaScript", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByLabel("E-mail address").fill("owner@pawfile.test");
+  await page.locator("#password").fill("wrong password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Wrong e-mail address or password.");
+
+  // The server answered with a redirect back to the form, which is rendered afresh.
+  await page.getByLabel("E-mail address").fill("owner@pawfile.test");
+  await page.locator("#password").fill("owner-demo-pass");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Olivia Owner");
+  // No wasm, so no Show button: the plain form is complete without it.
+  await expect(page.getByRole("button", { name: "Show" })).toHaveCount(0);
+  await context.close();
+});
+
+test("the admin sees the storage state and the same-machine backup warning", async ({ page }) => {
+  await page.goto("/login");
+  await waitForHydration(page);
+  await page.getByLabel("E-mail address").fill("admin@pawfile.test");
+  await page.locator("#password").fill("admin-demo-pass");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Storage" })).toBeVisible();
+  await expect(page.getByText("Backups are stored on this machine")).toBeVisible();
+  await expect(page.locator("td.ok")).toHaveCount(2);
+});
