@@ -252,6 +252,20 @@ pub struct HttpSettings {
         default_value = "256MiB"
     )]
     pub max_upload_size: ByteSize,
+    /// Accepted document types, as MIME types sniffed from the bytes (comma-separated).
+    #[arg(
+        long = "accepted-types",
+        env = "PAWFILE_ACCEPTED_TYPES",
+        value_delimiter = ',',
+        default_value = "application/pdf,image/jpeg,image/png,image/webp,image/gif,image/heif,image/tiff,application/dicom"
+    )]
+    pub accepted_types: Vec<String>,
+    /// How long deleted documents stay in the trash before they are purged.
+    #[arg(long = "trash-retention", env = "PAWFILE_TRASH_RETENTION", default_value = "30days", value_parser = parse_duration)]
+    pub trash_retention: Duration,
+    /// How often the bucket is compared with the database.
+    #[arg(long = "reconcile-interval", env = "PAWFILE_RECONCILE_INTERVAL", default_value = "6h", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
     /// A session ends after this long without a request (for example 30m, 2h).
     #[arg(long = "session-idle-timeout", env = "PAWFILE_SESSION_IDLE_TIMEOUT", default_value = "2h", value_parser = parse_duration)]
     pub session_idle_timeout: Duration,

@@ -55,6 +55,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StartupError> {
 pub enum ExclusiveTask {
     /// Deleting expired sessions and stale rate-limit counters.
     Housekeeping = 0x7061_7766_0001,
+    /// Purging documents whose time in the trash is over.
+    PurgeTrash = 0x7061_7766_0002,
+    /// Making thumbnails.
+    Thumbnails = 0x7061_7766_0003,
+    /// Comparing the bucket with the database.
+    Reconcile = 0x7061_7766_0004,
 }
 
 /// Runs `work` if no other replica is running `task`, holding a transaction-scoped advisory lock for its

@@ -46,6 +46,22 @@ pub const DEMO_ACCOUNTS: [DemoAccount; 3] = [
     },
 ];
 
+/// Medical records the demo vet wrote for Biscuit: visit date, kind, title, text.
+const DEMO_RECORDS: [(&str, &str, &str, &str); 2] = [
+    (
+        "2025-03-14",
+        "vaccination",
+        "Annual vaccination",
+        "DHPPi + L4 booster, left shoulder. No reaction observed. Next due March 2026.",
+    ),
+    (
+        "2025-09-02",
+        "consultation",
+        "Itchy ears",
+        "Otitis externa, right ear. Cleaned; ear drops twice daily for 10 days. Recheck if not better.",
+    ),
+];
+
 /// What [`seed_demo`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeedOutcome {
@@ -132,8 +148,8 @@ pub async fn seed_demo(pool: &PgPool, hasher: &PasswordHasher, only_if_empty: bo
         )
         .expect("demo dates are valid");
         sqlx::query!(
-            r#"insert into pets (id, owner_id, name, species, breed, sex, birth_date, microchip)
-               values ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+            r#"insert into pets (id, owner_id, name, species, breed, sex, birth_date, microchip, updated_by)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $2)"#,
             pet_id,
             owner as UserId,
             name,
@@ -155,7 +171,30 @@ pub async fn seed_demo(pool: &PgPool, hasher: &PasswordHasher, only_if_empty: bo
             .execute(pool)
             .await?;
         }
+        if name == "Biscuit" {
+            for (visit_date, kind, title, body) in DEMO_RECORDS {
+                let visit_date = time::Date::parse(
+                    visit_date,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .expect("demo dates are valid");
+                sqlx::query!(
+                    r#"insert into medical_records (id, pet_id, clinic_id, author_id, visit_date, kind, title, body, updated_by)
+                       values ($1, $2, $3, $4, $5, $6, $7, $8, $4)"#,
+                    Uuid::now_v7(),
+                    pet_id,
+                    clinic_id as ClinicId,
+                    vet as UserId,
+                    visit_date,
+                    kind,
+                    title,
+                    body,
+                )
+                .execute(pool)
+                .await?;
+            }
+        }
     }
-    tracing::info!(%vet, "demo data seeded");
+    tracing::info!("demo data seeded");
     Ok(SeedOutcome::Seeded)
 }

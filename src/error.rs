@@ -15,6 +15,9 @@ pub enum Error {
     /// The thing does not exist, or the caller may not know that it does.
     #[error("not found")]
     NotFound,
+    /// The caller knows the thing exists but may not do this; the message is for the user.
+    #[error("{0}")]
+    Forbidden(String),
     /// The caller has done this too often; try again later.
     #[error("too many attempts; try again in {} minutes", retry_after.as_secs().div_ceil(60))]
     RateLimited {

@@ -7,9 +7,19 @@
 pub mod domain;
 
 #[cfg(feature = "server")]
+pub mod access;
+#[cfg(feature = "server")]
+pub mod account;
+#[cfg(feature = "server")]
+pub mod admin;
+#[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;
+#[cfg(feature = "server")]
+pub mod claim;
+#[cfg(feature = "server")]
+pub mod clock;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
@@ -17,11 +27,17 @@ pub mod db;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]
+pub mod documents;
+#[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
 pub mod net;
 #[cfg(feature = "server")]
+pub mod pets;
+#[cfg(feature = "server")]
 pub mod rate_limit;
+#[cfg(feature = "server")]
+pub mod records;
 #[cfg(feature = "server")]
 pub mod storage;
 #[cfg(feature = "server")]

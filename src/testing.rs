@@ -25,6 +25,7 @@ pub struct TestBucket {
     /// The settings the store was built from.
     pub settings: S3Settings,
     endpoint: Option<EmbeddedS3>,
+    stopped: Option<(std::net::SocketAddr, S3Credentials)>,
     _folder: Option<tempfile::TempDir>,
 }
 
@@ -76,6 +77,7 @@ impl TestBucket {
             store,
             settings,
             endpoint,
+            stopped: None,
             _folder: folder,
         }
     }
@@ -91,7 +93,34 @@ impl TestBucket {
             .endpoint
             .take()
             .expect("only an embedded endpoint can be stopped by a test");
+        let credentials = self
+            .settings
+            .credentials
+            .clone()
+            .expect("embedded endpoints have credentials");
+        self.stopped = Some((endpoint.addr(), credentials));
         endpoint.stop();
+    }
+
+    /// Starts a stopped embedded endpoint again, at the same address, on the same folder.
+    pub async fn restart_endpoint(&mut self) {
+        let (addr, credentials) = self.stopped.take().expect("the endpoint was stopped");
+        let folder = self
+            ._folder
+            .as_ref()
+            .expect("embedded endpoints have a folder")
+            .path()
+            .to_owned();
+        self.endpoint = Some(
+            EmbeddedS3::start_with(&folder, addr, credentials)
+                .await
+                .expect("the endpoint restarts"),
+        );
+    }
+
+    /// The running embedded endpoint, to inject faults (`refuse`). Panics for Garage.
+    pub fn endpoint(&self) -> &EmbeddedS3 {
+        self.endpoint.as_ref().expect("an embedded, running endpoint")
     }
 
     /// Every key in the bucket.

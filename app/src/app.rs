@@ -1,10 +1,15 @@
 //! The application shell, the router and the layout around every page.
 
 use crate::{
-    api::{Logout, current_user},
+    api::{Logout, SetTimeZone, current_user},
     pages::{
+        account::AccountPage,
+        admin::{AdminPage, AdminUsersPage, AuditPage},
         auth::{LoginPage, RegisterPage},
+        clinic::{PatientsPage, WalkInPage},
         home::HomePage,
+        pets::{EditPetPage, NewPetPage, PetHistoryPage, PetPage, PetsPage},
+        records::{EditRecordPage, NewRecordPage, RecordPage},
     },
 };
 use leptos::prelude::*;
@@ -14,7 +19,7 @@ use leptos_router::{
     components::{A, Route, Router, Routes},
     path,
 };
-use pawfile::domain::SessionUser;
+use pawfile::domain::{Role, SessionUser};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,6 +66,9 @@ pub struct UserResource(pub Resource<Result<Option<SessionUser>, crate::error::A
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser: this marks the page interactive (browser tests wait for it).
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/pawfile.css" />
@@ -68,11 +76,26 @@ pub fn App() -> impl IntoView {
         <Router>
             <AuthScope>
                 <Header />
-                <main id="main">
+                <main id="main" data-hydrated=move || hydrated.get().to_string()>
+                    <FlashBanner />
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                         <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                         <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/pets") view=PetsPage ssr=SsrMode::Async />
+                        <Route path=path!("/pets/new") view=NewPetPage ssr=SsrMode::Async />
+                        <Route path=path!("/pets/:id") view=PetPage ssr=SsrMode::Async />
+                        <Route path=path!("/pets/:id/edit") view=EditPetPage ssr=SsrMode::Async />
+                        <Route path=path!("/pets/:id/history") view=PetHistoryPage ssr=SsrMode::Async />
+                        <Route path=path!("/pets/:id/records/new") view=NewRecordPage ssr=SsrMode::Async />
+                        <Route path=path!("/records/:id") view=RecordPage ssr=SsrMode::Async />
+                        <Route path=path!("/records/:id/edit") view=EditRecordPage ssr=SsrMode::Async />
+                        <Route path=path!("/clinic") view=PatientsPage ssr=SsrMode::Async />
+                        <Route path=path!("/clinic/walk-in") view=WalkInPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </AuthScope>
@@ -93,7 +116,44 @@ fn AuthScope(children: Children) -> impl IntoView {
     );
     provide_context(auth);
     provide_context(UserResource(user));
+    adopt_browser_time_zone(auth, user);
     children()
+}
+
+/// The first time a signed-in user without a time zone loads a page in a browser, take the browser's.
+fn adopt_browser_time_zone(
+    auth: AuthState,
+    user: Resource<Result<Option<SessionUser>, crate::error::ApiError>>,
+) {
+    let save = ServerAction::<SetTimeZone>::new();
+    Effect::new(move |_| {
+        let Some(Ok(Some(user))) = user.get() else { return };
+        if user.time_zone.is_some() || save.pending().get() || save.value().get().is_some() {
+            return;
+        }
+        if let Some(time_zone) = browser_time_zone() {
+            save.dispatch(SetTimeZone { time_zone });
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(()))) {
+            auth.notify_changed();
+        }
+    });
+}
+
+/// The browser's time zone (`Intl.DateTimeFormat().resolvedOptions().timeZone`).
+fn browser_time_zone() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let options = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
+            .resolved_options();
+        js_sys::Reflect::get(&options, &wasm_bindgen::JsValue::from_str("timeZone"))
+            .ok()
+            .and_then(|zone| zone.as_string())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
 }
 
 /// The header: the brand, and who is signed in with a sign-out button, or the sign-in links.
@@ -111,10 +171,16 @@ fn Header() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match user.await {
                             Ok(Some(user)) => {
+                                let owner = user.has_role(Role::Owner);
+                                let staff = user.has_role(Role::Staff);
+                                let admin = user.has_role(Role::Admin);
                                 view! {
-                                    <span class="who" data-testid="signed-in-as">
+                                    {owner.then(|| view! { <A href="/pets">"My pets"</A> })}
+                                    {staff.then(|| view! { <A href="/clinic">"Patients"</A> })}
+                                    {admin.then(|| view! { <A href="/admin">"Administration"</A> })}
+                                    <A href="/account" attr:class="who" attr:data-testid="signed-in-as">
                                         {user.display_name}
-                                    </span>
+                                    </A>
                                     <ActionForm action=auth.logout attr:class="inline">
                                         <button type="submit" class="link-button">
                                             "Sign out"
@@ -135,6 +201,22 @@ fn Header() -> impl IntoView {
                 </Transition>
             </nav>
         </header>
+    }
+}
+
+/// The message a plain HTML form left for this page (upload done, file refused, ...).
+#[component]
+fn FlashBanner() -> impl IntoView {
+    let flash = Resource::new(|| (), |_| crate::api::take_flash());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                flash.await.ok().flatten().map(|flash| {
+                    let class = if flash.ok { "flash ok" } else { "flash problem" };
+                    view! { <p class=class role="status" data-testid="flash">{flash.message}</p> }
+                })
+            })}
+        </Suspense>
     }
 }
 

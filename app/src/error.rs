@@ -51,6 +51,24 @@ pub enum ApiError {
         /// The message.
         error: String,
     },
+    /// Malformed request (400).
+    #[error("{error}")]
+    BadRequest {
+        /// The message.
+        error: String,
+    },
+    /// The upload is larger than allowed (413).
+    #[error("{error}")]
+    TooLarge {
+        /// The message.
+        error: String,
+    },
+    /// The file's content is not of an accepted type (415).
+    #[error("{error}")]
+    UnsupportedType {
+        /// The message.
+        error: String,
+    },
     /// A backing service is down; try again later (503).
     #[error("{error}")]
     Unavailable {
@@ -104,6 +122,9 @@ impl ApiError {
             ApiError::NotFound { .. } => 404,
             ApiError::Conflict { .. } => 409,
             ApiError::RateLimited { .. } => 429,
+            ApiError::BadRequest { .. } => 400,
+            ApiError::TooLarge { .. } => 413,
+            ApiError::UnsupportedType { .. } => 415,
             ApiError::Unavailable { .. } => 503,
             ApiError::Internal { .. } => 500,
         }
@@ -151,6 +172,7 @@ impl From<pawfile::error::Error> for ApiError {
             Error::Invalid(invalid) => invalid.into(),
             Error::Conflict(error) => ApiError::Conflict { error },
             Error::NotFound => ApiError::not_found(),
+            Error::Forbidden(error) => ApiError::Forbidden { error },
             Error::RateLimited { retry_after } => ApiError::RateLimited {
                 error: format!(
                     "Too many attempts. Try again in {} minutes.",
@@ -170,6 +192,54 @@ impl From<pawfile::error::Error> for ApiError {
                         .to_owned(),
                 }
             }
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        let status = axum::http::StatusCode::from_u16(self.status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self)).into_response()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<pawfile::documents::UploadError> for ApiError {
+    fn from(err: pawfile::documents::UploadError) -> Self {
+        use pawfile::documents::UploadError;
+        let error = err.to_string();
+        match err {
+            UploadError::Empty => ApiError::Invalid {
+                field: Some("file".to_owned()),
+                error,
+            },
+            UploadError::TooLarge { .. } => ApiError::TooLarge { error },
+            UploadError::Refused { .. } => ApiError::UnsupportedType { error },
+            UploadError::Interrupted(_) => ApiError::BadRequest { error },
+            UploadError::Storage(storage) => {
+                tracing::error!(error = %storage, "upload failed in the object store");
+                ApiError::Unavailable {
+                    error: "The file store is unavailable; the file was not saved. Try again in a moment."
+                        .to_owned(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<pawfile::storage::StorageError> for ApiError {
+    fn from(err: pawfile::storage::StorageError) -> Self {
+        tracing::error!(error = %err, "object store request failed");
+        match err {
+            pawfile::storage::StorageError::NotFound => ApiError::Unavailable {
+                error: "This file is missing from the store. Administrators have been told.".to_owned(),
+            },
+            _ => ApiError::Unavailable {
+                error: "The file store is unavailable. Try again in a moment.".to_owned(),
+            },
         }
     }
 }

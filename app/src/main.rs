@@ -47,6 +47,18 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Compare the documents bucket with the database once: remove orphan objects, flag missing or
+    /// damaged ones, read back a sample. Prints the report; exits 1 if problems were flagged.
+    Reconcile {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+        /// Objects younger than this are left alone (an upload may be about to record them).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// How many objects to read back in full and check against their SHA-256.
+        #[arg(long, default_value_t = 20)]
+        verify_sample: i64,
+    },
     /// Create the demo clinic, accounts and pets (does nothing if they exist).
     SeedDemo {
         #[command(flatten)]
@@ -123,6 +135,48 @@ async fn run(command: Command) -> Result<(), CliError> {
             .map_err(pawfile::error::Error::from)?;
             say(&format!("Created administrator {email} ({id})."));
             Ok(())
+        }
+        Command::Reconcile {
+            settings,
+            grace,
+            verify_sample,
+        } => {
+            use pawfile::documents::reconcile::{Options, reconcile};
+            let (state, _embedded) = pawfile_app::server::build_state(&settings).await?;
+            let Some(report) =
+                reconcile(&state.db, &state.documents, Options { grace, verify_sample }).await?
+            else {
+                say("Another Pawfile process is reconciling right now; try again later.");
+                return Ok(());
+            };
+            say(&format!(
+                "{} objects, {} documents; {} verified by reading back.",
+                report.objects, report.documents, report.verified
+            ));
+            say(&format!(
+                "Removed {} orphan objects: {:?}",
+                report.removed_orphans.len(),
+                report.removed_orphans
+            ));
+            say(&format!(
+                "Aborted {} abandoned multipart uploads.",
+                report.aborted_uploads
+            ));
+            for (what, ids) in [
+                ("missing their object", &report.missing),
+                ("with a size mismatch", &report.size_mismatches),
+                ("with a checksum mismatch", &report.checksum_mismatches),
+            ] {
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                say(&format!("{} documents {what}: {}", ids.len(), ids.join(", ")));
+            }
+            if report.is_clean() {
+                Ok(())
+            } else {
+                Err(CliError::Invalid(
+                    "problems were flagged for administrators".to_owned(),
+                ))
+            }
         }
         Command::SeedDemo { database, if_empty } => {
             let pool = db::connect(&database).await?;

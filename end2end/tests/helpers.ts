@@ -10,12 +10,9 @@ export function failOnConsoleErrors(page: Page): string[] {
   return errors;
 }
 
-/**
- * Waits until the page is hydrated: the password field's Show button exists only once the wasm has
- * loaded and taken over the server-rendered page.
- */
+/** Waits until the wasm has loaded and taken over the server-rendered page. */
 export async function waitForHydration(page: Page) {
-  await expect(page.getByRole("button", { name: "Show" })).toBeVisible();
+  await expect(page.locator("main[data-hydrated=true]")).toHaveCount(1);
 }
 
 /** A unique e-mail address for this run. */

@@ -5,6 +5,6 @@ mod users;
 
 pub use password::PasswordHasher;
 pub use users::{
-    NewUser, SignInAttempt, SignInOutcome, create_user, disable_user, load_session_user, register_owner,
-    sign_in,
+    NewUser, Registration, SignInAttempt, SignInOutcome, WRONG_CREDENTIALS, create_user, disable_user,
+    insert_user, load_session_user, register_owner, sign_in,
 };

@@ -6,7 +6,7 @@ use crate::{
     rate_limit,
 };
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::net::IpAddr;
 
 /// An account to create.
@@ -28,6 +28,12 @@ const EMAIL_TAKEN: &str = "An account with this e-mail address already exists. S
 
 /// Creates an account. Fails with [`Error::Conflict`] when the e-mail address is taken.
 pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) -> Result<UserId> {
+    let mut conn = pool.acquire().await?;
+    insert_user(&mut conn, hasher, user).await
+}
+
+/// [`create_user`] on a connection (inside a transaction, say).
+pub async fn insert_user(conn: &mut PgConnection, hasher: &PasswordHasher, user: NewUser) -> Result<UserId> {
     if user.roles.has(Role::Staff) != user.clinic_id.is_some() {
         return Err(InvalidInput::new("clinic_id", "Staff accounts belong to exactly one clinic.").into());
     }
@@ -46,7 +52,7 @@ pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) 
         &user.roles.names(),
         user.clinic_id as Option<ClinicId>,
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(Error::Conflict(EMAIL_TAKEN.to_owned()));
@@ -54,33 +60,69 @@ pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) 
     Ok(id)
 }
 
-/// Registers a pet owner from the public sign-up form.
+/// What a pet owner types into the sign-up form.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration<'a> {
+    /// E-mail address.
+    pub email: &'a str,
+    /// The name they are shown by.
+    pub display_name: &'a str,
+    /// Their chosen password.
+    pub password: &'a str,
+    /// A claim code from a clinic, to take a walk-in patient into the new account (optional).
+    pub claim_code: Option<&'a str>,
+    /// Where the request came from.
+    pub client_addr: Option<IpAddr>,
+}
+
+/// Registers a pet owner from the public sign-up form. With a claim code, the account is created only if
+/// the code takes its pet into it: both happen, or neither.
 pub async fn register_owner(
     pool: &PgPool,
     hasher: &PasswordHasher,
-    email: &str,
-    display_name: &str,
-    password: &str,
-    client_addr: Option<IpAddr>,
+    form: Registration<'_>,
 ) -> Result<UserId> {
     let user = NewUser {
-        email: Email::parse(email)?,
-        display_name: DisplayName::parse(display_name)?,
-        password: NewPassword::parse(password)?,
+        email: Email::parse(form.email)?,
+        display_name: DisplayName::parse(form.display_name)?,
+        password: NewPassword::parse(form.password)?,
         roles: Roles::new([Role::Owner]),
         clinic_id: None,
     };
-    let address_key = client_addr.map(|addr| format!("register:addr:{addr}"));
+    let claim_code = match form.claim_code.map(str::trim).filter(|code| !code.is_empty()) {
+        Some(code) => Some(crate::claim::normalise(code).ok_or_else(|| {
+            InvalidInput::new(
+                "claim_code",
+                "A claim code has 12 letters and digits, like ABCD-EFGH-JKMN.",
+            )
+        })?),
+        None => None,
+    };
+    let address_key = form.client_addr.map(|addr| format!("register:addr:{addr}"));
     if let Some(key) = &address_key {
         rate_limit::check(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
         rate_limit::hit(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
     }
-    let id = create_user(pool, hasher, user).await?;
+    let mut tx = pool.begin().await?;
+    let id = insert_user(&mut tx, hasher, user).await?;
     audit::record(
-        pool,
-        Event::new(Action::Register, Some(id), client_addr).target("user", id.0),
+        &mut *tx,
+        Event::new(Action::Register, Some(id), form.client_addr).target("user", id.0),
     )
     .await?;
+    if let Some(code) = claim_code {
+        let Some(pet) = crate::pets::claim_in_transaction(&mut tx, id, &code).await? else {
+            return Err(InvalidInput::new("claim_code", crate::pets::INVALID_CODE).into());
+        };
+        audit::record(
+            &mut *tx,
+            Event::new(Action::ClaimPet, Some(id), form.client_addr)
+                .target("pet", pet.0)
+                .pet(pet),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -205,7 +247,7 @@ pub async fn load_session_user(
 ) -> Result<Option<SessionUser>> {
     let row = sqlx::query!(
         r#"
-        select u.id as "id: UserId", u.email, u.display_name, u.roles,
+        select u.id as "id: UserId", u.email, u.display_name, u.roles, u.time_zone,
                u.clinic_id as "clinic_id: ClinicId", c.name as "clinic_name?"
         from users u
         left join clinics c on c.id = u.clinic_id
@@ -224,6 +266,7 @@ pub async fn load_session_user(
             roles: Roles::from_names(&row.roles),
             clinic_id: row.clinic_id,
             clinic_name: row.clinic_name,
+            time_zone: row.time_zone,
         })
     })
     .transpose()

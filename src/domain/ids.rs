@@ -54,6 +54,18 @@ id_type!(
     /// A veterinary clinic.
     ClinicId
 );
+id_type!(
+    /// A pet (a patient, for clinics).
+    PetId
+);
+id_type!(
+    /// A medical record of a pet.
+    RecordId
+);
+id_type!(
+    /// A stored document (one object in the documents bucket).
+    DocumentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,17 +1,30 @@
 //! Types shared by the server and the browser: ids, validated values, and the data server functions
 //! take and return. Nothing here touches I/O, so it compiles to wasm.
 
+mod admin;
+mod documents;
 mod email;
 mod ids;
+mod moment;
 mod names;
 mod password;
+mod pets;
+mod records;
 mod roles;
 mod user;
 
+pub use admin::{AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, UserSummary};
+pub use documents::{DocumentCategory, DocumentView, UploadRules, parse_caption};
 pub use email::Email;
-pub use ids::{ClinicId, UserId};
+pub use ids::{ClinicId, DocumentId, PetId, RecordId, UserId};
+pub use moment::Timestamp;
 pub use names::{ClinicName, DisplayName};
 pub use password::NewPassword;
+pub use pets::{
+    IssuedClaimCode, Microchip, OwnerContact, PetDetails, PetForm, PetPermissions, PetSummary, PetView, Sex,
+    Share,
+};
+pub use records::{RecordDetails, RecordForm, RecordKind, RecordRevision, RecordSummary, RecordView};
 pub use roles::{Role, Roles};
 pub use user::SessionUser;
 

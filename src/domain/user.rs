@@ -16,6 +16,8 @@ pub struct SessionUser {
     pub clinic_id: Option<ClinicId>,
     /// That clinic's name, for staff.
     pub clinic_name: Option<String>,
+    /// Their time zone (IANA name), if they chose one or their browser told us.
+    pub time_zone: Option<String>,
 }
 
 impl SessionUser {

@@ -24,6 +24,42 @@ pub struct EmbeddedS3 {
     root: PathBuf,
     credentials: S3Credentials,
     server: tokio::task::JoinHandle<()>,
+    #[cfg(feature = "testing")]
+    faults: std::sync::Arc<faults::Faults>,
+}
+
+#[cfg(feature = "testing")]
+mod faults {
+    //! Fault injection for tests: make the embedded server refuse chosen operations, as a real S3
+    //! server does when it is overloaded or misconfigured.
+    use s3s::access::{S3Access, S3AccessContext};
+    use std::sync::Mutex;
+
+    /// Operations (by S3 name, such as `CompleteMultipartUpload`) to refuse.
+    #[derive(Debug, Default)]
+    pub struct Faults(pub Mutex<Vec<String>>);
+
+    pub struct Refuser(pub std::sync::Arc<Faults>);
+
+    #[async_trait::async_trait]
+    impl S3Access for Refuser {
+        async fn check(&self, cx: &mut S3AccessContext<'_>) -> s3s::S3Result<()> {
+            if cx.credentials().is_none() {
+                return Err(s3s::s3_error!(AccessDenied, "Signature required"));
+            }
+            let refused = self
+                .0
+                .0
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .any(|op| op == cx.s3_op().name());
+            if refused {
+                return Err(s3s::s3_error!(InternalError, "refused by a test"));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn random_token(len: usize) -> String {
@@ -44,21 +80,34 @@ impl EmbeddedS3 {
 
     /// Serves `root` at `addr` (port 0 picks a free port).
     pub async fn start_on(root: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root)
-            .with_context(|| format!("cannot create the embedded S3 folder {}", root.display()))?;
         let credentials = S3Credentials {
             access_key_id: format!("PAWFILE{}", random_token(13).to_uppercase()),
             secret_access_key: SecretString::from(random_token(40)),
         };
+        Self::start_with(root, addr, credentials).await
+    }
+
+    /// Serves `root` at `addr`, accepting only `credentials` (to restart an endpoint its clients know).
+    pub async fn start_with(
+        root: &Path,
+        addr: SocketAddr,
+        credentials: S3Credentials,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create the embedded S3 folder {}", root.display()))?;
         let filesystem = s3s_fs::FileSystem::new(root).map_err(|err| {
             anyhow::anyhow!("cannot open the embedded S3 folder {}: {err:?}", root.display())
         })?;
+        #[cfg(feature = "testing")]
+        let faults = std::sync::Arc::new(faults::Faults::default());
         let service = {
             let mut builder = S3ServiceBuilder::new(filesystem);
             builder.set_auth(SimpleAuth::from_single(
                 credentials.access_key_id.clone(),
                 secrecy::ExposeSecret::expose_secret(&credentials.secret_access_key),
             ));
+            #[cfg(feature = "testing")]
+            builder.set_access(faults::Refuser(faults.clone()));
             builder.build()
         };
         let listener = TcpListener::bind(addr)
@@ -89,6 +138,8 @@ impl EmbeddedS3 {
             root: root.to_owned(),
             credentials,
             server,
+            #[cfg(feature = "testing")]
+            faults,
         })
     }
 
@@ -116,6 +167,22 @@ impl EmbeddedS3 {
 
     /// Stops serving and cuts open connections.
     pub fn stop(self) {}
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Makes the server refuse `operation` (an S3 operation name such as `CompleteMultipartUpload`)
+    /// from now on, as an overloaded or misconfigured server would.
+    #[cfg(feature = "testing")]
+    pub fn refuse(&self, operation: &str) {
+        self.faults
+            .0
+            .lock()
+            .expect("not poisoned")
+            .push(operation.to_owned());
+    }
 }
 
 impl Drop for EmbeddedS3 {

@@ -27,6 +27,40 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the next bytes of a response before giving up on the attempt.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Every object path Pawfile writes: keys are made here, never from user input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKey {
+    /// A document's bytes: `documents/<id>`.
+    Document(crate::domain::DocumentId),
+    /// A document's thumbnail: `thumbnails/<id>`.
+    Thumbnail(crate::domain::DocumentId),
+}
+
+impl StorageKey {
+    /// The prefix of document objects.
+    pub const DOCUMENTS: &str = "documents/";
+    /// The prefix of thumbnail objects.
+    pub const THUMBNAILS: &str = "thumbnails/";
+
+    /// The object key.
+    pub fn key(self) -> String {
+        match self {
+            StorageKey::Document(id) => format!("{}{id}", Self::DOCUMENTS),
+            StorageKey::Thumbnail(id) => format!("{}{id}", Self::THUMBNAILS),
+        }
+    }
+
+    /// The key back to what it names; `None` for keys Pawfile does not make.
+    pub fn parse(key: &str) -> Option<Self> {
+        if let Some(id) = key.strip_prefix(Self::DOCUMENTS) {
+            return id.parse().ok().map(StorageKey::Document);
+        }
+        key.strip_prefix(Self::THUMBNAILS)
+            .and_then(|id| id.parse().ok())
+            .map(StorageKey::Thumbnail)
+    }
+}
+
 /// What can go wrong talking to S3, with "not found" kept distinct.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -73,6 +107,22 @@ impl StorageError {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DocumentId;
+
+    #[test]
+    fn keys_round_trip_and_foreign_keys_are_ignored() {
+        let id = DocumentId::new();
+        for key in [StorageKey::Document(id), StorageKey::Thumbnail(id)] {
+            assert_eq!(StorageKey::parse(&key.key()), Some(key));
+        }
+        assert_eq!(StorageKey::parse("documents/../../etc/passwd"), None);
+        assert_eq!(StorageKey::parse("backups/x"), None);
+    }
+}
+
 /// One bucket on one S3 endpoint, with the client configured to reach it.
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
@@ -88,6 +138,20 @@ pub struct ObjectInfo {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was written, if the server says.
+    pub last_modified: Option<time::OffsetDateTime>,
+}
+
+fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<time::OffsetDateTime> {
+    value.and_then(|at| time::OffsetDateTime::from_unix_timestamp(at.secs()).ok())
+}
+
+/// A streamed object body.
+pub struct ObjectBody {
+    /// The bytes, as S3 sends them.
+    pub body: ByteStream,
+    /// How many bytes the body holds.
+    pub length: u64,
 }
 
 impl ObjectStore {
@@ -270,6 +334,7 @@ impl ObjectStore {
         Ok(ObjectInfo {
             key: key.to_owned(),
             size: output.content_length().unwrap_or_default().max(0) as u64,
+            last_modified: timestamp(output.last_modified()),
         })
     }
 
@@ -301,9 +366,68 @@ impl ObjectStore {
                 Some(ObjectInfo {
                     key: object.key()?.to_owned(),
                     size: object.size().unwrap_or_default().max(0) as u64,
+                    last_modified: timestamp(object.last_modified()),
                 })
             }));
         }
         Ok(objects)
+    }
+
+    /// Streams an object, or the inclusive byte range `range` of it.
+    pub async fn get_stream(&self, key: &str, range: Option<(u64, u64)>) -> Result<ObjectBody, StorageError> {
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some((start, end)) = range {
+            request = request.range(format!("bytes={start}-{end}"));
+        }
+        let output = request.send().await.map_err(|err| self.classify(&err))?;
+        Ok(ObjectBody {
+            length: output.content_length().unwrap_or_default().max(0) as u64,
+            body: output.body,
+        })
+    }
+
+    /// Reads an object in full, without holding it in memory, and returns its SHA-256 and size.
+    pub async fn sha256_of(&self, key: &str) -> Result<([u8; 32], u64), StorageError> {
+        let mut object = self.get_stream(key, None).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = object.body.next().await {
+            let chunk = chunk.map_err(|err| StorageError::Other(format!("reading {key}: {err}")))?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((hasher.finalize().into(), size))
+    }
+
+    /// Aborts multipart uploads started before `cutoff` (left by a crash). Servers that cannot list
+    /// multipart uploads (s3s-fs) are skipped.
+    pub async fn abort_stale_uploads(&self, cutoff: time::OffsetDateTime) -> Result<usize, StorageError> {
+        let listed = match self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(listed) => listed,
+            Err(err) if err.code() == Some("NotImplemented") => return Ok(0),
+            Err(err) => return Err(self.classify(&err)),
+        };
+        let mut aborted = 0;
+        for upload in listed.uploads() {
+            let stale = timestamp(upload.initiated()).is_some_and(|started| started < cutoff);
+            if let (true, Some(key), Some(upload_id)) = (stale, upload.key(), upload.upload_id()) {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                    .map_err(|err| self.classify(&err))?;
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
     }
 }

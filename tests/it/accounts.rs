@@ -2,8 +2,8 @@
 
 use pawfile::{
     auth::{
-        PasswordHasher, SignInAttempt, SignInOutcome, disable_user, load_session_user, register_owner,
-        sign_in,
+        PasswordHasher, Registration, SignInAttempt, SignInOutcome, disable_user, load_session_user,
+        register_owner, sign_in,
     },
     db::{ExclusiveTask, MIGRATOR, run_exclusive},
     domain::{Role, UserId},
@@ -17,14 +17,21 @@ use std::{net::IpAddr, sync::LazyLock};
 static HASHER: LazyLock<PasswordHasher> = LazyLock::new(|| PasswordHasher::new(2));
 const ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 5));
 
+fn registration<'a>(email: &'a str, name: &'a str, password: &'a str) -> Registration<'a> {
+    Registration {
+        email,
+        display_name: name,
+        password,
+        claim_code: None,
+        client_addr: Some(ADDR),
+    }
+}
+
 async fn register(pool: &PgPool, email: &str) -> UserId {
     register_owner(
         pool,
         &HASHER,
-        email,
-        "Olivia Owner",
-        "correct horse battery",
-        Some(ADDR),
+        registration(email, "Olivia Owner", "correct horse battery"),
     )
     .await
     .unwrap()
@@ -84,10 +91,7 @@ async fn a_second_account_with_the_same_email_is_refused(pool: PgPool) {
     let err = register_owner(
         &pool,
         &HASHER,
-        "OLIVIA@example.org",
-        "Other",
-        "another long password",
-        None,
+        registration("OLIVIA@example.org", "Other", "another long password"),
     )
     .await
     .unwrap_err();
@@ -110,7 +114,7 @@ async fn invalid_registrations_name_the_field(pool: PgPool) {
         ("o@example.org", "  ", "correct horse battery", "display_name"),
         ("o@example.org", "Olivia", "short", "password"),
     ] {
-        let err = register_owner(&pool, &HASHER, email, name, password, None)
+        let err = register_owner(&pool, &HASHER, registration(email, name, password))
             .await
             .unwrap_err();
         assert!(

@@ -2,4 +2,9 @@
 //! fresh bucket per test, on the embedded endpoint and on Garage).
 
 mod accounts;
+mod admin;
+mod documents;
+mod fixtures;
+mod pets;
+mod records;
 mod storage;

@@ -7,26 +7,29 @@ use crate::server::{RequestContext, respond, session};
 
 /// Creates a pet owner's account and signs them in.
 ///
-/// `POST /api/register` with form fields `email`, `display_name`, `password`.
+/// With a clinic's claim code, the walk-in patient it belongs to is taken into the new account (or, if
+/// the code is not valid, no account is created).
+///
+/// `POST /api/register` with form fields `email`, `display_name`, `password`, optional `claim_code`.
 #[server(endpoint = "register")]
 pub async fn register(
     email: String,
     display_name: String,
     password: String,
+    #[server(default)] claim_code: String,
 ) -> Result<SessionUser, ApiError> {
     respond(
         async {
             let ctx = RequestContext::get()?;
             let state = &ctx.state;
-            let user_id = pawfile::auth::register_owner(
-                &state.db,
-                &state.hasher,
-                &email,
-                &display_name,
-                &password,
-                Some(ctx.client.addr),
-            )
-            .await?;
+            let registration = pawfile::auth::Registration {
+                email: &email,
+                display_name: &display_name,
+                password: &password,
+                claim_code: Some(&claim_code),
+                client_addr: Some(ctx.client.addr),
+            };
+            let user_id = pawfile::auth::register_owner(&state.db, &state.hasher, registration).await?;
             // A new account starts at session generation 0.
             session::start(&ctx.session, user_id, 0).await?;
             let user = pawfile::auth::load_session_user(&state.db, user_id, 0)
@@ -101,4 +104,49 @@ pub async fn logout() -> Result<(), ApiError> {
 #[server(endpoint = "me", input = GetUrl)]
 pub async fn current_user() -> Result<Option<SessionUser>, ApiError> {
     respond(RequestContext::get()?.user().await)
+}
+
+/// Sets the caller's time zone (an IANA name such as `Europe/Berlin`); timestamps are shown in it.
+/// `POST /api/account/time-zone` with `time_zone`.
+#[server(endpoint = "account/time-zone")]
+pub async fn set_time_zone(time_zone: String) -> Result<(), ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            pawfile::account::set_time_zone(&ctx.state.db, &actor, &time_zone).await?;
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Every time zone name, for the account page. `GET /api/account/time-zones`.
+#[server(endpoint = "account/time-zones", input = GetUrl)]
+pub async fn time_zones() -> Result<Vec<String>, ApiError> {
+    Ok(pawfile::clock::zone_names())
+}
+
+/// Changes the caller's password. Every other session of theirs ends; this one continues.
+/// `POST /api/account/password` with `current_password`, `new_password`.
+#[server(endpoint = "account/password")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<(), ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let user_id = actor.user.id;
+            let generation = pawfile::account::change_password(
+                &ctx.state.db,
+                &ctx.state.hasher,
+                &actor,
+                &current_password,
+                &new_password,
+            )
+            .await?;
+            session::start(&ctx.session, user_id, generation).await?;
+            Ok(())
+        }
+        .await,
+    )
 }

@@ -60,3 +60,152 @@ pub async fn storage_status() -> Result<StorageReport, ApiError> {
         .await,
     )
 }
+
+/// Every clinic with its staff count (admins). `GET /api/admin/clinics`.
+#[server(endpoint = "admin/clinics", input = GetUrl)]
+pub async fn admin_clinics() -> Result<Vec<pawfile::domain::ClinicSummary>, ApiError> {
+    use crate::server::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::admin::list_clinics(&ctx.state.db, &actor).await?)
+        }
+        .await,
+    )
+}
+
+/// Creates a clinic (admins). `POST /api/admin/clinics/create` with `name`.
+#[server(endpoint = "admin/clinics/create")]
+pub async fn create_clinic(name: String) -> Result<pawfile::domain::ClinicId, ApiError> {
+    use crate::server::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let name = pawfile::domain::ClinicName::parse(&name)?;
+            Ok(pawfile::admin::create_clinic(&ctx.state.db, &actor, &name).await?)
+        }
+        .await,
+    )
+}
+
+/// Creates a staff account for a clinic (admins). `POST /api/admin/staff/create` with `clinic_id`,
+/// `email`, `display_name`, `password` (the initial password, to hand over), optional `also_admin`.
+#[server(endpoint = "admin/staff/create")]
+pub async fn create_staff(
+    clinic_id: String,
+    email: String,
+    display_name: String,
+    password: String,
+    #[server(default)] also_admin: Option<String>,
+) -> Result<pawfile::domain::UserId, ApiError> {
+    use crate::server::{RequestContext, respond};
+    use pawfile::domain::{DisplayName, Email, NewPassword, Role, Roles};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let clinic = clinic_id
+                .parse()
+                .map_err(|_| ApiError::invalid("clinic_id", "Choose the clinic the account belongs to."))?;
+            let mut roles = vec![Role::Staff];
+            if also_admin.is_some_and(|value| !value.is_empty() && value != "false") {
+                roles.push(Role::Admin);
+            }
+            let user = pawfile::auth::NewUser {
+                email: Email::parse(&email)?,
+                display_name: DisplayName::parse(&display_name)?,
+                password: NewPassword::parse(&password)?,
+                roles: Roles::new(roles),
+                clinic_id: Some(clinic),
+            };
+            Ok(pawfile::admin::create_staff(&ctx.state.db, &ctx.state.hasher, &actor, user).await?)
+        }
+        .await,
+    )
+}
+
+/// Accounts matching `q` by e-mail or name (admins). `GET /api/admin/users?q=...`.
+#[server(endpoint = "admin/users", input = GetUrl)]
+pub async fn admin_users(
+    #[server(default)] q: String,
+) -> Result<Vec<pawfile::domain::UserSummary>, ApiError> {
+    use crate::server::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::admin::list_users(&ctx.state.db, &actor, &q).await?)
+        }
+        .await,
+    )
+}
+
+/// Disables an account; its sessions end at once (admins). `POST /api/admin/users/disable` with
+/// `user_id`.
+#[server(endpoint = "admin/users/disable")]
+pub async fn disable_user(user_id: pawfile::domain::UserId) -> Result<(), ApiError> {
+    use crate::server::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            pawfile::admin::disable_user(&ctx.state.db, &actor, user_id).await?;
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// A page of the audit trail (admins), filtered by actor e-mail, action, pet id and dates
+/// (`YYYY-MM-DD`, whole UTC days). `GET /api/admin/audit?...&page=N`.
+#[server(endpoint = "admin/audit", input = GetUrl)]
+pub async fn audit_trail(
+    #[server(default)] actor: String,
+    #[server(default)] action: String,
+    #[server(default)] pet_id: String,
+    #[server(default)] from: String,
+    #[server(default)] until: String,
+    #[server(default)] page: u32,
+) -> Result<pawfile::domain::AuditPage, ApiError> {
+    use crate::server::{RequestContext, respond};
+    use pawfile::audit::{Action, Filter};
+    use time::{Date, Duration, macros::format_description};
+    fn day(input: &str, field: &str) -> Result<Option<Date>, ApiError> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Ok(None);
+        }
+        Date::parse(input, format_description!("[year]-[month]-[day]"))
+            .map(Some)
+            .map_err(|_| ApiError::invalid(field, "Enter a date as year-month-day."))
+    }
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let caller = ctx.actor().await?;
+            let filter = Filter {
+                actor: Some(actor).filter(|actor| !actor.trim().is_empty()),
+                action: match action.trim() {
+                    "" => None,
+                    name => Some(
+                        Action::from_name(name)
+                            .ok_or_else(|| ApiError::invalid("action", "Choose an action from the list."))?,
+                    ),
+                },
+                pet: match pet_id.trim() {
+                    "" => None,
+                    id => Some(
+                        id.parse()
+                            .map_err(|_| ApiError::invalid("pet_id", "A pet id looks like 0190a6e4-....."))?,
+                    ),
+                },
+                from: day(&from, "from")?.map(|day| day.midnight().assume_utc()),
+                until: day(&until, "until")?.map(|day| (day + Duration::days(1)).midnight().assume_utc()),
+            };
+            Ok(pawfile::admin::audit_trail(&ctx.state.db, &caller, &filter, page.max(1)).await?)
+        }
+        .await,
+    )
+}

@@ -3,6 +3,12 @@
 
 mod account;
 mod admin;
+mod documents;
+mod pets;
+mod records;
 
 pub use account::*;
 pub use admin::*;
+pub use documents::*;
+pub use pets::*;
+pub use records::*;

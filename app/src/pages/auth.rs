@@ -66,7 +66,7 @@ pub fn RegisterPage() -> impl IntoView {
                 "For pet owners. Clinic staff receive their account from their clinic's administrator."
             </p>
             <ActionForm action=action>
-                <FormError error=error fields=&["email", "display_name", "password"] />
+                <FormError error=error fields=&["email", "display_name", "password", "claim_code"] />
                 <label for="display_name">"Your name"</label>
                 <input id="display_name" name="display_name" autocomplete="name" maxlength="100" required />
                 <FieldError error=error field="display_name" />
@@ -81,6 +81,9 @@ pub fn RegisterPage() -> impl IntoView {
                 />
                 <p class="hint">{format!("At least {} characters.", NewPassword::MIN_LEN)}</p>
                 <FieldError error=error field="password" />
+                <label for="claim_code">"Claim code from your clinic " <span class="hint">"(optional)"</span></label>
+                <input id="claim_code" name="claim_code" autocomplete="off" maxlength="20" />
+                <FieldError error=error field="claim_code" />
                 <button type="submit" disabled=move || action.pending().get()>
                     "Create account"
                 </button>

@@ -83,3 +83,82 @@ pub fn PasswordField(
         </div>
     }
 }
+
+/// A date as people read it: `14 Mar 2025`.
+pub fn format_date(date: time::Date) -> String {
+    date.format(time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year]"
+    ))
+    .unwrap_or_else(|_| date.to_string())
+}
+
+/// A date as `<input type="date">` wants it: `2025-03-14`.
+pub fn iso_date(date: time::Date) -> String {
+    date.format(time::macros::format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default()
+}
+
+/// A route parameter parsed as `T` (an id), `None` when missing or malformed.
+pub fn param<T>(name: &'static str) -> Memo<Option<T>>
+where
+    T: std::str::FromStr + PartialEq + Clone + Send + Sync + 'static,
+{
+    let params = leptos_router::hooks::use_params_map();
+    Memo::new(move |_| params.read().get(name).and_then(|value| value.parse().ok()))
+}
+
+/// A query parameter, empty when missing.
+pub fn query(name: &'static str) -> Memo<String> {
+    let query = leptos_router::hooks::use_query_map();
+    Memo::new(move |_| query.read().get(name).unwrap_or_default())
+}
+
+/// Why a page cannot be shown. Sets the HTTP status on the server (404 for what the caller may not see,
+/// 401 when signed out) and offers the sign-in page where that helps.
+#[component]
+pub fn ErrorNotice(error: ApiError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(
+            axum::http::StatusCode::from_u16(error.status())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
+    }
+    let signed_out = matches!(error, ApiError::Unauthenticated { .. });
+    let message = match &error {
+        ApiError::NotFound { .. } => "Not found: it does not exist, or you may not see it.".to_owned(),
+        other => other.to_string(),
+    };
+    view! {
+        <section class="card narrow">
+            <p class="form-error" role="alert">{message}</p>
+            {signed_out.then(|| view! { <p><a href="/login">"Sign in"</a></p> })}
+        </section>
+    }
+}
+
+/// The message of a server action's latest error, if any.
+pub fn action_error<T, S>(action: ServerAction<S>) -> Signal<Option<ApiError>>
+where
+    S: server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    let value = action.value();
+    Signal::derive(move || value.get().and_then(Result::err))
+}
+
+/// A byte count for people: `256 MiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -56,6 +56,8 @@ fn Welcome(user: SessionUser) -> impl IntoView {
         .clone()
         .map(|name| view! { <p>"Clinic: " <strong>{name}</strong></p> });
     let is_admin = user.has_role(Role::Admin);
+    let is_owner = user.has_role(Role::Owner);
+    let is_staff = user.has_role(Role::Staff);
     view! {
         <section class="card">
             <h1 data-testid="welcome">{format!("Welcome, {}", user.display_name)}</h1>
@@ -63,6 +65,12 @@ fn Welcome(user: SessionUser) -> impl IntoView {
             <p>"Your roles:"</p>
             <ul class="roles" data-testid="roles">{roles}</ul>
             {clinic}
+            <p class="actions left">
+                {is_owner.then(|| view! { <A href="/pets" attr:class="button">"My pets"</A> })}
+                {is_staff.then(|| view! { <A href="/clinic" attr:class="button">"Patients"</A> })}
+                {is_admin.then(|| view! { <A href="/admin" attr:class="button">"Administration"</A> })}
+                <A href="/account" attr:class="button secondary">"Your account"</A>
+            </p>
         </section>
         {is_admin.then(|| view! { <AdminStorage /> })}
     }

@@ -1,5 +1,12 @@
 //! One module per page family.
 
+pub mod account;
+pub mod admin;
 pub mod auth;
+pub mod clinic;
 pub mod components;
+pub mod documents;
 pub mod home;
+pub mod pet_form;
+pub mod pets;
+pub mod records;

@@ -24,6 +24,85 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 /// How often expired sessions and stale counters are cleared.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// How often the trash is checked for documents to purge.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often thumbnails are looked for even without a wake-up call (another replica's uploads).
+const THUMBNAIL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The background tasks beside the server, all stopping with `shutdown`.
+fn spawn_background_tasks(
+    state: &AppState,
+    shutdown: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let housekeeping = {
+        let db = state.db.clone();
+        tasks::run_periodically(
+            "housekeeping",
+            HOUSEKEEPING_INTERVAL,
+            shutdown.clone(),
+            move || {
+                let db = db.clone();
+                async move { tasks::housekeeping_once(&db).await }
+            },
+        )
+    };
+    let purge = {
+        let (db, store, retention) = (
+            state.db.clone(),
+            state.documents.clone(),
+            state.config.trash_retention,
+        );
+        tasks::run_periodically("purge trash", PURGE_INTERVAL, shutdown.clone(), move || {
+            let (db, store) = (db.clone(), store.clone());
+            async move { pawfile::documents::purge_trash(&db, &store, retention).await }
+        })
+    };
+    let reconcile = {
+        let (db, store) = (state.db.clone(), state.documents.clone());
+        tasks::run_periodically(
+            "reconcile",
+            state.config.reconcile_interval,
+            shutdown.clone(),
+            move || {
+                let (db, store) = (db.clone(), store.clone());
+                async move {
+                    pawfile::documents::reconcile::reconcile(
+                        &db,
+                        &store,
+                        pawfile::documents::reconcile::Options::default(),
+                    )
+                    .await
+                }
+            },
+        )
+    };
+    let thumbnails = {
+        let (db, store, signals, shutdown) = (
+            state.db.clone(),
+            state.documents.clone(),
+            state.tasks.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            loop {
+                if let Err(err) = pawfile::documents::thumbnails::make_pending(&db, &store).await {
+                    tracing::warn!(error = %err, "thumbnail task failed; will retry");
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = signals.thumbnails.notified() => {}
+                    () = tokio::time::sleep(THUMBNAIL_INTERVAL) => {}
+                }
+            }
+        }
+    };
+    vec![
+        tokio::spawn(housekeeping),
+        tokio::spawn(purge),
+        tokio::spawn(reconcile),
+        tokio::spawn(thumbnails),
+    ]
+}
 
 /// The router's state: the application and Leptos's options.
 #[derive(Clone, FromRef)]
@@ -64,6 +143,7 @@ fn router(state: AppState, leptos: LeptosOptions) -> Router {
         .with_expiry(Expiry::OnInactivity(idle));
 
     let pages = Router::new()
+        .merge(super::documents::routes::<ServerState>())
         .leptos_routes_with_context(&server_state, generate_route_list(App), provide_state.clone(), {
             let leptos = leptos.clone();
             move || shell(leptos.clone())
@@ -169,6 +249,14 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         session_idle_timeout: settings.http.session_idle_timeout,
         session_absolute_timeout: settings.http.session_absolute_timeout,
         max_upload_bytes: settings.http.max_upload_size.as_u64(),
+        accepted_types: settings
+            .http
+            .accepted_types
+            .iter()
+            .map(|mime| mime.trim().to_owned())
+            .collect(),
+        trash_retention: settings.http.trash_retention,
+        reconcile_interval: settings.http.reconcile_interval,
         backups_on_this_machine,
     };
     let state = AppState {
@@ -177,6 +265,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         documents,
         backups,
         config: Arc::new(config),
+        tasks: Arc::default(),
     };
     Ok((state, embedded))
 }
@@ -233,18 +322,7 @@ impl Application {
     /// Serves until the shutdown token is cancelled, with the background tasks beside it. In-flight
     /// requests finish first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let housekeeping = tokio::spawn(tasks::run_periodically(
-            "housekeeping",
-            HOUSEKEEPING_INTERVAL,
-            self.shutdown.clone(),
-            {
-                let db = self.state.db.clone();
-                move || {
-                    let db = db.clone();
-                    async move { tasks::housekeeping_once(&db).await }
-                }
-            },
-        ));
+        let background = spawn_background_tasks(&self.state, &self.shutdown);
         tracing::info!(address = %self.local_addr(), "Pawfile is listening");
         let served = axum::serve(
             self.listener,
@@ -253,7 +331,9 @@ impl Application {
         .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
         .await;
         self.shutdown.cancel();
-        let _ = housekeeping.await;
+        for task in background {
+            let _ = task.await;
+        }
         served
     }
 }

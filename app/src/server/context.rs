@@ -4,6 +4,7 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use leptos::prelude::{expect_context, use_context};
 use leptos_axum::ResponseOptions;
 use pawfile::{
+    access::Actor,
     domain::{Role, SessionUser},
     net::ClientInfo,
 };
@@ -70,6 +71,11 @@ impl RequestContext {
         } else {
             Err(ApiError::forbidden())
         }
+    }
+
+    /// The signed-in user as the core's [`Actor`], or 401.
+    pub async fn actor(&self) -> Result<Actor, ApiError> {
+        Ok(Actor::new(self.require_user().await?, Some(self.client.addr)))
     }
 
     /// Sends a plain HTML form to `path` afterwards (the JavaScript client navigates by itself).

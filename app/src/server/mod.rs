@@ -3,6 +3,7 @@
 
 mod application;
 mod context;
+pub mod documents;
 mod http;
 pub mod security;
 pub mod session;
@@ -11,4 +12,4 @@ pub mod telemetry;
 
 pub use application::{Application, build_state};
 pub use context::{RequestContext, respond};
-pub use state::{AppState, RuntimeConfig};
+pub use state::{AppState, RuntimeConfig, TaskSignals};

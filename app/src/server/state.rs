@@ -16,6 +16,12 @@ pub struct RuntimeConfig {
     pub session_absolute_timeout: Duration,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Accepted document types (sniffed MIME types).
+    pub accepted_types: Vec<String>,
+    /// How long documents stay in the trash.
+    pub trash_retention: Duration,
+    /// How often the bucket is compared with the database.
+    pub reconcile_interval: Duration,
     /// Whether the backup store is an embedded endpoint on this machine (so not a separate backup).
     pub backups_on_this_machine: bool,
 }
@@ -34,4 +40,14 @@ pub struct AppState {
     pub backups: ObjectStore,
     /// Request-time settings.
     pub config: Arc<RuntimeConfig>,
+    /// Wake-up calls for the background tasks of this process.
+    pub tasks: Arc<TaskSignals>,
+}
+
+/// Ways to wake this process's background tasks early (they also run on their own schedule, and on
+/// whichever replica takes the lock).
+#[derive(Debug, Default)]
+pub struct TaskSignals {
+    /// New images are waiting for thumbnails.
+    pub thumbnails: tokio::sync::Notify,
 }

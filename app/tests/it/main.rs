@@ -2,7 +2,9 @@
 //! database per test, fresh buckets on a real S3 endpoint, and an HTTP client that keeps cookies.
 
 mod accounts;
+mod documents;
 mod health;
 mod pages;
+mod pets;
 mod startup;
 mod support;

@@ -28,7 +28,13 @@ pub fn test_config() -> RuntimeConfig {
         trusted_proxies: TrustedProxies::default(),
         session_idle_timeout: Duration::from_secs(2 * 60 * 60),
         session_absolute_timeout: Duration::from_secs(12 * 60 * 60),
-        max_upload_bytes: 10 * 1024 * 1024,
+        max_upload_bytes: 64 * 1024 * 1024,
+        accepted_types: pawfile::documents::sniff::DEFAULT_ACCEPTED
+            .iter()
+            .map(|mime| (*mime).to_owned())
+            .collect(),
+        trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
+        reconcile_interval: Duration::from_secs(6 * 60 * 60),
         backups_on_this_machine: true,
     }
 }
@@ -72,6 +78,7 @@ async fn start(
         documents: documents.store.clone(),
         backups: backups.store.clone(),
         config: Arc::new(config),
+        tasks: Arc::default(),
     };
     let app = Application::with_state(state, "127.0.0.1:0".parse().unwrap(), Vec::new())
         .await
@@ -215,6 +222,42 @@ impl TestApp {
         )
         .await
         .unwrap()
+    }
+
+    /// A separate browser (its own cookies), signed in as `email` (password [`PASSWORD`]).
+    pub async fn browser_for(&self, email: &str) -> reqwest::Client {
+        let (client, _) = client_with_jar();
+        let response = client
+            .post(self.url("/api/login"))
+            .form(&[("email", email), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{email} signs in");
+        client
+    }
+
+    /// The `Cookie` header a browser made by [`TestApp::browser_for`] sends: the session cookie of the
+    /// most recent sign-in.
+    pub async fn jar_cookie_for(&self, _client: &reqwest::Client) -> String {
+        let session: String =
+            sqlx::query_scalar("select id from tower_sessions.session order by expiry_date desc limit 1")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+        format!("pawfile_session={session}")
+    }
+
+    /// Creates a clinic directly in the database.
+    pub async fn create_clinic(&self, name: &str) -> ClinicId {
+        let id = ClinicId::new();
+        sqlx::query("insert into clinics (id, name) values ($1, $2)")
+            .bind(id.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        id
     }
 
     /// How many sessions the store holds.

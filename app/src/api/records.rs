@@ -1,0 +1,88 @@
+//! Medical records: create, read with history, edit with optimistic concurrency.
+
+use crate::error::ApiError;
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+use pawfile::domain::{PetId, RecordId, RecordView};
+
+#[cfg(feature = "ssr")]
+use crate::server::{RequestContext, respond};
+#[cfg(feature = "ssr")]
+use pawfile::domain::{RecordDetails, RecordForm};
+
+/// Writes a medical record for a pet (staff of a clinic it is shared with).
+/// `POST /api/records/create` with `pet_id`, `visit_date`, `kind`, `title`, `body`; answers its id.
+#[server(endpoint = "records/create")]
+pub async fn create_record(
+    pet_id: PetId,
+    visit_date: String,
+    kind: String,
+    title: String,
+    #[server(default)] body: String,
+) -> Result<RecordId, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let details = RecordDetails::parse(
+                &RecordForm {
+                    visit_date,
+                    kind,
+                    title,
+                    body,
+                },
+                actor.today(),
+            )?;
+            let id = pawfile::records::create_record(&ctx.state.db, &actor, pet_id, &details).await?;
+            ctx.redirect_html_form(&format!("/records/{id}"));
+            Ok(id)
+        }
+        .await,
+    )
+}
+
+/// A record with every earlier version. `GET /api/records/get?record_id=...`.
+#[server(endpoint = "records/get", input = GetUrl)]
+pub async fn get_record(record_id: RecordId) -> Result<RecordView, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::records::view_record(&ctx.state.db, &actor, record_id).await?)
+        }
+        .await,
+    )
+}
+
+/// Changes a record (staff of its clinic). `version` is the version the form was opened at; if the record
+/// changed since, the answer is 409 and nothing is overwritten. `POST /api/records/update`; answers the
+/// new version.
+#[server(endpoint = "records/update")]
+pub async fn update_record(
+    record_id: RecordId,
+    version: i32,
+    visit_date: String,
+    kind: String,
+    title: String,
+    #[server(default)] body: String,
+) -> Result<i32, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let details = RecordDetails::parse(
+                &RecordForm {
+                    visit_date,
+                    kind,
+                    title,
+                    body,
+                },
+                actor.today(),
+            )?;
+            let version =
+                pawfile::records::update_record(&ctx.state.db, &actor, record_id, version, &details).await?;
+            ctx.redirect_html_form(&format!("/records/{record_id}"));
+            Ok(version)
+        }
+        .await,
+    )
+}

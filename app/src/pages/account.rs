@@ -1,0 +1,98 @@
+//! The user's own account: time zone, password, and claiming a walk-in patient.
+
+use super::{
+    components::{ErrorNotice, FieldError, FormError, action_error},
+    pets::ClaimForm,
+};
+use crate::{
+    api::{ChangePassword, SetTimeZone, time_zones},
+    app::{AuthState, UserResource},
+    error::ApiError,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use pawfile::domain::{NewPassword, Role};
+
+/// The account page.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let auth = expect_context::<AuthState>();
+    let set_zone = ServerAction::<SetTimeZone>::new();
+    let change = ServerAction::<ChangePassword>::new();
+    let zone_error = action_error(set_zone);
+    let password_error = action_error(change);
+    let zones = Resource::new(|| (), |_| time_zones());
+    Effect::new(move |_| {
+        if matches!(set_zone.value().get(), Some(Ok(()))) {
+            auth.notify_changed();
+        }
+    });
+    let password_changed = move || matches!(change.value().get(), Some(Ok(())));
+    let UserResource(user) = expect_context();
+    view! {
+        <Title text="Your account · Pawfile" />
+        <Suspense fallback=|| ()>
+        {move || Suspend::new(async move {
+            let user = match user.await {
+                Ok(Some(user)) => user,
+                Ok(None) => return view! { <ErrorNotice error=ApiError::unauthenticated() /> }.into_any(),
+                Err(error) => return view! { <ErrorNotice error /> }.into_any(),
+            };
+            let current_zone = user.time_zone.clone().unwrap_or_else(|| "UTC".to_owned());
+            let is_owner = user.has_role(Role::Owner);
+            view! {
+                <section class="card">
+                    <h1>"Your account"</h1>
+                    <p>{user.display_name.clone()} " · " {user.email.to_string()}</p>
+                </section>
+                <section class="card narrow">
+                    <h2>"Time zone"</h2>
+                    <p class="hint">"Times are shown in this zone. Pawfile sets it from your browser the first time you sign in."</p>
+                    <ActionForm action=set_zone>
+                        <label for="time_zone">"Time zone"</label>
+                        <Suspense fallback=|| ()>
+                            {
+                                let current_zone = current_zone.clone();
+                                move || {
+                                    let current_zone = current_zone.clone();
+                                    Suspend::new(async move {
+                                        let names = zones.await.unwrap_or_default();
+                                        view! {
+                                            <select id="time_zone" name="time_zone" data-testid="time-zone">
+                                                {names.into_iter().map(|name| {
+                                                    let selected = name == current_zone;
+                                                    let label = name.clone();
+                                                    view! { <option value=name selected=selected>{label}</option> }
+                                                }).collect_view()}
+                                            </select>
+                                        }
+                                    })
+                                }
+                            }
+                        </Suspense>
+                        <FieldError error=zone_error field="time_zone" />
+                        <button type="submit">"Save time zone"</button>
+                    </ActionForm>
+                </section>
+                <section class="card narrow">
+                    <h2>"Change password"</h2>
+                    <p class="hint">"Signs you out everywhere else."</p>
+                    {move || password_changed().then(|| view! { <p class="ok" role="status">"Password changed."</p> })}
+                    <ActionForm action=change>
+                        <FormError error=password_error fields=&["current_password", "new_password"] />
+                        <label for="current_password">"Current password"</label>
+                        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
+                        <FieldError error=password_error field="current_password" />
+                        <label for="new_password">"New password"</label>
+                        <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength=NewPassword::MIN_LEN required />
+                        <FieldError error=password_error field="new_password" />
+                        <button type="submit">"Change password"</button>
+                    </ActionForm>
+                </section>
+                {is_owner.then(|| view! { <ClaimForm /> })}
+            }
+            .into_any()
+        })}
+        </Suspense>
+    }
+}

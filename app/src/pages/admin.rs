@@ -1,0 +1,251 @@
+//! Administration: clinics and staff accounts, disabling accounts, the audit trail.
+
+use super::components::{ErrorNotice, FieldError, FormError, action_error, query};
+use crate::api::{CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Form};
+use pawfile::domain::{AUDIT_ACTIONS, NewPassword};
+
+/// Clinics and staff accounts.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let create_clinic = ServerAction::<CreateClinic>::new();
+    let create_staff = ServerAction::<CreateStaff>::new();
+    let clinics = Resource::new(
+        move || (create_clinic.version().get(), create_staff.version().get()),
+        |_| admin_clinics(),
+    );
+    let clinic_error = action_error(create_clinic);
+    let staff_error = action_error(create_staff);
+    let staff_created = move || matches!(create_staff.value().get(), Some(Ok(_)));
+    view! {
+        <Title text="Administration · Pawfile" />
+        <section class="card">
+            <h1>"Administration"</h1>
+            <p>
+                <A href="/admin/users">"Accounts"</A> " · " <A href="/admin/audit">"Audit trail"</A>
+            </p>
+        </section>
+        <section class="card">
+            <h2>"Clinics"</h2>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match clinics.await {
+                        Ok(clinics) => view! {
+                            <table data-testid="clinics">
+                                <thead><tr><th>"Clinic"</th><th>"Staff accounts"</th></tr></thead>
+                                <tbody>
+                                    {clinics.into_iter().map(|clinic| view! {
+                                        <tr><td>{clinic.name}</td><td>{clinic.staff}</td></tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <ActionForm action=create_clinic>
+                <FormError error=clinic_error fields=&["name"] />
+                <label for="clinic_name">"New clinic"</label>
+                <input id="clinic_name" name="name" maxlength="200" required />
+                <FieldError error=clinic_error field="name" />
+                <button type="submit">"Create clinic"</button>
+            </ActionForm>
+        </section>
+        <section class="card narrow">
+            <h2>"New staff account"</h2>
+            <p class="hint">"Hand the initial password to the person in a safe way; they can change it on their account page."</p>
+            {move || staff_created().then(|| view! { <p class="ok" role="status">"Staff account created."</p> })}
+            <ActionForm action=create_staff>
+                <FormError error=staff_error fields=&["clinic_id", "email", "display_name", "password"] />
+                <label for="clinic_id">"Clinic"</label>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let clinics = clinics.await.unwrap_or_default();
+                        view! {
+                            <select id="clinic_id" name="clinic_id" required>
+                                <option value="">"Choose a clinic…"</option>
+                                {clinics.into_iter().map(|clinic| view! {
+                                    <option value=clinic.id.to_string()>{clinic.name}</option>
+                                }).collect_view()}
+                            </select>
+                        }
+                    })}
+                </Suspense>
+                <FieldError error=staff_error field="clinic_id" />
+                <label for="staff_name">"Name"</label>
+                <input id="staff_name" name="display_name" maxlength="100" required />
+                <FieldError error=staff_error field="display_name" />
+                <label for="staff_email">"E-mail address"</label>
+                <input id="staff_email" name="email" type="email" required />
+                <FieldError error=staff_error field="email" />
+                <label for="staff_password">"Initial password"</label>
+                <input id="staff_password" name="password" type="text" autocomplete="off" minlength=NewPassword::MIN_LEN required />
+                <FieldError error=staff_error field="password" />
+                <label class="checkbox"><input type="checkbox" name="also_admin" value="true" />" Also an administrator"</label>
+                <button type="submit">"Create staff account"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Accounts, searchable, with a button to disable each.
+#[component]
+pub fn AdminUsersPage() -> impl IntoView {
+    let q = query("q");
+    let disable = ServerAction::<DisableUser>::new();
+    let users = Resource::new(
+        move || (q.get(), disable.version().get()),
+        |(q, _)| admin_users(q),
+    );
+    let disable_error = action_error(disable);
+    view! {
+        <Title text="Accounts · Pawfile" />
+        <section class="card">
+            <h1>"Accounts"</h1>
+            <p><A href="/admin">"← Administration"</A></p>
+            <Form method="GET" action="/admin/users" attr:class="search">
+                <label for="q">"Search by e-mail or name"</label>
+                <div class="search-row">
+                    <input id="q" name="q" type="search" value=move || q.get() />
+                    <button type="submit">"Search"</button>
+                </div>
+            </Form>
+            <FormError error=disable_error />
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(users) => view! {
+                            <table data-testid="users">
+                                <thead><tr><th>"Name"</th><th>"E-mail"</th><th>"Roles"</th><th>"Clinic"</th><th>"State"</th></tr></thead>
+                                <tbody>
+                                    {users.into_iter().map(|user| {
+                                        let roles = user.roles.iter().map(|role| role.label()).collect::<Vec<_>>().join(", ");
+                                        view! {
+                                            <tr>
+                                                <td>{user.display_name}</td>
+                                                <td>{user.email}</td>
+                                                <td>{roles}</td>
+                                                <td>{user.clinic_name.unwrap_or_default()}</td>
+                                                <td>
+                                                    {match user.disabled_at {
+                                                        Some(at) => view! { <span>"disabled " {at.local}</span> }.into_any(),
+                                                        None => view! {
+                                                            <ActionForm action=disable attr:class="inline">
+                                                                <input type="hidden" name="user_id" value=user.id.to_string() />
+                                                                <button type="submit" class="secondary small">"Disable"</button>
+                                                            </ActionForm>
+                                                        }.into_any(),
+                                                    }}
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The audit trail, filtered and paginated.
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let actor = query("actor");
+    let action = query("action");
+    let pet_id = query("pet_id");
+    let from = query("from");
+    let until = query("until");
+    let page = query("page");
+    let filters = move || {
+        (
+            actor.get(),
+            action.get(),
+            pet_id.get(),
+            from.get(),
+            until.get(),
+            page.get().parse::<u32>().unwrap_or(1),
+        )
+    };
+    let entries = Resource::new(filters, |(actor, action, pet_id, from, until, page)| {
+        audit_trail(actor, action, pet_id, from, until, page)
+    });
+    let page_link = move |page: u32| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("actor", &actor.get())
+            .append_pair("action", &action.get())
+            .append_pair("pet_id", &pet_id.get())
+            .append_pair("from", &from.get())
+            .append_pair("until", &until.get())
+            .append_pair("page", &page.to_string())
+            .finish();
+        format!("/admin/audit?{query}")
+    };
+    view! {
+        <Title text="Audit trail · Pawfile" />
+        <section class="card">
+            <h1>"Audit trail"</h1>
+            <p><A href="/admin">"← Administration"</A></p>
+            <Form method="GET" action="/admin/audit" attr:class="filters">
+                <label>"Actor e-mail" <input name="actor" value=move || actor.get() /></label>
+                <label>"Action"
+                    <select name="action">
+                        <option value="">"any"</option>
+                        {AUDIT_ACTIONS.iter().map(|name| view! {
+                            <option value=*name selected=move || action.get() == *name>{*name}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>"Pet id" <input name="pet_id" value=move || pet_id.get() /></label>
+                <label>"From" <input name="from" type="date" value=move || from.get() /></label>
+                <label>"Until" <input name="until" type="date" value=move || until.get() /></label>
+                <button type="submit">"Filter"</button>
+            </Form>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match entries.await {
+                        Ok(page) => {
+                            let number = page.page;
+                            view! {
+                                <table data-testid="audit">
+                                    <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Pet"</th><th>"Address"</th></tr></thead>
+                                    <tbody>
+                                        {page.entries.into_iter().map(|entry| {
+                                            let who = entry.actor_email.clone().or(entry.actor.clone()).unwrap_or_else(|| "—".to_owned());
+                                            let target = match (entry.target_kind, entry.target_id) {
+                                                (Some(kind), Some(id)) => format!("{kind} {id}"),
+                                                _ => String::new(),
+                                            };
+                                            view! {
+                                                <tr>
+                                                    <td>{entry.at.local}</td>
+                                                    <td>{who}</td>
+                                                    <td>{entry.action}</td>
+                                                    <td class="id">{target}</td>
+                                                    <td class="id">{entry.pet_id.map(|id| id.to_string()).unwrap_or_default()}</td>
+                                                    <td>{entry.client_addr.unwrap_or_default()}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <p class="pagination">
+                                    {(number > 1).then(|| view! { <A href=page_link(number - 1)>"← Newer"</A> })}
+                                    " Page " {number} " "
+                                    {page.has_more.then(|| view! { <A href=page_link(number + 1)>"Older →"</A> })}
+                                </p>
+                            }.into_any()
+                        }
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

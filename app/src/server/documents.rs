@@ -1,0 +1,509 @@
+//! The document routes: streaming upload, listing, metadata, download and preview with ranges and ETags,
+//! thumbnails, trash and restore, and the zip export. Every route checks the session and the access
+//! rules first; another owner's or clinic's document answers 404 like a missing one.
+
+use super::{AppState, context::prefers_html, session};
+use crate::error::ApiError;
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{FromRef, FromRequestParts, Multipart, Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use futures::TryStreamExt;
+use pawfile::{
+    access::Actor,
+    documents::{
+        self, ListFilter, Policy, Upload, UploadTarget, export,
+        headers::{
+            ByteRange, Preview, byte_range, content_disposition, etag, none_match, preview, preview_csp,
+        },
+        sanitise_filename,
+        upload::store_stream,
+    },
+    domain::{DocumentCategory, DocumentId, DocumentView, PetId, RecordId, parse_caption},
+    net::ClientInfo,
+    storage::StorageKey,
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::io::ReaderStream;
+use tower_sessions::Session;
+
+/// Most files in one upload request.
+pub const MAX_FILES_PER_REQUEST: usize = 20;
+/// Room for multipart boundaries and the small fields around the files.
+const FORM_OVERHEAD: u64 = 1024 * 1024;
+const FLASH_KEY: &str = "flash";
+
+/// A message for the page a plain form is sent back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// Whether it reports success.
+    pub ok: bool,
+    /// What to show.
+    pub message: String,
+}
+
+/// Takes (and removes) the session's flash message, if any.
+pub async fn take_flash(session: &Session) -> Option<Flash> {
+    session.remove::<Flash>(FLASH_KEY).await.ok().flatten()
+}
+
+/// The signed-in caller of a document route.
+pub struct Caller {
+    actor: Actor,
+    session: Session,
+    html: bool,
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(ApiError::unauthenticated)?;
+        let client = parts.extensions.get::<ClientInfo>().copied();
+        let user = session::current_user(&state, &session)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        Ok(Caller {
+            actor: Actor::new(user, client.map(|client| client.addr)),
+            session,
+            html: prefers_html(&parts.headers),
+        })
+    }
+}
+
+impl Caller {
+    /// Answers a plain form with a redirect back to its page and the message in the session; anyone
+    /// else with `ok` (as JSON) or the error.
+    async fn answer<T: Serialize>(
+        &self,
+        headers: &HeaderMap,
+        result: Result<(StatusCode, T), ApiError>,
+        success: impl FnOnce(&T) -> String,
+    ) -> Response {
+        if !self.html {
+            return match result {
+                Ok((status, _)) if status == StatusCode::NO_CONTENT => status.into_response(),
+                Ok((status, body)) => (status, Json(body)).into_response(),
+                Err(err) => err.into_response(),
+            };
+        }
+        let flash = match &result {
+            Ok((_, body)) => Flash {
+                ok: true,
+                message: success(body),
+            },
+            Err(err) => Flash {
+                ok: false,
+                message: err.to_string(),
+            },
+        };
+        let _ = self.session.insert(FLASH_KEY, flash).await;
+        let back = headers
+            .get(header::REFERER)
+            .and_then(|referer| referer.to_str().ok())
+            .and_then(|referer| url::Url::parse(referer).ok())
+            .map(|url| match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            })
+            .unwrap_or_else(|| "/".to_owned());
+        Redirect::to(&back).into_response()
+    }
+}
+
+/// Every document route, to be mounted behind the session layer.
+pub fn routes<S>() -> Router<S>
+where
+    AppState: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/pets/{pet_id}/documents", get(list).post(upload))
+        .route("/api/pets/{pet_id}/export", get(export_pet))
+        .route("/api/documents/{id}", get(metadata).delete(trash))
+        .route("/api/documents/{id}/content", get(content))
+        .route("/api/documents/{id}/thumbnail", get(thumbnail))
+        .route("/api/documents/{id}/trash", post(trash))
+        .route("/api/documents/{id}/restore", post(restore))
+        // Uploads stream and enforce their own limits; axum's default 2 MB body limit must not apply.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+fn upload_policy(state: &AppState) -> Policy {
+    Policy {
+        max_bytes: state.config.max_upload_bytes,
+        accepted: state.config.accepted_types.clone(),
+    }
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(pet): Path<PetId>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let result = receive(&state, &caller.actor, pet, &headers, multipart)
+        .await
+        .map(|views| (StatusCode::CREATED, views));
+    caller
+        .answer(&headers, result, |views| match views.len() {
+            1 => format!("Uploaded {}.", views[0].filename),
+            n => format!("Uploaded {n} files."),
+        })
+        .await
+}
+
+async fn receive(
+    state: &AppState,
+    actor: &Actor,
+    pet: PetId,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Vec<DocumentView>, ApiError> {
+    let policy = upload_policy(state);
+    // Refuse before reading a byte when the request cannot fit.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let most = policy
+        .max_bytes
+        .saturating_mul(MAX_FILES_PER_REQUEST as u64)
+        .saturating_add(FORM_OVERHEAD);
+    if declared.is_some_and(|length| length > most) {
+        return Err(ApiError::TooLarge {
+            error: format!(
+                "The upload is larger than the limit of {} per file.",
+                bytesize::ByteSize(policy.max_bytes)
+            ),
+        });
+    }
+    documents::authorize_upload(&state.db, actor, pet, None).await?;
+    let mut multipart = multipart.map_err(|rejection| ApiError::BadRequest {
+        error: rejection.body_text(),
+    })?;
+
+    let mut uploads: Vec<Upload> = Vec::new();
+    let mut pending = Vec::new();
+    let mut record: Option<RecordId> = None;
+    let mut caption = None;
+    let mut category = None;
+    let outcome: Result<(), ApiError> = async {
+        while let Some(field) = multipart.next_field().await.map_err(|err| ApiError::BadRequest {
+            error: format!("The upload was malformed or interrupted ({err})."),
+        })? {
+            match field.name().unwrap_or_default() {
+                "file" => {
+                    let name = field.file_name().unwrap_or_default().to_owned();
+                    if name.is_empty() {
+                        // A form submitted without choosing a file sends an empty, nameless part.
+                        continue;
+                    }
+                    if uploads.len() == MAX_FILES_PER_REQUEST {
+                        return Err(ApiError::BadRequest {
+                            error: format!("Send at most {MAX_FILES_PER_REQUEST} files at once."),
+                        });
+                    }
+                    let id = DocumentId::new();
+                    let key = StorageKey::Document(id).key();
+                    let body = field.map_err(|err| err.to_string());
+                    let (stored, object) = store_stream(&state.documents, &key, body, &policy)
+                        .await
+                        .map_err(|err| name_the_file(ApiError::from(err), &name))?;
+                    pending.push(object);
+                    uploads.push(Upload {
+                        filename: sanitise_filename(&name),
+                        id,
+                        stored,
+                    });
+                }
+                "record_id" => {
+                    let text = field.text().await.unwrap_or_default();
+                    record = match text.trim() {
+                        "" => None,
+                        id => Some(
+                            id.parse()
+                                .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
+                        ),
+                    };
+                }
+                "caption" => caption = parse_caption(&field.text().await.unwrap_or_default())?,
+                "category" => category = DocumentCategory::parse(&field.text().await.unwrap_or_default())?,
+                _ => {}
+            }
+        }
+        if uploads.is_empty() {
+            return Err(ApiError::invalid("file", "Choose at least one file."));
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(err) = outcome {
+        for object in pending {
+            object.discard().await;
+        }
+        return Err(err);
+    }
+    let target = UploadTarget {
+        pet,
+        record,
+        caption,
+        category,
+    };
+    match documents::record_uploads(&state.db, actor, &target, state.documents.bucket(), &uploads).await {
+        Ok(ids) => {
+            for object in pending {
+                object.keep();
+            }
+            state.tasks.thumbnails.notify_one();
+            let views = documents::list_documents(&state.db, actor, pet, ListFilter::default()).await?;
+            Ok(views.into_iter().filter(|view| ids.contains(&view.id)).collect())
+        }
+        Err(err) => {
+            for object in pending {
+                object.discard().await;
+            }
+            Err(err.into())
+        }
+    }
+}
+
+fn name_the_file(err: ApiError, name: &str) -> ApiError {
+    let name = sanitise_filename(name);
+    match err {
+        ApiError::TooLarge { error } => ApiError::TooLarge {
+            error: format!("{name}: {error}"),
+        },
+        ApiError::UnsupportedType { error } => ApiError::UnsupportedType {
+            error: format!("{name}: {error}"),
+        },
+        ApiError::Invalid { field, error } => ApiError::Invalid {
+            field,
+            error: format!("{name}: {error}"),
+        },
+        other => other,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    record_id: String,
+    #[serde(default)]
+    trashed: String,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(pet): Path<PetId>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<DocumentView>>, ApiError> {
+    let filter = ListFilter {
+        category: DocumentCategory::parse(&query.category)?,
+        record: match query.record_id.trim() {
+            "" => None,
+            id => Some(
+                id.parse()
+                    .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
+            ),
+        },
+        trashed: matches!(query.trashed.as_str(), "1" | "true"),
+    };
+    Ok(Json(
+        documents::list_documents(&state.db, &caller.actor, pet, filter).await?,
+    ))
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+) -> Result<Json<DocumentView>, ApiError> {
+    Ok(Json(
+        documents::view_document(&state.db, &caller.actor, id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ContentQuery {
+    #[serde(default)]
+    inline: String,
+}
+
+fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+async fn content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+    Query(query): Query<ContentQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let document = documents::find_readable(&state.db, &caller.actor, id).await?;
+    let kind = preview(&document.content_type);
+    let inline = matches!(query.inline.as_str(), "1" | "true") && kind != Preview::AttachmentOnly;
+    documents::audit_access(&state.db, &caller.actor, &document, inline).await?;
+    serve_object(
+        &state,
+        &document.key,
+        &document.content_type,
+        document.size,
+        &etag(&document.sha256),
+        &content_disposition(&document.filename, inline),
+        if inline { kind } else { Preview::AttachmentOnly },
+        &headers,
+    )
+    .await
+}
+
+async fn thumbnail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let document = documents::find_readable(&state.db, &caller.actor, id).await?;
+    let Some(key) = document.thumbnail_key else {
+        return Err(ApiError::NotFound {
+            error: "This document has no thumbnail.".to_owned(),
+        });
+    };
+    let info = state.documents.head(&key).await?;
+    let mut tag = etag(&document.sha256);
+    tag.insert_str(tag.len() - 1, "-thumbnail");
+    serve_object(
+        &state,
+        &key,
+        "image/jpeg",
+        info.size,
+        &tag,
+        &content_disposition(&format!("{}.thumbnail.jpg", document.filename), true),
+        Preview::Image,
+        &headers,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_object(
+    state: &AppState,
+    key: &str,
+    content_type: &str,
+    size: u64,
+    etag: &str,
+    disposition: &str,
+    preview: Preview,
+    request: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut response = Response::builder()
+        .header(header::ETAG, header_value(etag))
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_SECURITY_POLICY, preview_csp(preview))
+        .header("cross-origin-resource-policy", "same-origin")
+        .header(header::ACCEPT_RANGES, "bytes");
+    let if_none_match = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok());
+    if none_match(if_none_match, etag) {
+        return Ok(response
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .expect("valid response"));
+    }
+    let range = request.get(header::RANGE).and_then(|value| value.to_str().ok());
+    let (status, wanted) = match byte_range(range, size) {
+        ByteRange::Full => (StatusCode::OK, None),
+        ByteRange::Partial { start, end } => {
+            response = response.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"));
+            (StatusCode::PARTIAL_CONTENT, Some((start, end)))
+        }
+        ByteRange::Unsatisfiable => {
+            return Ok(response
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                .body(Body::empty())
+                .expect("valid response"));
+        }
+    };
+    let object = state.documents.get_stream(key, wanted).await?;
+    let body = Body::from_stream(ReaderStream::new(object.body.into_async_read()));
+    Ok(response
+        .status(status)
+        .header(header::CONTENT_TYPE, header_value(content_type))
+        .header(header::CONTENT_LENGTH, object.length)
+        .header(header::CONTENT_DISPOSITION, header_value(disposition))
+        .body(body)
+        .expect("valid response"))
+}
+
+async fn trash(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+    headers: HeaderMap,
+) -> Response {
+    let result = documents::set_trashed(&state.db, &caller.actor, id, true)
+        .await
+        .map(|()| (StatusCode::NO_CONTENT, ()))
+        .map_err(ApiError::from);
+    caller
+        .answer(&headers, result, |()| {
+            "Moved to the trash. You can restore it from there.".to_owned()
+        })
+        .await
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<DocumentId>,
+    headers: HeaderMap,
+) -> Response {
+    let result = documents::set_trashed(&state.db, &caller.actor, id, false)
+        .await
+        .map(|()| (StatusCode::NO_CONTENT, ()))
+        .map_err(ApiError::from);
+    caller
+        .answer(&headers, result, |()| "Restored from the trash.".to_owned())
+        .await
+}
+
+async fn export_pet(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(pet): Path<PetId>,
+) -> Result<Response, ApiError> {
+    let prepared = export::prepare(&state.db, &caller.actor, pet).await?;
+    let filename = prepared.filename();
+    let body = Body::from_stream(export::stream_zip(state.documents.clone(), prepared));
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/zip")
+        .header(
+            header::CONTENT_DISPOSITION,
+            header_value(&content_disposition(&filename, false)),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(body)
+        .expect("valid response"))
+}

@@ -1,0 +1,161 @@
+//! What administrators do: clinics, staff accounts, disabling accounts, reading the audit trail. Every
+//! function checks the admin role itself.
+
+use crate::{
+    access::Actor,
+    audit::{self, Action, Filter},
+    auth::{self, NewUser, PasswordHasher},
+    clock::localize,
+    domain::{AuditPage, ClinicId, ClinicName, ClinicSummary, Role, Roles, UserId, UserSummary},
+    error::{Error, Result},
+};
+use sqlx::PgPool;
+
+/// Creates a clinic. Names are unique, ignoring case.
+pub async fn create_clinic(pool: &PgPool, actor: &Actor, name: &ClinicName) -> Result<ClinicId> {
+    actor.require_role(pool, Role::Admin).await?;
+    let id = ClinicId::new();
+    let mut tx = pool.begin().await?;
+    let created = sqlx::query!(
+        "insert into clinics (id, name) values ($1, $2) on conflict do nothing",
+        id as ClinicId,
+        name.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    if created.rows_affected() == 0 {
+        return Err(Error::Conflict(format!("A clinic named {name} already exists.")));
+    }
+    audit::record(&mut *tx, actor.event(Action::CreateClinic).target("clinic", id.0)).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Every clinic with its number of enabled staff accounts.
+pub async fn list_clinics(pool: &PgPool, actor: &Actor) -> Result<Vec<ClinicSummary>> {
+    actor.require_role(pool, Role::Admin).await?;
+    let rows = sqlx::query!(
+        r#"select c.id as "id: ClinicId", c.name,
+                  count(u.id) filter (where u.disabled_at is null) as "staff!"
+           from clinics c left join users u on u.clinic_id = c.id
+           group by c.id order by lower(c.name)"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ClinicSummary {
+            id: row.id,
+            name: row.name,
+            staff: row.staff,
+        })
+        .collect())
+}
+
+/// Creates a staff account for a clinic (optionally also an admin, for a small clinic's manager).
+pub async fn create_staff(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    actor: &Actor,
+    user: NewUser,
+) -> Result<UserId> {
+    actor.require_role(pool, Role::Admin).await?;
+    if !user.roles.has(Role::Staff) || user.clinic_id.is_none() {
+        return Err(crate::domain::InvalidInput::new(
+            "clinic_id",
+            "Choose the clinic the account belongs to.",
+        )
+        .into());
+    }
+    let clinic = user.clinic_id;
+    let exists = sqlx::query_scalar!(
+        r#"select exists(select 1 from clinics where id = $1) as "exists!""#,
+        clinic as Option<ClinicId>
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Err(crate::domain::InvalidInput::new("clinic_id", "Choose a clinic from the list.").into());
+    }
+    let id = auth::create_user(pool, hasher, user).await?;
+    audit::record(pool, actor.event(Action::CreateStaff).target("user", id.0)).await?;
+    Ok(id)
+}
+
+/// Accounts whose e-mail or name contains `query` (all when empty), newest first, at most 200.
+pub async fn list_users(pool: &PgPool, actor: &Actor, query: &str) -> Result<Vec<UserSummary>> {
+    actor.require_role(pool, Role::Admin).await?;
+    let pattern = format!(
+        "%{}%",
+        query
+            .trim()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query!(
+        r#"select u.id as "id: UserId", u.email, u.display_name, u.roles, c.name as "clinic_name?",
+                  u.created_at, u.disabled_at
+           from users u left join clinics c on c.id = u.clinic_id
+           where u.email ilike $1 or u.display_name ilike $1
+           order by u.created_at desc limit 200"#,
+        pattern
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| UserSummary {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            roles: Roles::from_names(&row.roles),
+            clinic_name: row.clinic_name,
+            created_at: localize(row.created_at, actor.zone()),
+            disabled_at: row.disabled_at.map(|at| localize(at, actor.zone())),
+        })
+        .collect())
+}
+
+/// Disables an account; its sessions end at once on every replica. Admins cannot disable themselves
+/// (so a clinic is never left without one by accident).
+pub async fn disable_user(pool: &PgPool, actor: &Actor, user: UserId) -> Result<()> {
+    actor.require_role(pool, Role::Admin).await?;
+    if user == actor.user.id {
+        return Err(Error::Conflict("You cannot disable your own account.".to_owned()));
+    }
+    auth::disable_user(pool, user, Some(actor.user.id), actor.client_addr).await
+}
+
+/// A page of the audit trail, with e-mails and client addresses.
+pub async fn audit_trail(pool: &PgPool, actor: &Actor, filter: &Filter, page: u32) -> Result<AuditPage> {
+    actor.require_role(pool, Role::Admin).await?;
+    audit::search(pool, filter, page, actor.zone(), true).await
+}
+
+/// Documents the integrity check flagged: id, pet, problem, when found. Ids only: admins do not read
+/// medical content.
+pub async fn integrity_issues(
+    pool: &PgPool,
+    actor: &Actor,
+) -> Result<
+    Vec<(
+        crate::domain::DocumentId,
+        crate::domain::PetId,
+        String,
+        time::OffsetDateTime,
+    )>,
+> {
+    actor.require_role(pool, Role::Admin).await?;
+    let rows = sqlx::query!(
+        r#"select id as "id: crate::domain::DocumentId", pet_id as "pet_id: crate::domain::PetId",
+                  integrity_problem as "problem!", integrity_checked_at as "checked_at!"
+           from documents where integrity_problem is not null order by integrity_checked_at desc limit 500"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.id, row.pet_id, row.problem, row.checked_at))
+        .collect())
+}

@@ -1,0 +1,144 @@
+//! A pet's whole history as one zip, streamed as it is built: an `index.html` (askama) with the pet,
+//! every record with its revisions and a table of documents linking to the files beside it, and every
+//! document under a safe name. It opens offline in any browser; memory stays flat however large.
+
+use super::{ListFilter, list_documents, sanitise_filename};
+use crate::{
+    access::{Actor, Need, require_pet},
+    audit::{self, Action},
+    clock::localize,
+    domain::{DocumentView, PetId, PetView, RecordView},
+    error::Result,
+    pets::view_pet_unaudited,
+    records::load_pet_records,
+    storage::ObjectStore,
+};
+use askama::Template;
+use async_zip::{Compression, ZipEntryBuilder, base::write::ZipFileWriter};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sqlx::PgPool;
+use tokio_util::{compat::TokioAsyncReadCompatExt, io::ReaderStream};
+
+/// A document in the export: its metadata and its path inside the zip.
+#[derive(Debug, Clone)]
+pub struct ExportedDocument {
+    /// Its metadata.
+    pub view: DocumentView,
+    /// `documents/001-name.pdf`.
+    pub path: String,
+    /// Its object key.
+    pub key: String,
+}
+
+/// Everything an export holds, gathered after the access check.
+#[derive(Debug, Clone, Template)]
+#[template(path = "export.html")]
+pub struct Export {
+    /// The pet.
+    pub pet: PetView,
+    /// Its records, oldest visit first, each with its revisions.
+    pub records: Vec<RecordView>,
+    /// Its documents (not those in the trash).
+    pub documents: Vec<ExportedDocument>,
+    /// When, in the exporter's time zone.
+    pub exported_at: String,
+    /// Who.
+    pub exported_by: String,
+}
+
+impl Export {
+    /// The zip's file name.
+    pub fn filename(&self) -> String {
+        sanitise_filename(&format!("{} - Pawfile history.zip", self.pet.details.name))
+    }
+}
+
+/// Gathers a pet's history for `actor` (its owner, or staff of a clinic it is shared with) and audits
+/// the export.
+pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Export> {
+    let permissions = require_pet(pool, actor, pet, Need::Read).await?;
+    let pet_view = view_pet_unaudited(pool, actor, pet, permissions).await?;
+    let records = load_pet_records(pool, pet, actor.zone()).await?;
+    let keys: std::collections::HashMap<uuid::Uuid, String> = sqlx::query!(
+        "select id, object_key from documents where pet_id = $1 and deleted_at is null",
+        pet as PetId
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row.object_key))
+    .collect();
+    let documents = list_documents(pool, actor, pet, ListFilter::default())
+        .await?
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, view)| {
+            let key = keys.get(&view.id.0)?.clone();
+            let path = format!("documents/{:03}-{}", index + 1, sanitise_filename(&view.filename));
+            Some(ExportedDocument { view, path, key })
+        })
+        .collect();
+    audit::record(pool, actor.event(Action::ExportPet).target("pet", pet.0).pet(pet)).await?;
+    Ok(Export {
+        pet: pet_view,
+        records,
+        documents,
+        exported_at: localize(time::OffsetDateTime::now_utc(), actor.zone()).local,
+        exported_by: actor.user.display_name.clone(),
+    })
+}
+
+/// The zip, as a byte stream. Documents are copied from S3 as the zip is written, through a small pipe,
+/// so at most a few hundred KiB are in memory. If S3 fails half-way the stream ends with an error (the
+/// download fails visibly) instead of a silently truncated zip.
+pub fn stream_zip(
+    store: ObjectStore,
+    export: Export,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let (writer, reader) = tokio::io::duplex(256 * 1024);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<std::result::Result<(), String>>();
+    tokio::spawn(async move {
+        let result = write_zip(&store, &export, writer)
+            .await
+            .map_err(|err| format!("{err:#}"));
+        if let Err(err) = &result {
+            tracing::error!(pet = %export.pet.id, error = %err, "export failed half-way");
+        }
+        let _ = done_tx.send(result);
+    });
+    let ending = futures::stream::once(async move {
+        match done_rx.await {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(Err(std::io::Error::other(err))),
+            Err(_) => Some(Err(std::io::Error::other("the export task stopped"))),
+        }
+    })
+    .filter_map(std::future::ready);
+    ReaderStream::new(reader).chain(ending)
+}
+
+async fn write_zip(
+    store: &ObjectStore,
+    export: &Export,
+    writer: tokio::io::DuplexStream,
+) -> anyhow::Result<()> {
+    let mut zip = ZipFileWriter::with_tokio(writer);
+    let index = export.render()?;
+    zip.write_entry_whole(
+        ZipEntryBuilder::new("index.html".to_owned().into(), Compression::Stored),
+        index.as_bytes(),
+    )
+    .await?;
+    for document in &export.documents {
+        let object = store.get_stream(&document.key, None).await?;
+        let entry = ZipEntryBuilder::new(document.path.clone().into(), Compression::Stored);
+        let mut entry_writer = zip.write_entry_stream(entry).await?;
+        let mut reader = object.body.into_async_read().compat();
+        futures::io::copy(&mut reader, &mut entry_writer).await?;
+        entry_writer.close().await?;
+    }
+    let mut inner = zip.close().await?;
+    futures::io::AsyncWriteExt::close(&mut inner).await?;
+    Ok(())
+}

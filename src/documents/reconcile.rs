@@ -1,0 +1,191 @@
+//! Comparing the documents bucket with the database, both ways: objects without a row (older than a
+//! grace period, so uploads in progress are safe) are removed; rows whose object is missing, or whose
+//! size or checksum differs, are flagged for admins. A sample of objects is read back in full.
+
+use crate::{
+    db::{ExclusiveTask, run_exclusive},
+    domain::DocumentId,
+    error::Result,
+    storage::{ObjectStore, StorageKey},
+};
+use sqlx::PgPool;
+use std::{collections::HashMap, time::Duration};
+use time::OffsetDateTime;
+
+/// How a reconcile run behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Objects younger than this are never removed (an upload may be about to record them).
+    pub grace: Duration,
+    /// How many objects to read back in full and check against their SHA-256.
+    pub verify_sample: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(60 * 60),
+            verify_sample: 20,
+        }
+    }
+}
+
+/// What a run found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Objects in the bucket.
+    pub objects: usize,
+    /// Documents in the database.
+    pub documents: usize,
+    /// Orphan objects removed.
+    pub removed_orphans: Vec<String>,
+    /// Documents flagged as missing their object.
+    pub missing: Vec<DocumentId>,
+    /// Documents whose object has another size.
+    pub size_mismatches: Vec<DocumentId>,
+    /// Documents whose bytes no longer match their SHA-256.
+    pub checksum_mismatches: Vec<DocumentId>,
+    /// Objects read back in full.
+    pub verified: usize,
+    /// Multipart uploads abandoned longer than the grace period, aborted.
+    pub aborted_uploads: usize,
+}
+
+impl Report {
+    /// Whether everything matched.
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.size_mismatches.is_empty() && self.checksum_mismatches.is_empty()
+    }
+}
+
+struct Row {
+    id: DocumentId,
+    size: i64,
+    sha256: Vec<u8>,
+    thumbnail_key: Option<String>,
+}
+
+/// One reconcile run. `None` when another replica is running one.
+pub async fn reconcile(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Option<Report>> {
+    run_exclusive(pool, ExclusiveTask::Reconcile, || async {
+        run(pool, store, options).await.map_err(sqlx_error)
+    })
+    .await
+    .map_err(Into::into)
+}
+
+fn sqlx_error(err: anyhow::Error) -> sqlx::Error {
+    match err.downcast::<sqlx::Error>() {
+        Ok(err) => err,
+        Err(other) => sqlx::Error::Protocol(format!("{other:#}")),
+    }
+}
+
+async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Result<Report> {
+    let cutoff = OffsetDateTime::now_utc() - options.grace;
+    let mut report = Report::default();
+    let rows: HashMap<String, Row> = sqlx::query!(
+        r#"select id as "id: DocumentId", object_key, size_bytes, sha256, thumbnail_key from documents"#
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| {
+        (
+            row.object_key,
+            Row {
+                id: row.id,
+                size: row.size_bytes,
+                sha256: row.sha256,
+                thumbnail_key: row.thumbnail_key,
+            },
+        )
+    })
+    .collect();
+    let thumbnails: std::collections::HashSet<&str> = rows
+        .values()
+        .filter_map(|row| row.thumbnail_key.as_deref())
+        .collect();
+    report.documents = rows.len();
+
+    let mut objects = store.list(StorageKey::DOCUMENTS).await?;
+    objects.extend(store.list(StorageKey::THUMBNAILS).await?);
+    report.objects = objects.len();
+    let mut present: HashMap<&str, u64> = HashMap::new();
+    for object in &objects {
+        let known = rows.contains_key(&object.key) || thumbnails.contains(object.key.as_str());
+        if known {
+            present.insert(&object.key, object.size);
+            continue;
+        }
+        let old_enough = object.last_modified.is_none_or(|modified| modified < cutoff);
+        if StorageKey::parse(&object.key).is_some() && old_enough {
+            store.delete(&object.key).await?;
+            tracing::warn!(key = %object.key, "removed an object no document refers to");
+            report.removed_orphans.push(object.key.clone());
+        }
+    }
+
+    let mut problems: Vec<(DocumentId, String)> = Vec::new();
+    for (key, row) in &rows {
+        match present.get(key.as_str()) {
+            None => {
+                report.missing.push(row.id);
+                problems.push((row.id, "the object is missing from the bucket".to_owned()));
+            }
+            Some(size) if *size != row.size.max(0) as u64 => {
+                report.size_mismatches.push(row.id);
+                problems.push((
+                    row.id,
+                    format!("the object has {size} bytes, the database says {}", row.size),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+
+    let sample = sqlx::query_scalar!(
+        r#"select object_key from documents order by random() limit $1"#,
+        options.verify_sample
+    )
+    .fetch_all(pool)
+    .await?;
+    for key in sample {
+        let Some(row) = rows.get(&key) else { continue };
+        if !present.contains_key(key.as_str()) || problems.iter().any(|(id, _)| *id == row.id) {
+            continue;
+        }
+        let (sha256, _) = store.sha256_of(&key).await?;
+        report.verified += 1;
+        if sha256[..] != row.sha256[..] {
+            report.checksum_mismatches.push(row.id);
+            problems.push((
+                row.id,
+                "the object's bytes no longer match their SHA-256".to_owned(),
+            ));
+        }
+    }
+
+    let flagged: Vec<uuid::Uuid> = problems.iter().map(|(id, _)| id.0).collect();
+    let messages: Vec<String> = problems.into_iter().map(|(_, message)| message).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"update documents set integrity_problem = null, integrity_checked_at = now()
+           where integrity_problem is not null and not (id = any($1))"#,
+        &flagged
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"update documents d set integrity_problem = p.problem, integrity_checked_at = now()
+           from unnest($1::uuid[], $2::text[]) as p(id, problem) where d.id = p.id"#,
+        &flagged,
+        &messages
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    report.aborted_uploads = store.abort_stale_uploads(cutoff).await?;
+    Ok(report)
+}

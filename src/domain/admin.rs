@@ -1,0 +1,103 @@
+use super::{ClinicId, PetId, Roles, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+/// A clinic, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicSummary {
+    /// The clinic.
+    pub id: ClinicId,
+    /// Its name.
+    pub name: String,
+    /// How many enabled staff accounts it has (admins' view; 0 elsewhere).
+    pub staff: i64,
+}
+
+/// An account, as the admin's user list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// The account.
+    pub id: UserId,
+    /// Sign-in address.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Roles,
+    /// Clinic, for staff.
+    pub clinic_name: Option<String>,
+    /// Since when.
+    pub created_at: Timestamp,
+    /// Disabled since, if disabled.
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// One entry of the audit trail as shown to a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: Timestamp,
+    /// Who (display name), if anyone signed in.
+    pub actor: Option<String>,
+    /// Their e-mail (admins' view only).
+    pub actor_email: Option<String>,
+    /// Their clinic, if staff.
+    pub actor_clinic: Option<String>,
+    /// The action's stored name (`record_viewed`, ...).
+    pub action: String,
+    /// The action in words (`viewed a record`).
+    pub action_label: String,
+    /// The kind of thing acted on.
+    pub target_kind: Option<String>,
+    /// The thing acted on.
+    pub target_id: Option<uuid::Uuid>,
+    /// The pet concerned.
+    pub pet_id: Option<PetId>,
+    /// The client address (admins' view only).
+    pub client_addr: Option<String>,
+}
+
+/// A page of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The entries, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// The page number, from 1.
+    pub page: u32,
+    /// Whether there is a next page.
+    pub has_more: bool,
+}
+
+/// The names of every audited action, for filters (the server's `audit::Action` lists the same).
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "sign_in",
+    "sign_in_failed",
+    "sign_out",
+    "register",
+    "create_admin",
+    "disable_user",
+    "change_password",
+    "create_clinic",
+    "create_staff",
+    "create_pet",
+    "update_pet",
+    "archive_pet",
+    "restore_pet",
+    "view_pet",
+    "share_pet",
+    "revoke_share",
+    "register_walk_in",
+    "issue_claim_code",
+    "claim_pet",
+    "claim_failed",
+    "create_record",
+    "update_record",
+    "view_record",
+    "access_denied",
+    "upload_document",
+    "view_document",
+    "download_document",
+    "trash_document",
+    "restore_document",
+    "purge_document",
+    "export_pet",
+];

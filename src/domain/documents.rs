@@ -1,0 +1,176 @@
+use super::{DocumentId, InvalidInput, PetId, RecordId, Timestamp, pets::optional_text};
+use serde::{Deserialize, Serialize};
+
+/// What a document is, as the uploader files it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentCategory {
+    /// Laboratory results.
+    LabResult,
+    /// X-ray or other imaging.
+    XRay,
+    /// An invoice.
+    Invoice,
+    /// A vaccination certificate.
+    VaccinationCertificate,
+    /// A prescription.
+    Prescription,
+    /// A report or letter.
+    Report,
+    /// A photo.
+    Photo,
+    /// Anything else.
+    Other,
+}
+
+impl DocumentCategory {
+    /// Every category, in form order.
+    pub const ALL: [DocumentCategory; 8] = [
+        DocumentCategory::LabResult,
+        DocumentCategory::XRay,
+        DocumentCategory::Invoice,
+        DocumentCategory::VaccinationCertificate,
+        DocumentCategory::Prescription,
+        DocumentCategory::Report,
+        DocumentCategory::Photo,
+        DocumentCategory::Other,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentCategory::LabResult => "lab_result",
+            DocumentCategory::XRay => "x_ray",
+            DocumentCategory::Invoice => "invoice",
+            DocumentCategory::VaccinationCertificate => "vaccination_certificate",
+            DocumentCategory::Prescription => "prescription",
+            DocumentCategory::Report => "report",
+            DocumentCategory::Photo => "photo",
+            DocumentCategory::Other => "other",
+        }
+    }
+
+    /// How people read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            DocumentCategory::LabResult => "Lab result",
+            DocumentCategory::XRay => "X-ray / imaging",
+            DocumentCategory::Invoice => "Invoice",
+            DocumentCategory::VaccinationCertificate => "Vaccination certificate",
+            DocumentCategory::Prescription => "Prescription",
+            DocumentCategory::Report => "Report",
+            DocumentCategory::Photo => "Photo",
+            DocumentCategory::Other => "Other",
+        }
+    }
+
+    /// Parses a stored name; empty means none.
+    pub fn parse(input: &str) -> Result<Option<Self>, InvalidInput> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Ok(None);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|category| category.as_str() == input)
+            .map(Some)
+            .ok_or_else(|| InvalidInput::new("category", "Choose a category from the list."))
+    }
+}
+
+/// A caption: up to 500 characters, one line.
+pub fn parse_caption(input: &str) -> Result<Option<String>, InvalidInput> {
+    optional_text(input, "caption", "The caption", 500, false)
+}
+
+/// A document as lists and its metadata route show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentView {
+    /// The document.
+    pub id: DocumentId,
+    /// Its pet.
+    pub pet_id: PetId,
+    /// The record it is attached to, if any.
+    pub record_id: Option<RecordId>,
+    /// The name it was uploaded with (sanitised).
+    pub filename: String,
+    /// Its type, sniffed from the bytes.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size_bytes: i64,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Caption.
+    pub caption: Option<String>,
+    /// Category.
+    pub category: Option<DocumentCategory>,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// When.
+    pub uploaded_at: Timestamp,
+    /// Whether a thumbnail exists.
+    pub has_thumbnail: bool,
+    /// When it went to the trash, if it is there.
+    pub deleted_at: Option<Timestamp>,
+    /// Whether the caller may move it to the trash (and back): its uploader.
+    pub can_delete: bool,
+}
+
+impl DocumentView {
+    /// Its size for people: `2.4 MiB`.
+    pub fn size_label(&self) -> String {
+        let size = self.size_bytes.max(0) as f64;
+        match size {
+            s if s >= 1024.0 * 1024.0 * 1024.0 => format!("{:.1} GiB", s / (1024.0 * 1024.0 * 1024.0)),
+            s if s >= 1024.0 * 1024.0 => format!("{:.1} MiB", s / (1024.0 * 1024.0)),
+            s if s >= 1024.0 => format!("{:.0} KiB", s / 1024.0),
+            s => format!("{s} bytes"),
+        }
+    }
+
+    /// Whether it is an image the browser can show.
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self.content_type.as_str(),
+            "image/jpeg" | "image/png" | "image/webp" | "image/gif"
+        )
+    }
+}
+
+/// What the upload form tells people before they choose files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRules {
+    /// Largest file, in bytes.
+    pub max_bytes: u64,
+    /// Accepted types (MIME).
+    pub accepted: Vec<String>,
+    /// Accepted types, in words ("PDF, JPEG, ...").
+    pub accepted_labels: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_round_trip_and_empty_is_none() {
+        for category in DocumentCategory::ALL {
+            assert_eq!(
+                DocumentCategory::parse(category.as_str()).unwrap(),
+                Some(category)
+            );
+        }
+        assert_eq!(DocumentCategory::parse(" ").unwrap(), None);
+        assert_eq!(DocumentCategory::parse("selfie").unwrap_err().field, "category");
+    }
+
+    #[test]
+    fn captions_are_one_line_and_bounded() {
+        assert_eq!(
+            parse_caption("  Blood panel ").unwrap().as_deref(),
+            Some("Blood panel")
+        );
+        assert!(parse_caption(&"x".repeat(501)).is_err());
+        assert!(parse_caption("two\nlines").is_err());
+    }
+}

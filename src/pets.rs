@@ -1,0 +1,558 @@
+//! Pets: owners add, edit, archive and share them; clinics register walk-in patients and find the pets
+//! shared with them; owners claim walk-ins with a one-time code.
+
+use crate::{
+    access::{Actor, Need, require_pet},
+    audit::{self, Action},
+    claim,
+    clock::localize,
+    domain::{
+        AuditEntry, ClinicId, ClinicSummary, Email, InvalidInput, IssuedClaimCode, Microchip, OwnerContact,
+        PetDetails, PetId, PetSummary, PetView, Role, Sex, Share, UserId,
+    },
+    error::{Error, Result},
+    rate_limit,
+};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// How long a claim code works.
+pub const CLAIM_CODE_VALIDITY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Claim attempts per user (a code has 60 bits; this stops guessing long before luck).
+pub const CLAIM_ATTEMPTS_PER_USER: rate_limit::Limit = rate_limit::Limit {
+    max_hits: 10,
+    window: Duration::from_secs(60 * 60),
+};
+
+/// Adds a pet to the actor's own pets.
+pub async fn create_pet(pool: &PgPool, actor: &Actor, details: &PetDetails) -> Result<PetId> {
+    actor.require_role(pool, Role::Owner).await?;
+    let id = PetId::new();
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"insert into pets (id, owner_id, name, species, breed, sex, birth_date, microchip, notes, updated_by)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $2)"#,
+        id as PetId,
+        actor.user.id as UserId,
+        details.name,
+        details.species,
+        details.breed,
+        details.sex.as_str(),
+        details.birth_date,
+        details.microchip.as_ref().map(Microchip::as_str),
+        details.notes,
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor.event(Action::CreatePet).target("pet", id.0).pet(id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Changes a pet's details (its owner only).
+pub async fn update_pet(pool: &PgPool, actor: &Actor, pet: PetId, details: &PetDetails) -> Result<()> {
+    require_pet(pool, actor, pet, Need::Own).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"update pets set name = $2, species = $3, breed = $4, sex = $5, birth_date = $6, microchip = $7,
+                  notes = $8, updated_at = now(), updated_by = $9
+           where id = $1"#,
+        pet as PetId,
+        details.name,
+        details.species,
+        details.breed,
+        details.sex.as_str(),
+        details.birth_date,
+        details.microchip.as_ref().map(Microchip::as_str),
+        details.notes,
+        actor.user.id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor.event(Action::UpdatePet).target("pet", pet.0).pet(pet),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Archives a pet (hidden from lists, history kept) or restores it (its owner only).
+pub async fn set_archived(pool: &PgPool, actor: &Actor, pet: PetId, archived: bool) -> Result<()> {
+    require_pet(pool, actor, pet, Need::Own).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"update pets set archived_at = case when $2 then coalesce(archived_at, now()) end,
+                  updated_at = now(), updated_by = $3
+           where id = $1"#,
+        pet as PetId,
+        archived,
+        actor.user.id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let action = if archived {
+        Action::ArchivePet
+    } else {
+        Action::RestorePet
+    };
+    audit::record(&mut *tx, actor.event(action).target("pet", pet.0).pet(pet)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The actor's own pets, archived ones too if asked.
+pub async fn list_own_pets(pool: &PgPool, actor: &Actor, include_archived: bool) -> Result<Vec<PetSummary>> {
+    let rows = sqlx::query!(
+        r#"select id as "id: PetId", name, species, breed, microchip, archived_at is not null as "archived!"
+           from pets
+           where owner_id = $1 and ($2 or archived_at is null)
+           order by archived_at is not null, lower(name), id"#,
+        actor.user.id as UserId,
+        include_archived,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| PetSummary {
+            id: row.id,
+            name: row.name,
+            species: row.species,
+            breed: row.breed,
+            archived: row.archived,
+            owner_name: Some(actor.user.display_name.clone()),
+            owner_email: Some(actor.user.email.to_string()),
+            microchip: row.microchip,
+            claimed: true,
+        })
+        .collect())
+}
+
+/// The pets currently shared with the actor's clinic, optionally filtered by pet name, owner name or
+/// e-mail, or microchip number. Archived pets are left out.
+pub async fn search_patients(pool: &PgPool, actor: &Actor, query: &str) -> Result<Vec<PetSummary>> {
+    actor.require_role(pool, Role::Staff).await?;
+    let clinic = actor.clinic().ok_or(Error::NotFound)?;
+    let query = query.trim();
+    let pattern = format!(
+        "%{}%",
+        query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let chip: String = query.chars().filter(char::is_ascii_digit).collect();
+    let rows = sqlx::query!(
+        r#"
+        select p.id as "id: PetId", p.name, p.species, p.breed, p.microchip, p.owner_id is not null as "claimed!",
+               coalesce(u.display_name, p.owner_name) as owner_name, coalesce(u.email, p.owner_email) as owner_email
+        from pet_clinic_access a
+        join pets p on p.id = a.pet_id
+        left join users u on u.id = p.owner_id
+        where a.clinic_id = $1 and a.revoked_at is null and p.archived_at is null
+          and ($2 = ''
+               or p.name ilike $3
+               or coalesce(u.display_name, p.owner_name) ilike $3
+               or coalesce(u.email, p.owner_email) ilike $3
+               or ($4 <> '' and p.microchip like $4 || '%'))
+        order by lower(p.name), p.id
+        limit 200
+        "#,
+        clinic as ClinicId,
+        query,
+        pattern,
+        chip,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| PetSummary {
+            id: row.id,
+            name: row.name,
+            species: row.species,
+            breed: row.breed,
+            archived: false,
+            owner_name: row.owner_name,
+            owner_email: row.owner_email,
+            microchip: row.microchip,
+            claimed: row.claimed,
+        })
+        .collect())
+}
+
+/// A pet page: details, shares and what the actor may do. Audited as a view (once per 10 minutes).
+pub async fn view_pet(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<PetView> {
+    let permissions = require_pet(pool, actor, pet, Need::Read).await?;
+    let view = view_pet_unaudited(pool, actor, pet, permissions).await?;
+    audit::record_view(pool, actor.event(Action::ViewPet).target("pet", pet.0).pet(pet)).await?;
+    Ok(view)
+}
+
+/// [`view_pet`] for a caller whose access was already checked, without the audit entry.
+pub(crate) async fn view_pet_unaudited(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    permissions: crate::domain::PetPermissions,
+) -> Result<PetView> {
+    let row = sqlx::query!(
+        r#"
+        select p.owner_id as "owner_id: UserId", p.name, p.species, p.breed, p.sex, p.birth_date, p.microchip,
+               p.notes, p.archived_at,
+               coalesce(u.display_name, p.owner_name) as owner_name, coalesce(u.email, p.owner_email) as owner_email
+        from pets p
+        left join users u on u.id = p.owner_id
+        where p.id = $1
+        "#,
+        pet as PetId
+    )
+    .fetch_one(pool)
+    .await?;
+    let shares = sqlx::query!(
+        r#"select a.clinic_id as "clinic_id: ClinicId", c.name, a.granted_at
+           from pet_clinic_access a join clinics c on c.id = a.clinic_id
+           where a.pet_id = $1 and a.revoked_at is null
+           order by lower(c.name)"#,
+        pet as PetId
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|share| Share {
+        clinic_id: share.clinic_id,
+        clinic_name: share.name,
+        granted_at: localize(share.granted_at, actor.zone()),
+    })
+    .collect();
+    let claim_code_expires = match (permissions.clinic, row.owner_id) {
+        (Some(_), None) => sqlx::query_scalar!(
+            r#"select max(expires_at) as "expires_at" from pet_claim_codes
+               where pet_id = $1 and used_at is null and replaced_at is null and expires_at > now()"#,
+            pet as PetId
+        )
+        .fetch_one(pool)
+        .await?
+        .map(|at| localize(at, actor.zone())),
+        _ => None,
+    };
+    Ok(PetView {
+        id: pet,
+        owner_id: row.owner_id,
+        owner_name: row.owner_name,
+        owner_email: row.owner_email,
+        details: PetDetails {
+            name: row.name,
+            species: row.species,
+            breed: row.breed,
+            sex: row
+                .sex
+                .as_deref()
+                .and_then(|sex| Sex::parse(sex).ok())
+                .unwrap_or_default(),
+            birth_date: row.birth_date,
+            microchip: row.microchip.and_then(|chip| Microchip::parse(&chip).ok()),
+            notes: row.notes,
+        },
+        archived_at: row.archived_at.map(|at| localize(at, actor.zone())),
+        shares,
+        permissions,
+        claim_code_expires,
+    })
+}
+
+/// Every clinic, for the owner's share list (staff counts are for admins: see [`crate::admin`]).
+pub async fn list_clinics(pool: &PgPool) -> Result<Vec<ClinicSummary>> {
+    let rows = sqlx::query!(r#"select id as "id: ClinicId", name from clinics order by lower(name)"#)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ClinicSummary {
+            id: row.id,
+            name: row.name,
+            staff: 0,
+        })
+        .collect())
+}
+
+/// Shares a pet with a clinic (its owner only). Sharing twice is harmless.
+pub async fn share_pet(pool: &PgPool, actor: &Actor, pet: PetId, clinic: ClinicId) -> Result<()> {
+    require_pet(pool, actor, pet, Need::Own).await?;
+    let mut tx = pool.begin().await?;
+    let exists = sqlx::query_scalar!(
+        r#"select exists(select 1 from clinics where id = $1) as "exists!""#,
+        clinic as ClinicId
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !exists {
+        return Err(InvalidInput::new("clinic_id", "Choose a clinic from the list.").into());
+    }
+    let inserted = sqlx::query!(
+        r#"insert into pet_clinic_access (pet_id, clinic_id, granted_by) values ($1, $2, $3)
+           on conflict (pet_id, clinic_id) where revoked_at is null do nothing"#,
+        pet as PetId,
+        clinic as ClinicId,
+        actor.user.id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() > 0 {
+        audit::record(
+            &mut *tx,
+            actor.event(Action::SharePet).target("clinic", clinic.0).pet(pet),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a clinic's access to a pet at once (its owner only).
+pub async fn revoke_share(pool: &PgPool, actor: &Actor, pet: PetId, clinic: ClinicId) -> Result<()> {
+    require_pet(pool, actor, pet, Need::Own).await?;
+    let mut tx = pool.begin().await?;
+    let revoked = sqlx::query!(
+        r#"update pet_clinic_access set revoked_at = now(), revoked_by = $3
+           where pet_id = $1 and clinic_id = $2 and revoked_at is null"#,
+        pet as PetId,
+        clinic as ClinicId,
+        actor.user.id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    if revoked.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        &mut *tx,
+        actor
+            .event(Action::RevokeShare)
+            .target("clinic", clinic.0)
+            .pet(pet),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn store_claim_code(tx: &mut sqlx::PgConnection, actor: &Actor, pet: PetId) -> Result<IssuedClaimCode> {
+    sqlx::query!(
+        "update pet_claim_codes set replaced_at = now() where pet_id = $1 and used_at is null and replaced_at is null",
+        pet as PetId
+    )
+    .execute(&mut *tx)
+    .await?;
+    let code = claim::generate();
+    let canonical = claim::normalise(&code).expect("generated codes are valid");
+    let expires_at = sqlx::query_scalar!(
+        r#"insert into pet_claim_codes (code_hash, pet_id, created_by, expires_at)
+           values ($1, $2, $3, now() + make_interval(secs => $4::float8))
+           returning expires_at"#,
+        claim::hash(&canonical),
+        pet as PetId,
+        actor.user.id as UserId,
+        CLAIM_CODE_VALIDITY.as_secs_f64(),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor.event(Action::IssueClaimCode).target("pet", pet.0).pet(pet),
+    )
+    .await?;
+    Ok(IssuedClaimCode {
+        pet_id: pet,
+        code,
+        expires_at: localize(expires_at, actor.zone()),
+    })
+}
+
+/// Registers a walk-in patient: the pet is shared with the actor's clinic at once, and the owner gets a
+/// one-time claim code to take it into their account.
+pub async fn register_walk_in(
+    pool: &PgPool,
+    actor: &Actor,
+    details: &PetDetails,
+    owner: &OwnerContact,
+) -> Result<IssuedClaimCode> {
+    actor.require_role(pool, Role::Staff).await?;
+    let clinic = actor.clinic().ok_or(Error::NotFound)?;
+    let id = PetId::new();
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"insert into pets (id, name, species, breed, sex, birth_date, microchip, notes, owner_name, owner_email,
+                             registered_by_clinic, updated_by)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+        id as PetId,
+        details.name,
+        details.species,
+        details.breed,
+        details.sex.as_str(),
+        details.birth_date,
+        details.microchip.as_ref().map(Microchip::as_str),
+        details.notes,
+        owner.name,
+        owner.email.as_str(),
+        clinic as ClinicId,
+        actor.user.id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "insert into pet_clinic_access (pet_id, clinic_id, granted_by) values ($1, $2, $3)",
+        id as PetId,
+        clinic as ClinicId,
+        actor.user.id as UserId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor.event(Action::RegisterWalkIn).target("pet", id.0).pet(id),
+    )
+    .await?;
+    let issued = store_claim_code(&mut tx, actor, id).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// A new claim code for a walk-in patient nobody has claimed yet (the old one stops working).
+pub async fn reissue_claim_code(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<IssuedClaimCode> {
+    require_pet(pool, actor, pet, Need::WriteRecords).await?;
+    let mut tx = pool.begin().await?;
+    let owner = sqlx::query_scalar!(
+        r#"select owner_id as "owner_id: UserId" from pets where id = $1 for update"#,
+        pet as PetId
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if owner.is_some() {
+        return Err(Error::Conflict(
+            "This pet already belongs to an owner's account.".to_owned(),
+        ));
+    }
+    let issued = store_claim_code(&mut tx, actor, pet).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// What an unusable claim code is told (unknown, used, replaced or expired alike).
+pub const INVALID_CODE: &str = "This claim code is not valid. Check it, or ask the clinic for a new one.";
+
+/// Marks the code `canonical` used by `owner` and gives them its pet, if the code is live and the pet
+/// unclaimed. `None` otherwise.
+pub async fn claim_in_transaction(
+    tx: &mut sqlx::PgConnection,
+    owner: UserId,
+    canonical: &str,
+) -> Result<Option<PetId>> {
+    let pet = sqlx::query_scalar!(
+        r#"
+        update pet_claim_codes c set used_at = now(), used_by = $2
+        from pets p
+        where c.code_hash = $1 and p.id = c.pet_id
+          and c.used_at is null and c.replaced_at is null and c.expires_at > now() and p.owner_id is null
+        returning c.pet_id as "pet_id: PetId"
+        "#,
+        claim::hash(canonical),
+        owner as UserId,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(pet) = pet {
+        sqlx::query!(
+            "update pets set owner_id = $2, updated_at = now(), updated_by = $2 where id = $1 and owner_id is null",
+            pet as PetId,
+            owner as UserId,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(pet)
+}
+
+/// Takes the walk-in patient a claim code belongs to into the actor's account. A code works once, only
+/// for its pet, and only until it expires or a newer one is issued.
+pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId> {
+    actor.require_role(pool, Role::Owner).await?;
+    let limit_key = format!("claim:user:{}", actor.user.id);
+    rate_limit::check(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
+    let Some(canonical) = claim::normalise(code) else {
+        return Err(InvalidInput::new(
+            "code",
+            "A claim code has 12 letters and digits, like ABCD-EFGH-JKMN.",
+        )
+        .into());
+    };
+    let mut tx = pool.begin().await?;
+    let Some(pet) = claim_in_transaction(&mut tx, actor.user.id, &canonical).await? else {
+        drop(tx);
+        rate_limit::hit(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
+        audit::record(pool, actor.event(Action::ClaimFailed)).await?;
+        return Err(InvalidInput::new("code", INVALID_CODE).into());
+    };
+    audit::record(
+        &mut *tx,
+        actor.event(Action::ClaimPet).target("pet", pet.0).pet(pet),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(pet)
+}
+
+/// Who accessed a pet and its records, and when, newest first (its owner only). The owner's own
+/// actions are left out; client addresses are never shown here.
+pub async fn access_history(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Vec<AuditEntry>> {
+    require_pet(pool, actor, pet, Need::Own).await?;
+    let rows = sqlx::query!(
+        r#"
+        select e.at, e.action, e.target_kind, e.target_id, u.display_name as "actor?", c.name as "clinic?"
+        from audit_events e
+        left join users u on u.id = e.actor_id
+        left join clinics c on c.id = u.clinic_id
+        where e.pet_id = $1 and e.actor_id is distinct from $2
+        order by e.at desc, e.id desc
+        limit 200
+        "#,
+        pet as PetId,
+        actor.user.id as UserId,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| AuditEntry {
+            at: localize(row.at, actor.zone()),
+            actor: row.actor,
+            actor_email: None,
+            actor_clinic: row.clinic,
+            action_label: Action::from_name(&row.action)
+                .map_or_else(|| row.action.clone(), |a| a.label().to_owned()),
+            action: row.action,
+            target_kind: row.target_kind,
+            target_id: row.target_id,
+            pet_id: Some(pet),
+            client_addr: None,
+        })
+        .collect())
+}
+
+/// Parses what a clinic typed about a walk-in patient's owner.
+pub fn parse_owner_contact(name: &str, email: &str) -> std::result::Result<OwnerContact, InvalidInput> {
+    let name = crate::domain::DisplayName::parse(name)
+        .map_err(|err| InvalidInput::new("owner_name", err.message))?;
+    let email = Email::parse(email).map_err(|err| InvalidInput::new("owner_email", err.message))?;
+    Ok(OwnerContact {
+        name: name.to_string(),
+        email,
+    })
+}

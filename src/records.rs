@@ -1,0 +1,283 @@
+//! Medical records: staff of a clinic a pet is shared with write them; owners and those staff read them.
+//! An edit names the version it started from; a stale edit is refused, never lost, and every earlier
+//! version is kept with who wrote it and when.
+
+use crate::{
+    access::{Actor, Need, pet_permissions, require_pet},
+    audit::{self, Action},
+    clock::localize,
+    domain::{
+        ClinicId, PetId, RecordDetails, RecordId, RecordKind, RecordRevision, RecordSummary, RecordView,
+        UserId,
+    },
+    error::{Error, Result},
+};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// What a stale edit is told.
+pub const STALE_EDIT: &str = "This record changed since you opened it. Reload it to see the latest version, then make your change again.";
+
+fn kind(stored: &str) -> RecordKind {
+    RecordKind::parse(stored).unwrap_or(RecordKind::Other)
+}
+
+/// A pet's records, newest visit first.
+pub async fn list_records(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Vec<RecordSummary>> {
+    require_pet(pool, actor, pet, Need::Read).await?;
+    let rows = sqlx::query!(
+        r#"select r.id as "id: RecordId", r.visit_date, r.kind, r.title, c.name as clinic_name, r.version
+           from medical_records r join clinics c on c.id = r.clinic_id
+           where r.pet_id = $1
+           order by r.visit_date desc, r.created_at desc"#,
+        pet as PetId
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| RecordSummary {
+            id: row.id,
+            visit_date: row.visit_date,
+            kind: kind(&row.kind),
+            title: row.title,
+            clinic_name: row.clinic_name,
+            revisions: row.version - 1,
+        })
+        .collect())
+}
+
+/// Writes a new record for a pet, on behalf of the actor's clinic.
+pub async fn create_record(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    details: &RecordDetails,
+) -> Result<RecordId> {
+    let permissions = require_pet(pool, actor, pet, Need::WriteRecords).await?;
+    let clinic = permissions.clinic.expect("write access means a clinic");
+    let id = RecordId::new();
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"insert into medical_records (id, pet_id, clinic_id, author_id, visit_date, kind, title, body, updated_by)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $4)"#,
+        id as RecordId,
+        pet as PetId,
+        clinic as ClinicId,
+        actor.user.id as UserId,
+        details.visit_date,
+        details.kind.as_str(),
+        details.title,
+        details.body,
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor.event(Action::CreateRecord).target("record", id.0).pet(pet),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The pet and clinic of a record, if the actor may read it; otherwise audited and not found.
+async fn readable_record(pool: &PgPool, actor: &Actor, record: RecordId) -> Result<(PetId, ClinicId, bool)> {
+    let owner = sqlx::query!(
+        r#"select pet_id as "pet_id: PetId", clinic_id as "clinic_id: ClinicId" from medical_records where id = $1"#,
+        record as RecordId
+    )
+    .fetch_optional(pool)
+    .await?;
+    let permissions = match &owner {
+        Some(row) => pet_permissions(pool, actor, row.pet_id).await?,
+        None => None,
+    };
+    match (owner, permissions) {
+        (Some(row), Some(permissions)) => {
+            let may_edit = permissions.clinic == Some(row.clinic_id);
+            Ok((row.pet_id, row.clinic_id, may_edit))
+        }
+        (owner, _) => {
+            let mut event = actor.event(Action::AccessDenied).target("record", record.0);
+            if let Some(row) = owner {
+                event = event.pet(row.pet_id);
+            }
+            audit::record(pool, event.detail(json!({ "needed": "read" }))).await?;
+            Err(Error::NotFound)
+        }
+    }
+}
+
+/// Changes a record. `expected_version` is the version the editor started from: if someone saved in the
+/// meantime the edit is refused with [`STALE_EDIT`]. The replaced version is kept as a revision. Only
+/// staff of the record's clinic may edit, and only while the pet is shared with it.
+pub async fn update_record(
+    pool: &PgPool,
+    actor: &Actor,
+    record: RecordId,
+    expected_version: i32,
+    details: &RecordDetails,
+) -> Result<i32> {
+    let (pet, _, may_edit) = readable_record(pool, actor, record).await?;
+    if !may_edit {
+        audit::record(
+            pool,
+            actor
+                .event(Action::AccessDenied)
+                .target("record", record.0)
+                .pet(pet)
+                .detail(json!({ "needed": "edit_record" })),
+        )
+        .await?;
+        return Err(Error::Forbidden(
+            "Only staff of the clinic that wrote this record can change it.".to_owned(),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    // Lock the record so concurrent edits queue here; the second finds the version moved on.
+    let current = sqlx::query_scalar!(
+        "select version from medical_records where id = $1 for update",
+        record as RecordId
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if current != expected_version {
+        return Err(Error::Conflict(STALE_EDIT.to_owned()));
+    }
+    sqlx::query!(
+        r#"insert into medical_record_revisions (record_id, version, visit_date, kind, title, body, edited_by, edited_at)
+           select id, version, visit_date, kind, title, body, updated_by, updated_at
+           from medical_records where id = $1"#,
+        record as RecordId,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let version = sqlx::query_scalar!(
+        r#"update medical_records
+           set visit_date = $3, kind = $4, title = $5, body = $6, version = version + 1,
+               updated_at = now(), updated_by = $7
+           where id = $1 and version = $2
+           returning version"#,
+        record as RecordId,
+        expected_version,
+        details.visit_date,
+        details.kind.as_str(),
+        details.title,
+        details.body,
+        actor.user.id as UserId,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor
+            .event(Action::UpdateRecord)
+            .target("record", record.0)
+            .pet(pet)
+            .detail(json!({ "version": version })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// A record with all its earlier versions. Audited as a view (once per 10 minutes).
+pub async fn view_record(pool: &PgPool, actor: &Actor, record: RecordId) -> Result<RecordView> {
+    let (pet, _, may_edit) = readable_record(pool, actor, record).await?;
+    let view = load_record(pool, record, actor.zone(), may_edit).await?;
+    audit::record_view(
+        pool,
+        actor
+            .event(Action::ViewRecord)
+            .target("record", record.0)
+            .pet(pet),
+    )
+    .await?;
+    Ok(view)
+}
+
+/// Every record of a pet with its history, for an export the caller was already allowed.
+pub(crate) async fn load_pet_records(
+    pool: &PgPool,
+    pet: PetId,
+    zone: Option<&str>,
+) -> Result<Vec<RecordView>> {
+    let ids = sqlx::query_scalar!(
+        r#"select id as "id: RecordId" from medical_records where pet_id = $1 order by visit_date, created_at"#,
+        pet as PetId
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        records.push(load_record(pool, id, zone, false).await?);
+    }
+    Ok(records)
+}
+
+async fn load_record(
+    pool: &PgPool,
+    record: RecordId,
+    zone: Option<&str>,
+    may_edit: bool,
+) -> Result<RecordView> {
+    let row = sqlx::query!(
+        r#"
+        select r.pet_id as "pet_id: PetId", r.visit_date, r.kind, r.title, r.body, r.version, r.created_at, r.updated_at,
+               r.clinic_id as "clinic_id: ClinicId", c.name as clinic_name, p.name as pet_name,
+               author.display_name as author, editor.display_name as editor
+        from medical_records r
+        join clinics c on c.id = r.clinic_id
+        join pets p on p.id = r.pet_id
+        join users author on author.id = r.author_id
+        join users editor on editor.id = r.updated_by
+        where r.id = $1
+        "#,
+        record as RecordId
+    )
+    .fetch_one(pool)
+    .await?;
+    let revisions = sqlx::query!(
+        r#"select v.version, v.visit_date, v.kind, v.title, v.body, v.edited_at, u.display_name
+           from medical_record_revisions v join users u on u.id = v.edited_by
+           where v.record_id = $1
+           order by v.version desc"#,
+        record as RecordId
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|revision| RecordRevision {
+        version: revision.version,
+        details: RecordDetails {
+            visit_date: revision.visit_date,
+            kind: kind(&revision.kind),
+            title: revision.title,
+            body: revision.body,
+        },
+        edited_by: revision.display_name,
+        edited_at: localize(revision.edited_at, zone),
+    })
+    .collect();
+    Ok(RecordView {
+        id: record,
+        pet_id: row.pet_id,
+        pet_name: row.pet_name,
+        clinic_id: row.clinic_id,
+        clinic_name: row.clinic_name,
+        details: RecordDetails {
+            visit_date: row.visit_date,
+            kind: kind(&row.kind),
+            title: row.title,
+            body: row.body,
+        },
+        version: row.version,
+        author: row.author,
+        created_at: localize(row.created_at, zone),
+        updated_by: row.editor,
+        updated_at: localize(row.updated_at, zone),
+        revisions,
+        can_edit: may_edit,
+    })
+}

@@ -1,0 +1,467 @@
+//! The upload pipeline, trash purge and reconcile against real S3 servers (embedded and Garage) and a
+//! real Postgres.
+
+use crate::fixtures::{clinic, owner, pet, staff};
+use bytes::Bytes;
+use futures::stream;
+use pawfile::{
+    documents::{
+        self, ListFilter, Upload, UploadError, UploadTarget,
+        reconcile::{self, Options},
+        upload::{PART_SIZE, Policy, store_stream},
+    },
+    domain::DocumentId,
+    error::Error,
+    pets,
+    storage::StorageKey,
+    testing::{S3Backend, TestBucket},
+};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::{convert::Infallible, time::Duration};
+
+fn policy(max_bytes: u64) -> Policy {
+    Policy {
+        max_bytes,
+        accepted: documents::sniff::DEFAULT_ACCEPTED
+            .iter()
+            .map(|mime| (*mime).to_owned())
+            .collect(),
+    }
+}
+
+/// A PDF of `size` bytes (a real header, then filler), in chunks of `chunk` bytes.
+fn pdf(size: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.extend((0..size.saturating_sub(9)).map(|i| (i % 251) as u8));
+    bytes
+}
+
+fn chunks(bytes: &[u8], chunk: usize) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Unpin {
+    stream::iter(
+        bytes
+            .chunks(chunk)
+            .map(|part| Ok(Bytes::copy_from_slice(part)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+async fn round_trip(backend: S3Backend, size: usize) {
+    let bucket = TestBucket::new(backend).await;
+    let bytes = pdf(size);
+    let key = StorageKey::Document(DocumentId::new()).key();
+
+    let (stored, pending) = store_stream(&bucket.store, &key, chunks(&bytes, 64 * 1024), &policy(1 << 30))
+        .await
+        .unwrap();
+    pending.keep();
+
+    assert_eq!(stored.size, bytes.len() as u64);
+    assert_eq!(stored.content_type, "application/pdf");
+    assert_eq!(stored.sha256, <[u8; 32]>::from(Sha256::digest(&bytes)));
+    assert_eq!(stored.crc32, crc32fast::hash(&bytes));
+    let (sha256, size) = bucket.store.sha256_of(&key).await.unwrap();
+    assert_eq!(
+        (sha256, size),
+        (stored.sha256, stored.size),
+        "S3 holds exactly the bytes sent"
+    );
+    assert_eq!(bucket.keys().await, vec![key]);
+}
+
+async fn a_small_file_round_trips(backend: S3Backend) {
+    round_trip(backend, 300 * 1024).await;
+}
+
+async fn a_multipart_file_round_trips(backend: S3Backend) {
+    round_trip(backend, 40 * 1024 * 1024 + 12345).await;
+}
+
+async fn refused(backend: S3Backend, bytes: Vec<u8>, max: u64) -> UploadError {
+    let bucket = TestBucket::new(backend).await;
+    let key = StorageKey::Document(DocumentId::new()).key();
+    let err = store_stream(&bucket.store, &key, chunks(&bytes, 4096), &policy(max))
+        .await
+        .unwrap_err();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(bucket.keys().await.is_empty(), "nothing is left in the bucket");
+    err
+}
+
+async fn refusals_leave_nothing_behind(backend: S3Backend) {
+    let html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>".to_vec();
+    assert!(
+        matches!(refused(backend, html, 1 << 20).await, UploadError::Refused { detected: Some(ref d), .. } if d == "text/html")
+    );
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec();
+    assert!(matches!(
+        refused(backend, svg, 1 << 20).await,
+        UploadError::Refused { .. }
+    ));
+    assert!(matches!(
+        refused(backend, Vec::new(), 1 << 20).await,
+        UploadError::Empty
+    ));
+    // Over the limit, small and across parts.
+    assert!(matches!(
+        refused(backend, pdf(2048), 2047).await,
+        UploadError::TooLarge { limit: 2047 }
+    ));
+    let big = pdf(PART_SIZE * 2 + 10);
+    assert!(matches!(
+        refused(backend, big, (PART_SIZE + 100) as u64).await,
+        UploadError::TooLarge { .. }
+    ));
+}
+
+async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend) {
+    let bucket = TestBucket::new(backend).await;
+    let key = StorageKey::Document(DocumentId::new()).key();
+    let bytes = pdf(PART_SIZE + 1024);
+    // Two full parts' worth of data arrive, then the connection breaks.
+    let body = stream::iter(
+        bytes
+            .chunks(1024 * 1024)
+            .map(|part| Ok::<_, &str>(Bytes::copy_from_slice(part)))
+            .chain(std::iter::once(Err("connection reset by peer")))
+            .collect::<Vec<_>>(),
+    );
+
+    let err = store_stream(&bucket.store, &key, body, &policy(1 << 30))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, UploadError::Interrupted(_)), "{err:?}");
+    assert!(bucket.keys().await.is_empty());
+    let uploads = bucket
+        .store
+        .client()
+        .list_multipart_uploads()
+        .bucket(bucket.store.bucket())
+        .send()
+        .await;
+    if let Ok(uploads) = uploads {
+        assert!(uploads.uploads().is_empty(), "the multipart upload was aborted");
+    }
+}
+
+macro_rules! on_both_servers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test] async fn $name() { super::$name(pawfile::testing::S3Backend::Embedded).await; })*
+        }
+        mod garage {
+            $(#[tokio::test] async fn $name() { super::$name(pawfile::testing::S3Backend::Garage).await; })*
+        }
+    };
+}
+
+on_both_servers!(
+    a_small_file_round_trips,
+    a_multipart_file_round_trips,
+    refusals_leave_nothing_behind,
+    a_client_going_away_leaves_nothing_behind,
+);
+
+#[tokio::test]
+async fn s3_stopping_mid_upload_fails_cleanly() {
+    let mut bucket = TestBucket::embedded().await;
+    let key = StorageKey::Document(DocumentId::new()).key();
+    let bytes = pdf(3 * PART_SIZE);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
+    let upload = {
+        let store = bucket.store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store_stream(
+                &store,
+                &key,
+                tokio_stream::wrappers::ReceiverStream::new(receiver),
+                &policy(1 << 30),
+            )
+            .await
+        })
+    };
+    // The first part goes up; then S3 dies; then the rest arrives.
+    for part in bytes.chunks(PART_SIZE).take(1) {
+        sender.send(Ok(Bytes::copy_from_slice(part))).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bucket.stop_endpoint();
+    for part in bytes.chunks(PART_SIZE).skip(1) {
+        if sender.send(Ok(Bytes::copy_from_slice(part))).await.is_err() {
+            break;
+        }
+    }
+    drop(sender);
+
+    let err = upload.await.unwrap().unwrap_err();
+
+    assert!(
+        matches!(err, UploadError::Storage(ref storage) if storage.is_unreachable()),
+        "{err:?}"
+    );
+    bucket.restart_endpoint().await;
+    assert!(bucket.keys().await.is_empty(), "no object appeared");
+}
+
+#[tokio::test]
+async fn s3_refusing_the_final_step_fails_cleanly() {
+    for (size, operation) in [(1024, "PutObject"), (PART_SIZE + 1, "CompleteMultipartUpload")] {
+        let bucket = TestBucket::embedded().await;
+        bucket.endpoint().refuse(operation);
+        let key = StorageKey::Document(DocumentId::new()).key();
+
+        let err = store_stream(&bucket.store, &key, chunks(&pdf(size), 65536), &policy(1 << 30))
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, UploadError::Storage(_)), "{operation}: {err:?}");
+        assert!(bucket.keys().await.is_empty(), "{operation}: nothing is left");
+    }
+}
+
+#[tokio::test]
+async fn dropping_an_upload_half_way_cleans_up_in_the_background() {
+    let bucket = TestBucket::new(S3Backend::Garage).await;
+    let key = StorageKey::Document(DocumentId::new()).key();
+    let bytes = pdf(2 * PART_SIZE + 10);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
+    let upload = {
+        let store = bucket.store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store_stream(
+                &store,
+                &key,
+                tokio_stream::wrappers::ReceiverStream::new(receiver),
+                &policy(1 << 30),
+            )
+            .await
+        })
+    };
+    sender
+        .send(Ok(Bytes::copy_from_slice(&bytes[..PART_SIZE + 10])))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The request handler is cancelled (the client went away before the server read on).
+    upload.abort();
+    let _ = upload.await;
+
+    let mut pending = 1;
+    for _ in 0..50 {
+        let uploads = bucket
+            .store
+            .client()
+            .list_multipart_uploads()
+            .bucket(bucket.store.bucket())
+            .send()
+            .await
+            .unwrap();
+        pending = uploads.uploads().len();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        pending, 0,
+        "the multipart upload was aborted after the task was dropped"
+    );
+    assert!(bucket.keys().await.is_empty());
+}
+
+async fn upload(
+    pool: &PgPool,
+    bucket: &TestBucket,
+    actor: &pawfile::access::Actor,
+    pet: pawfile::domain::PetId,
+    size: usize,
+) -> DocumentId {
+    let id = DocumentId::new();
+    let key = StorageKey::Document(id).key();
+    let (stored, pending) = store_stream(&bucket.store, &key, chunks(&pdf(size), 65536), &policy(1 << 30))
+        .await
+        .unwrap();
+    let target = UploadTarget {
+        pet,
+        record: None,
+        caption: None,
+        category: None,
+    };
+    let uploads = [Upload {
+        filename: "scan.pdf".to_owned(),
+        id,
+        stored,
+    }];
+    documents::record_uploads(pool, actor, &target, bucket.store.bucket(), &uploads)
+        .await
+        .unwrap();
+    pending.keep();
+    id
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn documents_go_to_the_trash_come_back_and_are_purged_with_their_objects(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let riverside = clinic(&pool, "Riverside").await;
+    let vet = staff(&pool, "vet@riverside.example", riverside).await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    pets::share_pet(&pool, &alice, biscuit, riverside).await.unwrap();
+    let document = upload(&pool, &bucket, &alice, biscuit, 2048).await;
+
+    let by_vet = documents::set_trashed(&pool, &vet, document, true).await;
+    assert!(
+        matches!(by_vet, Err(Error::Forbidden(_))),
+        "only the uploader deletes: {by_vet:?}"
+    );
+    documents::set_trashed(&pool, &alice, document, true)
+        .await
+        .unwrap();
+    assert!(
+        documents::list_documents(&pool, &alice, biscuit, ListFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        matches!(
+            documents::find_readable(&pool, &vet, document).await,
+            Err(Error::NotFound)
+        ),
+        "gone for others"
+    );
+    let trash = documents::list_documents(
+        &pool,
+        &alice,
+        biscuit,
+        ListFilter {
+            trashed: true,
+            ..ListFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(trash.len(), 1);
+
+    documents::set_trashed(&pool, &alice, document, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        documents::list_documents(&pool, &vet, biscuit, ListFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    documents::set_trashed(&pool, &alice, document, true)
+        .await
+        .unwrap();
+    // Not yet due: nothing is purged.
+    assert_eq!(
+        documents::purge_trash(&pool, &bucket.store, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    sqlx::query("update documents set deleted_at = now() - interval '31 days' where id = $1")
+        .bind(document.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        documents::purge_trash(&pool, &bucket.store, Duration::from_secs(30 * 86400))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+
+    assert!(bucket.keys().await.is_empty(), "the object is gone");
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn reconcile_removes_orphans_and_flags_missing_and_damaged_objects(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    let kept = upload(&pool, &bucket, &alice, biscuit, 4096).await;
+    let lost = upload(&pool, &bucket, &alice, biscuit, 4096).await;
+    let damaged = upload(&pool, &bucket, &alice, biscuit, 4096).await;
+    // An orphan (no row), a fresh upload in progress (no row yet), a missing object and damaged bytes.
+    let orphan = StorageKey::Document(DocumentId::new()).key();
+    bucket
+        .store
+        .put_bytes(&orphan, Bytes::from(pdf(100)), "application/pdf")
+        .await
+        .unwrap();
+    bucket
+        .store
+        .delete(&StorageKey::Document(lost).key())
+        .await
+        .unwrap();
+    let mut bytes = pdf(4096);
+    bytes[4000] ^= 0xFF;
+    bucket
+        .store
+        .put_bytes(
+            &StorageKey::Document(damaged).key(),
+            Bytes::from(bytes),
+            "application/pdf",
+        )
+        .await
+        .unwrap();
+
+    // Within the grace period, the orphan might be an upload about to be recorded: it stays.
+    let careful = reconcile::reconcile(
+        &pool,
+        &bucket.store,
+        Options {
+            grace: Duration::from_secs(3600),
+            verify_sample: 100,
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(careful.removed_orphans.is_empty());
+
+    let report = reconcile::reconcile(
+        &pool,
+        &bucket.store,
+        Options {
+            grace: Duration::ZERO,
+            verify_sample: 100,
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    assert_eq!(report.removed_orphans, vec![orphan.clone()]);
+    assert_eq!(report.missing, vec![lost]);
+    assert_eq!(report.checksum_mismatches, vec![damaged]);
+    assert!(report.verified >= 2);
+    assert!(!bucket.keys().await.contains(&orphan));
+    let flagged: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "select id, integrity_problem from documents where integrity_problem is not null order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(flagged.len(), 2);
+    assert!(
+        flagged
+            .iter()
+            .any(|(id, problem)| *id == lost.0 && problem.contains("missing"))
+    );
+    assert!(!flagged.iter().any(|(id, _)| *id == kept.0));
+}
