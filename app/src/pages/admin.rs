@@ -1,7 +1,9 @@
 //! Administration: clinics and staff accounts, disabling accounts, the audit trail.
 
 use super::components::{ErrorNotice, FieldError, FormError, action_error, query};
-use crate::api::{CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail};
+use crate::api::{
+    CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail, integrity_issues,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
@@ -27,6 +29,7 @@ pub fn AdminPage() -> impl IntoView {
                 <A href="/admin/users">"Accounts"</A> " · " <A href="/admin/audit">"Audit trail"</A>
             </p>
         </section>
+        <IntegrityPanel />
         <section class="card">
             <h2>"Clinics"</h2>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -87,6 +90,41 @@ pub fn AdminPage() -> impl IntoView {
                 <label class="checkbox"><input type="checkbox" name="also_admin" value="true" />" Also an administrator"</label>
                 <button type="submit">"Create staff account"</button>
             </ActionForm>
+        </section>
+    }
+}
+
+/// Documents the integrity check flagged (missing objects, size or checksum mismatches).
+#[component]
+fn IntegrityPanel() -> impl IntoView {
+    let issues = Resource::new(|| (), |_| integrity_issues());
+    view! {
+        <section class="card">
+            <h2>"Document integrity"</h2>
+            <p class="hint">"The bucket is compared with the database every few hours (and by `pawfile reconcile`)."</p>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match issues.await {
+                        Ok(issues) if issues.is_empty() => view! { <p class="ok" data-testid="integrity">"No problems found."</p> }.into_any(),
+                        Ok(issues) => view! {
+                            <table data-testid="integrity">
+                                <thead><tr><th>"Document"</th><th>"Pet"</th><th>"Problem"</th><th>"Found"</th></tr></thead>
+                                <tbody>
+                                    {issues.into_iter().map(|issue| view! {
+                                        <tr>
+                                            <td class="id">{issue.document_id}</td>
+                                            <td class="id">{issue.pet_id}</td>
+                                            <td class="problem">{issue.problem}</td>
+                                            <td>{issue.checked_at}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

@@ -866,3 +866,71 @@ async fn a_pets_history_exports_as_a_zip_that_opens_offline(pool: PgPool) {
     let scan_name = names.iter().find(|name| name.ends_with(".pdf")).unwrap().clone();
     assert_eq!(read(&scan_name), scan, "the document's bytes, unchanged");
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn admins_see_documents_the_integrity_check_flagged(pool: PgPool) {
+    let setup = with_a_pet(spawn_app(pool).await).await;
+    let (_, created) = setup.upload(file(pdf(4000), "scan.pdf")).await;
+    let id = created[0]["id"].as_str().unwrap().to_owned();
+    setup
+        .app
+        .documents
+        .store
+        .delete(&format!("documents/{id}"))
+        .await
+        .unwrap();
+    pawfile::documents::reconcile::reconcile(
+        &setup.app.pool,
+        &setup.app.documents.store,
+        pawfile::documents::reconcile::Options {
+            grace: Duration::ZERO,
+            verify_sample: 10,
+        },
+    )
+    .await
+    .unwrap();
+    setup
+        .app
+        .create_user("admin@example.org", &[Role::Admin], None)
+        .await;
+    let admin = setup.app.browser_for("admin@example.org").await;
+
+    let issues: Value = admin
+        .get(setup.app.url("/api/admin/integrity"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let as_owner = setup
+        .owner
+        .get(setup.app.url("/api/admin/integrity"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(issues[0]["document_id"], id.as_str());
+    assert!(issues[0]["problem"].as_str().unwrap().contains("missing"));
+    assert_eq!(as_owner.status(), StatusCode::FORBIDDEN);
+    let page = admin
+        .get(setup.app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&id), "the admin page lists it");
+    let download = setup
+        .owner
+        .get(setup.app.url(&format!("/api/documents/{id}/content")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a clear error, not a broken download"
+    );
+}
