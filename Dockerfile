@@ -27,7 +27,7 @@ FROM tools AS build
 WORKDIR /src
 COPY . .
 ENV SQLX_OFFLINE=true
-RUN cargo leptos build --release --locked \
+RUN cargo leptos build --release --cargo-locked \
  && cp target/release/pawfile /usr/local/bin/pawfile
 
 FROM debian:bookworm-slim AS runtime

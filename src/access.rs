@@ -147,3 +147,33 @@ pub async fn require_pet(pool: &PgPool, actor: &Actor, pet: PetId, need: Need) -
         }
     })
 }
+
+/// Inside a transaction: whether `pet` is still shared with `clinic`, locking the share so a revocation
+/// waits until the transaction ends (so nothing is written on a share revoked a moment ago).
+pub async fn lock_live_share(tx: &mut sqlx::PgConnection, pet: PetId, clinic: ClinicId) -> Result<bool> {
+    let live = sqlx::query_scalar!(
+        r#"select 1 as "one!" from pet_clinic_access
+           where pet_id = $1 and clinic_id = $2 and revoked_at is null for share"#,
+        pet as PetId,
+        clinic as ClinicId,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(live.is_some())
+}
+
+/// Inside a transaction: whether `owner` still owns `pet`, locking the pet row.
+pub async fn lock_ownership(
+    tx: &mut sqlx::PgConnection,
+    pet: PetId,
+    owner: crate::domain::UserId,
+) -> Result<bool> {
+    let owns = sqlx::query_scalar!(
+        r#"select 1 as "one!" from pets where id = $1 and owner_id = $2 for share"#,
+        pet as PetId,
+        owner as crate::domain::UserId,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(owns.is_some())
+}

@@ -85,14 +85,7 @@ pub async fn create_staff(
 /// Accounts whose e-mail or name contains `query` (all when empty), newest first, at most 200.
 pub async fn list_users(pool: &PgPool, actor: &Actor, query: &str) -> Result<Vec<UserSummary>> {
     actor.require_role(pool, Role::Admin).await?;
-    let pattern = format!(
-        "%{}%",
-        query
-            .trim()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let pattern = crate::db::contains_pattern(query.trim());
     let rows = sqlx::query!(
         r#"select u.id as "id: UserId", u.email, u.display_name, u.roles, c.name as "clinic_name?",
                   u.created_at, u.disabled_at

@@ -250,6 +250,13 @@ pub async fn search(
     with_private: bool,
 ) -> Result<AuditPage> {
     let page = page.max(1);
+    // A substring of the e-mail, with LIKE's wildcards taken literally.
+    let actor_pattern = filter
+        .actor
+        .as_deref()
+        .map(str::trim)
+        .filter(|actor| !actor.is_empty())
+        .map(|actor| crate::db::contains_pattern(&actor.to_lowercase()));
     let rows = sqlx::query!(
         r#"
         select e.at, e.action, e.target_kind, e.target_id, e.pet_id as "pet_id: PetId",
@@ -258,7 +265,7 @@ pub async fn search(
         from audit_events e
         left join users u on u.id = e.actor_id
         left join clinics c on c.id = u.clinic_id
-        where ($1::text is null or u.email like '%' || lower($1) || '%')
+        where ($1::text is null or u.email like $1)
           and ($2::text is null or e.action = $2)
           and ($3::uuid is null or e.pet_id = $3)
           and ($4::timestamptz is null or e.at >= $4)
@@ -266,11 +273,7 @@ pub async fn search(
         order by e.at desc, e.id desc
         limit $6 offset $7
         "#,
-        filter
-            .actor
-            .as_deref()
-            .map(str::trim)
-            .filter(|actor| !actor.is_empty()),
+        actor_pattern.as_deref(),
         filter.action.map(Action::as_str),
         filter.pet as Option<PetId>,
         filter.from,

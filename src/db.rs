@@ -84,3 +84,19 @@ where
     tx.commit().await?;
     Ok(Some(result))
 }
+
+/// `%text%` for `LIKE`/`ILIKE`, with the wildcards and escape character in `text` taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    format!(
+        "%{}%",
+        text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(super::contains_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+    }
+}

@@ -141,14 +141,16 @@ pub async fn search_patients(pool: &PgPool, actor: &Actor, query: &str) -> Resul
     actor.require_role(pool, Role::Staff).await?;
     let clinic = actor.clinic().ok_or(Error::NotFound)?;
     let query = query.trim();
-    let pattern = format!(
-        "%{}%",
-        query
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let chip: String = query.chars().filter(char::is_ascii_digit).collect();
+    let pattern = crate::db::contains_pattern(query);
+    // A query of digits (spaces and dashes allowed) is also a microchip prefix; names never are.
+    let chip: String = if query
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-'))
+    {
+        query.chars().filter(char::is_ascii_digit).collect()
+    } else {
+        String::new()
+    };
     let rows = sqlx::query!(
         r#"
         select p.id as "id: PetId", p.name, p.species, p.breed, p.microchip, p.owner_id is not null as "claimed!",
@@ -485,7 +487,8 @@ pub async fn claim_in_transaction(
 pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId> {
     actor.require_role(pool, Role::Owner).await?;
     let limit_key = format!("claim:user:{}", actor.user.id);
-    rate_limit::check(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
+    // Taken before trying the code, so parallel guesses cannot slip under the limit; a hit is given back.
+    rate_limit::take(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
     let Some(canonical) = claim::normalise(code) else {
         return Err(InvalidInput::new(
             "code",
@@ -496,7 +499,6 @@ pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId
     let mut tx = pool.begin().await?;
     let Some(pet) = claim_in_transaction(&mut tx, actor.user.id, &canonical).await? else {
         drop(tx);
-        rate_limit::hit(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
         audit::record(pool, actor.event(Action::ClaimFailed)).await?;
         return Err(InvalidInput::new("code", INVALID_CODE).into());
     };
@@ -506,8 +508,25 @@ pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId
     )
     .await?;
     tx.commit().await?;
+    rate_limit::give_back(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
     Ok(pet)
 }
+
+/// What the owner's access history shows: reading and writing the pet's records and files. Others'
+/// denied probes and trash clean-up are left out (they would name strangers and reveal nothing useful).
+const ACCESS_HISTORY_ACTIONS: [&str; 11] = [
+    "view_pet",
+    "update_pet",
+    "register_walk_in",
+    "issue_claim_code",
+    "create_record",
+    "update_record",
+    "view_record",
+    "upload_document",
+    "view_document",
+    "download_document",
+    "export_pet",
+];
 
 /// Who accessed a pet and its records, and when, newest first (its owner only). The owner's own
 /// actions are left out; client addresses are never shown here.
@@ -519,12 +538,13 @@ pub async fn access_history(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<
         from audit_events e
         left join users u on u.id = e.actor_id
         left join clinics c on c.id = u.clinic_id
-        where e.pet_id = $1 and e.actor_id is distinct from $2
+        where e.pet_id = $1 and e.actor_id is distinct from $2 and e.action = any($3)
         order by e.at desc, e.id desc
         limit 200
         "#,
         pet as PetId,
         actor.user.id as UserId,
+        &ACCESS_HISTORY_ACTIONS.map(str::to_owned)[..],
     )
     .fetch_all(pool)
     .await?;

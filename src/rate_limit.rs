@@ -13,7 +13,8 @@ pub struct Limit {
     pub window: Duration,
 }
 
-/// Failed sign-ins per account: enough for a person who mistypes, too few for guessing.
+/// Failed sign-ins per account: enough for a person who mistypes, too few for guessing. (Attempts are
+/// taken before the password is checked and given back when it was right, so only failures count.)
 pub const FAILED_SIGN_INS_PER_ACCOUNT: Limit = Limit {
     max_hits: 10,
     window: Duration::from_secs(15 * 60),
@@ -35,44 +36,45 @@ fn window_secs(limit: Limit) -> f64 {
     limit.window.as_secs().max(1) as f64
 }
 
-/// Fails with [`Error::RateLimited`] when `key` has used up `limit` in the current window.
-pub async fn check(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
+/// Takes one attempt from `key`'s allowance in the current window, atomically, before the work it
+/// guards: concurrent attempts cannot all slip under the limit. Fails with [`Error::RateLimited`] when
+/// the allowance is used up. An attempt that turns out fine can be given back with [`give_back`].
+pub async fn take(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
     let row = sqlx::query!(
-        r#"
-        select hits,
-               extract(epoch from window_start + make_interval(secs => $2::float8) - now())::float8 as "retry_after_secs!"
-        from rate_limit_hits
-        where key = $1
-          and window_start = to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8)
-        "#,
-        key,
-        window_secs(limit),
-    )
-    .fetch_optional(pool)
-    .await?;
-    match row {
-        Some(row) if row.hits >= limit.max_hits => Err(Error::RateLimited {
-            retry_after: Duration::from_secs_f64(row.retry_after_secs.max(1.0)),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Counts one event for `key` and returns the count in the current window.
-pub async fn hit(pool: &PgPool, key: &str, limit: Limit) -> Result<i32> {
-    let hits = sqlx::query_scalar!(
         r#"
         insert into rate_limit_hits (key, window_start, hits)
         values ($1, to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8), 1)
         on conflict (key, window_start) do update set hits = rate_limit_hits.hits + 1
-        returning hits
+        returning hits,
+                  extract(epoch from window_start + make_interval(secs => $2::float8) - now())::float8 as "retry_after_secs!"
         "#,
         key,
         window_secs(limit),
     )
     .fetch_one(pool)
     .await?;
-    Ok(hits)
+    if row.hits > limit.max_hits {
+        return Err(Error::RateLimited {
+            retry_after: Duration::from_secs_f64(row.retry_after_secs.max(1.0)),
+        });
+    }
+    Ok(())
+}
+
+/// Returns an attempt taken with [`take`] (it succeeded, so it does not count against the caller).
+pub async fn give_back(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
+    sqlx::query!(
+        r#"
+        update rate_limit_hits set hits = hits - 1
+        where key = $1 and hits > 0
+          and window_start = to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8)
+        "#,
+        key,
+        window_secs(limit),
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Forgets the counts of `key` (after a successful sign-in, say).

@@ -3,7 +3,7 @@
 //! version is kept with who wrote it and when.
 
 use crate::{
-    access::{Actor, Need, pet_permissions, require_pet},
+    access::{Actor, Need, lock_live_share, pet_permissions, require_pet},
     audit::{self, Action},
     clock::localize,
     domain::{
@@ -58,6 +58,9 @@ pub async fn create_record(
     let clinic = permissions.clinic.expect("write access means a clinic");
     let id = RecordId::new();
     let mut tx = pool.begin().await?;
+    if !lock_live_share(&mut tx, pet, clinic).await? {
+        return Err(Error::NotFound);
+    }
     sqlx::query!(
         r#"insert into medical_records (id, pet_id, clinic_id, author_id, visit_date, kind, title, body, updated_by)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $4)"#,
@@ -119,7 +122,7 @@ pub async fn update_record(
     expected_version: i32,
     details: &RecordDetails,
 ) -> Result<i32> {
-    let (pet, _, may_edit) = readable_record(pool, actor, record).await?;
+    let (pet, clinic, may_edit) = readable_record(pool, actor, record).await?;
     if !may_edit {
         audit::record(
             pool,
@@ -144,6 +147,9 @@ pub async fn update_record(
     .await?;
     if current != expected_version {
         return Err(Error::Conflict(STALE_EDIT.to_owned()));
+    }
+    if !lock_live_share(&mut tx, pet, clinic).await? {
+        return Err(Error::NotFound);
     }
     sqlx::query!(
         r#"insert into medical_record_revisions (record_id, version, visit_date, kind, title, body, edited_by, edited_at)

@@ -123,6 +123,28 @@ impl TestBucket {
         self.endpoint.as_ref().expect("an embedded, running endpoint")
     }
 
+    /// Multipart uploads begun and neither completed nor aborted. Garage lists them; for the embedded
+    /// endpoint (which cannot list them) the part files it keeps in its folder are counted.
+    pub async fn pending_uploads(&self) -> usize {
+        match &self._folder {
+            Some(folder) => std::fs::read_dir(folder.path())
+                .expect("the endpoint folder is readable")
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_name().to_string_lossy().starts_with(".upload_id-"))
+                .count(),
+            None => self
+                .store
+                .client()
+                .list_multipart_uploads()
+                .bucket(self.store.bucket())
+                .send()
+                .await
+                .expect("Garage lists multipart uploads")
+                .uploads()
+                .len(),
+        }
+    }
+
     /// Every key in the bucket.
     pub async fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self

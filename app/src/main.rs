@@ -143,8 +143,16 @@ async fn run(command: Command) -> Result<(), CliError> {
         } => {
             use pawfile::documents::reconcile::{Options, reconcile};
             let (state, _embedded) = pawfile_app::server::build_state(&settings).await?;
-            let Some(report) =
-                reconcile(&state.db, &state.documents, Options { grace, verify_sample }).await?
+            let Some(report) = reconcile(
+                &state.db,
+                &state.documents,
+                Options {
+                    grace,
+                    verify_sample,
+                    ..Options::default()
+                },
+            )
+            .await?
             else {
                 say("Another Pawfile process is reconciling right now; try again later.");
                 return Ok(());

@@ -28,16 +28,17 @@ const EMAIL_TAKEN: &str = "An account with this e-mail address already exists. S
 
 /// Creates an account. Fails with [`Error::Conflict`] when the e-mail address is taken.
 pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) -> Result<UserId> {
+    // Hash first: a queue of sign-ups waiting for the hasher must not hold database connections.
+    let password_hash = hasher.hash(user.password.expose()).await;
     let mut conn = pool.acquire().await?;
-    insert_user(&mut conn, hasher, user).await
+    insert_user(&mut conn, &password_hash, user).await
 }
 
-/// [`create_user`] on a connection (inside a transaction, say).
-pub async fn insert_user(conn: &mut PgConnection, hasher: &PasswordHasher, user: NewUser) -> Result<UserId> {
+/// [`create_user`] on a connection (inside a transaction, say), with the password already hashed.
+pub async fn insert_user(conn: &mut PgConnection, password_hash: &str, user: NewUser) -> Result<UserId> {
     if user.roles.has(Role::Staff) != user.clinic_id.is_some() {
         return Err(InvalidInput::new("clinic_id", "Staff accounts belong to exactly one clinic.").into());
     }
-    let password_hash = hasher.hash(user.password.expose()).await;
     let id = UserId::new();
     let inserted = sqlx::query!(
         r#"
@@ -100,11 +101,12 @@ pub async fn register_owner(
     };
     let address_key = form.client_addr.map(|addr| format!("register:addr:{addr}"));
     if let Some(key) = &address_key {
-        rate_limit::check(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
-        rate_limit::hit(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
+        rate_limit::take(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
     }
+    // Hash before opening the transaction: waiting for the hasher must not hold a connection.
+    let password_hash = hasher.hash(user.password.expose()).await;
     let mut tx = pool.begin().await?;
-    let id = insert_user(&mut tx, hasher, user).await?;
+    let id = insert_user(&mut tx, &password_hash, user).await?;
     audit::record(
         &mut *tx,
         Event::new(Action::Register, Some(id), form.client_addr).target("user", id.0),
@@ -165,21 +167,30 @@ pub async fn sign_in(
     let email = Email::parse(attempt.email).ok();
     let account_key = email.as_ref().map(|email| format!("sign_in:account:{email}"));
     let address_key = attempt.client_addr.map(|addr| format!("sign_in:addr:{addr}"));
+    // Only a well-formed address is kept: text that is not one may be a password typed in the wrong field.
+    let typed = email.as_ref().map(Email::as_str);
     let failure = |reason: &str, actor: Option<UserId>| {
         Event::new(Action::SignInFailed, actor, attempt.client_addr)
-            .detail(json!({ "email": attempt.email.trim(), "reason": reason }))
+            .detail(json!({ "email": typed, "reason": reason }))
     };
+    let limits = [
+        (account_key.as_deref(), rate_limit::FAILED_SIGN_INS_PER_ACCOUNT),
+        (address_key.as_deref(), rate_limit::FAILED_SIGN_INS_PER_ADDRESS),
+    ];
 
-    for (key, limit) in [
-        (&account_key, rate_limit::FAILED_SIGN_INS_PER_ACCOUNT),
-        (&address_key, rate_limit::FAILED_SIGN_INS_PER_ADDRESS),
-    ] {
-        if let Some(key) = key
-            && let Err(err) = rate_limit::check(pool, key, limit).await
-        {
+    // Attempts are taken before the (slow) password check, so parallel guesses cannot all slip under
+    // the limit; a right password gives its attempts back.
+    let mut taken = Vec::new();
+    for (key, limit) in limits {
+        let Some(key) = key else { continue };
+        if let Err(err) = rate_limit::take(pool, key, limit).await {
+            for (key, limit) in taken {
+                rate_limit::give_back(pool, key, limit).await?;
+            }
             audit::record(pool, failure("rate_limited", None)).await?;
             return Err(err);
         }
+        taken.push((key, limit));
     }
 
     let account = match &email {
@@ -202,14 +213,6 @@ pub async fn sign_in(
     let account = match account {
         Some(account) if password_matches => account,
         account => {
-            for (key, limit) in [
-                (&account_key, rate_limit::FAILED_SIGN_INS_PER_ACCOUNT),
-                (&address_key, rate_limit::FAILED_SIGN_INS_PER_ADDRESS),
-            ] {
-                if let Some(key) = key {
-                    rate_limit::hit(pool, key, limit).await?;
-                }
-            }
             let reason = if account.is_some() {
                 "wrong_password"
             } else {
@@ -219,6 +222,9 @@ pub async fn sign_in(
             return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned()));
         }
     };
+    for (key, limit) in taken {
+        rate_limit::give_back(pool, key, limit).await?;
+    }
     if account.disabled {
         audit::record(pool, failure("disabled", Some(account.id))).await?;
         return Ok(SignInOutcome::Refused(ACCOUNT_DISABLED.to_owned()));

@@ -10,7 +10,7 @@ pub mod thumbnails;
 pub mod upload;
 
 use crate::{
-    access::{Actor, Need, pet_permissions, require_pet},
+    access::{Actor, Need, lock_live_share, lock_ownership, pet_permissions, require_pet},
     audit::{self, Action},
     clock::localize,
     db::{ExclusiveTask, run_exclusive},
@@ -81,33 +81,39 @@ pub async fn authorize_upload(
     record: Option<RecordId>,
 ) -> Result<()> {
     let permissions = require_pet(pool, actor, pet, Need::Read).await?;
-    let Some(record) = record else {
-        return if permissions.owner || permissions.clinic.is_some() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(
-                "You may not add documents to this pet.".to_owned(),
-            ))
-        };
+    let refusal = match record {
+        None if permissions.owner || permissions.clinic.is_some() => return Ok(()),
+        None => Error::Forbidden("You may not add documents to this pet.".to_owned()),
+        Some(record) => {
+            let clinic = sqlx::query_scalar!(
+                r#"select clinic_id as "clinic_id: ClinicId" from medical_records where id = $1 and pet_id = $2"#,
+                record as RecordId,
+                pet as PetId,
+            )
+            .fetch_optional(pool)
+            .await?;
+            match clinic {
+                Some(clinic) if permissions.clinic == Some(clinic) => return Ok(()),
+                Some(_) => {
+                    Error::Forbidden("Only staff of the record's clinic can attach files to it.".to_owned())
+                }
+                None => {
+                    crate::domain::InvalidInput::new("record_id", "That record does not belong to this pet.")
+                        .into()
+                }
+            }
+        }
     };
-    let clinic = sqlx::query_scalar!(
-        r#"select clinic_id as "clinic_id: ClinicId" from medical_records where id = $1 and pet_id = $2"#,
-        record as RecordId,
-        pet as PetId,
+    audit::record(
+        pool,
+        actor
+            .event(Action::AccessDenied)
+            .target("pet", pet.0)
+            .pet(pet)
+            .detail(json!({ "needed": "upload", "record": record.map(|record| record.0) })),
     )
-    .fetch_optional(pool)
     .await?;
-    match clinic {
-        None => Err(crate::domain::InvalidInput::new(
-            "record_id",
-            "That record does not belong to this pet.",
-        )
-        .into()),
-        Some(clinic) if permissions.clinic == Some(clinic) => Ok(()),
-        Some(_) => Err(Error::Forbidden(
-            "Only staff of the record's clinic can attach files to it.".to_owned(),
-        )),
-    }
+    Err(refusal)
 }
 
 /// A file that reached S3, with the name it came with.
@@ -140,6 +146,16 @@ pub async fn record_uploads(
 ) -> Result<Vec<DocumentId>> {
     authorize_upload(pool, actor, target.pet, target.record).await?;
     let mut tx = pool.begin().await?;
+    let permissions = pet_permissions(pool, actor, target.pet)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let still_allowed = match permissions.clinic {
+        Some(clinic) => lock_live_share(&mut tx, target.pet, clinic).await?,
+        None => lock_ownership(&mut tx, target.pet, actor.user.id).await?,
+    };
+    if !still_allowed {
+        return Err(Error::NotFound);
+    }
     for upload in uploads {
         sqlx::query!(
             r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
@@ -358,6 +374,16 @@ pub async fn set_trashed(pool: &PgPool, actor: &Actor, id: DocumentId, trashed: 
     .execute(&mut *tx)
     .await?;
     if changed.rows_affected() == 0 {
+        drop(tx);
+        audit::record(
+            pool,
+            actor
+                .event(Action::AccessDenied)
+                .target("document", id.0)
+                .pet(document.pet)
+                .detail(json!({ "needed": if trashed { "trash_document" } else { "restore_document" } })),
+        )
+        .await?;
         return Err(Error::Forbidden(
             "Only the person who uploaded a document can delete or restore it.".to_owned(),
         ));
@@ -380,9 +406,8 @@ pub async fn set_trashed(pool: &PgPool, actor: &Actor, id: DocumentId, trashed: 
 /// first, then the row. Runs on one replica at a time; `None` when another holds the lock.
 pub async fn purge_trash(pool: &PgPool, store: &ObjectStore, retention: Duration) -> Result<Option<u64>> {
     let purged = run_exclusive(pool, ExclusiveTask::PurgeTrash, || async {
-        let due = sqlx::query!(
-            r#"select id as "id: DocumentId", pet_id as "pet_id: PetId", object_key, thumbnail_key
-               from documents
+        let due = sqlx::query_scalar!(
+            r#"select id as "id: DocumentId" from documents
                where deleted_at < now() - make_interval(secs => $1::float8)
                order by deleted_at limit 500"#,
             retention.as_secs_f64()
@@ -390,7 +415,22 @@ pub async fn purge_trash(pool: &PgPool, store: &ObjectStore, retention: Duration
         .fetch_all(pool)
         .await?;
         let mut purged = 0;
-        for document in due {
+        for id in due {
+            // Lock the row and look again: a restore that got in first wins, and one that comes later
+            // waits for this transaction and then finds nothing to restore.
+            let mut tx = pool.begin().await?;
+            let Some(document) = sqlx::query!(
+                r#"select pet_id as "pet_id: PetId", object_key, thumbnail_key from documents
+                   where id = $1 and deleted_at < now() - make_interval(secs => $2::float8)
+                   for update"#,
+                id as DocumentId,
+                retention.as_secs_f64()
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                continue;
+            };
             let removed = async {
                 store.delete(&document.object_key).await?;
                 if let Some(thumbnail) = &document.thumbnail_key {
@@ -400,14 +440,17 @@ pub async fn purge_trash(pool: &PgPool, store: &ObjectStore, retention: Duration
             }
             .await;
             if let Err(err) = removed {
-                tracing::warn!(document = %document.id, error = %err, "cannot purge a document's objects yet");
+                tracing::warn!(document = %id, error = %err, "cannot purge a document's objects yet");
                 continue;
             }
-            let mut tx = pool.begin().await?;
-            sqlx::query!("delete from documents where id = $1", document.id as DocumentId).execute(&mut *tx).await?;
+            sqlx::query!("delete from documents where id = $1", id as DocumentId)
+                .execute(&mut *tx)
+                .await?;
             audit::record(
                 &mut *tx,
-                audit::Event::new(Action::PurgeDocument, None, None).target("document", document.id.0).pet(document.pet_id),
+                audit::Event::new(Action::PurgeDocument, None, None)
+                    .target("document", id.0)
+                    .pet(document.pet_id),
             )
             .await?;
             tx.commit().await?;

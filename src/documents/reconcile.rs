@@ -12,13 +12,20 @@ use sqlx::PgPool;
 use std::{collections::HashMap, time::Duration};
 use time::OffsetDateTime;
 
+/// The problem recorded for bytes that no longer match their SHA-256. It stays until a later run reads
+/// the object back and finds it whole again.
+const CHECKSUM_PROBLEM: &str = "the object's bytes no longer match their SHA-256";
+
 /// How a reconcile run behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Objects younger than this are never removed (an upload may be about to record them).
     pub grace: Duration,
-    /// How many objects to read back in full and check against their SHA-256.
+    /// How many objects to read back in full and check against their SHA-256 (besides those already
+    /// flagged for a checksum mismatch, which are read back every time).
     pub verify_sample: i64,
+    /// Multipart uploads started longer ago than this are aborted (a slow upload may take hours).
+    pub upload_grace: Duration,
 }
 
 impl Default for Options {
@@ -26,6 +33,7 @@ impl Default for Options {
         Self {
             grace: Duration::from_secs(60 * 60),
             verify_sample: 20,
+            upload_grace: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -144,12 +152,18 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
         }
     }
 
+    // Read back everything already flagged for a checksum mismatch (so a flag is only cleared after the
+    // bytes were checked again), plus a random sample.
     let sample = sqlx::query_scalar!(
-        r#"select object_key from documents order by random() limit $1"#,
-        options.verify_sample
+        r#"(select object_key as "key!" from documents where integrity_problem = $2)
+           union
+           (select object_key as "key!" from documents order by random() limit $1)"#,
+        options.verify_sample,
+        CHECKSUM_PROBLEM
     )
     .fetch_all(pool)
     .await?;
+    let mut verified_clean: Vec<uuid::Uuid> = Vec::new();
     for key in sample {
         let Some(row) = rows.get(&key) else { continue };
         if !present.contains_key(key.as_str()) || problems.iter().any(|(id, _)| *id == row.id) {
@@ -157,12 +171,11 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
         }
         let (sha256, _) = store.sha256_of(&key).await?;
         report.verified += 1;
-        if sha256[..] != row.sha256[..] {
+        if sha256[..] == row.sha256[..] {
+            verified_clean.push(row.id.0);
+        } else {
             report.checksum_mismatches.push(row.id);
-            problems.push((
-                row.id,
-                "the object's bytes no longer match their SHA-256".to_owned(),
-            ));
+            problems.push((row.id, CHECKSUM_PROBLEM.to_owned()));
         }
     }
 
@@ -171,8 +184,11 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
     let mut tx = pool.begin().await?;
     sqlx::query!(
         r#"update documents set integrity_problem = null, integrity_checked_at = now()
-           where integrity_problem is not null and not (id = any($1))"#,
-        &flagged
+           where integrity_problem is not null and not (id = any($1))
+             and (integrity_problem <> $2 or id = any($3))"#,
+        &flagged,
+        CHECKSUM_PROBLEM,
+        &verified_clean
     )
     .execute(&mut *tx)
     .await?;
@@ -186,6 +202,8 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
     .await?;
     tx.commit().await?;
 
-    report.aborted_uploads = store.abort_stale_uploads(cutoff).await?;
+    report.aborted_uploads = store
+        .abort_stale_uploads(OffsetDateTime::now_utc() - options.upload_grace)
+        .await?;
     Ok(report)
 }

@@ -96,6 +96,9 @@ pub struct PendingObject {
     store: ObjectStore,
     key: String,
     upload_id: Option<String>,
+    /// A part upload still under way; it must end before the upload is aborted, or a part landing
+    /// after the abort could linger on S3 where nothing lists it.
+    in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
     armed: bool,
 }
 
@@ -105,6 +108,7 @@ impl PendingObject {
             store: store.clone(),
             key: key.to_owned(),
             upload_id: None,
+            in_flight: None,
             armed: false,
         }
     }
@@ -116,9 +120,10 @@ impl PendingObject {
 
     /// Removes the object or aborts the multipart upload, now.
     pub async fn discard(mut self) {
+        let in_flight = self.in_flight.take();
         if self.armed {
             self.armed = false;
-            remove(&self.store, &self.key, self.upload_id.as_deref()).await;
+            remove(&self.store, &self.key, self.upload_id.as_deref(), in_flight).await;
         }
     }
 }
@@ -130,14 +135,23 @@ impl Drop for PendingObject {
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let (store, key, upload_id) = (self.store.clone(), self.key.clone(), self.upload_id.take());
-            runtime.spawn(async move { remove(&store, &key, upload_id.as_deref()).await });
+            let in_flight = self.in_flight.take();
+            runtime.spawn(async move { remove(&store, &key, upload_id.as_deref(), in_flight).await });
         } else {
             tracing::error!(key = %self.key, "upload dropped outside the runtime; reconcile will remove it");
         }
     }
 }
 
-async fn remove(store: &ObjectStore, key: &str, upload_id: Option<&str>) {
+async fn remove(
+    store: &ObjectStore,
+    key: &str,
+    upload_id: Option<&str>,
+    in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
+) {
+    if let Some(part) = in_flight {
+        let _ = part.await;
+    }
     let result = match upload_id {
         Some(upload_id) => store
             .client()
@@ -197,13 +211,12 @@ where
     let mut content_type: Option<String> = None;
     let mut buffer = BytesMut::new();
     let mut parts: Vec<CompletedPart> = Vec::new();
-    let mut in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>> = None;
 
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|err| UploadError::Interrupted(err.to_string()))?;
         size += chunk.len() as u64;
         if size > policy.max_bytes {
-            wait_for(in_flight.take()).await.ok();
+            wait_for(pending.in_flight.take()).await.ok();
             return Err(UploadError::TooLarge {
                 limit: policy.max_bytes,
             });
@@ -237,11 +250,11 @@ where
                 }
             };
             let part = buffer.split_to(PART_SIZE).freeze();
-            if let Some(previous) = wait_for(in_flight.take()).await? {
+            if let Some(previous) = wait_for(pending.in_flight.take()).await? {
                 parts.push(previous);
             }
             let number = parts.len() as i32 + 1;
-            in_flight = Some(tokio::spawn(upload_part(
+            pending.in_flight = Some(tokio::spawn(upload_part(
                 store.clone(),
                 key.clone(),
                 upload_id,
@@ -250,7 +263,7 @@ where
             )));
         }
     }
-    if let Some(previous) = wait_for(in_flight.take()).await? {
+    if let Some(previous) = wait_for(pending.in_flight.take()).await? {
         parts.push(previous);
     }
     if size == 0 {

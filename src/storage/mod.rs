@@ -399,35 +399,47 @@ impl ObjectStore {
         Ok((hasher.finalize().into(), size))
     }
 
-    /// Aborts multipart uploads started before `cutoff` (left by a crash). Servers that cannot list
-    /// multipart uploads (s3s-fs) are skipped.
+    /// Aborts multipart uploads started before `cutoff` (left by a crash), following pagination.
+    /// Servers that cannot list multipart uploads (s3s-fs) are skipped.
     pub async fn abort_stale_uploads(&self, cutoff: time::OffsetDateTime) -> Result<usize, StorageError> {
-        let listed = match self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .send()
-            .await
-        {
-            Ok(listed) => listed,
-            Err(err) if err.code() == Some("NotImplemented") => return Ok(0),
-            Err(err) => return Err(self.classify(&err)),
-        };
         let mut aborted = 0;
-        for upload in listed.uploads() {
-            let stale = timestamp(upload.initiated()).is_some_and(|started| started < cutoff);
-            if let (true, Some(key), Some(upload_id)) = (stale, upload.key(), upload.upload_id()) {
-                self.client
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .send()
-                    .await
-                    .map_err(|err| self.classify(&err))?;
-                aborted += 1;
+        let (mut key_marker, mut upload_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let listed = match self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(upload_marker.clone())
+                .send()
+                .await
+            {
+                Ok(listed) => listed,
+                Err(err) if err.code() == Some("NotImplemented") => return Ok(aborted),
+                Err(err) => return Err(self.classify(&err)),
+            };
+            for upload in listed.uploads() {
+                let stale = timestamp(upload.initiated()).is_some_and(|started| started < cutoff);
+                if let (true, Some(key), Some(upload_id)) = (stale, upload.key(), upload.upload_id()) {
+                    self.client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .send()
+                        .await
+                        .map_err(|err| self.classify(&err))?;
+                    aborted += 1;
+                }
+            }
+            if !listed.is_truncated().unwrap_or(false) {
+                return Ok(aborted);
+            }
+            key_marker = listed.next_key_marker().map(str::to_owned);
+            upload_marker = listed.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() && upload_marker.is_none() {
+                return Ok(aborted);
             }
         }
-        Ok(aborted)
     }
 }

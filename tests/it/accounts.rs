@@ -294,3 +294,29 @@ async fn exclusive_work_runs_when_the_lock_is_free(pool: PgPool) {
         .unwrap();
     assert_eq!(ran, Some(42));
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn parallel_guesses_cannot_slip_under_the_limit(pool: PgPool) {
+    register(&pool, "olivia@example.org").await;
+    let limit = rate_limit::FAILED_SIGN_INS_PER_ACCOUNT.max_hits as usize;
+
+    let guesses = (0..limit * 2).map(|i| {
+        let pool = pool.clone();
+        tokio::spawn(async move { attempt(&pool, "olivia@example.org", &format!("guess number {i}")).await })
+    });
+    let results = futures::future::join_all(guesses).await;
+
+    let checked = results
+        .iter()
+        .filter(|result| matches!(result, Ok(Ok(SignInOutcome::Refused(_)))))
+        .count();
+    let limited = results
+        .iter()
+        .filter(|result| matches!(result, Ok(Err(Error::RateLimited { .. }))))
+        .count();
+    assert_eq!(
+        (checked, limited),
+        (limit, limit),
+        "only {limit} passwords are ever checked"
+    );
+}

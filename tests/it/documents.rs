@@ -117,8 +117,9 @@ async fn refusals_leave_nothing_behind(backend: S3Backend) {
 async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend) {
     let bucket = TestBucket::new(backend).await;
     let key = StorageKey::Document(DocumentId::new()).key();
-    let bytes = pdf(PART_SIZE + 1024);
-    // Two full parts' worth of data arrive, then the connection breaks.
+    let bytes = pdf(2 * PART_SIZE + 1024);
+    // Two full parts' worth of data arrive (so a part is up and another in flight), then the
+    // connection breaks.
     let body = stream::iter(
         bytes
             .chunks(1024 * 1024)
@@ -133,16 +134,47 @@ async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend) {
 
     assert!(matches!(err, UploadError::Interrupted(_)), "{err:?}");
     assert!(bucket.keys().await.is_empty());
-    let uploads = bucket
-        .store
-        .client()
-        .list_multipart_uploads()
+    assert_eq!(
+        bucket.pending_uploads().await,
+        0,
+        "the multipart upload was aborted, its parts gone"
+    );
+}
+
+/// The helper the leak checks rely on sees an unfinished upload (so those checks can fail).
+async fn unfinished_uploads_are_seen(backend: S3Backend) {
+    let bucket = TestBucket::new(backend).await;
+    let client = bucket.store.client();
+    let upload = client
+        .create_multipart_upload()
         .bucket(bucket.store.bucket())
+        .key("documents/x")
         .send()
-        .await;
-    if let Ok(uploads) = uploads {
-        assert!(uploads.uploads().is_empty(), "the multipart upload was aborted");
-    }
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    client
+        .upload_part()
+        .bucket(bucket.store.bucket())
+        .key("documents/x")
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from(vec![1u8; 1024]))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(bucket.pending_uploads().await, 1);
+
+    client
+        .abort_multipart_upload()
+        .bucket(bucket.store.bucket())
+        .key("documents/x")
+        .upload_id(upload_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bucket.pending_uploads().await, 0);
 }
 
 macro_rules! on_both_servers {
@@ -161,6 +193,7 @@ on_both_servers!(
     a_multipart_file_round_trips,
     refusals_leave_nothing_behind,
     a_client_going_away_leaves_nothing_behind,
+    unfinished_uploads_are_seen,
 );
 
 #[tokio::test]
@@ -427,6 +460,7 @@ async fn reconcile_removes_orphans_and_flags_missing_and_damaged_objects(pool: P
         Options {
             grace: Duration::from_secs(3600),
             verify_sample: 100,
+            ..Options::default()
         },
     )
     .await
@@ -440,6 +474,7 @@ async fn reconcile_removes_orphans_and_flags_missing_and_damaged_objects(pool: P
         Options {
             grace: Duration::ZERO,
             verify_sample: 100,
+            ..Options::default()
         },
     )
     .await
@@ -464,4 +499,41 @@ async fn reconcile_removes_orphans_and_flags_missing_and_damaged_objects(pool: P
             .any(|(id, problem)| *id == lost.0 && problem.contains("missing"))
     );
     assert!(!flagged.iter().any(|(id, _)| *id == kept.0));
+
+    // A later run that samples nothing still re-reads the damaged object: the flag stays.
+    let quiet = Options {
+        grace: Duration::ZERO,
+        verify_sample: 0,
+        ..Options::default()
+    };
+    let again = reconcile::reconcile(&pool, &bucket.store, quiet)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.checksum_mismatches, vec![damaged]);
+    // Once the bytes are whole again, the flag goes.
+    bucket
+        .store
+        .put_bytes(
+            &StorageKey::Document(damaged).key(),
+            Bytes::from(pdf(4096)),
+            "application/pdf",
+        )
+        .await
+        .unwrap();
+    let healed = reconcile::reconcile(&pool, &bucket.store, quiet)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(healed.checksum_mismatches.is_empty());
+    let still_flagged: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from documents where integrity_problem is not null")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        still_flagged,
+        vec![lost.0],
+        "only the missing object is still flagged"
+    );
 }

@@ -264,22 +264,40 @@ async fn receive(
         caption,
         category,
     };
-    match documents::record_uploads(&state.db, actor, &target, state.documents.bucket(), &uploads).await {
-        Ok(ids) => {
-            for object in pending {
-                object.keep();
+    // Recording and keeping (or discarding) the objects run to the end even if the client goes away
+    // now: dropping this handler after the commit must not delete the objects of saved rows.
+    let finish = tokio::spawn({
+        let (db, actor, bucket) = (
+            state.db.clone(),
+            actor.clone(),
+            state.documents.bucket().to_owned(),
+        );
+        async move {
+            match documents::record_uploads(&db, &actor, &target, &bucket, &uploads).await {
+                Ok(ids) => {
+                    for object in pending {
+                        object.keep();
+                    }
+                    Ok(ids)
+                }
+                Err(err) => {
+                    for object in pending {
+                        object.discard().await;
+                    }
+                    Err(err)
+                }
             }
-            state.tasks.thumbnails.notify_one();
-            let views = documents::list_documents(&state.db, actor, pet, ListFilter::default()).await?;
-            Ok(views.into_iter().filter(|view| ids.contains(&view.id)).collect())
         }
-        Err(err) => {
-            for object in pending {
-                object.discard().await;
-            }
-            Err(err.into())
+    });
+    let ids = finish.await.map_err(|err| {
+        tracing::error!(error = %err, "recording an upload failed");
+        ApiError::Internal {
+            error: "Something went wrong on our side; the files were not saved.".to_owned(),
         }
-    }
+    })??;
+    state.tasks.thumbnails.notify_one();
+    let views = documents::list_documents(&state.db, actor, pet, ListFilter::default()).await?;
+    Ok(views.into_iter().filter(|view| ids.contains(&view.id)).collect())
 }
 
 fn name_the_file(err: ApiError, name: &str) -> ApiError {
