@@ -117,6 +117,13 @@ ensure_sqlx_cli() {
 # Starts Debian's PostgreSQL cluster (installing it if needed) and makes sure role `pawfile` (password
 # `pawfile`, may create databases) and database $1 exist. Prints the database URL.
 ensure_local_postgres() {
+  # Only the URL goes to standard output: callers capture it, and apt or pg_ctlcluster ("Removed stale
+  # pid file.") would otherwise end up inside DATABASE_URL.
+  _ensure_local_postgres "$1" >&2
+  echo "postgres://pawfile:pawfile@127.0.0.1:$(pg_lsclusters --no-header | head -n 1 | awk '{print $3}')/$1"
+}
+
+_ensure_local_postgres() {
   local database=$1 cluster version name
   apt_install postgresql
   cluster=$(pg_lsclusters --no-header | head -n 1)
@@ -131,7 +138,6 @@ ensure_local_postgres() {
     as_postgres psql -qc "create role pawfile login createdb password 'pawfile'"
   as_postgres psql -qtAc "select 1 from pg_database where datname = '$database'" | grep -q 1 ||
     as_postgres createdb -O pawfile "$database"
-  echo "postgres://pawfile:pawfile@127.0.0.1:$(awk '{print $3}' <<<"$cluster")/$database"
 }
 
 # Starts a single-node Garage in folder $1 on free loopback ports, with a key that may create buckets,
