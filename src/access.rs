@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use std::net::IpAddr;
 use time::Date;
+use uuid::Uuid;
 
 /// Who is acting, and from where: every core operation takes one, to check access and audit.
 #[derive(Debug, Clone)]
@@ -25,12 +26,24 @@ pub struct Actor {
     pub user: SessionUser,
     /// Their client address.
     pub client_addr: Option<IpAddr>,
+    /// An opaque reference to their sign-in (not the session id), when acting through a session.
+    pub session_ref: Option<Uuid>,
 }
 
 impl Actor {
     /// `user` acting from `client_addr`.
     pub fn new(user: SessionUser, client_addr: Option<IpAddr>) -> Self {
-        Self { user, client_addr }
+        Self {
+            user,
+            client_addr,
+            session_ref: None,
+        }
+    }
+
+    /// The actor, acting through the sign-in known as `session_ref` (views are audited once per session).
+    pub fn in_session(mut self, session_ref: Uuid) -> Self {
+        self.session_ref = Some(session_ref);
+        self
     }
 
     /// The clinic the actor works at, if they are staff.
@@ -50,7 +63,11 @@ impl Actor {
 
     /// An audit event by this actor.
     pub fn event(&self, action: Action) -> Event {
-        Event::new(action, Some(self.user.id), self.client_addr)
+        let event = Event::new(action, Some(self.user.id), self.client_addr);
+        Event {
+            session_ref: self.session_ref,
+            ..event
+        }
     }
 
     /// Refuses (and audits) unless the actor holds `role`.

@@ -140,6 +140,8 @@ pub struct Event {
     pub pet_id: Option<PetId>,
     /// Where the request came from.
     pub client_addr: Option<IpAddr>,
+    /// The sign-in it came through, if any (an opaque reference, not the session id).
+    pub session_ref: Option<Uuid>,
     /// Anything else worth keeping (never secrets, never medical content).
     pub detail: Value,
 }
@@ -154,6 +156,7 @@ impl Event {
             target_id: None,
             pet_id: None,
             client_addr,
+            session_ref: None,
             detail: Value::Object(Default::default()),
         }
     }
@@ -183,8 +186,9 @@ pub async fn record(executor: impl PgExecutor<'_>, event: Event) -> sqlx::Result
     let client_addr = event.client_addr.map(ipnet::IpNet::from);
     sqlx::query!(
         r#"
-        insert into audit_events (id, actor_id, action, target_kind, target_id, pet_id, client_addr, detail)
-        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        insert into audit_events
+            (id, actor_id, action, target_kind, target_id, pet_id, client_addr, session_ref, detail)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         "#,
         Uuid::now_v7(),
         event.actor as Option<UserId>,
@@ -193,6 +197,7 @@ pub async fn record(executor: impl PgExecutor<'_>, event: Event) -> sqlx::Result
         event.target_id,
         event.pet_id as Option<PetId>,
         client_addr,
+        event.session_ref,
         event.detail,
     )
     .execute(executor)
@@ -200,26 +205,45 @@ pub async fn record(executor: impl PgExecutor<'_>, event: Event) -> sqlx::Result
     Ok(())
 }
 
-/// How long (seconds) a repeated view of the same thing by the same user counts as the same view.
+/// How long (seconds) a repeated view of the same thing in the same session counts as the same view.
 pub const VIEW_WINDOW_SECONDS: f64 = 600.0;
 
-/// Records a view, once per actor, action and target within [`VIEW_WINDOW_SECONDS`], so reloads and a
-/// PDF viewer's many range requests make one entry.
+/// Records a view, once per session (or, without one, per actor), action and target within
+/// [`VIEW_WINDOW_SECONDS`], so reloads and a PDF viewer's many (concurrent) range requests make one
+/// entry, while another sign-in of the same user makes its own.
 pub async fn record_view(pool: &PgPool, event: Event) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    // Concurrent requests for the same view queue here, so exactly one of them records it.
+    let key = format!(
+        "view:{}:{}:{}:{}",
+        event.session_ref.map(|id| id.to_string()).unwrap_or_default(),
+        event.actor.map(|id| id.0.to_string()).unwrap_or_default(),
+        event.action.as_str(),
+        event.target_id.map(|id| id.to_string()).unwrap_or_default(),
+    );
+    sqlx::query!("select pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+        .execute(&mut *tx)
+        .await?;
     let seen = sqlx::query_scalar!(
         r#"select exists(
                select 1 from audit_events
-               where actor_id = $1 and action = $2 and target_id = $3
-                 and at > now() - make_interval(secs => $4::float8)
+               where target_id = $1 and action = $2
+                 and at > clock_timestamp() - make_interval(secs => $3::float8)
+                 and case when $4::uuid is null then session_ref is null and actor_id = $5
+                          else session_ref = $4 end
            ) as "seen!""#,
-        event.actor as Option<UserId>,
-        event.action.as_str(),
         event.target_id,
+        event.action.as_str(),
         VIEW_WINDOW_SECONDS,
+        event.session_ref,
+        event.actor as Option<UserId>,
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
-    if seen { Ok(()) } else { record(pool, event).await }
+    if !seen {
+        record(&mut *tx, event).await?;
+    }
+    tx.commit().await
 }
 
 /// What to look for in the trail.

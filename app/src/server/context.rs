@@ -75,7 +75,10 @@ impl RequestContext {
 
     /// The signed-in user as the core's [`Actor`], or 401.
     pub async fn actor(&self) -> Result<Actor, ApiError> {
-        Ok(Actor::new(self.require_user().await?, Some(self.client.addr)))
+        let signed_in = session::signed_in(&self.state, &self.session)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        Ok(Actor::new(signed_in.user, Some(self.client.addr)).in_session(signed_in.audit_ref))
     }
 
     /// Sends a plain HTML form to `path` afterwards (the JavaScript client navigates by itself).

@@ -73,11 +73,12 @@ where
             .cloned()
             .ok_or_else(ApiError::unauthenticated)?;
         let client = parts.extensions.get::<ClientInfo>().copied();
-        let user = session::current_user(&state, &session)
+        let signed_in = session::signed_in(&state, &session)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller {
-            actor: Actor::new(user, client.map(|client| client.addr)),
+            actor: Actor::new(signed_in.user, client.map(|client| client.addr))
+                .in_session(signed_in.audit_ref),
             session,
             html: prefers_html(&parts.headers),
         })

@@ -10,6 +10,7 @@ use pawfile::domain::{SessionUser, UserId};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tower_sessions::Session;
+use uuid::Uuid;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "pawfile_session";
@@ -23,6 +24,18 @@ struct SessionAuth {
     signed_in_at: u64,
     last_seen: u64,
     generation: i64,
+    /// Names this sign-in in the audit trail (the session id itself is a secret and changes).
+    #[serde(default)]
+    audit_ref: Option<Uuid>,
+}
+
+/// A signed-in user and the reference of their sign-in in the audit trail.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The user.
+    pub user: SessionUser,
+    /// An opaque, random reference to this sign-in (see [`pawfile::access::Actor::in_session`]).
+    pub audit_ref: Uuid,
 }
 
 fn now() -> u64 {
@@ -51,6 +64,7 @@ pub async fn start(session: &Session, user_id: UserId, generation: i64) -> Resul
                 signed_in_at: now,
                 last_seen: now,
                 generation,
+                audit_ref: Some(Uuid::new_v4()),
             },
         )
         .await
@@ -65,6 +79,11 @@ pub async fn end(session: &Session) -> Result<(), ApiError> {
 /// The user signed in on this session, after checking the absolute timeout and, against Postgres, that
 /// the account is enabled and the session generation is current. An invalid session is deleted.
 pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<SessionUser>, ApiError> {
+    Ok(signed_in(state, session).await?.map(|signed_in| signed_in.user))
+}
+
+/// As [`current_user`], with the sign-in's audit reference.
+pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedIn>, ApiError> {
     let Some(mut auth) = session
         .get::<SessionAuth>(AUTH_KEY)
         .await
@@ -83,10 +102,12 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
         end(session).await?;
         return Ok(None);
     };
-    if now.saturating_sub(auth.last_seen) >= TOUCH_INTERVAL.as_secs() {
+    let audit_ref = auth.audit_ref.unwrap_or_else(Uuid::new_v4);
+    if now.saturating_sub(auth.last_seen) >= TOUCH_INTERVAL.as_secs() || auth.audit_ref.is_none() {
         // Modifying the session makes tower-sessions save it with a fresh idle expiry.
         auth.last_seen = now;
+        auth.audit_ref = Some(audit_ref);
         session.insert(AUTH_KEY, auth).await.map_err(session_failed)?;
     }
-    Ok(Some(user))
+    Ok(Some(SignedIn { user, audit_ref }))
 }

@@ -512,31 +512,60 @@ async fn every_document_route_answers_404_to_other_owners_and_clinics(pool: PgPo
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
-async fn views_and_downloads_are_audited_once_per_window(pool: PgPool) {
+async fn views_and_downloads_are_audited_once_per_session_and_window(pool: PgPool) {
     let setup = with_a_pet(spawn_app(pool).await).await;
     let (_, created) = setup.upload(file(pdf(50_000), "scan.pdf")).await;
     let id = created[0]["id"].as_str().unwrap().to_owned();
+    let content = setup.app.url(&format!("/api/documents/{id}/content"));
 
-    // A PDF viewer fetches many ranges.
-    for range in ["bytes=0-999", "bytes=1000-1999", "bytes=2000-"] {
-        let url = setup.app.url(&format!("/api/documents/{id}/content?inline=1"));
-        setup.owner.get(url).header("range", range).send().await.unwrap();
+    // A PDF viewer fetches many ranges, several at once.
+    let ranges = [
+        "bytes=0-999",
+        "bytes=1000-1999",
+        "bytes=2000-",
+        "bytes=100-199",
+        "bytes=0-",
+    ];
+    let views = ranges.map(|range| {
+        let request = setup
+            .owner
+            .get(format!("{content}?inline=1"))
+            .header("range", range);
+        async move { request.send().await.unwrap().status() }
+    });
+    for status in futures::future::join_all(views).await {
+        assert!(status.is_success(), "{status}");
     }
-    setup
-        .owner
-        .get(setup.app.url(&format!("/api/documents/{id}/content")))
+    setup.owner.get(&content).send().await.unwrap();
+    setup.owner.get(&content).send().await.unwrap();
+    // The same owner signed in a second time (another device) is another session: its view counts.
+    let second_device = setup.app.browser_for("alice@example.org").await;
+    let status = second_device
+        .get(format!("{content}?inline=1"))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
 
-    let actions: Vec<String> = sqlx::query_scalar(
-        "select action from audit_events where target_id = $1::uuid and action in ('view_document', 'download_document') order by at",
+    let rows: Vec<(String, Option<uuid::Uuid>)> = sqlx::query_as(
+        "select action, session_ref from audit_events where target_id = $1::uuid and action in ('view_document', 'download_document') order by at, id",
     )
     .bind(&id)
     .fetch_all(&setup.app.pool)
     .await
     .unwrap();
-    assert_eq!(actions, vec!["view_document", "download_document"]);
+    let actions: Vec<&str> = rows.iter().map(|(action, _)| action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["view_document", "download_document", "view_document"]
+    );
+    let sessions: Vec<uuid::Uuid> = rows
+        .iter()
+        .map(|(_, session)| session.expect("a session reference"))
+        .collect();
+    assert_eq!(sessions[0], sessions[1], "one session viewed and downloaded");
+    assert_ne!(sessions[0], sessions[2], "the second sign-in is another session");
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
