@@ -155,13 +155,13 @@ async fn main() -> anyhow::Result<()> {
         max_bytes: u64::MAX,
         accepted: vec!["application/pdf".to_owned()],
     };
-    let (_, pending) = store_stream(&documents.store, "bench/warm", body(1 << 20), &policy).await?;
+    let (_, pending) = store_stream(&documents.store, &pool, "bench/warm", body(1 << 20), &policy).await?;
     pending.keep();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let idle = rss();
     let (baseline, baseline_peak, baseline_time) = measure(Box::pin(async {
-        store_stream(&documents.store, "bench/direct", body(total), &policy)
+        store_stream(&documents.store, &pool, "bench/direct", body(total), &policy)
             .await
             .map(|(stored, pending)| {
                 pending.keep();

@@ -218,6 +218,14 @@ impl From<pawfile::documents::UploadError> for ApiError {
             UploadError::TooLarge { .. } => ApiError::TooLarge { error },
             UploadError::Refused { .. } => ApiError::UnsupportedType { error },
             UploadError::Interrupted(_) => ApiError::BadRequest { error },
+            UploadError::Database(database) => {
+                tracing::error!(error = %database, "cannot announce an upload");
+                ApiError::Unavailable {
+                    error:
+                        "Pawfile cannot reach its database; the file was not saved. Try again in a moment."
+                            .to_owned(),
+                }
+            }
             UploadError::Storage(storage) => {
                 tracing::error!(error = %storage, "upload failed in the object store");
                 ApiError::Unavailable {

@@ -156,6 +156,21 @@ pub async fn record_uploads(
     if !still_allowed {
         return Err(Error::NotFound);
     }
+    // The announcements go with the rows. One that is gone was given up by reconcile (the upload took
+    // longer than its grace period), which may be removing the object: record nothing then.
+    let keys: Vec<&str> = uploads.iter().map(|upload| upload.stored.key.as_str()).collect();
+    let announced = sqlx::query!(
+        "delete from upload_intents where object_key = any($1)",
+        &keys as &[&str]
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if announced != uploads.len() as u64 {
+        return Err(Error::Conflict(
+            "The upload took too long and was given up; please send the files again.".to_owned(),
+        ));
+    }
     for upload in uploads {
         sqlx::query!(
             r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,

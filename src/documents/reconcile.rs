@@ -82,6 +82,36 @@ pub async fn reconcile(pool: &PgPool, store: &ObjectStore, options: Options) -> 
     .map_err(Into::into)
 }
 
+/// Which of `candidates` (objects without a document when the run started) are orphans, asked again
+/// now: still no document, and no upload announced within `upload_grace`. Stale announcements among them
+/// are removed first, in their own statement, so an upload recording its rows at this moment either
+/// finds its announcement gone (and records nothing) or has committed before the second look.
+async fn orphans(pool: &PgPool, candidates: &[&str], upload_grace: Duration) -> sqlx::Result<Vec<String>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let grace = upload_grace.as_secs_f64();
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"delete from upload_intents
+           where object_key = any($1) and started_at <= now() - make_interval(secs => $2::float8)"#,
+        candidates as &[&str],
+        grace,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let orphans = sqlx::query_scalar!(
+        r#"select key as "key!" from unnest($1::text[]) as key
+           where not exists (select 1 from documents d where d.object_key = key or d.thumbnail_key = key)
+             and not exists (select 1 from upload_intents i where i.object_key = key)"#,
+        candidates as &[&str],
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(orphans)
+}
+
 fn sqlx_error(err: anyhow::Error) -> sqlx::Error {
     match err.downcast::<sqlx::Error>() {
         Ok(err) => err,
@@ -120,6 +150,7 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
     objects.extend(store.list(StorageKey::THUMBNAILS).await?);
     report.objects = objects.len();
     let mut present: HashMap<&str, u64> = HashMap::new();
+    let mut candidates: Vec<&str> = Vec::new();
     for object in &objects {
         let known = rows.contains_key(&object.key) || thumbnails.contains(object.key.as_str());
         if known {
@@ -128,10 +159,13 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
         }
         let old_enough = object.last_modified.is_none_or(|modified| modified < cutoff);
         if StorageKey::parse(&object.key).is_some() && old_enough {
-            store.delete(&object.key).await?;
-            tracing::warn!(key = %object.key, "removed an object no document refers to");
-            report.removed_orphans.push(object.key.clone());
+            candidates.push(&object.key);
         }
+    }
+    for key in orphans(pool, &candidates, options.upload_grace).await? {
+        store.delete(&key).await?;
+        tracing::warn!(%key, "removed an object no document refers to");
+        report.removed_orphans.push(key);
     }
 
     let mut problems: Vec<(DocumentId, String)> = Vec::new();
@@ -205,5 +239,12 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
     report.aborted_uploads = store
         .abort_stale_uploads(OffsetDateTime::now_utc() - options.upload_grace)
         .await?;
+    // Announcements of uploads that never finished (a crashed server) and left no object behind.
+    sqlx::query!(
+        "delete from upload_intents where started_at <= now() - make_interval(secs => $1::float8)",
+        options.upload_grace.as_secs_f64(),
+    )
+    .execute(pool)
+    .await?;
     Ok(report)
 }

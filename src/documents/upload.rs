@@ -14,6 +14,7 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 /// Size of each multipart part (S3's minimum is 5 MiB, except for the last part).
@@ -45,6 +46,9 @@ pub enum UploadError {
     /// The object store failed.
     #[error("The file could not be stored: {0}")]
     Storage(#[from] StorageError),
+    /// The database, where the upload is announced before it starts, failed.
+    #[error("The upload could not be announced in the database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// What an upload must satisfy.
@@ -88,67 +92,108 @@ pub struct StoredObject {
     pub content_type: String,
 }
 
-/// An object (or multipart upload) that exists in S3 but is not yet recorded in Postgres. Unless
-/// [`PendingObject::keep`] is called, it is removed: by [`PendingObject::discard`], or in the background
-/// when dropped (a request cancelled mid-way).
+/// An object (or multipart upload) that exists in S3 but is not yet recorded in Postgres, and its
+/// announcement in `upload_intents`. Unless [`PendingObject::keep`] is called, both are removed: by
+/// [`PendingObject::discard`], or in the background when dropped (a request cancelled mid-way).
 #[derive(Debug)]
 pub struct PendingObject {
     store: ObjectStore,
+    intents: PgPool,
     key: String,
     upload_id: Option<String>,
     /// A part upload still under way; it must end before the upload is aborted, or a part landing
     /// after the abort could linger on S3 where nothing lists it.
     in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
+    /// Whether S3 may hold something under the key (an object or a multipart upload).
     armed: bool,
+    /// Whether cleaning up is still due (not yet kept or discarded).
+    open: bool,
 }
 
 impl PendingObject {
-    fn new(store: &ObjectStore, key: &str) -> Self {
+    fn new(store: &ObjectStore, intents: &PgPool, key: &str) -> Self {
         Self {
             store: store.clone(),
+            intents: intents.clone(),
             key: key.to_owned(),
             upload_id: None,
             in_flight: None,
             armed: false,
+            open: true,
         }
     }
 
-    /// The object is recorded: leave it.
+    /// The object is recorded (and its announcement removed, by [`super::record_uploads`]): leave it.
     pub fn keep(mut self) {
-        self.armed = false;
+        self.open = false;
     }
 
-    /// Removes the object or aborts the multipart upload, now.
+    /// Removes the object or aborts the multipart upload, then the announcement, now.
     pub async fn discard(mut self) {
-        let in_flight = self.in_flight.take();
-        if self.armed {
-            self.armed = false;
-            remove(&self.store, &self.key, self.upload_id.as_deref(), in_flight).await;
+        if let Some(cleanup) = self.cleanup() {
+            cleanup.run().await;
         }
+    }
+
+    fn cleanup(&mut self) -> Option<Cleanup> {
+        if !std::mem::replace(&mut self.open, false) {
+            return None;
+        }
+        Some(Cleanup {
+            store: self.store.clone(),
+            intents: self.intents.clone(),
+            key: self.key.clone(),
+            armed: self.armed,
+            upload_id: self.upload_id.take(),
+            in_flight: self.in_flight.take(),
+        })
     }
 }
 
 impl Drop for PendingObject {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
+        let Some(cleanup) = self.cleanup() else { return };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, key, upload_id) = (self.store.clone(), self.key.clone(), self.upload_id.take());
-            let in_flight = self.in_flight.take();
-            runtime.spawn(async move { remove(&store, &key, upload_id.as_deref(), in_flight).await });
+            runtime.spawn(cleanup.run());
         } else {
             tracing::error!(key = %self.key, "upload dropped outside the runtime; reconcile will remove it");
         }
     }
 }
 
+/// What cleaning up an unrecorded upload takes.
+struct Cleanup {
+    store: ObjectStore,
+    intents: PgPool,
+    key: String,
+    armed: bool,
+    upload_id: Option<String>,
+    in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
+}
+
+impl Cleanup {
+    async fn run(self) {
+        if self.armed && !remove(&self.store, &self.key, self.upload_id.as_deref(), self.in_flight).await {
+            // The announcement stays, so reconcile leaves the object alone until the upload grace
+            // period has passed, then removes both.
+            return;
+        }
+        if let Err(err) = sqlx::query!("delete from upload_intents where object_key = $1", self.key)
+            .execute(&self.intents)
+            .await
+        {
+            tracing::error!(key = %self.key, error = %err, "cannot remove an upload's announcement; reconcile will");
+        }
+    }
+}
+
+/// Removes what S3 holds under `key`; whether that worked.
 async fn remove(
     store: &ObjectStore,
     key: &str,
     upload_id: Option<&str>,
     in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
-) {
+) -> bool {
     if let Some(part) = in_flight {
         let _ = part.await;
     }
@@ -166,16 +211,24 @@ async fn remove(
         None => store.delete(key).await,
     };
     match result {
-        Ok(()) => tracing::info!(%key, "removed an unfinished upload"),
-        Err(err) => tracing::error!(%key, error = %err, "cannot remove an unfinished upload; reconcile will"),
+        Ok(()) => {
+            tracing::info!(%key, "removed an unfinished upload");
+            true
+        }
+        Err(err) => {
+            tracing::error!(%key, error = %err, "cannot remove an unfinished upload; reconcile will");
+            false
+        }
     }
 }
 
-/// Streams `body` into a new object `key`, enforcing `policy`. On success the object is confirmed by S3
-/// (its size read back) and returned with a [`PendingObject`] the caller keeps once the metadata row is
-/// committed. On failure nothing is left in the bucket.
+/// Streams `body` into a new object `key`, enforcing `policy`. The upload is first announced in
+/// `upload_intents` (in `intents`), so reconcile leaves the object alone until it is recorded. On success
+/// the object is confirmed by S3 (its size read back) and returned with a [`PendingObject`] the caller
+/// keeps once the metadata row is committed. On failure nothing is left in the bucket or the database.
 pub async fn store_stream<S, E>(
     store: &ObjectStore,
+    intents: &PgPool,
     key: &str,
     body: S,
     policy: &Policy,
@@ -184,7 +237,10 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut pending = PendingObject::new(store, key);
+    sqlx::query!("insert into upload_intents (object_key) values ($1)", key)
+        .execute(intents)
+        .await?;
+    let mut pending = PendingObject::new(store, intents, key);
     match transfer(&mut pending, body, policy).await {
         Ok(stored) => Ok((stored, pending)),
         Err(err) => {

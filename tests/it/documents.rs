@@ -46,14 +46,28 @@ fn chunks(bytes: &[u8], chunk: usize) -> impl futures::Stream<Item = Result<Byte
     )
 }
 
-async fn round_trip(backend: S3Backend, size: usize) {
+/// Announcements of uploads not yet recorded or cleaned up.
+async fn announced(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from upload_intents")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn round_trip(backend: S3Backend, pool: PgPool, size: usize) {
     let bucket = TestBucket::new(backend).await;
     let bytes = pdf(size);
     let key = StorageKey::Document(DocumentId::new()).key();
 
-    let (stored, pending) = store_stream(&bucket.store, &key, chunks(&bytes, 64 * 1024), &policy(1 << 30))
-        .await
-        .unwrap();
+    let (stored, pending) = store_stream(
+        &bucket.store,
+        &pool,
+        &key,
+        chunks(&bytes, 64 * 1024),
+        &policy(1 << 30),
+    )
+    .await
+    .unwrap();
     pending.keep();
 
     assert_eq!(stored.size, bytes.len() as u64);
@@ -69,52 +83,53 @@ async fn round_trip(backend: S3Backend, size: usize) {
     assert_eq!(bucket.keys().await, vec![key]);
 }
 
-async fn a_small_file_round_trips(backend: S3Backend) {
-    round_trip(backend, 300 * 1024).await;
+async fn a_small_file_round_trips(backend: S3Backend, pool: PgPool) {
+    round_trip(backend, pool, 300 * 1024).await;
 }
 
-async fn a_multipart_file_round_trips(backend: S3Backend) {
-    round_trip(backend, 40 * 1024 * 1024 + 12345).await;
+async fn a_multipart_file_round_trips(backend: S3Backend, pool: PgPool) {
+    round_trip(backend, pool, 40 * 1024 * 1024 + 12345).await;
 }
 
-async fn refused(backend: S3Backend, bytes: Vec<u8>, max: u64) -> UploadError {
+async fn refused(backend: S3Backend, pool: &PgPool, bytes: Vec<u8>, max: u64) -> UploadError {
     let bucket = TestBucket::new(backend).await;
     let key = StorageKey::Document(DocumentId::new()).key();
-    let err = store_stream(&bucket.store, &key, chunks(&bytes, 4096), &policy(max))
+    let err = store_stream(&bucket.store, pool, &key, chunks(&bytes, 4096), &policy(max))
         .await
         .unwrap_err();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(bucket.keys().await.is_empty(), "nothing is left in the bucket");
+    assert_eq!(announced(pool).await, 0, "nor announced in the database");
     err
 }
 
-async fn refusals_leave_nothing_behind(backend: S3Backend) {
+async fn refusals_leave_nothing_behind(backend: S3Backend, pool: PgPool) {
     let html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>".to_vec();
     assert!(
-        matches!(refused(backend, html, 1 << 20).await, UploadError::Refused { detected: Some(ref d), .. } if d == "text/html")
+        matches!(refused(backend, &pool, html, 1 << 20).await, UploadError::Refused { detected: Some(ref d), .. } if d == "text/html")
     );
     let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec();
     assert!(matches!(
-        refused(backend, svg, 1 << 20).await,
+        refused(backend, &pool, svg, 1 << 20).await,
         UploadError::Refused { .. }
     ));
     assert!(matches!(
-        refused(backend, Vec::new(), 1 << 20).await,
+        refused(backend, &pool, Vec::new(), 1 << 20).await,
         UploadError::Empty
     ));
     // Over the limit, small and across parts.
     assert!(matches!(
-        refused(backend, pdf(2048), 2047).await,
+        refused(backend, &pool, pdf(2048), 2047).await,
         UploadError::TooLarge { limit: 2047 }
     ));
     let big = pdf(PART_SIZE * 2 + 10);
     assert!(matches!(
-        refused(backend, big, (PART_SIZE + 100) as u64).await,
+        refused(backend, &pool, big, (PART_SIZE + 100) as u64).await,
         UploadError::TooLarge { .. }
     ));
 }
 
-async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend) {
+async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend, pool: PgPool) {
     let bucket = TestBucket::new(backend).await;
     let key = StorageKey::Document(DocumentId::new()).key();
     let bytes = pdf(2 * PART_SIZE + 1024);
@@ -128,7 +143,7 @@ async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend) {
             .collect::<Vec<_>>(),
     );
 
-    let err = store_stream(&bucket.store, &key, body, &policy(1 << 30))
+    let err = store_stream(&bucket.store, &pool, &key, body, &policy(1 << 30))
         .await
         .unwrap_err();
 
@@ -139,10 +154,11 @@ async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend) {
         0,
         "the multipart upload was aborted, its parts gone"
     );
+    assert_eq!(announced(&pool).await, 0);
 }
 
 /// The helper the leak checks rely on sees an unfinished upload (so those checks can fail).
-async fn unfinished_uploads_are_seen(backend: S3Backend) {
+async fn unfinished_uploads_are_seen(backend: S3Backend, _pool: PgPool) {
     let bucket = TestBucket::new(backend).await;
     let client = bucket.store.client();
     let upload = client
@@ -180,10 +196,20 @@ async fn unfinished_uploads_are_seen(backend: S3Backend) {
 macro_rules! on_both_servers {
     ($($name:ident),* $(,)?) => {
         mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(pawfile::testing::S3Backend::Embedded).await; })*
+            $(
+                #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name(pawfile::testing::S3Backend::Embedded, pool).await;
+                }
+            )*
         }
         mod garage {
-            $(#[tokio::test] async fn $name() { super::$name(pawfile::testing::S3Backend::Garage).await; })*
+            $(
+                #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name(pawfile::testing::S3Backend::Garage, pool).await;
+                }
+            )*
         }
     };
 }
@@ -196,18 +222,19 @@ on_both_servers!(
     unfinished_uploads_are_seen,
 );
 
-#[tokio::test]
-async fn s3_stopping_mid_upload_fails_cleanly() {
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn s3_stopping_mid_upload_fails_cleanly(pool: PgPool) {
     let mut bucket = TestBucket::embedded().await;
     let key = StorageKey::Document(DocumentId::new()).key();
     let bytes = pdf(3 * PART_SIZE);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
     let upload = {
-        let store = bucket.store.clone();
+        let (store, pool) = (bucket.store.clone(), pool.clone());
         let key = key.clone();
         tokio::spawn(async move {
             store_stream(
                 &store,
+                &pool,
                 &key,
                 tokio_stream::wrappers::ReceiverStream::new(receiver),
                 &policy(1 << 30),
@@ -236,36 +263,90 @@ async fn s3_stopping_mid_upload_fails_cleanly() {
     );
     bucket.restart_endpoint().await;
     assert!(bucket.keys().await.is_empty(), "no object appeared");
+    assert_eq!(
+        announced(&pool).await,
+        1,
+        "S3 could not be told to abort: the announcement stays, for reconcile to finish the job"
+    );
 }
 
-#[tokio::test]
-async fn s3_refusing_the_final_step_fails_cleanly() {
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_upload_is_announced_before_it_reaches_s3_and_refused_without_the_database(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let key = StorageKey::Document(DocumentId::new()).key();
+    let (_, pending) = store_stream(
+        &bucket.store,
+        &pool,
+        &key,
+        chunks(&pdf(4096), 1024),
+        &policy(1 << 20),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        announced(&pool).await,
+        1,
+        "stored but not yet recorded: announced"
+    );
+    pending.discard().await;
+    assert_eq!(
+        announced(&pool).await,
+        0,
+        "discarded: the announcement goes with the object"
+    );
+    assert!(bucket.keys().await.is_empty());
+
+    pool.close().await;
+    let key = StorageKey::Document(DocumentId::new()).key();
+    let err = store_stream(
+        &bucket.store,
+        &pool,
+        &key,
+        chunks(&pdf(4096), 1024),
+        &policy(1 << 20),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, UploadError::Database(_)), "{err:?}");
+    assert!(bucket.keys().await.is_empty(), "nothing reached S3");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn s3_refusing_the_final_step_fails_cleanly(pool: PgPool) {
     for (size, operation) in [(1024, "PutObject"), (PART_SIZE + 1, "CompleteMultipartUpload")] {
         let bucket = TestBucket::embedded().await;
         bucket.endpoint().refuse(operation);
         let key = StorageKey::Document(DocumentId::new()).key();
 
-        let err = store_stream(&bucket.store, &key, chunks(&pdf(size), 65536), &policy(1 << 30))
-            .await
-            .unwrap_err();
+        let err = store_stream(
+            &bucket.store,
+            &pool,
+            &key,
+            chunks(&pdf(size), 65536),
+            &policy(1 << 30),
+        )
+        .await
+        .unwrap_err();
 
         assert!(matches!(err, UploadError::Storage(_)), "{operation}: {err:?}");
         assert!(bucket.keys().await.is_empty(), "{operation}: nothing is left");
+        assert_eq!(announced(&pool).await, 0, "{operation}: nor announced");
     }
 }
 
-#[tokio::test]
-async fn dropping_an_upload_half_way_cleans_up_in_the_background() {
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn dropping_an_upload_half_way_cleans_up_in_the_background(pool: PgPool) {
     let bucket = TestBucket::new(S3Backend::Garage).await;
     let key = StorageKey::Document(DocumentId::new()).key();
     let bytes = pdf(2 * PART_SIZE + 10);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
     let upload = {
-        let store = bucket.store.clone();
+        let (store, pool) = (bucket.store.clone(), pool.clone());
         let key = key.clone();
         tokio::spawn(async move {
             store_stream(
                 &store,
+                &pool,
                 &key,
                 tokio_stream::wrappers::ReceiverStream::new(receiver),
                 &policy(1 << 30),
@@ -304,6 +385,13 @@ async fn dropping_an_upload_half_way_cleans_up_in_the_background() {
         "the multipart upload was aborted after the task was dropped"
     );
     assert!(bucket.keys().await.is_empty());
+    for _ in 0..50 {
+        if announced(&pool).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(announced(&pool).await, 0, "the announcement went too");
 }
 
 async fn upload(
@@ -315,9 +403,15 @@ async fn upload(
 ) -> DocumentId {
     let id = DocumentId::new();
     let key = StorageKey::Document(id).key();
-    let (stored, pending) = store_stream(&bucket.store, &key, chunks(&pdf(size), 65536), &policy(1 << 30))
-        .await
-        .unwrap();
+    let (stored, pending) = store_stream(
+        &bucket.store,
+        pool,
+        &key,
+        chunks(&pdf(size), 65536),
+        &policy(1 << 30),
+    )
+    .await
+    .unwrap();
     let target = UploadTarget {
         pet,
         record: None,
@@ -536,4 +630,70 @@ async fn reconcile_removes_orphans_and_flags_missing_and_damaged_objects(pool: P
         vec![lost.0],
         "only the missing object is still flagged"
     );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn reconcile_spares_announced_uploads_until_they_are_stale(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    // A request with several files: the first is stored, the rest still streaming, nothing recorded.
+    let id = DocumentId::new();
+    let key = StorageKey::Document(id).key();
+    let (stored, pending) = store_stream(
+        &bucket.store,
+        &pool,
+        &key,
+        chunks(&pdf(4096), 1024),
+        &policy(1 << 20),
+    )
+    .await
+    .unwrap();
+    let patient = Options {
+        grace: Duration::ZERO,
+        verify_sample: 0,
+        ..Options::default()
+    };
+
+    let report = reconcile::reconcile(&pool, &bucket.store, patient)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.removed_orphans.is_empty(), "{report:?}");
+    assert!(bucket.keys().await.contains(&key), "the announced object stays");
+
+    // The upload outlived the upload grace period: reconcile gives it up.
+    let impatient = Options {
+        upload_grace: Duration::ZERO,
+        ..patient
+    };
+    let report = reconcile::reconcile(&pool, &bucket.store, impatient)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.removed_orphans, vec![key.clone()]);
+    assert_eq!(announced(&pool).await, 0);
+
+    // Recording it now is refused, so no row points at the removed object.
+    let target = UploadTarget {
+        pet: biscuit,
+        record: None,
+        caption: None,
+        category: None,
+    };
+    let uploads = [Upload {
+        filename: "scan.pdf".to_owned(),
+        id,
+        stored,
+    }];
+    let err = documents::record_uploads(&pool, &alice, &target, bucket.store.bucket(), &uploads)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    pending.discard().await;
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
 }

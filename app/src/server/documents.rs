@@ -222,7 +222,7 @@ async fn receive(
                     let id = DocumentId::new();
                     let key = StorageKey::Document(id).key();
                     let body = field.map_err(|err| err.to_string());
-                    let (stored, object) = store_stream(&state.documents, &key, body, &policy)
+                    let (stored, object) = store_stream(&state.documents, &state.db, &key, body, &policy)
                         .await
                         .map_err(|err| name_the_file(ApiError::from(err), &name))?;
                     pending.push(object);

@@ -72,12 +72,16 @@ impl Setup {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The bucket's keys, and the rows in `documents` and `upload_intents` (an upload's announcement
+    /// must go with it, whatever the outcome).
     async fn stored(&self) -> (Vec<String>, i64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let rows: i64 = sqlx::query_scalar("select count(*) from documents")
-            .fetch_one(&self.app.pool)
-            .await
-            .unwrap();
+        let rows: i64 = sqlx::query_scalar(
+            "select (select count(*) from documents) + (select count(*) from upload_intents)",
+        )
+        .fetch_one(&self.app.pool)
+        .await
+        .unwrap();
         (self.app.documents.keys().await, rows)
     }
 }
@@ -811,7 +815,14 @@ async fn s3_down_or_refusing_gives_a_clear_error_and_no_orphan(pool: PgPool) {
     let (status, body) = setup.upload(file(pdf(5000), "scan.pdf")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     setup.app.documents.restart_endpoint().await;
-    assert_eq!(setup.stored().await, (Vec::new(), 0));
+    // S3 could not be asked to remove whatever it might hold: the upload stays announced (reconcile
+    // removes both once the upload grace period has passed), but no document row exists.
+    assert_eq!(setup.stored().await, (Vec::new(), 1));
+    let documents: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&setup.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(documents, 0);
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
