@@ -785,21 +785,38 @@ async fn staff_attach_files_to_their_records_and_owners_cannot(pool: PgPool) {
 async fn postgres_failing_the_insert_leaves_no_object(pool: PgPool) {
     let setup = with_a_pet(spawn_app(pool).await).await;
     sqlx::raw_sql(
-        "create function refuse_documents() returns trigger language plpgsql as $$ begin raise exception 'disk full'; end; $$;
-         create trigger refuse before insert on documents for each row execute function refuse_documents();",
+        "create function refuse_inserts() returns trigger language plpgsql as $$ begin raise exception 'disk full'; end; $$;",
     )
     .execute(&setup.app.pool)
     .await
     .unwrap();
+    // The announcement before the upload starts, and the document row after S3 confirmed the object.
+    for table in ["upload_intents", "documents"] {
+        sqlx::raw_sql(&format!(
+            "create trigger refuse before insert on {table} for each row execute function refuse_inserts();"
+        ))
+        .execute(&setup.app.pool)
+        .await
+        .unwrap();
 
-    let (status, body) = setup.upload(file(pdf(20_000), "scan.pdf")).await;
+        let (status, body) = setup.upload(file(pdf(20_000), "scan.pdf")).await;
 
-    assert!(status.is_server_error(), "{status}: {body}");
-    assert!(
-        !body["error"].as_str().unwrap().contains("disk full"),
-        "internal detail stays in the log"
-    );
-    assert_eq!(setup.stored().await, (Vec::new(), 0));
+        assert!(status.is_server_error(), "{table}: {status}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            !message.contains("disk full"),
+            "{table}: internal detail stays in the log"
+        );
+        assert_eq!(setup.stored().await, (Vec::new(), 0), "{table}");
+        if table == "upload_intents" {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(message.contains("not saved"), "{message}");
+        }
+        sqlx::raw_sql(&format!("drop trigger refuse on {table};"))
+            .execute(&setup.app.pool)
+            .await
+            .unwrap();
+    }
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
