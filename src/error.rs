@@ -24,6 +24,17 @@ pub enum Error {
         /// When the caller may try again.
         retry_after: Duration,
     },
+    /// A file of an upload was refused or could not be stored; the message is for the person uploading.
+    #[error("{file}: {error}")]
+    Upload {
+        /// The file's (sanitised) name.
+        file: String,
+        /// What went wrong with it.
+        error: crate::documents::UploadError,
+    },
+    /// The object store failed or could not be reached.
+    #[error("storage error: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     /// Postgres failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

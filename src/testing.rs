@@ -134,7 +134,7 @@ impl TestBucket {
                 .count(),
             None => self
                 .store
-                .client()
+                .sdk()
                 .list_multipart_uploads()
                 .bucket(self.store.bucket())
                 .send()

@@ -12,6 +12,7 @@ use futures::stream;
 use pawfile::{
     auth::PasswordHasher,
     documents::upload::{Policy, store_stream},
+    domain::DocumentId,
     testing::TestBucket,
 };
 use pawfile_app::server::{AppState, Application, RuntimeConfig, TaskSignals};
@@ -155,13 +156,14 @@ async fn main() -> anyhow::Result<()> {
         max_bytes: u64::MAX,
         accepted: vec!["application/pdf".to_owned()],
     };
-    let (_, pending) = store_stream(&documents.store, &pool, "bench/warm", body(1 << 20), &policy).await?;
+    let (_, pending) =
+        store_stream(&documents.store, &pool, DocumentId::new(), body(1 << 20), &policy).await?;
     pending.keep();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let idle = rss();
     let (baseline, baseline_peak, baseline_time) = measure(Box::pin(async {
-        store_stream(&documents.store, &pool, "bench/direct", body(total), &policy)
+        store_stream(&documents.store, &pool, DocumentId::new(), body(total), &policy)
             .await
             .map(|(stored, pending)| {
                 pending.keep();

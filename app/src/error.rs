@@ -173,6 +173,11 @@ impl From<pawfile::error::Error> for ApiError {
             Error::Conflict(error) => ApiError::Conflict { error },
             Error::NotFound => ApiError::not_found(),
             Error::Forbidden(error) => ApiError::Forbidden { error },
+            Error::Upload { file, error } => name_the_file(error.into(), &file),
+            Error::Storage(storage) => {
+                let missing = storage.is_not_found();
+                storage_failed(&storage, missing)
+            }
             Error::RateLimited { retry_after } => ApiError::RateLimited {
                 error: format!(
                     "Too many attempts. Try again in {} minutes.",
@@ -217,7 +222,7 @@ impl From<pawfile::documents::UploadError> for ApiError {
             },
             UploadError::TooLarge { .. } => ApiError::TooLarge { error },
             UploadError::Refused { .. } => ApiError::UnsupportedType { error },
-            UploadError::Interrupted(_) => ApiError::BadRequest { error },
+            UploadError::Interrupted(_) | UploadError::TooManyFiles { .. } => ApiError::BadRequest { error },
             UploadError::Database(database) => {
                 tracing::error!(error = %database, "cannot announce an upload");
                 ApiError::Unavailable {
@@ -238,17 +243,32 @@ impl From<pawfile::documents::UploadError> for ApiError {
 }
 
 #[cfg(feature = "ssr")]
-impl From<pawfile::storage::StorageError> for ApiError {
-    fn from(err: pawfile::storage::StorageError) -> Self {
-        tracing::error!(error = %err, "object store request failed");
-        match err {
-            pawfile::storage::StorageError::NotFound => ApiError::Unavailable {
-                error: "This file is missing from the store. Administrators have been told.".to_owned(),
-            },
-            _ => ApiError::Unavailable {
-                error: "The file store is unavailable. Try again in a moment.".to_owned(),
-            },
-        }
+fn storage_failed(err: &dyn std::fmt::Display, missing: bool) -> ApiError {
+    tracing::error!(error = %err, "object store request failed");
+    ApiError::Unavailable {
+        error: if missing {
+            "This file is missing from the store. Administrators have been told.".to_owned()
+        } else {
+            "The file store is unavailable. Try again in a moment.".to_owned()
+        },
+    }
+}
+
+/// `file: message` for refusals that belong to one file of an upload.
+#[cfg(feature = "ssr")]
+fn name_the_file(err: ApiError, name: &str) -> ApiError {
+    match err {
+        ApiError::TooLarge { error } => ApiError::TooLarge {
+            error: format!("{name}: {error}"),
+        },
+        ApiError::UnsupportedType { error } => ApiError::UnsupportedType {
+            error: format!("{name}: {error}"),
+        },
+        ApiError::Invalid { field, error } => ApiError::Invalid {
+            field,
+            error: format!("{name}: {error}"),
+        },
+        other => other,
     }
 }
 

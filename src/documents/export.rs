@@ -134,7 +134,7 @@ async fn write_zip(
         let object = store.get_stream(&document.key, None).await?;
         let entry = ZipEntryBuilder::new(document.path.clone().into(), Compression::Stored);
         let mut entry_writer = zip.write_entry_stream(entry).await?;
-        let mut reader = object.body.into_async_read().compat();
+        let mut reader = object.into_reader().compat();
         futures::io::copy(&mut reader, &mut entry_writer).await?;
         entry_writer.close().await?;
     }

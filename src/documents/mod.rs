@@ -10,18 +10,18 @@ pub mod thumbnails;
 pub mod upload;
 
 use crate::{
-    access::{Actor, Need, lock_live_share, lock_ownership, pet_permissions, require_pet},
+    access::{Actor, Need, pet_permissions, require_pet},
     audit::{self, Action},
     clock::localize,
     db::{ExclusiveTask, run_exclusive},
-    domain::{ClinicId, DocumentCategory, DocumentId, DocumentView, PetId, RecordId, UserId},
+    domain::{DocumentCategory, DocumentId, DocumentView, PetId, RecordId, UserId},
     error::{Error, Result},
-    storage::ObjectStore,
+    storage::{ObjectBody, ObjectStore},
 };
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
-pub use upload::{PendingObject, Policy, StoredObject, UploadError};
+pub use upload::{PendingObject, Policy, StoredObject, UploadBatch, UploadDetails, UploadError};
 
 /// Longest kept file name, in characters.
 const FILENAME_MAX: usize = 255;
@@ -59,154 +59,6 @@ pub fn sanitise_filename(name: &str) -> String {
     }
 }
 
-/// Where uploaded files go, and what they are.
-#[derive(Debug, Clone)]
-pub struct UploadTarget {
-    /// The pet.
-    pub pet: PetId,
-    /// The record they are attached to, if any.
-    pub record: Option<RecordId>,
-    /// A caption for every file of the upload.
-    pub caption: Option<String>,
-    /// A category for every file of the upload.
-    pub category: Option<DocumentCategory>,
-}
-
-/// Checks that `actor` may upload to `pet` (its owner, or staff of a clinic it is shared with) and to
-/// `record` (staff of the record's clinic only). Call before streaming a single byte.
-pub async fn authorize_upload(
-    pool: &PgPool,
-    actor: &Actor,
-    pet: PetId,
-    record: Option<RecordId>,
-) -> Result<()> {
-    let permissions = require_pet(pool, actor, pet, Need::Read).await?;
-    let refusal = match record {
-        None if permissions.owner || permissions.clinic.is_some() => return Ok(()),
-        None => Error::Forbidden("You may not add documents to this pet.".to_owned()),
-        Some(record) => {
-            let clinic = sqlx::query_scalar!(
-                r#"select clinic_id as "clinic_id: ClinicId" from medical_records where id = $1 and pet_id = $2"#,
-                record as RecordId,
-                pet as PetId,
-            )
-            .fetch_optional(pool)
-            .await?;
-            match clinic {
-                Some(clinic) if permissions.clinic == Some(clinic) => return Ok(()),
-                Some(_) => {
-                    Error::Forbidden("Only staff of the record's clinic can attach files to it.".to_owned())
-                }
-                None => {
-                    crate::domain::InvalidInput::new("record_id", "That record does not belong to this pet.")
-                        .into()
-                }
-            }
-        }
-    };
-    audit::record(
-        pool,
-        actor
-            .event(Action::AccessDenied)
-            .target("pet", pet.0)
-            .pet(pet)
-            .detail(json!({ "needed": "upload", "record": record.map(|record| record.0) })),
-    )
-    .await?;
-    Err(refusal)
-}
-
-/// A file that reached S3, with the name it came with.
-#[derive(Debug)]
-pub struct Upload {
-    /// The sanitised file name.
-    pub filename: String,
-    /// The document id its key was made from.
-    pub id: DocumentId,
-    /// What S3 confirmed.
-    pub stored: StoredObject,
-}
-
-fn thumbnail_state(content_type: &str) -> &'static str {
-    if thumbnails::can_thumbnail(content_type) {
-        "pending"
-    } else {
-        "none"
-    }
-}
-
-/// Records uploaded files, all in one transaction (with one audit entry each), after re-checking the
-/// caller's access. The caller keeps the S3 objects only if this succeeds.
-pub async fn record_uploads(
-    pool: &PgPool,
-    actor: &Actor,
-    target: &UploadTarget,
-    bucket: &str,
-    uploads: &[Upload],
-) -> Result<Vec<DocumentId>> {
-    authorize_upload(pool, actor, target.pet, target.record).await?;
-    let mut tx = pool.begin().await?;
-    let permissions = pet_permissions(pool, actor, target.pet)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let still_allowed = match permissions.clinic {
-        Some(clinic) => lock_live_share(&mut tx, target.pet, clinic).await?,
-        None => lock_ownership(&mut tx, target.pet, actor.user.id).await?,
-    };
-    if !still_allowed {
-        return Err(Error::NotFound);
-    }
-    // The announcements go with the rows. One that is gone was given up by reconcile (the upload took
-    // longer than its grace period), which may be removing the object: record nothing then.
-    let keys: Vec<&str> = uploads.iter().map(|upload| upload.stored.key.as_str()).collect();
-    let announced = sqlx::query!(
-        "delete from upload_intents where object_key = any($1)",
-        &keys as &[&str]
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if announced != uploads.len() as u64 {
-        return Err(Error::Conflict(
-            "The upload took too long and was given up; please send the files again.".to_owned(),
-        ));
-    }
-    for upload in uploads {
-        sqlx::query!(
-            r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
-                                      sha256, crc32, bucket, object_key, caption, category, thumbnail_state)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
-            upload.id as DocumentId,
-            target.pet as PetId,
-            target.record as Option<RecordId>,
-            actor.user.id as UserId,
-            upload.filename,
-            upload.stored.content_type,
-            upload.stored.size as i64,
-            &upload.stored.sha256[..],
-            i64::from(upload.stored.crc32),
-            bucket,
-            upload.stored.key,
-            target.caption,
-            target.category.map(DocumentCategory::as_str),
-            thumbnail_state(&upload.stored.content_type),
-        )
-        .execute(&mut *tx)
-        .await?;
-        audit::record(
-            &mut *tx,
-            actor
-                .event(Action::UploadDocument)
-                .target("document", upload.id.0)
-                .pet(target.pet)
-                .detail(json!({ "size": upload.stored.size, "content_type": upload.stored.content_type })),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(uploads.iter().map(|upload| upload.id).collect())
-}
-
 /// A document's bytes, as the download route needs them.
 #[derive(Debug, Clone)]
 pub struct Downloadable {
@@ -223,9 +75,59 @@ pub struct Downloadable {
     /// SHA-256 of the bytes.
     pub sha256: Vec<u8>,
     /// The object key.
-    pub key: String,
+    key: String,
     /// The thumbnail's key, once made.
-    pub thumbnail_key: Option<String>,
+    thumbnail_key: Option<String>,
+    /// Whether it is in the trash.
+    pub trashed: bool,
+}
+
+impl Downloadable {
+    /// Whether a thumbnail has been made.
+    pub fn has_thumbnail(&self) -> bool {
+        self.thumbnail_key.is_some()
+    }
+}
+
+/// Which bytes of a document to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendition {
+    /// The file as uploaded.
+    Original,
+    /// Its JPEG thumbnail.
+    Thumbnail,
+}
+
+/// The size in bytes of a document's `rendition`: [`Error::NotFound`] for a thumbnail not made (yet).
+#[tracing::instrument(skip_all, fields(document = %document.id, ?rendition))]
+pub async fn rendition_size(
+    store: &ObjectStore,
+    document: &Downloadable,
+    rendition: Rendition,
+) -> Result<u64> {
+    match rendition {
+        Rendition::Original => Ok(document.size),
+        Rendition::Thumbnail => {
+            let key = document.thumbnail_key.as_deref().ok_or(Error::NotFound)?;
+            Ok(store.head(key).await?.size)
+        }
+    }
+}
+
+/// Streams a document's `rendition` from the store, or the inclusive byte range `range` of it. Only
+/// call after [`find_readable`] and its audit.
+#[tracing::instrument(skip_all, fields(document = %document.id, ?rendition, ?range))]
+pub async fn read(
+    store: &ObjectStore,
+    document: &Downloadable,
+    rendition: Rendition,
+    range: Option<(u64, u64)>,
+) -> Result<ObjectBody> {
+    let key = match rendition {
+        Rendition::Original => document.key.as_str(),
+        Rendition::Thumbnail => document.thumbnail_key.as_deref().ok_or(Error::NotFound)?,
+    };
+    Ok(store.get_stream(key, range).await?)
 }
 
 /// A document the actor may read (even in the trash, for its uploader), or [`Error::NotFound`]
@@ -256,6 +158,7 @@ pub async fn find_readable(pool: &PgPool, actor: &Actor, id: DocumentId) -> Resu
             sha256: row.sha256,
             key: row.object_key,
             thumbnail_key: row.thumbnail_key,
+            trashed: row.deleted_at.is_some(),
         }),
         row => {
             let mut event = actor.event(Action::AccessDenied).target("document", id.0);
@@ -299,6 +202,7 @@ pub struct ListFilter {
 }
 
 /// A pet's documents, newest first.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn list_documents(
     pool: &PgPool,
     actor: &Actor,
@@ -306,6 +210,27 @@ pub async fn list_documents(
     filter: ListFilter,
 ) -> Result<Vec<DocumentView>> {
     require_pet(pool, actor, pet, Need::Read).await?;
+    query_documents(pool, actor, pet, filter, None).await
+}
+
+/// The documents `ids` of `pet` (just written by the actor), newest first; no access check.
+pub(crate) async fn documents_by_id(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    ids: &[DocumentId],
+) -> Result<Vec<DocumentView>> {
+    query_documents(pool, actor, pet, ListFilter::default(), Some(ids)).await
+}
+
+async fn query_documents(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    filter: ListFilter,
+    ids: Option<&[DocumentId]>,
+) -> Result<Vec<DocumentView>> {
+    let ids: Option<Vec<uuid::Uuid>> = ids.map(|ids| ids.iter().map(|id| id.0).collect());
     let rows = sqlx::query!(
         r#"select d.id as "id: DocumentId", d.record_id as "record_id: RecordId", d.original_filename,
                   d.content_type, d.size_bytes, d.sha256, d.caption, d.category, d.thumbnail_key, d.created_at,
@@ -315,12 +240,14 @@ pub async fn list_documents(
              and ($2::text is null or d.category = $2)
              and ($3::uuid is null or d.record_id = $3)
              and case when $4 then d.deleted_at is not null and d.uploaded_by = $5 else d.deleted_at is null end
+             and ($6::uuid[] is null or d.id = any($6))
            order by d.created_at desc, d.id desc"#,
         pet as PetId,
         filter.category.map(DocumentCategory::as_str),
         filter.record as Option<RecordId>,
         filter.trashed,
         actor.user.id as UserId,
+        ids.as_deref(),
     )
     .fetch_all(pool)
     .await?;
@@ -351,26 +278,14 @@ pub async fn list_documents(
 /// One document's metadata.
 pub async fn view_document(pool: &PgPool, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
     let document = find_readable(pool, actor, id).await?;
-    let trashed = sqlx::query_scalar!(
-        "select deleted_at is not null from documents where id = $1",
-        id as DocumentId
-    )
-    .fetch_one(pool)
-    .await?
-    .unwrap_or(false);
-    list_documents(
-        pool,
-        actor,
-        document.pet,
-        ListFilter {
-            trashed,
-            ..ListFilter::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .find(|view| view.id == id)
-    .ok_or(Error::NotFound)
+    let filter = ListFilter {
+        trashed: document.trashed,
+        ..ListFilter::default()
+    };
+    query_documents(pool, actor, document.pet, filter, Some(&[id]))
+        .await?
+        .pop()
+        .ok_or(Error::NotFound)
 }
 
 /// Moves a document to the trash, or back (its uploader only, while they may see the pet).

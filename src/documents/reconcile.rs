@@ -239,7 +239,22 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Re
     report.aborted_uploads = store
         .abort_stale_uploads(OffsetDateTime::now_utc() - options.upload_grace)
         .await?;
-    // Announcements of uploads that never finished (a crashed server) and left no object behind.
+    // Announcements of uploads that never finished (a crashed server): their multipart uploads are
+    // aborted by the id recorded with them (not every store can list them), then they go.
+    let stale = sqlx::query!(
+        r#"select object_key, upload_id as "upload_id!" from upload_intents
+           where upload_id is not null and started_at <= now() - make_interval(secs => $1::float8)"#,
+        options.upload_grace.as_secs_f64(),
+    )
+    .fetch_all(pool)
+    .await?;
+    for upload in stale {
+        match store.abort_upload(&upload.object_key, &upload.upload_id).await {
+            Ok(()) => report.aborted_uploads += 1,
+            Err(crate::storage::StorageError::NotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
     sqlx::query!(
         "delete from upload_intents where started_at <= now() - make_interval(secs => $1::float8)",
         options.upload_grace.as_secs_f64(),

@@ -1,26 +1,37 @@
-//! The upload pipeline: a request body streams into one S3 object while it is counted, hashed
-//! (SHA-256 and CRC-32) and sniffed. Small files go up in one request with their SHA-256 for S3 to
-//! verify; larger ones as a multipart upload, one part buffered and one in flight, so memory stays flat
-//! whatever the size. Any failure, or the caller going away, aborts the multipart upload or deletes the
-//! object: nothing is left behind.
+//! The upload protocol, in one place. An [`UploadBatch`] takes the files of one request:
+//!
+//! 1. [`UploadBatch::begin`] checks that the caller may upload to the pet, before a byte is read;
+//! 2. [`UploadBatch::add_file`] streams each file into its own object (key `documents/<new id>`): the
+//!    upload is announced in `upload_intents` first (with its multipart upload id once S3 gives one), and
+//!    the bytes are counted, sniffed and checksummed on their way through the storage layer's
+//!    [`ObjectWriter`], one part buffered and one in flight, so memory stays flat whatever the size;
+//! 3. [`UploadBatch::finish`] checks access again inside the write transaction, records every row, its
+//!    audit entry and the end of its announcement in that one transaction, and keeps the objects only if
+//!    it commits.
+//!
+//! Any failure, or the caller going away, removes the objects (aborting multipart uploads) and their
+//! announcements: all files of a batch are stored, or none. If S3 cannot be told, the announcement stays
+//! so that reconcile finishes the job later.
 
 use super::sniff::{SNIFF_BYTES, sniff};
-use crate::storage::{ObjectStore, StorageError};
-use aws_sdk_s3::{
-    primitives::ByteStream,
-    types::{CompletedMultipartUpload, CompletedPart},
+use crate::{
+    access::{Actor, Need, lock_live_share, lock_ownership, require_pet},
+    audit::{self, Action},
+    domain::{
+        ClinicId, DocumentCategory, DocumentId, DocumentView, InvalidInput, PetId, PetPermissions, RecordId,
+        UserId,
+    },
+    error::{Error, Result},
+    storage::{ObjectStore, ObjectWriter, StorageError, StorageKey},
 };
-use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use sqlx::PgPool;
-use tokio::task::JoinHandle;
 
-/// Size of each multipart part (S3's minimum is 5 MiB, except for the last part).
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+pub use crate::storage::PART_SIZE;
 
-/// Why an upload was refused or failed. The messages are for the person uploading.
+/// Why a file was refused or failed. The messages are for the person uploading.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     /// Nothing was sent.
@@ -39,6 +50,12 @@ pub enum UploadError {
         detected: Option<String>,
         /// The accepted types, for the message.
         accepted: String,
+    },
+    /// The request carries more files than one upload may.
+    #[error("Send at most {most} files at once.")]
+    TooManyFiles {
+        /// The most files one upload may carry.
+        most: usize,
     },
     /// The request body ended early or broke off (the client went away).
     #[error("The upload was interrupted before the file was complete.")]
@@ -80,6 +97,8 @@ impl Policy {
 /// A stored object, as S3 confirmed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
+    /// The document id its key was made from.
+    pub id: DocumentId,
     /// Its key.
     pub key: String,
     /// Its size in bytes.
@@ -97,139 +116,65 @@ pub struct StoredObject {
 /// [`PendingObject::discard`], or in the background when dropped (a request cancelled mid-way).
 #[derive(Debug)]
 pub struct PendingObject {
-    store: ObjectStore,
+    writer: Option<ObjectWriter>,
     intents: PgPool,
     key: String,
-    upload_id: Option<String>,
-    /// A part upload still under way; it must end before the upload is aborted, or a part landing
-    /// after the abort could linger on S3 where nothing lists it.
-    in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
-    /// Whether S3 may hold something under the key (an object or a multipart upload).
-    armed: bool,
-    /// Whether cleaning up is still due (not yet kept or discarded).
-    open: bool,
 }
 
 impl PendingObject {
-    fn new(store: &ObjectStore, intents: &PgPool, key: &str) -> Self {
-        Self {
-            store: store.clone(),
-            intents: intents.clone(),
-            key: key.to_owned(),
-            upload_id: None,
-            in_flight: None,
-            armed: false,
-            open: true,
-        }
-    }
-
-    /// The object is recorded (and its announcement removed, by [`super::record_uploads`]): leave it.
+    /// The object is recorded (and its announcement removed with the row): leave it.
     pub fn keep(mut self) {
-        self.open = false;
+        if let Some(writer) = self.writer.take() {
+            writer.keep();
+        }
     }
 
     /// Removes the object or aborts the multipart upload, then the announcement, now.
     pub async fn discard(mut self) {
-        if let Some(cleanup) = self.cleanup() {
-            cleanup.run().await;
+        if let Some(writer) = self.writer.take() {
+            forget(writer, &self.intents, &self.key).await;
         }
-    }
-
-    fn cleanup(&mut self) -> Option<Cleanup> {
-        if !std::mem::replace(&mut self.open, false) {
-            return None;
-        }
-        Some(Cleanup {
-            store: self.store.clone(),
-            intents: self.intents.clone(),
-            key: self.key.clone(),
-            armed: self.armed,
-            upload_id: self.upload_id.take(),
-            in_flight: self.in_flight.take(),
-        })
     }
 }
 
 impl Drop for PendingObject {
     fn drop(&mut self) {
-        let Some(cleanup) = self.cleanup() else { return };
+        let Some(writer) = self.writer.take() else { return };
+        let (intents, key) = (self.intents.clone(), self.key.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(cleanup.run());
+            runtime.spawn(async move { forget(writer, &intents, &key).await });
         } else {
-            tracing::error!(key = %self.key, "upload dropped outside the runtime; reconcile will remove it");
+            tracing::error!(%key, "upload dropped outside the runtime; reconcile will remove it");
         }
     }
 }
 
-/// What cleaning up an unrecorded upload takes.
-struct Cleanup {
-    store: ObjectStore,
-    intents: PgPool,
-    key: String,
-    armed: bool,
-    upload_id: Option<String>,
-    in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
-}
-
-impl Cleanup {
-    async fn run(self) {
-        if self.armed && !remove(&self.store, &self.key, self.upload_id.as_deref(), self.in_flight).await {
-            // The announcement stays, so reconcile leaves the object alone until the upload grace
-            // period has passed, then removes both.
-            return;
-        }
-        if let Err(err) = sqlx::query!("delete from upload_intents where object_key = $1", self.key)
-            .execute(&self.intents)
-            .await
-        {
-            tracing::error!(key = %self.key, error = %err, "cannot remove an upload's announcement; reconcile will");
-        }
+/// Removes what S3 holds of an unrecorded upload, then (only if that worked) its announcement.
+async fn forget(writer: ObjectWriter, intents: &PgPool, key: &str) {
+    if let Err(err) = writer.discard().await {
+        // The announcement stays, so reconcile leaves the object alone until the upload grace
+        // period has passed, then removes both.
+        tracing::error!(%key, error = %err, "cannot remove an unfinished upload; reconcile will");
+        return;
+    }
+    if let Err(err) = sqlx::query!("delete from upload_intents where object_key = $1", key)
+        .execute(intents)
+        .await
+    {
+        tracing::error!(%key, error = %err, "cannot remove an upload's announcement; reconcile will");
     }
 }
 
-/// Removes what S3 holds under `key`; whether that worked.
-async fn remove(
-    store: &ObjectStore,
-    key: &str,
-    upload_id: Option<&str>,
-    in_flight: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
-) -> bool {
-    if let Some(part) = in_flight {
-        let _ = part.await;
-    }
-    let result = match upload_id {
-        Some(upload_id) => store
-            .client()
-            .abort_multipart_upload()
-            .bucket(store.bucket())
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|err| store.classify(&err)),
-        None => store.delete(key).await,
-    };
-    match result {
-        Ok(()) => {
-            tracing::info!(%key, "removed an unfinished upload");
-            true
-        }
-        Err(err) => {
-            tracing::error!(%key, error = %err, "cannot remove an unfinished upload; reconcile will");
-            false
-        }
-    }
-}
-
-/// Streams `body` into a new object `key`, enforcing `policy`. The upload is first announced in
-/// `upload_intents` (in `intents`), so reconcile leaves the object alone until it is recorded. On success
-/// the object is confirmed by S3 (its size read back) and returned with a [`PendingObject`] the caller
-/// keeps once the metadata row is committed. On failure nothing is left in the bucket or the database.
+/// Streams `body` into the new object of document `id`, enforcing `policy`. The upload is first
+/// announced in `upload_intents` (in `intents`), so reconcile leaves the object alone until it is
+/// recorded; a multipart upload's id is recorded there as soon as S3 gives it. On success the object is
+/// confirmed by S3 (its size read back) and returned with a [`PendingObject`] the caller keeps once the
+/// metadata row is committed. On failure nothing is left in the bucket or the database.
+#[tracing::instrument(skip_all, fields(document = %id))]
 pub async fn store_stream<S, E>(
     store: &ObjectStore,
     intents: &PgPool,
-    key: &str,
+    id: DocumentId,
     body: S,
     policy: &Policy,
 ) -> Result<(StoredObject, PendingObject), UploadError>
@@ -237,11 +182,16 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let key = StorageKey::Document(id).key();
     sqlx::query!("insert into upload_intents (object_key) values ($1)", key)
         .execute(intents)
         .await?;
-    let mut pending = PendingObject::new(store, intents, key);
-    match transfer(&mut pending, body, policy).await {
+    let mut pending = PendingObject {
+        writer: Some(store.writer(&key)),
+        intents: intents.clone(),
+        key,
+    };
+    match transfer(&mut pending, id, body, policy).await {
         Ok(stored) => Ok((stored, pending)),
         Err(err) => {
             pending.discard().await;
@@ -252,6 +202,7 @@ where
 
 async fn transfer<S, E>(
     pending: &mut PendingObject,
+    id: DocumentId,
     mut body: S,
     policy: &Policy,
 ) -> Result<StoredObject, UploadError>
@@ -259,170 +210,323 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let store = pending.store.clone();
-    let key = pending.key.clone();
-    let mut sha256 = Sha256::new();
+    let writer = pending.writer.as_mut().expect("a pending upload has its writer");
     let mut crc32 = crc32fast::Hasher::new();
-    let mut size: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
     let mut content_type: Option<String> = None;
-    let mut buffer = BytesMut::new();
-    let mut parts: Vec<CompletedPart> = Vec::new();
+    let mut upload_id_recorded = false;
 
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|err| UploadError::Interrupted(err.to_string()))?;
-        size += chunk.len() as u64;
-        if size > policy.max_bytes {
-            wait_for(pending.in_flight.take()).await.ok();
+        if writer.written() + chunk.len() as u64 > policy.max_bytes {
             return Err(UploadError::TooLarge {
                 limit: policy.max_bytes,
             });
         }
-        sha256.update(&chunk);
         crc32.update(&chunk);
-        buffer.extend_from_slice(&chunk);
-        if content_type.is_none() && buffer.len() >= SNIFF_BYTES {
-            content_type = Some(policy.check_type(&buffer)?);
-        }
-        while buffer.len() >= PART_SIZE {
-            let upload_id = match &pending.upload_id {
-                Some(upload_id) => upload_id.clone(),
-                None => {
-                    let created = store
-                        .client()
-                        .create_multipart_upload()
-                        .bucket(store.bucket())
-                        .key(&key)
-                        .content_type(content_type.as_deref().unwrap_or("application/octet-stream"))
-                        .send()
-                        .await
-                        .map_err(|err| store.classify(&err))?;
-                    let upload_id = created
-                        .upload_id()
-                        .ok_or_else(|| StorageError::Other("S3 returned no upload id".to_owned()))?
-                        .to_owned();
-                    pending.upload_id = Some(upload_id.clone());
-                    pending.armed = true;
-                    upload_id
-                }
-            };
-            let part = buffer.split_to(PART_SIZE).freeze();
-            if let Some(previous) = wait_for(pending.in_flight.take()).await? {
-                parts.push(previous);
+        if content_type.is_none() {
+            // The type is known before the first part leaves (a part is far larger than the head).
+            let wanted = SNIFF_BYTES - head.len();
+            head.extend_from_slice(&chunk[..wanted.min(chunk.len())]);
+            if head.len() == SNIFF_BYTES {
+                let sniffed = policy.check_type(&head)?;
+                writer.set_content_type(&sniffed);
+                content_type = Some(sniffed);
             }
-            let number = parts.len() as i32 + 1;
-            pending.in_flight = Some(tokio::spawn(upload_part(
-                store.clone(),
-                key.clone(),
-                upload_id,
-                number,
-                part,
-            )));
+        }
+        writer.write(chunk).await?;
+        if !upload_id_recorded && let Some(upload_id) = writer.upload_id() {
+            sqlx::query!(
+                "update upload_intents set upload_id = $2 where object_key = $1",
+                pending.key,
+                upload_id
+            )
+            .execute(&pending.intents)
+            .await?;
+            upload_id_recorded = true;
         }
     }
-    if let Some(previous) = wait_for(pending.in_flight.take()).await? {
-        parts.push(previous);
-    }
-    if size == 0 {
+    if writer.written() == 0 {
         return Err(UploadError::Empty);
     }
     let content_type = match content_type {
         Some(content_type) => content_type,
-        None => policy.check_type(&buffer)?,
-    };
-    let sha256: [u8; 32] = sha256.finalize().into();
-
-    match pending.upload_id.clone() {
         None => {
-            pending.armed = true;
-            store
-                .client()
-                .put_object()
-                .bucket(store.bucket())
-                .key(&key)
-                .content_type(&content_type)
-                .content_length(size as i64)
-                .checksum_sha256(BASE64.encode(sha256))
-                .body(ByteStream::from(buffer.freeze()))
-                .send()
-                .await
-                .map_err(|err| store.classify(&err))?;
+            let sniffed = policy.check_type(&head)?;
+            writer.set_content_type(&sniffed);
+            sniffed
         }
-        Some(upload_id) => {
-            if !buffer.is_empty() {
-                let number = parts.len() as i32 + 1;
-                parts.push(
-                    upload_part(
-                        store.clone(),
-                        key.clone(),
-                        upload_id.clone(),
-                        number,
-                        buffer.freeze(),
-                    )
-                    .await?,
-                );
-            }
-            store
-                .client()
-                .complete_multipart_upload()
-                .bucket(store.bucket())
-                .key(&key)
-                .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-                .send()
-                .await
-                .map_err(|err| store.classify(&err))?;
-            // The upload id is spent: from here on, cleaning up means deleting the object.
-            pending.upload_id = None;
-        }
-    }
-    let confirmed = store.head(&key).await?;
-    if confirmed.size != size {
-        return Err(StorageError::Other(format!("S3 stored {} bytes of {size}", confirmed.size)).into());
-    }
+    };
+    let written = writer.finish().await?;
     Ok(StoredObject {
-        key,
-        size,
-        sha256,
+        id,
+        key: written.key,
+        size: written.size,
+        sha256: written.sha256,
         crc32: crc32.finalize(),
         content_type,
     })
 }
 
-async fn wait_for(
-    handle: Option<JoinHandle<Result<CompletedPart, StorageError>>>,
-) -> Result<Option<CompletedPart>, UploadError> {
-    match handle {
-        None => Ok(None),
-        Some(handle) => match handle.await {
-            Ok(part) => Ok(Some(part?)),
-            Err(err) => Err(StorageError::Other(format!("part upload task failed: {err}")).into()),
-        },
+/// What the files of one upload are attached to and how they are described (the form's text fields).
+#[derive(Debug, Clone, Default)]
+pub struct UploadDetails {
+    /// The record they are attached to, if any.
+    pub record: Option<RecordId>,
+    /// A caption for every file of the upload.
+    pub caption: Option<String>,
+    /// A category for every file of the upload.
+    pub category: Option<DocumentCategory>,
+}
+
+/// A file of a batch that reached S3, with the name it came with.
+#[derive(Debug)]
+struct Received {
+    filename: String,
+    stored: StoredObject,
+    pending: PendingObject,
+}
+
+/// The files of one upload request, stored together or not at all. See the module documentation.
+#[derive(Debug)]
+pub struct UploadBatch {
+    db: PgPool,
+    store: ObjectStore,
+    policy: Policy,
+    actor: Actor,
+    pet: PetId,
+    files: Vec<Received>,
+}
+
+impl UploadBatch {
+    /// Most files in one batch.
+    pub const MAX_FILES: usize = 20;
+
+    /// Starts a batch of files for `pet`, after checking that `actor` may add documents to it (its
+    /// owner, or staff of a clinic it is shared with). Call before reading the request body.
+    #[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
+    pub async fn begin(
+        db: &PgPool,
+        store: &ObjectStore,
+        policy: Policy,
+        actor: &Actor,
+        pet: PetId,
+    ) -> Result<Self> {
+        authorize_upload(db, actor, pet, None).await?;
+        Ok(Self {
+            db: db.clone(),
+            store: store.clone(),
+            policy,
+            actor: actor.clone(),
+            pet,
+            files: Vec::new(),
+        })
+    }
+
+    /// The largest file this batch accepts, in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.policy.max_bytes
+    }
+
+    /// How many files the batch holds.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the batch holds no file yet.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Streams one file (as the device named it) into the store. If it is refused or fails, every
+    /// file of the batch is removed and the error names the file.
+    #[tracing::instrument(skip_all, fields(pet = %self.pet, file = self.files.len()))]
+    pub async fn add_file<S, E>(&mut self, name: &str, body: S) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let filename = super::sanitise_filename(name);
+        if self.files.len() == Self::MAX_FILES {
+            self.discard_files().await;
+            return Err(Error::Upload {
+                file: filename,
+                error: UploadError::TooManyFiles {
+                    most: Self::MAX_FILES,
+                },
+            });
+        }
+        match store_stream(&self.store, &self.db, DocumentId::new(), body, &self.policy).await {
+            Ok((stored, pending)) => {
+                self.files.push(Received {
+                    filename,
+                    stored,
+                    pending,
+                });
+                Ok(())
+            }
+            Err(error) => {
+                self.discard_files().await;
+                Err(Error::Upload {
+                    file: filename,
+                    error,
+                })
+            }
+        }
+    }
+
+    /// Removes every file of the batch now (the request failed).
+    pub async fn discard(mut self) {
+        self.discard_files().await;
+    }
+
+    async fn discard_files(&mut self) {
+        for file in self.files.drain(..) {
+            file.pending.discard().await;
+        }
+    }
+
+    /// Records the files: access is checked again (and locked) inside the transaction that writes
+    /// every row and its audit entry; the objects are kept if it commits and removed otherwise. This
+    /// runs to the end even if the caller goes away meanwhile (dropping the request after the commit
+    /// must not remove the objects of saved rows). Returns the documents written.
+    #[tracing::instrument(skip_all, fields(pet = %self.pet, files = self.files.len()))]
+    pub async fn finish(mut self, details: UploadDetails) -> Result<Vec<DocumentView>> {
+        if self.files.is_empty() {
+            return Err(InvalidInput::new("file", "Choose at least one file.").into());
+        }
+        let recording = tokio::spawn(async move {
+            let recorded = self.record(&details).await;
+            let files = std::mem::take(&mut self.files);
+            match recorded {
+                Ok(()) => {
+                    let ids: Vec<DocumentId> = files.iter().map(|file| file.stored.id).collect();
+                    for file in files {
+                        file.pending.keep();
+                    }
+                    super::documents_by_id(&self.db, &self.actor, self.pet, &ids).await
+                }
+                Err(err) => {
+                    for file in files {
+                        file.pending.discard().await;
+                    }
+                    Err(err)
+                }
+            }
+        });
+        recording
+            .await
+            .map_err(|err| Error::Internal(anyhow::anyhow!("recording an upload failed: {err}")))?
+    }
+
+    async fn record(&self, details: &UploadDetails) -> Result<()> {
+        let permissions = authorize_upload(&self.db, &self.actor, self.pet, details.record).await?;
+        let mut tx = self.db.begin().await?;
+        let still_allowed = match permissions.clinic {
+            Some(clinic) => lock_live_share(&mut tx, self.pet, clinic).await?,
+            None => lock_ownership(&mut tx, self.pet, self.actor.user.id).await?,
+        };
+        if !still_allowed {
+            return Err(Error::NotFound);
+        }
+        // The announcements go with the rows. One that is gone was given up by reconcile (the upload
+        // took longer than its grace period), which may be removing the object: record nothing then.
+        let keys: Vec<&str> = self.files.iter().map(|file| file.stored.key.as_str()).collect();
+        let announced = sqlx::query!(
+            "delete from upload_intents where object_key = any($1)",
+            &keys as &[&str]
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if announced != self.files.len() as u64 {
+            return Err(Error::Conflict(
+                "The upload took too long and was given up; please send the files again.".to_owned(),
+            ));
+        }
+        for file in &self.files {
+            let stored = &file.stored;
+            sqlx::query!(
+                r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
+                                          sha256, crc32, bucket, object_key, caption, category, thumbnail_state)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
+                stored.id as DocumentId,
+                self.pet as PetId,
+                details.record as Option<RecordId>,
+                self.actor.user.id as UserId,
+                file.filename,
+                stored.content_type,
+                stored.size as i64,
+                &stored.sha256[..],
+                i64::from(stored.crc32),
+                self.store.bucket(),
+                stored.key,
+                details.caption,
+                details.category.map(DocumentCategory::as_str),
+                thumbnail_state(&stored.content_type),
+            )
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut *tx,
+                self.actor
+                    .event(Action::UploadDocument)
+                    .target("document", stored.id.0)
+                    .pet(self.pet)
+                    .detail(json!({ "size": stored.size, "content_type": stored.content_type })),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
-/// Sends one part. Its bytes are in memory, so the SDK signs their SHA-256 and S3 verifies it.
-async fn upload_part(
-    store: ObjectStore,
-    key: String,
-    upload_id: String,
-    number: i32,
-    bytes: Bytes,
-) -> Result<CompletedPart, StorageError> {
-    let length = bytes.len() as i64;
-    let uploaded = store
-        .client()
-        .upload_part()
-        .bucket(store.bucket())
-        .key(&key)
-        .upload_id(upload_id)
-        .part_number(number)
-        .content_length(length)
-        .body(ByteStream::from(bytes))
-        .send()
-        .await
-        .map_err(|err| store.classify(&err))?;
-    Ok(CompletedPart::builder()
-        .part_number(number)
-        .set_e_tag(uploaded.e_tag().map(str::to_owned))
-        .build())
+fn thumbnail_state(content_type: &str) -> &'static str {
+    if super::thumbnails::can_thumbnail(content_type) {
+        "pending"
+    } else {
+        "none"
+    }
+}
+
+/// Checks that `actor` may upload to `pet` (its owner, or staff of a clinic it is shared with) and to
+/// `record` (staff of the record's clinic only); refusals are audited.
+async fn authorize_upload(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    record: Option<RecordId>,
+) -> Result<PetPermissions> {
+    let permissions = require_pet(pool, actor, pet, Need::Read).await?;
+    let refusal = match record {
+        None if permissions.owner || permissions.clinic.is_some() => return Ok(permissions),
+        None => Error::Forbidden("You may not add documents to this pet.".to_owned()),
+        Some(record) => {
+            let clinic = sqlx::query_scalar!(
+                r#"select clinic_id as "clinic_id: ClinicId" from medical_records where id = $1 and pet_id = $2"#,
+                record as RecordId,
+                pet as PetId,
+            )
+            .fetch_optional(pool)
+            .await?;
+            match clinic {
+                Some(clinic) if permissions.clinic == Some(clinic) => return Ok(permissions),
+                Some(_) => {
+                    Error::Forbidden("Only staff of the record's clinic can attach files to it.".to_owned())
+                }
+                None => InvalidInput::new("record_id", "That record does not belong to this pet.").into(),
+            }
+        }
+    };
+    audit::record(
+        pool,
+        actor
+            .event(Action::AccessDenied)
+            .target("pet", pet.0)
+            .pet(pet)
+            .detail(json!({ "needed": "upload", "record": record.map(|record| record.0) })),
+    )
+    .await?;
+    Err(refusal)
 }

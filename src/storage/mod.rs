@@ -2,8 +2,10 @@
 //! the embedded S3 endpoint used when no endpoint is configured.
 
 mod embedded;
+mod writer;
 
 pub use embedded::EmbeddedS3;
+pub use writer::{ObjectWriter, PART_SIZE, WrittenObject};
 
 use crate::config::S3Settings;
 use aws_sdk_s3::{
@@ -101,6 +103,11 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Whether the object (or bucket) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound)
+    }
+
     /// Whether the store could not be reached at all (as opposed to answering with an error).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, StorageError::Unreachable { .. })
@@ -149,9 +156,21 @@ fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<time::OffsetD
 /// A streamed object body.
 pub struct ObjectBody {
     /// The bytes, as S3 sends them.
-    pub body: ByteStream,
+    body: ByteStream,
     /// How many bytes the body holds.
     pub length: u64,
+}
+
+impl ObjectBody {
+    /// The bytes as a reader, read as they arrive from S3.
+    pub fn into_reader(self) -> impl tokio::io::AsyncBufRead + Send + Unpin + 'static {
+        self.body.into_async_read()
+    }
+
+    /// The bytes as a stream of chunks, read as they arrive from S3.
+    pub fn into_stream(self) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+        tokio_util::io::ReaderStream::new(self.into_reader())
+    }
 }
 
 impl ObjectStore {
@@ -216,13 +235,15 @@ impl ObjectStore {
         &self.endpoint
     }
 
-    /// The underlying client, for operations this type does not wrap yet.
-    pub fn client(&self) -> &Client {
+    /// The underlying SDK client, for tests that must reach past this type (to plant or inspect what
+    /// Pawfile itself never does).
+    #[cfg(feature = "testing")]
+    pub fn sdk(&self) -> &Client {
         &self.client
     }
 
     /// Turns an SDK error into a [`StorageError`]: done here once, for every operation.
-    pub fn classify<E>(&self, err: &SdkError<E, HttpResponse>) -> StorageError
+    fn classify<E>(&self, err: &SdkError<E, HttpResponse>) -> StorageError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -386,6 +407,20 @@ impl ObjectStore {
         })
     }
 
+    /// Aborts the multipart upload `upload_id` of `key`; [`StorageError::NotFound`] when S3 does not
+    /// know it (completed or aborted already).
+    pub async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|err| self.classify(&err))?;
+        Ok(())
+    }
+
     /// Reads an object in full, without holding it in memory, and returns its SHA-256 and size.
     pub async fn sha256_of(&self, key: &str) -> Result<([u8; 32], u64), StorageError> {
         let mut object = self.get_stream(key, None).await?;
@@ -421,15 +456,11 @@ impl ObjectStore {
             for upload in listed.uploads() {
                 let stale = timestamp(upload.initiated()).is_some_and(|started| started < cutoff);
                 if let (true, Some(key), Some(upload_id)) = (stale, upload.key(), upload.upload_id()) {
-                    self.client
-                        .abort_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .send()
-                        .await
-                        .map_err(|err| self.classify(&err))?;
-                    aborted += 1;
+                    match self.abort_upload(key, upload_id).await {
+                        Ok(()) => aborted += 1,
+                        Err(StorageError::NotFound) => {}
+                        Err(err) => return Err(err),
+                    }
                 }
             }
             if !listed.is_truncated().unwrap_or(false) {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::stream;
 use pawfile::{
     documents::{
-        self, ListFilter, Upload, UploadError, UploadTarget,
+        self, ListFilter, UploadBatch, UploadDetails, UploadError,
         reconcile::{self, Options},
         upload::{PART_SIZE, Policy, store_stream},
     },
@@ -46,6 +46,23 @@ fn chunks(bytes: &[u8], chunk: usize) -> impl futures::Stream<Item = Result<Byte
     )
 }
 
+/// Waits (a bounded while) until an upload's multipart upload is under way: S3 gave its id and it is
+/// recorded beside the announcement.
+async fn wait_for_multipart(pool: &PgPool) {
+    for _ in 0..200 {
+        let recorded: i64 =
+            sqlx::query_scalar("select count(*) from upload_intents where upload_id is not null")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if recorded > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no multipart upload began within 10 seconds");
+}
+
 /// Announcements of uploads not yet recorded or cleaned up.
 async fn announced(pool: &PgPool) -> i64 {
     sqlx::query_scalar("select count(*) from upload_intents")
@@ -57,12 +74,13 @@ async fn announced(pool: &PgPool) -> i64 {
 async fn round_trip(backend: S3Backend, pool: PgPool, size: usize) {
     let bucket = TestBucket::new(backend).await;
     let bytes = pdf(size);
-    let key = StorageKey::Document(DocumentId::new()).key();
+    let id = DocumentId::new();
+    let key = StorageKey::Document(id).key();
 
     let (stored, pending) = store_stream(
         &bucket.store,
         &pool,
-        &key,
+        id,
         chunks(&bytes, 64 * 1024),
         &policy(1 << 30),
     )
@@ -93,11 +111,10 @@ async fn a_multipart_file_round_trips(backend: S3Backend, pool: PgPool) {
 
 async fn refused(backend: S3Backend, pool: &PgPool, bytes: Vec<u8>, max: u64) -> UploadError {
     let bucket = TestBucket::new(backend).await;
-    let key = StorageKey::Document(DocumentId::new()).key();
-    let err = store_stream(&bucket.store, pool, &key, chunks(&bytes, 4096), &policy(max))
+    let id = DocumentId::new();
+    let err = store_stream(&bucket.store, pool, id, chunks(&bytes, 4096), &policy(max))
         .await
         .unwrap_err();
-    tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(bucket.keys().await.is_empty(), "nothing is left in the bucket");
     assert_eq!(announced(pool).await, 0, "nor announced in the database");
     err
@@ -131,7 +148,7 @@ async fn refusals_leave_nothing_behind(backend: S3Backend, pool: PgPool) {
 
 async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend, pool: PgPool) {
     let bucket = TestBucket::new(backend).await;
-    let key = StorageKey::Document(DocumentId::new()).key();
+    let id = DocumentId::new();
     let bytes = pdf(2 * PART_SIZE + 1024);
     // Two full parts' worth of data arrive (so a part is up and another in flight), then the
     // connection breaks.
@@ -143,7 +160,7 @@ async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend, pool: PgP
             .collect::<Vec<_>>(),
     );
 
-    let err = store_stream(&bucket.store, &pool, &key, body, &policy(1 << 30))
+    let err = store_stream(&bucket.store, &pool, id, body, &policy(1 << 30))
         .await
         .unwrap_err();
 
@@ -160,7 +177,7 @@ async fn a_client_going_away_leaves_nothing_behind(backend: S3Backend, pool: PgP
 /// The helper the leak checks rely on sees an unfinished upload (so those checks can fail).
 async fn unfinished_uploads_are_seen(backend: S3Backend, _pool: PgPool) {
     let bucket = TestBucket::new(backend).await;
-    let client = bucket.store.client();
+    let client = bucket.store.sdk();
     let upload = client
         .create_multipart_upload()
         .bucket(bucket.store.bucket())
@@ -225,30 +242,29 @@ on_both_servers!(
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn s3_stopping_mid_upload_fails_cleanly(pool: PgPool) {
     let mut bucket = TestBucket::embedded().await;
-    let key = StorageKey::Document(DocumentId::new()).key();
+    let id = DocumentId::new();
     let bytes = pdf(3 * PART_SIZE);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
     let upload = {
         let (store, pool) = (bucket.store.clone(), pool.clone());
-        let key = key.clone();
         tokio::spawn(async move {
             store_stream(
                 &store,
                 &pool,
-                &key,
+                id,
                 tokio_stream::wrappers::ReceiverStream::new(receiver),
                 &policy(1 << 30),
             )
             .await
         })
     };
-    // The first part goes up; then S3 dies; then the rest arrives.
-    for part in bytes.chunks(PART_SIZE).take(1) {
-        sender.send(Ok(Bytes::copy_from_slice(part))).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // More than a part arrives, so the multipart upload begins and its first part goes up; then S3
+    // dies; then the rest arrives.
+    let (first, rest) = bytes.split_at(PART_SIZE + 1);
+    sender.send(Ok(Bytes::copy_from_slice(first))).await.unwrap();
+    wait_for_multipart(&pool).await;
     bucket.stop_endpoint();
-    for part in bytes.chunks(PART_SIZE).skip(1) {
+    for part in rest.chunks(PART_SIZE) {
         if sender.send(Ok(Bytes::copy_from_slice(part))).await.is_err() {
             break;
         }
@@ -273,11 +289,11 @@ async fn s3_stopping_mid_upload_fails_cleanly(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn an_upload_is_announced_before_it_reaches_s3_and_refused_without_the_database(pool: PgPool) {
     let bucket = TestBucket::embedded().await;
-    let key = StorageKey::Document(DocumentId::new()).key();
+    let id = DocumentId::new();
     let (_, pending) = store_stream(
         &bucket.store,
         &pool,
-        &key,
+        id,
         chunks(&pdf(4096), 1024),
         &policy(1 << 20),
     )
@@ -297,11 +313,11 @@ async fn an_upload_is_announced_before_it_reaches_s3_and_refused_without_the_dat
     assert!(bucket.keys().await.is_empty());
 
     pool.close().await;
-    let key = StorageKey::Document(DocumentId::new()).key();
+    let id = DocumentId::new();
     let err = store_stream(
         &bucket.store,
         &pool,
-        &key,
+        id,
         chunks(&pdf(4096), 1024),
         &policy(1 << 20),
     )
@@ -316,12 +332,12 @@ async fn s3_refusing_the_final_step_fails_cleanly(pool: PgPool) {
     for (size, operation) in [(1024, "PutObject"), (PART_SIZE + 1, "CompleteMultipartUpload")] {
         let bucket = TestBucket::embedded().await;
         bucket.endpoint().refuse(operation);
-        let key = StorageKey::Document(DocumentId::new()).key();
+        let id = DocumentId::new();
 
         let err = store_stream(
             &bucket.store,
             &pool,
-            &key,
+            id,
             chunks(&pdf(size), 65536),
             &policy(1 << 30),
         )
@@ -337,17 +353,16 @@ async fn s3_refusing_the_final_step_fails_cleanly(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn dropping_an_upload_half_way_cleans_up_in_the_background(pool: PgPool) {
     let bucket = TestBucket::new(S3Backend::Garage).await;
-    let key = StorageKey::Document(DocumentId::new()).key();
+    let id = DocumentId::new();
     let bytes = pdf(2 * PART_SIZE + 10);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
     let upload = {
         let (store, pool) = (bucket.store.clone(), pool.clone());
-        let key = key.clone();
         tokio::spawn(async move {
             store_stream(
                 &store,
                 &pool,
-                &key,
+                id,
                 tokio_stream::wrappers::ReceiverStream::new(receiver),
                 &policy(1 << 30),
             )
@@ -358,7 +373,7 @@ async fn dropping_an_upload_half_way_cleans_up_in_the_background(pool: PgPool) {
         .send(Ok(Bytes::copy_from_slice(&bytes[..PART_SIZE + 10])))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_multipart(&pool).await;
 
     // The request handler is cancelled (the client went away before the server read on).
     upload.abort();
@@ -368,7 +383,7 @@ async fn dropping_an_upload_half_way_cleans_up_in_the_background(pool: PgPool) {
     for _ in 0..50 {
         let uploads = bucket
             .store
-            .client()
+            .sdk()
             .list_multipart_uploads()
             .bucket(bucket.store.bucket())
             .send()
@@ -401,33 +416,17 @@ async fn upload(
     pet: pawfile::domain::PetId,
     size: usize,
 ) -> DocumentId {
-    let id = DocumentId::new();
-    let key = StorageKey::Document(id).key();
-    let (stored, pending) = store_stream(
-        &bucket.store,
-        pool,
-        &key,
-        chunks(&pdf(size), 65536),
-        &policy(1 << 30),
-    )
-    .await
-    .unwrap();
-    let target = UploadTarget {
-        pet,
-        record: None,
-        caption: None,
-        category: None,
-    };
-    let uploads = [Upload {
-        filename: "scan.pdf".to_owned(),
-        id,
-        stored,
-    }];
-    documents::record_uploads(pool, actor, &target, bucket.store.bucket(), &uploads)
+    let mut batch = UploadBatch::begin(pool, &bucket.store, policy(1 << 30), actor, pet)
         .await
         .unwrap();
-    pending.keep();
-    id
+    batch
+        .add_file("scan.pdf", chunks(&pdf(size), 65536))
+        .await
+        .unwrap();
+    let written = batch.finish(UploadDetails::default()).await.unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].filename, "scan.pdf");
+    written[0].id
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -638,17 +637,16 @@ async fn reconcile_spares_announced_uploads_until_they_are_stale(pool: PgPool) {
     let alice = owner(&pool, "alice@example.org").await;
     let biscuit = pet(&pool, &alice, "Biscuit").await;
     // A request with several files: the first is stored, the rest still streaming, nothing recorded.
-    let id = DocumentId::new();
-    let key = StorageKey::Document(id).key();
-    let (stored, pending) = store_stream(
-        &bucket.store,
-        &pool,
-        &key,
-        chunks(&pdf(4096), 1024),
-        &policy(1 << 20),
-    )
-    .await
-    .unwrap();
+    let mut batch = UploadBatch::begin(&pool, &bucket.store, policy(1 << 20), &alice, biscuit)
+        .await
+        .unwrap();
+    batch
+        .add_file("scan.pdf", chunks(&pdf(4096), 1024))
+        .await
+        .unwrap();
+    let keys = bucket.keys().await;
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].clone();
     let patient = Options {
         grace: Duration::ZERO,
         verify_sample: 0,
@@ -675,25 +673,12 @@ async fn reconcile_spares_announced_uploads_until_they_are_stale(pool: PgPool) {
     assert_eq!(announced(&pool).await, 0);
 
     // Recording it now is refused, so no row points at the removed object.
-    let target = UploadTarget {
-        pet: biscuit,
-        record: None,
-        caption: None,
-        category: None,
-    };
-    let uploads = [Upload {
-        filename: "scan.pdf".to_owned(),
-        id,
-        stored,
-    }];
-    let err = documents::record_uploads(&pool, &alice, &target, bucket.store.bucket(), &uploads)
-        .await
-        .unwrap_err();
+    let err = batch.finish(UploadDetails::default()).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-    pending.discard().await;
     let rows: i64 = sqlx::query_scalar("select count(*) from documents")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(rows, 0);
+    assert!(bucket.keys().await.is_empty());
 }

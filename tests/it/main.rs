@@ -8,3 +8,4 @@ mod fixtures;
 mod pets;
 mod records;
 mod storage;
+mod writer;

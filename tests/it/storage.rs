@@ -36,7 +36,7 @@ async fn a_wrong_checksum_is_refused(backend: S3Backend) {
     let bucket = TestBucket::new(backend).await;
     let result = bucket
         .store
-        .client()
+        .sdk()
         .put_object()
         .bucket(bucket.store.bucket())
         .key("documents/corrupt")
@@ -95,7 +95,7 @@ async fn listing_follows_pagination(backend: S3Backend) {
     }
     let mut pages = bucket
         .store
-        .client()
+        .sdk()
         .list_objects_v2()
         .bucket(bucket.store.bucket())
         .max_keys(2)
@@ -115,7 +115,7 @@ async fn listing_follows_pagination(backend: S3Backend) {
 /// checksums copied into the completion (the upload was not created with a checksum algorithm).
 async fn multipart_uploads_complete_and_abort(backend: S3Backend) {
     let bucket = TestBucket::new(backend).await;
-    let client = bucket.store.client();
+    let client = bucket.store.sdk();
     let part_size = 5 * 1024 * 1024;
     let parts = [vec![1u8; part_size], vec![2u8; part_size], vec![3u8; 1234]];
 

@@ -16,23 +16,19 @@ use futures::TryStreamExt;
 use pawfile::{
     access::Actor,
     documents::{
-        self, ListFilter, Policy, Upload, UploadTarget, export,
+        self, Downloadable, ListFilter, Policy, Rendition, UploadBatch, UploadDetails, export,
         headers::{
             ByteRange, Preview, byte_range, content_disposition, etag, none_match, preview, preview_csp,
         },
-        sanitise_filename,
-        upload::store_stream,
     },
-    domain::{DocumentCategory, DocumentId, DocumentView, PetId, RecordId, parse_caption},
+    domain::{DocumentCategory, DocumentId, DocumentView, PetId, parse_caption},
     net::ClientInfo,
-    storage::StorageKey,
 };
 use serde::{Deserialize, Serialize};
-use tokio_util::io::ReaderStream;
 use tower_sessions::Session;
 
-/// Most files in one upload request.
-pub const MAX_FILES_PER_REQUEST: usize = 20;
+/// The most bytes a text field of the upload form (`record_id`, `caption`, `category`) may carry.
+pub const TEXT_FIELD_MAX: usize = 4 * 1024;
 /// Room for multipart boundaries and the small fields around the files.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
 const FLASH_KEY: &str = "flash";
@@ -160,6 +156,9 @@ async fn upload(
     let result = receive(&state, &caller.actor, pet, &headers, multipart)
         .await
         .map(|views| (StatusCode::CREATED, views));
+    if result.is_ok() {
+        state.tasks.thumbnails.notify_one();
+    }
     caller
         .answer(&headers, result, |views| match views.len() {
             1 => format!("Uploaded {}.", views[0].filename),
@@ -168,6 +167,7 @@ async fn upload(
         .await
 }
 
+/// Reads the multipart form and hands its parts to the core's [`UploadBatch`], which does the rest.
 async fn receive(
     state: &AppState,
     actor: &Actor,
@@ -183,7 +183,7 @@ async fn receive(
         .and_then(|value| value.parse::<u64>().ok());
     let most = policy
         .max_bytes
-        .saturating_mul(MAX_FILES_PER_REQUEST as u64)
+        .saturating_mul(UploadBatch::MAX_FILES as u64)
         .saturating_add(FORM_OVERHEAD);
     if declared.is_some_and(|length| length > most) {
         return Err(ApiError::TooLarge {
@@ -193,129 +193,78 @@ async fn receive(
             ),
         });
     }
-    documents::authorize_upload(&state.db, actor, pet, None).await?;
+    let mut batch = UploadBatch::begin(&state.db, &state.documents, policy, actor, pet).await?;
     let mut multipart = multipart.map_err(|rejection| ApiError::BadRequest {
         error: rejection.body_text(),
     })?;
-
-    let mut uploads: Vec<Upload> = Vec::new();
-    let mut pending = Vec::new();
-    let mut record: Option<RecordId> = None;
-    let mut caption = None;
-    let mut category = None;
-    let outcome: Result<(), ApiError> = async {
-        while let Some(field) = multipart.next_field().await.map_err(|err| ApiError::BadRequest {
-            error: format!("The upload was malformed or interrupted ({err})."),
-        })? {
-            match field.name().unwrap_or_default() {
-                "file" => {
-                    let name = field.file_name().unwrap_or_default().to_owned();
-                    if name.is_empty() {
-                        // A form submitted without choosing a file sends an empty, nameless part.
-                        continue;
-                    }
-                    if uploads.len() == MAX_FILES_PER_REQUEST {
-                        return Err(ApiError::BadRequest {
-                            error: format!("Send at most {MAX_FILES_PER_REQUEST} files at once."),
-                        });
-                    }
-                    let id = DocumentId::new();
-                    let key = StorageKey::Document(id).key();
-                    let body = field.map_err(|err| err.to_string());
-                    let (stored, object) = store_stream(&state.documents, &state.db, &key, body, &policy)
-                        .await
-                        .map_err(|err| name_the_file(ApiError::from(err), &name))?;
-                    pending.push(object);
-                    uploads.push(Upload {
-                        filename: sanitise_filename(&name),
-                        id,
-                        stored,
-                    });
-                }
-                "record_id" => {
-                    let text = field.text().await.unwrap_or_default();
-                    record = match text.trim() {
-                        "" => None,
-                        id => Some(
-                            id.parse()
-                                .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
-                        ),
-                    };
-                }
-                "caption" => caption = parse_caption(&field.text().await.unwrap_or_default())?,
-                "category" => category = DocumentCategory::parse(&field.text().await.unwrap_or_default())?,
-                _ => {}
-            }
-        }
-        if uploads.is_empty() {
-            return Err(ApiError::invalid("file", "Choose at least one file."));
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(err) = outcome {
-        for object in pending {
-            object.discard().await;
-        }
+    let mut details = UploadDetails::default();
+    if let Err(err) = read_form(&mut multipart, &mut batch, &mut details).await {
+        batch.discard().await;
         return Err(err);
     }
-    let target = UploadTarget {
-        pet,
-        record,
-        caption,
-        category,
-    };
-    // Recording and keeping (or discarding) the objects run to the end even if the client goes away
-    // now: dropping this handler after the commit must not delete the objects of saved rows.
-    let finish = tokio::spawn({
-        let (db, actor, bucket) = (
-            state.db.clone(),
-            actor.clone(),
-            state.documents.bucket().to_owned(),
-        );
-        async move {
-            match documents::record_uploads(&db, &actor, &target, &bucket, &uploads).await {
-                Ok(ids) => {
-                    for object in pending {
-                        object.keep();
-                    }
-                    Ok(ids)
-                }
-                Err(err) => {
-                    for object in pending {
-                        object.discard().await;
-                    }
-                    Err(err)
-                }
-            }
-        }
-    });
-    let ids = finish.await.map_err(|err| {
-        tracing::error!(error = %err, "recording an upload failed");
-        ApiError::Internal {
-            error: "Something went wrong on our side; the files were not saved.".to_owned(),
-        }
-    })??;
-    state.tasks.thumbnails.notify_one();
-    let views = documents::list_documents(&state.db, actor, pet, ListFilter::default()).await?;
-    Ok(views.into_iter().filter(|view| ids.contains(&view.id)).collect())
+    Ok(batch.finish(details).await?)
 }
 
-fn name_the_file(err: ApiError, name: &str) -> ApiError {
-    let name = sanitise_filename(name);
-    match err {
-        ApiError::TooLarge { error } => ApiError::TooLarge {
-            error: format!("{name}: {error}"),
-        },
-        ApiError::UnsupportedType { error } => ApiError::UnsupportedType {
-            error: format!("{name}: {error}"),
-        },
-        ApiError::Invalid { field, error } => ApiError::Invalid {
-            field,
-            error: format!("{name}: {error}"),
-        },
-        other => other,
+/// Streams each file part into the batch and reads the small text fields, each capped at
+/// [`TEXT_FIELD_MAX`] bytes (the body limit is off for uploads, so a field is never read whole).
+async fn read_form(
+    multipart: &mut Multipart,
+    batch: &mut UploadBatch,
+    details: &mut UploadDetails,
+) -> Result<(), ApiError> {
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        match field.name().unwrap_or_default() {
+            "file" => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                if name.is_empty() {
+                    // A form submitted without choosing a file sends an empty, nameless part.
+                    continue;
+                }
+                batch
+                    .add_file(&name, field.map_err(|err| err.to_string()))
+                    .await?;
+            }
+            "record_id" => {
+                details.record = match read_text(&mut field, "record_id").await?.trim() {
+                    "" => None,
+                    id => Some(
+                        id.parse()
+                            .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
+                    ),
+                };
+            }
+            "caption" => details.caption = parse_caption(&read_text(&mut field, "caption").await?)?,
+            "category" => {
+                details.category = DocumentCategory::parse(&read_text(&mut field, "category").await?)?;
+            }
+            _ => {}
+        }
     }
+    Ok(())
+}
+
+fn malformed(err: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::BadRequest {
+        error: format!("The upload was malformed or interrupted ({err})."),
+    }
+}
+
+/// A text field of the upload form, refused with 413 beyond [`TEXT_FIELD_MAX`] bytes (before more is
+/// read). Bytes that are not UTF-8 read as an empty field, as a missing one would.
+async fn read_text(field: &mut axum::extract::multipart::Field<'_>, name: &str) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+        if text.len() + chunk.len() > TEXT_FIELD_MAX {
+            return Err(ApiError::TooLarge {
+                error: format!(
+                    "The {name} field is longer than the limit of {}.",
+                    bytesize::ByteSize(TEXT_FIELD_MAX as u64)
+                ),
+            });
+        }
+        text.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8(text).unwrap_or_default())
 }
 
 #[derive(Debug, Deserialize)]
@@ -383,7 +332,8 @@ async fn content(
     documents::audit_access(&state.db, &caller.actor, &document, inline).await?;
     serve_object(
         &state,
-        &document.key,
+        &document,
+        Rendition::Original,
         &document.content_type,
         document.size,
         &etag(&document.sha256),
@@ -401,19 +351,20 @@ async fn thumbnail(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let document = documents::find_readable(&state.db, &caller.actor, id).await?;
-    let Some(key) = document.thumbnail_key else {
+    if !document.has_thumbnail() {
         return Err(ApiError::NotFound {
             error: "This document has no thumbnail.".to_owned(),
         });
-    };
-    let info = state.documents.head(&key).await?;
+    }
+    let size = documents::rendition_size(&state.documents, &document, Rendition::Thumbnail).await?;
     let mut tag = etag(&document.sha256);
     tag.insert_str(tag.len() - 1, "-thumbnail");
     serve_object(
         &state,
-        &key,
+        &document,
+        Rendition::Thumbnail,
         "image/jpeg",
-        info.size,
+        size,
         &tag,
         &content_disposition(&format!("{}.thumbnail.jpg", document.filename), true),
         Preview::Image,
@@ -425,7 +376,8 @@ async fn thumbnail(
 #[allow(clippy::too_many_arguments)]
 async fn serve_object(
     state: &AppState,
-    key: &str,
+    document: &Downloadable,
+    rendition: Rendition,
     content_type: &str,
     size: u64,
     etag: &str,
@@ -464,12 +416,13 @@ async fn serve_object(
                 .expect("valid response"));
         }
     };
-    let object = state.documents.get_stream(key, wanted).await?;
-    let body = Body::from_stream(ReaderStream::new(object.body.into_async_read()));
+    let object = documents::read(&state.documents, document, rendition, wanted).await?;
+    let length = object.length;
+    let body = Body::from_stream(object.into_stream());
     Ok(response
         .status(status)
         .header(header::CONTENT_TYPE, header_value(content_type))
-        .header(header::CONTENT_LENGTH, object.length)
+        .header(header::CONTENT_LENGTH, length)
         .header(header::CONTENT_DISPOSITION, header_value(disposition))
         .body(body)
         .expect("valid response"))

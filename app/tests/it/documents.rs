@@ -75,7 +75,6 @@ impl Setup {
     /// The bucket's keys, and the rows in `documents` and `upload_intents` (an upload's announcement
     /// must go with it, whatever the outcome).
     async fn stored(&self) -> (Vec<String>, i64) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let rows: i64 = sqlx::query_scalar(
             "select (select count(*) from documents) + (select count(*) from upload_intents)",
         )
@@ -186,6 +185,67 @@ async fn files_over_the_limit_are_refused_with_and_without_content_length(pool: 
         (Vec::new(), 0),
         "nothing in the bucket or the database"
     );
+}
+
+/// Resident memory of this process (the app under test runs in it), in bytes.
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_oversized_text_field_is_refused_before_it_is_read(pool: PgPool) {
+    use futures::StreamExt;
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+    const MIB: u64 = 1024 * 1024;
+    let setup = with_a_pet(spawn_app(pool).await).await;
+    for field in ["caption", "record_id", "category"] {
+        // A 1 GiB field, made as it is sent; `sent` counts what the server pulled through the connection.
+        let sent = Arc::new(AtomicU64::new(0));
+        let chunks = {
+            let sent = sent.clone();
+            futures::stream::iter(0..1024).map(move |_| {
+                sent.fetch_add(MIB, Ordering::Relaxed);
+                Ok::<_, std::io::Error>(vec![b'a'; MIB as usize])
+            })
+        };
+        let form = Form::new()
+            .part(field, Part::stream(reqwest::Body::wrap_stream(chunks)))
+            .part("file", Part::bytes(pdf(5000)).file_name("scan.pdf"));
+        let before = rss();
+
+        let (status, body) = setup.upload(form).await;
+
+        let grown = rss().saturating_sub(before);
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{field}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("The {field} field is longer")),
+            "the answer names the field: {body}"
+        );
+        let sent = sent.load(Ordering::Relaxed);
+        assert!(
+            sent < 64 * MIB,
+            "{field}: the server read on ({} MiB sent)",
+            sent / MIB
+        );
+        assert!(
+            grown < 256 * MIB,
+            "{field}: the server's memory grew by {} MiB",
+            grown / MIB
+        );
+    }
+    assert_eq!(setup.stored().await, (Vec::new(), 0), "nothing stored");
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -860,7 +920,21 @@ async fn a_client_vanishing_mid_upload_leaves_no_orphan(pool: PgPool) {
     // Send a full part's worth and more, then vanish.
     let body = pdf(12 * 1024 * 1024);
     stream.write_all(&body).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Vanish once the server has begun the multipart upload (its id is recorded with the announcement).
+    let mut begun = false;
+    for _ in 0..200 {
+        let recorded: i64 =
+            sqlx::query_scalar("select count(*) from upload_intents where upload_id is not null")
+                .fetch_one(&setup.app.pool)
+                .await
+                .unwrap();
+        if recorded > 0 {
+            begun = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(begun, "the server began a multipart upload within 10 seconds");
     drop(stream);
 
     let mut clean = false;

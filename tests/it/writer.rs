@@ -1,0 +1,171 @@
+//! The storage layer's streaming writer against both S3 servers: objects on either side of the part
+//! boundary, one request for an object that fits in one part, and nothing left behind when a part
+//! fails, the writer is dropped mid-upload, or a finished object is not kept.
+
+use bytes::Bytes;
+use pawfile::{
+    storage::{ObjectWriter, PART_SIZE},
+    testing::{S3Backend, TestBucket},
+};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// `size` bytes that differ from part to part.
+fn bytes(size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i % 251) as u8 ^ (i / PART_SIZE) as u8)
+        .collect()
+}
+
+/// Writes `data` in chunks of an odd size; whether a multipart upload was begun.
+async fn write_all(writer: &mut ObjectWriter, data: &[u8]) -> bool {
+    let mut multipart = false;
+    for chunk in data.chunks(700 * 1024 + 13) {
+        writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        multipart |= writer.upload_id().is_some();
+    }
+    multipart
+}
+
+/// Waits (a bounded while) until the bucket holds nothing: no object, no unfinished upload.
+async fn wait_until_empty(bucket: &TestBucket) -> (Vec<String>, usize) {
+    let mut left = (Vec::new(), 0);
+    for _ in 0..100 {
+        left = (bucket.keys().await, bucket.pending_uploads().await);
+        if left.0.is_empty() && left.1 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    left
+}
+
+async fn objects_round_trip_on_both_sides_of_the_part_boundary(backend: S3Backend) {
+    let bucket = TestBucket::new(backend).await;
+    for size in [0, 1, PART_SIZE - 1, PART_SIZE, PART_SIZE + 1] {
+        let key = format!("documents/size-{size}");
+        let data = bytes(size);
+        let mut writer = bucket.store.writer(&key);
+        writer.set_content_type("application/pdf");
+        let multipart = write_all(&mut writer, &data).await;
+        let written = writer.finish().await.unwrap();
+        writer.keep();
+
+        assert_eq!(
+            multipart,
+            size > PART_SIZE,
+            "{size} bytes: one request unless the object is larger than a part"
+        );
+        assert_eq!(written.size, size as u64, "{size} bytes");
+        assert_eq!(
+            written.sha256,
+            <[u8; 32]>::from(Sha256::digest(&data)),
+            "{size} bytes"
+        );
+        assert_eq!(
+            bucket.store.sha256_of(&key).await.unwrap(),
+            (written.sha256, size as u64),
+            "{size} bytes: S3 holds exactly the bytes written"
+        );
+    }
+    assert_eq!(bucket.keys().await.len(), 5);
+    assert_eq!(
+        bucket.pending_uploads().await,
+        0,
+        "every multipart upload was completed"
+    );
+}
+
+async fn an_unkept_object_is_removed(backend: S3Backend) {
+    let bucket = TestBucket::new(backend).await;
+    for size in [10, PART_SIZE + 10] {
+        let mut writer = bucket.store.writer("documents/discarded");
+        write_all(&mut writer, &bytes(size)).await;
+        writer.finish().await.unwrap();
+        assert_eq!(bucket.keys().await, vec!["documents/discarded".to_owned()]);
+        writer.discard().await.unwrap();
+        assert_eq!(
+            wait_until_empty(&bucket).await,
+            (Vec::new(), 0),
+            "{size}: discarded"
+        );
+
+        let mut writer = bucket.store.writer("documents/dropped");
+        write_all(&mut writer, &bytes(size)).await;
+        writer.finish().await.unwrap();
+        drop(writer);
+        assert_eq!(
+            wait_until_empty(&bucket).await,
+            (Vec::new(), 0),
+            "{size}: dropped"
+        );
+    }
+}
+
+async fn dropping_a_writer_mid_upload_aborts_it(backend: S3Backend) {
+    let bucket = TestBucket::new(backend).await;
+    let mut writer = bucket.store.writer("documents/abandoned");
+    assert!(write_all(&mut writer, &bytes(2 * PART_SIZE + 5)).await);
+    assert_eq!(bucket.pending_uploads().await, 1, "the check below can fail");
+    drop(writer);
+    assert_eq!(wait_until_empty(&bucket).await, (Vec::new(), 0));
+}
+
+macro_rules! on_both_servers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(pawfile::testing::S3Backend::Embedded).await;
+                }
+            )*
+        }
+        mod garage {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(pawfile::testing::S3Backend::Garage).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_servers!(
+    objects_round_trip_on_both_sides_of_the_part_boundary,
+    an_unkept_object_is_removed,
+    dropping_a_writer_mid_upload_aborts_it,
+);
+
+/// A part S3 refuses ends the upload with the error and aborts it (the embedded endpoint is the one a
+/// test can make refuse an operation).
+#[tokio::test]
+async fn a_failing_part_aborts_the_upload() {
+    let bucket = TestBucket::embedded().await;
+    bucket.endpoint().refuse("UploadPart");
+    let mut writer = bucket.store.writer("documents/refused");
+    let data = bytes(2 * PART_SIZE + 5);
+    let mut failed = None;
+    for chunk in data.chunks(1024 * 1024) {
+        if let Err(err) = writer.write(Bytes::copy_from_slice(chunk)).await {
+            failed = Some(err);
+            break;
+        }
+    }
+    let err = match failed {
+        Some(err) => err,
+        None => writer.finish().await.unwrap_err(),
+    };
+    assert!(err.to_string().contains("refused by a test"), "{err}");
+    assert!(
+        writer.write(Bytes::from_static(b"more")).await.is_err(),
+        "a failed writer takes no more bytes"
+    );
+    assert_eq!(
+        (bucket.keys().await, bucket.pending_uploads().await),
+        (Vec::new(), 0),
+        "the multipart upload was aborted before the error was returned"
+    );
+    writer.discard().await.unwrap();
+}
