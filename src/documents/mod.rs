@@ -14,7 +14,7 @@ use crate::{
     audit::{self, Action},
     clock::localize,
     db::{ExclusiveTask, run_exclusive},
-    domain::{ClinicId, DocumentCategory, DocumentId, DocumentView, PetId, RecordId, UserId},
+    domain::{ClinicId, DocumentCategory, DocumentId, DocumentView, FileType, PetId, RecordId, UserId},
     error::{Error, Result},
     storage::ObjectStore,
 };
@@ -128,7 +128,7 @@ pub struct Upload {
 }
 
 fn thumbnail_state(content_type: &str) -> &'static str {
-    if thumbnails::can_thumbnail(content_type) {
+    if FileType::from_mime(content_type).is_some_and(FileType::thumbnailable) {
         "pending"
     } else {
         "none"

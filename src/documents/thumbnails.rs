@@ -3,7 +3,7 @@
 
 use crate::{
     db::{ExclusiveTask, run_exclusive},
-    domain::DocumentId,
+    domain::{DocumentId, FileType},
     error::Result,
     storage::{ObjectStore, StorageKey},
 };
@@ -21,14 +21,6 @@ const MAX_DIMENSION: u32 = 12_000;
 const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 /// Documents per run.
 const BATCH: i64 = 20;
-
-/// Whether Pawfile makes thumbnails for this type (HEIC needs libheif, which is not built in).
-pub fn can_thumbnail(content_type: &str) -> bool {
-    matches!(
-        content_type,
-        "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "image/tiff"
-    )
-}
 
 /// Decodes `bytes` under the limits and encodes a JPEG of at most [`EDGE`] pixels a side.
 pub fn make_thumbnail(bytes: &[u8]) -> std::result::Result<Vec<u8>, image::ImageError> {
@@ -97,7 +89,7 @@ async fn thumbnail_one(store: &ObjectStore, id: DocumentId, key: &str) -> anyhow
         .put_bytes(
             &StorageKey::Thumbnail(id).key(),
             Bytes::from(thumbnail),
-            "image/jpeg",
+            FileType::Jpeg.mime(),
         )
         .await?;
     Ok(())
