@@ -179,6 +179,18 @@ impl From<pawfile::error::Error> for ApiError {
                     retry_after.as_secs().div_ceil(60).max(1)
                 ),
             },
+            Error::Storage(storage) => {
+                tracing::error!(error = %storage, "object store request failed");
+                match storage {
+                    pawfile::storage::StorageError::NotFound => ApiError::Unavailable {
+                        error: "This file is missing from the store. Administrators have been told."
+                            .to_owned(),
+                    },
+                    _ => ApiError::Unavailable {
+                        error: "The file store is unavailable. Try again in a moment.".to_owned(),
+                    },
+                }
+            }
             err if err.is_unavailable() => {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable {
@@ -237,18 +249,12 @@ impl From<pawfile::documents::UploadError> for ApiError {
     }
 }
 
+/// The object store's failures are reported like any other core failure (see `From<Error>`); this is
+/// for routes that talk to the store directly.
 #[cfg(feature = "ssr")]
 impl From<pawfile::storage::StorageError> for ApiError {
     fn from(err: pawfile::storage::StorageError) -> Self {
-        tracing::error!(error = %err, "object store request failed");
-        match err {
-            pawfile::storage::StorageError::NotFound => ApiError::Unavailable {
-                error: "This file is missing from the store. Administrators have been told.".to_owned(),
-            },
-            _ => ApiError::Unavailable {
-                error: "The file store is unavailable. Try again in a moment.".to_owned(),
-            },
-        }
+        pawfile::error::Error::from(err).into()
     }
 }
 
@@ -266,6 +272,34 @@ mod tests {
         let back: ApiError = serde_json::from_value(json).unwrap();
         assert_eq!(back.status(), 422);
         assert_eq!(back.field(), Some("email"));
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn object_store_failures_are_unavailable_and_not_called_database_errors() {
+        use pawfile::{error::Error, storage::StorageError};
+        let missing = ApiError::from(Error::from(StorageError::NotFound));
+        assert_eq!(
+            missing,
+            ApiError::Unavailable {
+                error: "This file is missing from the store. Administrators have been told.".to_owned()
+            }
+        );
+        let unreachable = StorageError::Unreachable {
+            endpoint: "http://s3".to_owned(),
+            reason: "connection refused".to_owned(),
+        };
+        for err in [
+            ApiError::from(Error::from(unreachable)),
+            ApiError::from(StorageError::Other("boom".to_owned())),
+        ] {
+            assert_eq!(err.status(), 503);
+            assert_eq!(
+                err.to_string(),
+                "The file store is unavailable. Try again in a moment."
+            );
+        }
+        assert_eq!(ApiError::from(StorageError::NotFound), missing);
     }
 
     #[test]

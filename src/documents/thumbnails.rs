@@ -79,7 +79,6 @@ pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<u
         Ok(made)
     })
     .await
-    .map_err(Into::into)
 }
 
 async fn thumbnail_one(store: &ObjectStore, id: DocumentId, key: &str) -> anyhow::Result<()> {
