@@ -7,6 +7,7 @@ use crate::{
     error::Result,
     storage::{ObjectStore, StorageKey},
 };
+use anyhow::Context;
 use bytes::Bytes;
 use image::{ImageReader, Limits};
 use sqlx::PgPool;
@@ -40,6 +41,7 @@ pub fn make_thumbnail(bytes: &[u8]) -> std::result::Result<Vec<u8>, image::Image
 
 /// Makes thumbnails for documents waiting for one. `None` when another replica is at it; otherwise how
 /// many were made.
+#[tracing::instrument(skip_all)]
 pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<usize>> {
     run_exclusive(pool, ExclusiveTask::Thumbnails, || async {
         let pending = sqlx::query!(
@@ -61,7 +63,7 @@ pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<u
                         "done"
                     }
                     Err(err) => {
-                        tracing::warn!(document = %document.id, error = %err, "no thumbnail");
+                        tracing::warn!(document = %document.id, error = %format_args!("{err:#}"), "no thumbnail");
                         "failed"
                     }
                 }
@@ -81,16 +83,24 @@ pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<u
     .await
 }
 
+#[tracing::instrument(skip_all, fields(document = %id))]
 async fn thumbnail_one(store: &ObjectStore, id: DocumentId, key: &str) -> anyhow::Result<()> {
-    let original = store.get_bytes(key).await?;
-    let thumbnail = tokio::task::spawn_blocking(move || make_thumbnail(&original)).await??;
+    let original = store
+        .get_bytes(key)
+        .await
+        .context("reading the original from the store")?;
+    let thumbnail = tokio::task::spawn_blocking(move || make_thumbnail(&original))
+        .await
+        .context("the thumbnail task stopped")?
+        .context("decoding the image")?;
     store
         .put_bytes(
             &StorageKey::Thumbnail(id).key(),
             Bytes::from(thumbnail),
             FileType::Jpeg.mime(),
         )
-        .await?;
+        .await
+        .context("storing the thumbnail")?;
     Ok(())
 }
 
