@@ -11,6 +11,7 @@ use crate::{
 use sqlx::PgPool;
 
 /// Sets the user's time zone (an IANA name such as `Europe/Berlin`).
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn set_time_zone(pool: &PgPool, actor: &Actor, zone: &str) -> Result<()> {
     let zone = zone.trim();
     if !clock::is_known_zone(zone) {
@@ -28,6 +29,7 @@ pub async fn set_time_zone(pool: &PgPool, actor: &Actor, zone: &str) -> Result<(
 
 /// Changes the password after checking the current one. All the user's sessions end (the generation is
 /// bumped); the new generation is returned so the current session can continue.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn change_password(
     pool: &PgPool,
     hasher: &PasswordHasher,

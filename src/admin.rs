@@ -12,6 +12,7 @@ use crate::{
 use sqlx::PgPool;
 
 /// Creates a clinic. Names are unique, ignoring case.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn create_clinic(pool: &PgPool, actor: &Actor, name: &ClinicName) -> Result<ClinicId> {
     actor.require_role(pool, Role::Admin).await?;
     let id = ClinicId::new();
@@ -32,6 +33,7 @@ pub async fn create_clinic(pool: &PgPool, actor: &Actor, name: &ClinicName) -> R
 }
 
 /// Every clinic with its number of enabled staff accounts.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn list_clinics(pool: &PgPool, actor: &Actor) -> Result<Vec<ClinicSummary>> {
     actor.require_role(pool, Role::Admin).await?;
     let rows = sqlx::query!(
@@ -53,6 +55,7 @@ pub async fn list_clinics(pool: &PgPool, actor: &Actor) -> Result<Vec<ClinicSumm
 }
 
 /// Creates a staff account for a clinic (optionally also an admin, for a small clinic's manager).
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id, clinic = user.clinic_id.map(tracing::field::display)))]
 pub async fn create_staff(
     pool: &PgPool,
     hasher: &PasswordHasher,
@@ -83,6 +86,7 @@ pub async fn create_staff(
 }
 
 /// Accounts whose e-mail or name contains `query` (all when empty), newest first, at most 200.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn list_users(pool: &PgPool, actor: &Actor, query: &str) -> Result<Vec<UserSummary>> {
     actor.require_role(pool, Role::Admin).await?;
     let pattern = crate::db::contains_pattern(query.trim());
@@ -112,6 +116,7 @@ pub async fn list_users(pool: &PgPool, actor: &Actor, query: &str) -> Result<Vec
 
 /// Disables an account; its sessions end at once on every replica. Admins cannot disable themselves
 /// (so a clinic is never left without one by accident).
+#[tracing::instrument(skip_all, fields(user = %user, actor = %actor.user.id))]
 pub async fn disable_user(pool: &PgPool, actor: &Actor, user: UserId) -> Result<()> {
     actor.require_role(pool, Role::Admin).await?;
     if user == actor.user.id {
@@ -121,6 +126,7 @@ pub async fn disable_user(pool: &PgPool, actor: &Actor, user: UserId) -> Result<
 }
 
 /// A page of the audit trail, with e-mails and client addresses.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id, page = page))]
 pub async fn audit_trail(pool: &PgPool, actor: &Actor, filter: &Filter, page: u32) -> Result<AuditPage> {
     actor.require_role(pool, Role::Admin).await?;
     audit::search(pool, filter, page, actor.zone(), true).await
@@ -128,6 +134,7 @@ pub async fn audit_trail(pool: &PgPool, actor: &Actor, filter: &Filter, page: u3
 
 /// Documents the integrity check flagged: id, pet, problem, when found. Ids only: admins do not read
 /// medical content.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn integrity_issues(
     pool: &PgPool,
     actor: &Actor,

@@ -182,7 +182,17 @@ impl Event {
 }
 
 /// Appends `event` to the trail.
-pub async fn record(executor: impl PgExecutor<'_>, event: Event) -> sqlx::Result<()> {
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(
+        action = event.action.as_str(),
+        actor = event.actor.map(tracing::field::display),
+        target = event.target_id.map(tracing::field::display),
+        pet = event.pet_id.map(tracing::field::display),
+    )
+)]
+pub async fn record(executor: impl PgExecutor<'_>, event: Event) -> Result<()> {
     let client_addr = event.client_addr.map(ipnet::IpNet::from);
     sqlx::query!(
         r#"
@@ -211,7 +221,17 @@ pub const VIEW_WINDOW_SECONDS: f64 = 600.0;
 /// Records a view, once per session (or, without one, per actor), action and target within
 /// [`VIEW_WINDOW_SECONDS`], so reloads and a PDF viewer's many (concurrent) range requests make one
 /// entry, while another sign-in of the same user makes its own.
-pub async fn record_view(pool: &PgPool, event: Event) -> sqlx::Result<()> {
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(
+        action = event.action.as_str(),
+        actor = event.actor.map(tracing::field::display),
+        target = event.target_id.map(tracing::field::display),
+        pet = event.pet_id.map(tracing::field::display),
+    )
+)]
+pub async fn record_view(pool: &PgPool, event: Event) -> Result<()> {
     let mut tx = pool.begin().await?;
     // Concurrent requests for the same view queue here, so exactly one of them records it.
     let key = format!(
@@ -243,7 +263,8 @@ pub async fn record_view(pool: &PgPool, event: Event) -> sqlx::Result<()> {
     if !seen {
         record(&mut *tx, event).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(())
 }
 
 /// What to look for in the trail.
@@ -266,6 +287,11 @@ pub const PAGE_SIZE: i64 = 50;
 
 /// One page (from 1) of the trail matching `filter`, newest first, times in `zone`. With
 /// `with_private` the actor's e-mail and client address are included (admins only).
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(page = page, action = filter.action.map(Action::as_str), pet = filter.pet.map(tracing::field::display))
+)]
 pub async fn search(
     pool: &PgPool,
     filter: &Filter,

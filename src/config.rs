@@ -328,6 +328,23 @@ mod tests {
     }
 
     #[test]
+    fn every_known_file_type_is_accepted_by_default() {
+        let command = HttpSettings::augment_args(clap::Command::new("pawfile"));
+        let defaults: Vec<String> = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "accepted_types")
+            .expect("the accepted types setting")
+            .get_default_values()
+            .iter()
+            .map(|value| value.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            defaults.join(","),
+            crate::domain::FileType::DEFAULT_ACCEPTED.join(",")
+        );
+    }
+
+    #[test]
     fn proxies_parse_as_addresses_or_networks() {
         assert_eq!(parse_proxy("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
         assert_eq!(parse_proxy(" 10.0.0.0/8 ").unwrap().to_string(), "10.0.0.0/8");

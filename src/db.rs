@@ -2,7 +2,7 @@
 
 use crate::{
     config::DatabaseSettings,
-    error::{StartupError, root_cause},
+    error::{Result, StartupError, root_cause},
 };
 use secrecy::ExposeSecret;
 use sqlx::{
@@ -64,11 +64,13 @@ pub enum ExclusiveTask {
 }
 
 /// Runs `work` if no other replica is running `task`, holding a transaction-scoped advisory lock for its
-/// duration. Returns `None` when another replica holds the lock.
-pub async fn run_exclusive<T, F, Fut>(pool: &PgPool, task: ExclusiveTask, work: F) -> sqlx::Result<Option<T>>
+/// duration. Returns `None` when another replica holds the lock. If `work` fails, the transaction (and
+/// with it the lock) is rolled back and its error returned.
+#[tracing::instrument(level = "debug", skip_all, fields(task = ?task))]
+pub async fn run_exclusive<T, F, Fut>(pool: &PgPool, task: ExclusiveTask, work: F) -> Result<Option<T>>
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = sqlx::Result<T>>,
+    Fut: Future<Output = Result<T>>,
 {
     let mut tx = pool.begin().await?;
     let locked: bool = sqlx::query_scalar!(

@@ -32,29 +32,32 @@ pub enum Error {
         /// What went wrong with it.
         error: crate::documents::UploadError,
     },
-    /// The object store failed or could not be reached.
-    #[error("storage error: {0}")]
-    Storage(#[from] crate::storage::StorageError),
     /// Postgres failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The object store (S3) failed or could not be reached.
+    #[error("object store error: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     /// Anything else: a bug or an unexpected failure.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl Error {
-    /// Whether the failure is Postgres being unreachable or overloaded (rather than a bug).
+    /// Whether the failure is Postgres or the object store being unreachable or overloaded (rather
+    /// than a bug).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(
+        match self {
+            Error::Database(err) => matches!(
+                err,
                 sqlx::Error::PoolTimedOut
                     | sqlx::Error::PoolClosed
                     | sqlx::Error::Io(_)
                     | sqlx::Error::Tls(_)
-            )
-        )
+            ),
+            Error::Storage(err) => err.is_unreachable(),
+            _ => false,
+        }
     }
 }
 
@@ -93,4 +96,30 @@ pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         current = source;
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    #[test]
+    fn storage_failures_are_not_database_errors() {
+        let err = Error::from(StorageError::Other("boom".to_owned()));
+        assert!(matches!(err, Error::Storage(_)));
+        assert!(!err.to_string().contains("database"), "{err}");
+        assert!(!err.is_unavailable());
+    }
+
+    #[test]
+    fn unreachable_stores_and_databases_are_unavailable() {
+        let unreachable = StorageError::Unreachable {
+            endpoint: "http://s3".to_owned(),
+            reason: "connection refused".to_owned(),
+        };
+        assert!(Error::from(unreachable).is_unavailable());
+        assert!(Error::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!Error::from(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!Error::NotFound.is_unavailable());
+    }
 }

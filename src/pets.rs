@@ -26,6 +26,7 @@ pub const CLAIM_ATTEMPTS_PER_USER: rate_limit::Limit = rate_limit::Limit {
 };
 
 /// Adds a pet to the actor's own pets.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn create_pet(pool: &PgPool, actor: &Actor, details: &PetDetails) -> Result<PetId> {
     actor.require_role(pool, Role::Owner).await?;
     let id = PetId::new();
@@ -55,6 +56,7 @@ pub async fn create_pet(pool: &PgPool, actor: &Actor, details: &PetDetails) -> R
 }
 
 /// Changes a pet's details (its owner only).
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn update_pet(pool: &PgPool, actor: &Actor, pet: PetId, details: &PetDetails) -> Result<()> {
     require_pet(pool, actor, pet, Need::Own).await?;
     let mut tx = pool.begin().await?;
@@ -84,6 +86,7 @@ pub async fn update_pet(pool: &PgPool, actor: &Actor, pet: PetId, details: &PetD
 }
 
 /// Archives a pet (hidden from lists, history kept) or restores it (its owner only).
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id, archived = archived))]
 pub async fn set_archived(pool: &PgPool, actor: &Actor, pet: PetId, archived: bool) -> Result<()> {
     require_pet(pool, actor, pet, Need::Own).await?;
     let mut tx = pool.begin().await?;
@@ -108,6 +111,7 @@ pub async fn set_archived(pool: &PgPool, actor: &Actor, pet: PetId, archived: bo
 }
 
 /// The actor's own pets, archived ones too if asked.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id, include_archived = include_archived))]
 pub async fn list_own_pets(pool: &PgPool, actor: &Actor, include_archived: bool) -> Result<Vec<PetSummary>> {
     let rows = sqlx::query!(
         r#"select id as "id: PetId", name, species, breed, microchip, archived_at is not null as "archived!"
@@ -137,6 +141,7 @@ pub async fn list_own_pets(pool: &PgPool, actor: &Actor, include_archived: bool)
 
 /// The pets currently shared with the actor's clinic, optionally filtered by pet name, owner name or
 /// e-mail, or microchip number. Archived pets are left out.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn search_patients(pool: &PgPool, actor: &Actor, query: &str) -> Result<Vec<PetSummary>> {
     actor.require_role(pool, Role::Staff).await?;
     let clinic = actor.clinic().ok_or(Error::NotFound)?;
@@ -191,6 +196,7 @@ pub async fn search_patients(pool: &PgPool, actor: &Actor, query: &str) -> Resul
 }
 
 /// A pet page: details, shares and what the actor may do. Audited as a view (once per 10 minutes).
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn view_pet(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<PetView> {
     let permissions = require_pet(pool, actor, pet, Need::Read).await?;
     let view = view_pet_unaudited(pool, actor, pet, permissions).await?;
@@ -199,6 +205,7 @@ pub async fn view_pet(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<PetVie
 }
 
 /// [`view_pet`] for a caller whose access was already checked, without the audit entry.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub(crate) async fn view_pet_unaudited(
     pool: &PgPool,
     actor: &Actor,
@@ -271,6 +278,7 @@ pub(crate) async fn view_pet_unaudited(
 }
 
 /// Every clinic, for the owner's share list (staff counts are for admins: see [`crate::admin`]).
+#[tracing::instrument(skip_all)]
 pub async fn list_clinics(pool: &PgPool) -> Result<Vec<ClinicSummary>> {
     let rows = sqlx::query!(r#"select id as "id: ClinicId", name from clinics order by lower(name)"#)
         .fetch_all(pool)
@@ -286,6 +294,7 @@ pub async fn list_clinics(pool: &PgPool) -> Result<Vec<ClinicSummary>> {
 }
 
 /// Shares a pet with a clinic (its owner only). Sharing twice is harmless.
+#[tracing::instrument(skip_all, fields(pet = %pet, clinic = %clinic, actor = %actor.user.id))]
 pub async fn share_pet(pool: &PgPool, actor: &Actor, pet: PetId, clinic: ClinicId) -> Result<()> {
     require_pet(pool, actor, pet, Need::Own).await?;
     let mut tx = pool.begin().await?;
@@ -319,6 +328,7 @@ pub async fn share_pet(pool: &PgPool, actor: &Actor, pet: PetId, clinic: ClinicI
 }
 
 /// Ends a clinic's access to a pet at once (its owner only).
+#[tracing::instrument(skip_all, fields(pet = %pet, clinic = %clinic, actor = %actor.user.id))]
 pub async fn revoke_share(pool: &PgPool, actor: &Actor, pet: PetId, clinic: ClinicId) -> Result<()> {
     require_pet(pool, actor, pet, Need::Own).await?;
     let mut tx = pool.begin().await?;
@@ -380,6 +390,7 @@ async fn store_claim_code(tx: &mut sqlx::PgConnection, actor: &Actor, pet: PetId
 
 /// Registers a walk-in patient: the pet is shared with the actor's clinic at once, and the owner gets a
 /// one-time claim code to take it into their account.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn register_walk_in(
     pool: &PgPool,
     actor: &Actor,
@@ -428,6 +439,7 @@ pub async fn register_walk_in(
 }
 
 /// A new claim code for a walk-in patient nobody has claimed yet (the old one stops working).
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn reissue_claim_code(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<IssuedClaimCode> {
     require_pet(pool, actor, pet, Need::WriteRecords).await?;
     let mut tx = pool.begin().await?;
@@ -452,6 +464,7 @@ pub const INVALID_CODE: &str = "This claim code is not valid. Check it, or ask t
 
 /// Marks the code `canonical` used by `owner` and gives them its pet, if the code is live and the pet
 /// unclaimed. `None` otherwise.
+#[tracing::instrument(skip_all, fields(owner = %owner))]
 pub async fn claim_in_transaction(
     tx: &mut sqlx::PgConnection,
     owner: UserId,
@@ -484,6 +497,7 @@ pub async fn claim_in_transaction(
 
 /// Takes the walk-in patient a claim code belongs to into the actor's account. A code works once, only
 /// for its pet, and only until it expires or a newer one is issued.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId> {
     actor.require_role(pool, Role::Owner).await?;
     let limit_key = format!("claim:user:{}", actor.user.id);
@@ -530,6 +544,7 @@ const ACCESS_HISTORY_ACTIONS: [&str; 11] = [
 
 /// Who accessed a pet and its records, and when, newest first (its owner only). The owner's own
 /// actions are left out; client addresses are never shown here.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn access_history(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Vec<AuditEntry>> {
     require_pet(pool, actor, pet, Need::Own).await?;
     let rows = sqlx::query!(

@@ -23,6 +23,7 @@ fn kind(stored: &str) -> RecordKind {
 }
 
 /// A pet's records, newest visit first.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn list_records(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Vec<RecordSummary>> {
     require_pet(pool, actor, pet, Need::Read).await?;
     let rows = sqlx::query!(
@@ -48,6 +49,7 @@ pub async fn list_records(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Ve
 }
 
 /// Writes a new record for a pet, on behalf of the actor's clinic.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn create_record(
     pool: &PgPool,
     actor: &Actor,
@@ -115,6 +117,7 @@ async fn readable_record(pool: &PgPool, actor: &Actor, record: RecordId) -> Resu
 /// Changes a record. `expected_version` is the version the editor started from: if someone saved in the
 /// meantime the edit is refused with [`STALE_EDIT`]. The replaced version is kept as a revision. Only
 /// staff of the record's clinic may edit, and only while the pet is shared with it.
+#[tracing::instrument(skip_all, fields(record = %record, actor = %actor.user.id, expected_version = expected_version))]
 pub async fn update_record(
     pool: &PgPool,
     actor: &Actor,
@@ -189,6 +192,7 @@ pub async fn update_record(
 }
 
 /// A record with all its earlier versions. Audited as a view (once per 10 minutes).
+#[tracing::instrument(skip_all, fields(record = %record, actor = %actor.user.id))]
 pub async fn view_record(pool: &PgPool, actor: &Actor, record: RecordId) -> Result<RecordView> {
     let (pet, _, may_edit) = readable_record(pool, actor, record).await?;
     let view = load_record(pool, record, actor.zone(), may_edit).await?;
@@ -204,6 +208,7 @@ pub async fn view_record(pool: &PgPool, actor: &Actor, record: RecordId) -> Resu
 }
 
 /// Every record of a pet with its history, for an export the caller was already allowed.
+#[tracing::instrument(skip_all, fields(pet = %pet))]
 pub(crate) async fn load_pet_records(
     pool: &PgPool,
     pet: PetId,

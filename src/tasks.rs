@@ -20,6 +20,7 @@ pub struct HousekeepingReport {
 }
 
 /// Deletes expired sessions and stale rate-limit counters. `None` when another replica is doing it.
+#[tracing::instrument(skip_all)]
 pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingReport>> {
     let report = run_exclusive(pool, ExclusiveTask::Housekeeping, || async {
         let expired_sessions = sqlx::query!("delete from tower_sessions.session where expiry_date < now()")
@@ -40,6 +41,7 @@ pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingRepor
 }
 
 /// Runs `work` every `every` until `shutdown` fires, logging failures and carrying on.
+#[tracing::instrument(skip_all, fields(task = name))]
 pub async fn run_periodically<F, Fut, T>(
     name: &'static str,
     every: Duration,

@@ -288,6 +288,33 @@ mod tests {
         assert_eq!(back.field(), Some("email"));
     }
 
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn object_store_failures_are_unavailable_and_not_called_database_errors() {
+        use pawfile::{error::Error, storage::StorageError};
+        let missing = ApiError::from(Error::from(StorageError::NotFound));
+        assert_eq!(
+            missing,
+            ApiError::Unavailable {
+                error: "This file is missing from the store. Administrators have been told.".to_owned()
+            }
+        );
+        let unreachable = StorageError::Unreachable {
+            endpoint: "http://s3".to_owned(),
+            reason: "connection refused".to_owned(),
+        };
+        for err in [
+            ApiError::from(Error::from(unreachable)),
+            ApiError::from(Error::from(StorageError::Other("boom".to_owned()))),
+        ] {
+            assert_eq!(err.status(), 503);
+            assert_eq!(
+                err.to_string(),
+                "The file store is unavailable. Try again in a moment."
+            );
+        }
+    }
+
     #[test]
     fn statuses_fit_the_kind() {
         assert_eq!(ApiError::unauthenticated().status(), 401);

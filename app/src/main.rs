@@ -131,8 +131,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 pawfile::audit::Event::new(pawfile::audit::Action::CreateAdmin, None, None)
                     .target("user", id.0),
             )
-            .await
-            .map_err(pawfile::error::Error::from)?;
+            .await?;
             say(&format!("Created administrator {email} ({id})."));
             Ok(())
         }

@@ -27,6 +27,7 @@ pub struct NewUser {
 const EMAIL_TAKEN: &str = "An account with this e-mail address already exists. Sign in instead.";
 
 /// Creates an account. Fails with [`Error::Conflict`] when the e-mail address is taken.
+#[tracing::instrument(skip_all, fields(clinic = user.clinic_id.map(tracing::field::display)))]
 pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) -> Result<UserId> {
     // Hash first: a queue of sign-ups waiting for the hasher must not hold database connections.
     let password_hash = hasher.hash(user.password.expose()).await;
@@ -35,6 +36,7 @@ pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) 
 }
 
 /// [`create_user`] on a connection (inside a transaction, say), with the password already hashed.
+#[tracing::instrument(skip_all, fields(clinic = user.clinic_id.map(tracing::field::display)))]
 pub async fn insert_user(conn: &mut PgConnection, password_hash: &str, user: NewUser) -> Result<UserId> {
     if user.roles.has(Role::Staff) != user.clinic_id.is_some() {
         return Err(InvalidInput::new("clinic_id", "Staff accounts belong to exactly one clinic.").into());
@@ -78,6 +80,7 @@ pub struct Registration<'a> {
 
 /// Registers a pet owner from the public sign-up form. With a claim code, the account is created only if
 /// the code takes its pet into it: both happen, or neither.
+#[tracing::instrument(skip_all)]
 pub async fn register_owner(
     pool: &PgPool,
     hasher: &PasswordHasher,
@@ -159,6 +162,7 @@ const ACCOUNT_DISABLED: &str = "This account has been disabled. Ask your clinic'
 
 /// Checks a sign-in attempt: rate limits first, then the password (always hashing, so unknown accounts
 /// take as long as known ones), then whether the account is disabled. Every attempt is audited.
+#[tracing::instrument(skip_all)]
 pub async fn sign_in(
     pool: &PgPool,
     hasher: &PasswordHasher,
@@ -246,6 +250,7 @@ pub async fn sign_in(
 /// The user a session belongs to, if the account still exists, is enabled, and the session's generation
 /// is current. Every request calls this, so disabling an account or bumping its generation ends its
 /// sessions at once, on every replica.
+#[tracing::instrument(skip_all, fields(user = %user_id, generation = generation))]
 pub async fn load_session_user(
     pool: &PgPool,
     user_id: UserId,
@@ -279,6 +284,7 @@ pub async fn load_session_user(
 }
 
 /// Disables an account and ends all its sessions.
+#[tracing::instrument(skip_all, fields(user = %user_id, actor = actor.map(tracing::field::display)))]
 pub async fn disable_user(
     pool: &PgPool,
     user_id: UserId,

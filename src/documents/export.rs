@@ -13,6 +13,7 @@ use crate::{
     records::load_pet_records,
     storage::ObjectStore,
 };
+use anyhow::Context;
 use askama::Template;
 use async_zip::{Compression, ZipEntryBuilder, base::write::ZipFileWriter};
 use bytes::Bytes;
@@ -56,6 +57,7 @@ impl Export {
 
 /// Gathers a pet's history for `actor` (its owner, or staff of a clinic it is shared with) and audits
 /// the export.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Export> {
     let permissions = require_pet(pool, actor, pet, Need::Read).await?;
     let pet_view = view_pet_unaudited(pool, actor, pet, permissions).await?;
@@ -118,27 +120,42 @@ pub fn stream_zip(
     ReaderStream::new(reader).chain(ending)
 }
 
+#[tracing::instrument(skip_all, fields(pet = %export.pet.id, documents = export.documents.len()))]
 async fn write_zip(
     store: &ObjectStore,
     export: &Export,
     writer: tokio::io::DuplexStream,
 ) -> anyhow::Result<()> {
     let mut zip = ZipFileWriter::with_tokio(writer);
-    let index = export.render()?;
+    let index = export.render().context("rendering the export's index.html")?;
     zip.write_entry_whole(
         ZipEntryBuilder::new("index.html".to_owned().into(), Compression::Stored),
         index.as_bytes(),
     )
-    .await?;
+    .await
+    .context("writing index.html into the zip")?;
     for document in &export.documents {
-        let object = store.get_stream(&document.key, None).await?;
+        let object = store
+            .get_stream(&document.key, None)
+            .await
+            .with_context(|| format!("reading document {} from the store", document.view.id))?;
         let entry = ZipEntryBuilder::new(document.path.clone().into(), Compression::Stored);
-        let mut entry_writer = zip.write_entry_stream(entry).await?;
+        let mut entry_writer = zip
+            .write_entry_stream(entry)
+            .await
+            .with_context(|| format!("starting {} in the zip", document.path))?;
         let mut reader = object.into_reader().compat();
-        futures::io::copy(&mut reader, &mut entry_writer).await?;
-        entry_writer.close().await?;
+        futures::io::copy(&mut reader, &mut entry_writer)
+            .await
+            .with_context(|| format!("copying document {} into the zip", document.view.id))?;
+        entry_writer
+            .close()
+            .await
+            .with_context(|| format!("finishing {} in the zip", document.path))?;
     }
-    let mut inner = zip.close().await?;
-    futures::io::AsyncWriteExt::close(&mut inner).await?;
+    let mut inner = zip.close().await.context("finishing the zip")?;
+    futures::io::AsyncWriteExt::close(&mut inner)
+        .await
+        .context("closing the export stream")?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! fallback and `filename*`), byte ranges (one range; 206 or 416), ETags, and which types may be shown
 //! inline.
 
+use crate::domain::FileType;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters kept as they are in `filename*` (RFC 5987 `attr-char`); everything else is %-encoded.
@@ -116,11 +117,11 @@ pub enum Preview {
     AttachmentOnly,
 }
 
-/// Which preview `content_type` allows.
+/// Which preview `content_type` allows: only types [`FileType::inline_safe`] says may be shown inline.
 pub fn preview(content_type: &str) -> Preview {
-    match content_type {
-        "image/jpeg" | "image/png" | "image/webp" | "image/gif" => Preview::Image,
-        "application/pdf" => Preview::Pdf,
+    match FileType::from_mime(content_type) {
+        Some(file_type) if file_type.inline_safe() && file_type.is_image() => Preview::Image,
+        Some(FileType::Pdf) => Preview::Pdf,
         _ => Preview::AttachmentOnly,
     }
 }
@@ -223,6 +224,15 @@ mod tests {
         assert_eq!(preview("application/pdf"), Preview::Pdf);
         assert_eq!(preview("image/tiff"), Preview::AttachmentOnly);
         assert_eq!(preview("application/dicom"), Preview::AttachmentOnly);
+        assert_eq!(preview("image/heif"), Preview::AttachmentOnly);
+        assert_eq!(preview("text/html"), Preview::AttachmentOnly);
+        for file_type in FileType::ALL {
+            assert_eq!(
+                preview(file_type.mime()) != Preview::AttachmentOnly,
+                file_type.inline_safe(),
+                "{file_type:?}"
+            );
+        }
         assert!(preview_csp(Preview::Image).starts_with("sandbox"));
         assert!(!preview_csp(Preview::Pdf).contains("sandbox"));
     }

@@ -132,6 +132,7 @@ pub async fn read(
 
 /// A document the actor may read (even in the trash, for its uploader), or [`Error::NotFound`]
 /// (audited) for anything else, exactly as for a missing id.
+#[tracing::instrument(skip_all, fields(document = %id, actor = %actor.user.id))]
 pub async fn find_readable(pool: &PgPool, actor: &Actor, id: DocumentId) -> Result<Downloadable> {
     let row = sqlx::query!(
         r#"select pet_id as "pet_id: PetId", original_filename, content_type, size_bytes, sha256, object_key,
@@ -173,6 +174,7 @@ pub async fn find_readable(pool: &PgPool, actor: &Actor, id: DocumentId) -> Resu
 
 /// Records a view or download, once per actor, document and 10 minutes (a PDF viewer's many range
 /// requests make one entry).
+#[tracing::instrument(skip_all, fields(document = %document.id, pet = %document.pet, actor = %actor.user.id, inline = inline))]
 pub async fn audit_access(pool: &PgPool, actor: &Actor, document: &Downloadable, inline: bool) -> Result<()> {
     let action = if inline {
         Action::ViewDocument
@@ -202,7 +204,7 @@ pub struct ListFilter {
 }
 
 /// A pet's documents, newest first.
-#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id, trashed = filter.trashed))]
 pub async fn list_documents(
     pool: &PgPool,
     actor: &Actor,
@@ -276,6 +278,7 @@ async fn query_documents(
 }
 
 /// One document's metadata.
+#[tracing::instrument(skip_all, fields(document = %id, actor = %actor.user.id))]
 pub async fn view_document(pool: &PgPool, actor: &Actor, id: DocumentId) -> Result<DocumentView> {
     let document = find_readable(pool, actor, id).await?;
     let filter = ListFilter {
@@ -289,6 +292,7 @@ pub async fn view_document(pool: &PgPool, actor: &Actor, id: DocumentId) -> Resu
 }
 
 /// Moves a document to the trash, or back (its uploader only, while they may see the pet).
+#[tracing::instrument(skip_all, fields(document = %id, actor = %actor.user.id, trashed = trashed))]
 pub async fn set_trashed(pool: &PgPool, actor: &Actor, id: DocumentId, trashed: bool) -> Result<()> {
     let document = find_readable(pool, actor, id).await?;
     let mut tx = pool.begin().await?;
@@ -334,6 +338,7 @@ pub async fn set_trashed(pool: &PgPool, actor: &Actor, id: DocumentId, trashed: 
 
 /// Purges documents that have been in the trash longer than `retention`: their object and thumbnail
 /// first, then the row. Runs on one replica at a time; `None` when another holds the lock.
+#[tracing::instrument(skip_all, fields(retention_secs = retention.as_secs()))]
 pub async fn purge_trash(pool: &PgPool, store: &ObjectStore, retention: Duration) -> Result<Option<u64>> {
     let purged = run_exclusive(pool, ExclusiveTask::PurgeTrash, || async {
         let due = sqlx::query_scalar!(

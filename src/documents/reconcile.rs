@@ -74,12 +74,9 @@ struct Row {
 }
 
 /// One reconcile run. `None` when another replica is running one.
+#[tracing::instrument(skip_all, fields(bucket = store.bucket()))]
 pub async fn reconcile(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Option<Report>> {
-    run_exclusive(pool, ExclusiveTask::Reconcile, || async {
-        run(pool, store, options).await.map_err(sqlx_error)
-    })
-    .await
-    .map_err(Into::into)
+    run_exclusive(pool, ExclusiveTask::Reconcile, || run(pool, store, options)).await
 }
 
 /// Which of `candidates` (objects without a document when the run started) are orphans, asked again
@@ -112,14 +109,7 @@ async fn orphans(pool: &PgPool, candidates: &[&str], upload_grace: Duration) -> 
     Ok(orphans)
 }
 
-fn sqlx_error(err: anyhow::Error) -> sqlx::Error {
-    match err.downcast::<sqlx::Error>() {
-        Ok(err) => err,
-        Err(other) => sqlx::Error::Protocol(format!("{other:#}")),
-    }
-}
-
-async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> anyhow::Result<Report> {
+async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Report> {
     let cutoff = OffsetDateTime::now_utc() - options.grace;
     let mut report = Report::default();
     let rows: HashMap<String, Row> = sqlx::query!(

@@ -1,53 +1,27 @@
 //! What a file really is, from its first bytes (the `infer` crate), whatever its name or declared type.
 
+use crate::domain::FileType;
+
 /// How many leading bytes the sniffer looks at (DICOM's marker sits at byte 128).
 pub const SNIFF_BYTES: usize = 8 * 1024;
 
 /// The types accepted when nothing is configured: PDF, JPEG, PNG, WebP, GIF, HEIC/HEIF, TIFF, DICOM.
-pub const DEFAULT_ACCEPTED: &[&str] = &[
-    "application/pdf",
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "image/gif",
-    "image/heif",
-    "image/tiff",
-    "application/dicom",
-];
+pub const DEFAULT_ACCEPTED: &[&str] = &FileType::DEFAULT_ACCEPTED;
 
-/// The MIME type the bytes start like, if the sniffer knows it.
+/// The MIME type the bytes start like, if the sniffer knows it (whether or not Pawfile does).
 pub fn sniff(head: &[u8]) -> Option<&'static str> {
     infer::get(head).map(|kind| kind.mime_type())
 }
 
-/// A short name people know for `mime`, for messages and the upload form ("PDF", "JPEG").
-pub fn label(mime: &str) -> &str {
-    match mime {
-        "application/pdf" => "PDF",
-        "image/jpeg" => "JPEG",
-        "image/png" => "PNG",
-        "image/webp" => "WebP",
-        "image/gif" => "GIF",
-        "image/heif" => "HEIC/HEIF",
-        "image/tiff" => "TIFF",
-        "application/dicom" => "DICOM",
-        other => other,
-    }
+/// The [`FileType`] the bytes start like, if they are of a type Pawfile knows.
+pub fn sniff_type(head: &[u8]) -> Option<FileType> {
+    sniff(head).and_then(FileType::from_mime)
 }
 
-/// The file extension that fits `mime`, for names in exports.
-pub fn extension(mime: &str) -> &'static str {
-    match mime {
-        "application/pdf" => "pdf",
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        "image/heif" => "heic",
-        "image/tiff" => "tif",
-        "application/dicom" => "dcm",
-        _ => "bin",
-    }
+/// A short name people know for `mime`, for messages and the upload form ("PDF", "JPEG"); `mime`
+/// itself for a type Pawfile does not know.
+pub fn label(mime: &str) -> &str {
+    FileType::label_of(mime)
 }
 
 #[cfg(test)]
@@ -75,6 +49,7 @@ mod tests {
         for (bytes, mime) in cases {
             assert_eq!(sniff(bytes), Some(mime));
             assert!(DEFAULT_ACCEPTED.contains(&mime));
+            assert_eq!(sniff_type(bytes).map(FileType::mime), Some(mime));
         }
     }
 
@@ -90,5 +65,6 @@ mod tests {
             "{svg:?}"
         );
         assert_eq!(sniff(b"just some text"), None);
+        assert_eq!(sniff_type(b"<!DOCTYPE html><script>alert(1)</script>"), None);
     }
 }

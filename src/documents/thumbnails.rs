@@ -3,10 +3,11 @@
 
 use crate::{
     db::{ExclusiveTask, run_exclusive},
-    domain::DocumentId,
+    domain::{DocumentId, FileType},
     error::Result,
     storage::{ObjectStore, StorageKey},
 };
+use anyhow::Context;
 use bytes::Bytes;
 use image::{ImageReader, Limits};
 use sqlx::PgPool;
@@ -21,14 +22,6 @@ const MAX_DIMENSION: u32 = 12_000;
 const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 /// Documents per run.
 const BATCH: i64 = 20;
-
-/// Whether Pawfile makes thumbnails for this type (HEIC needs libheif, which is not built in).
-pub fn can_thumbnail(content_type: &str) -> bool {
-    matches!(
-        content_type,
-        "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "image/tiff"
-    )
-}
 
 /// Decodes `bytes` under the limits and encodes a JPEG of at most [`EDGE`] pixels a side.
 pub fn make_thumbnail(bytes: &[u8]) -> std::result::Result<Vec<u8>, image::ImageError> {
@@ -48,6 +41,7 @@ pub fn make_thumbnail(bytes: &[u8]) -> std::result::Result<Vec<u8>, image::Image
 
 /// Makes thumbnails for documents waiting for one. `None` when another replica is at it; otherwise how
 /// many were made.
+#[tracing::instrument(skip_all)]
 pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<usize>> {
     run_exclusive(pool, ExclusiveTask::Thumbnails, || async {
         let pending = sqlx::query!(
@@ -69,7 +63,7 @@ pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<u
                         "done"
                     }
                     Err(err) => {
-                        tracing::warn!(document = %document.id, error = %err, "no thumbnail");
+                        tracing::warn!(document = %document.id, error = %format_args!("{err:#}"), "no thumbnail");
                         "failed"
                     }
                 }
@@ -87,19 +81,26 @@ pub async fn make_pending(pool: &PgPool, store: &ObjectStore) -> Result<Option<u
         Ok(made)
     })
     .await
-    .map_err(Into::into)
 }
 
+#[tracing::instrument(skip_all, fields(document = %id))]
 async fn thumbnail_one(store: &ObjectStore, id: DocumentId, key: &str) -> anyhow::Result<()> {
-    let original = store.get_bytes(key).await?;
-    let thumbnail = tokio::task::spawn_blocking(move || make_thumbnail(&original)).await??;
+    let original = store
+        .get_bytes(key)
+        .await
+        .context("reading the original from the store")?;
+    let thumbnail = tokio::task::spawn_blocking(move || make_thumbnail(&original))
+        .await
+        .context("the thumbnail task stopped")?
+        .context("decoding the image")?;
     store
         .put_bytes(
             &StorageKey::Thumbnail(id).key(),
             Bytes::from(thumbnail),
-            "image/jpeg",
+            FileType::Jpeg.mime(),
         )
-        .await?;
+        .await
+        .context("storing the thumbnail")?;
     Ok(())
 }
 

@@ -18,8 +18,8 @@ use crate::{
     access::{Actor, Need, lock_live_share, lock_ownership, require_pet},
     audit::{self, Action},
     domain::{
-        ClinicId, DocumentCategory, DocumentId, DocumentView, InvalidInput, PetId, PetPermissions, RecordId,
-        UserId,
+        ClinicId, DocumentCategory, DocumentId, DocumentView, FileType, InvalidInput, PetId, PetPermissions,
+        RecordId, UserId,
     },
     error::{Error, Result},
     storage::{ObjectStore, ObjectWriter, StorageError, StorageKey},
@@ -483,7 +483,7 @@ impl UploadBatch {
 }
 
 fn thumbnail_state(content_type: &str) -> &'static str {
-    if super::thumbnails::can_thumbnail(content_type) {
+    if FileType::from_mime(content_type).is_some_and(FileType::thumbnailable) {
         "pending"
     } else {
         "none"

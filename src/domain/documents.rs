@@ -1,4 +1,4 @@
-use super::{DocumentId, InvalidInput, PetId, RecordId, Timestamp, pets::optional_text};
+use super::{DocumentId, FileType, InvalidInput, PetId, RecordId, Timestamp, pets::optional_text};
 use serde::{Deserialize, Serialize};
 
 /// What a document is, as the uploader files it.
@@ -128,12 +128,25 @@ impl DocumentView {
         }
     }
 
+    /// Its type, if Pawfile knows it.
+    pub fn file_type(&self) -> Option<FileType> {
+        FileType::from_mime(&self.content_type)
+    }
+
     /// Whether it is an image the browser can show.
     pub fn is_image(&self) -> bool {
-        matches!(
-            self.content_type.as_str(),
-            "image/jpeg" | "image/png" | "image/webp" | "image/gif"
-        )
+        self.file_type()
+            .is_some_and(|file_type| file_type.is_image() && file_type.inline_safe())
+    }
+
+    /// Whether the browser may show it inline (an image it can show, or a PDF).
+    pub fn previewable(&self) -> bool {
+        self.file_type().is_some_and(FileType::inline_safe)
+    }
+
+    /// The badge its type gets in lists ("PDF", "HEIC"; "FILE" for a type Pawfile does not know).
+    pub fn type_badge(&self) -> &'static str {
+        FileType::badge_of(&self.content_type)
     }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod documents;
 mod email;
+mod file_type;
 mod ids;
 mod moment;
 mod names;
@@ -16,6 +17,7 @@ mod user;
 pub use admin::{AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, UserSummary};
 pub use documents::{DocumentCategory, DocumentView, UploadRules, parse_caption};
 pub use email::Email;
+pub use file_type::FileType;
 pub use ids::{ClinicId, DocumentId, PetId, RecordId, UserId};
 pub use moment::Timestamp;
 pub use names::{ClinicName, DisplayName};

@@ -87,8 +87,7 @@ pub async fn logout() -> Result<(), ApiError> {
                     &ctx.state.db,
                     Event::new(Action::SignOut, Some(user.id), Some(ctx.client.addr)),
                 )
-                .await
-                .map_err(pawfile::error::Error::from)?;
+                .await?;
             }
             session::end(&ctx.session).await?;
             ctx.redirect_html_form("/");

@@ -51,7 +51,7 @@ pub async fn get_upload_rules() -> Result<UploadRules, ApiError> {
         accepted_labels: config
             .accepted_types
             .iter()
-            .map(|mime| pawfile::documents::sniff::label(mime).to_owned())
+            .map(|mime| pawfile::domain::FileType::label_of(mime).to_owned())
             .collect::<Vec<_>>()
             .join(", "),
     })

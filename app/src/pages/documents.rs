@@ -73,28 +73,14 @@ pub fn DocumentsPanel(
     }
 }
 
-fn type_badge(content_type: &str) -> &'static str {
-    match content_type {
-        "application/pdf" => "PDF",
-        "image/jpeg" => "JPEG",
-        "image/png" => "PNG",
-        "image/webp" => "WebP",
-        "image/gif" => "GIF",
-        "image/heif" => "HEIC",
-        "image/tiff" => "TIFF",
-        "application/dicom" => "DICOM",
-        _ => "FILE",
-    }
-}
-
 #[component]
 fn DocumentItem(document: DocumentView) -> impl IntoView {
     let id = document.id;
-    let previewable = document.is_image() || document.content_type == "application/pdf";
+    let previewable = document.previewable();
     let trashed = document.deleted_at.clone();
     let meta = format!(
         "{} · {} · {}, {}",
-        type_badge(&document.content_type),
+        document.type_badge(),
         document.size_label(),
         document.uploaded_by,
         document.uploaded_at.local
@@ -105,7 +91,7 @@ fn DocumentItem(document: DocumentView) -> impl IntoView {
                 {if document.has_thumbnail {
                     view! { <img src=format!("/api/documents/{id}/thumbnail") alt="" width="96" height="96" loading="lazy" data-testid="thumbnail" /> }.into_any()
                 } else {
-                    view! { <span class="type-icon">{type_badge(&document.content_type)}</span> }.into_any()
+                    view! { <span class="type-icon">{document.type_badge()}</span> }.into_any()
                 }}
             </div>
             <div class="details">
