@@ -14,7 +14,7 @@ use pawfile::{
     documents::upload::{Policy, store_stream},
     testing::TestBucket,
 };
-use pawfile_app::server::{AppState, Application, RuntimeConfig, TaskSignals};
+use pawfile_app::startup::{AppState, Application, RuntimeConfig, TaskSignals};
 use std::{
     sync::{
         Arc,

@@ -24,7 +24,7 @@ use pawfile::domain::{Role, SessionUser};
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::security::provide_csp_nonce();
+    crate::http::security::provide_csp_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">

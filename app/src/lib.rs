@@ -7,7 +7,9 @@ pub mod error;
 pub mod pages;
 
 #[cfg(feature = "ssr")]
-pub mod server;
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod startup;
 
 /// Browser entry point: attaches the Leptos runtime to the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -29,7 +29,7 @@ pub struct StorageReport {
 /// `GET /api/admin/storage-status`, admins only.
 #[server(endpoint = "admin/storage-status", input = GetUrl)]
 pub async fn storage_status() -> Result<StorageReport, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     use pawfile::{domain::Role, storage::ObjectStore};
 
     async fn check(store: &ObjectStore) -> StoreStatus {
@@ -64,7 +64,7 @@ pub async fn storage_status() -> Result<StorageReport, ApiError> {
 /// Every clinic with its staff count (admins). `GET /api/admin/clinics`.
 #[server(endpoint = "admin/clinics", input = GetUrl)]
 pub async fn admin_clinics() -> Result<Vec<pawfile::domain::ClinicSummary>, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -78,7 +78,7 @@ pub async fn admin_clinics() -> Result<Vec<pawfile::domain::ClinicSummary>, ApiE
 /// Creates a clinic (admins). `POST /api/admin/clinics/create` with `name`.
 #[server(endpoint = "admin/clinics/create")]
 pub async fn create_clinic(name: String) -> Result<pawfile::domain::ClinicId, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -100,7 +100,7 @@ pub async fn create_staff(
     password: String,
     #[server(default)] also_admin: Option<String>,
 ) -> Result<pawfile::domain::UserId, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     use pawfile::domain::{DisplayName, Email, NewPassword, Role, Roles};
     respond(
         async {
@@ -131,7 +131,7 @@ pub async fn create_staff(
 pub async fn admin_users(
     #[server(default)] q: String,
 ) -> Result<Vec<pawfile::domain::UserSummary>, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -146,7 +146,7 @@ pub async fn admin_users(
 /// `user_id`.
 #[server(endpoint = "admin/users/disable")]
 pub async fn disable_user(user_id: pawfile::domain::UserId) -> Result<(), ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -169,7 +169,7 @@ pub async fn audit_trail(
     #[server(default)] until: String,
     #[server(default)] page: u32,
 ) -> Result<pawfile::domain::AuditPage, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     use pawfile::audit::{Action, Filter};
     use time::{Date, Duration, macros::format_description};
     fn day(input: &str, field: &str) -> Result<Option<Date>, ApiError> {

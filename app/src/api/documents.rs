@@ -7,7 +7,7 @@ use pawfile::domain::{DocumentView, PetId, UploadRules};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::server::{RequestContext, respond};
+use crate::http::{RequestContext, respond};
 
 /// A pet's documents (or the caller's trash for it), optionally one category or one record's.
 /// `GET /api/documents/list?pet_id=...&category=...&record_id=...&trashed=true`.
@@ -70,7 +70,7 @@ pub struct FlashMessage {
 #[server(endpoint = "flash", input = GetUrl)]
 pub async fn take_flash() -> Result<Option<FlashMessage>, ApiError> {
     let ctx = RequestContext::get()?;
-    Ok(crate::server::documents::take_flash(&ctx.session)
+    Ok(crate::http::documents::take_flash(&ctx.session)
         .await
         .map(|flash| FlashMessage {
             ok: flash.ok,

@@ -12,7 +12,7 @@ use pawfile::domain::{
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::server::{RequestContext, respond};
+use crate::http::{RequestContext, respond};
 #[cfg(feature = "ssr")]
 use pawfile::domain::{PetDetails, PetForm};
 

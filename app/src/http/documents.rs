@@ -2,8 +2,9 @@
 //! thumbnails, trash and restore, and the zip export. Every route checks the session and the access
 //! rules first; another owner's or clinic's document answers 404 like a missing one.
 
-use super::{AppState, context::prefers_html, session};
+use super::{context::prefers_html, session};
 use crate::error::ApiError;
+use crate::startup::AppState;
 use axum::{
     Json, Router,
     body::Body,

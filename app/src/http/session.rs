@@ -4,8 +4,8 @@
 //! session generation and when it was last seen. Each request checks these against `users`, so bumping
 //! the generation or disabling the account ends the user's sessions at once on every replica.
 
-use super::AppState;
 use crate::error::ApiError;
+use crate::startup::AppState;
 use pawfile::domain::{SessionUser, UserId};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
