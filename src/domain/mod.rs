@@ -4,6 +4,7 @@
 mod admin;
 mod documents;
 mod email;
+mod flash;
 mod ids;
 mod moment;
 mod names;
@@ -13,9 +14,13 @@ mod records;
 mod roles;
 mod user;
 
-pub use admin::{AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, UserSummary};
+pub use admin::{
+    AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, IntegrityIssue, StorageReport, StoreStatus,
+    UserSummary,
+};
 pub use documents::{DocumentCategory, DocumentView, UploadRules, parse_caption};
 pub use email::Email;
+pub use flash::Flash;
 pub use ids::{ClinicId, DocumentId, PetId, RecordId, UserId};
 pub use moment::Timestamp;
 pub use names::{ClinicName, DisplayName};
