@@ -15,7 +15,7 @@ use pawfile::{
     domain::DocumentId,
     testing::TestBucket,
 };
-use pawfile_app::server::{AppState, Application, RuntimeConfig, TaskSignals};
+use pawfile_app::startup::{AppState, Application, RuntimeConfig, TaskSignals};
 use std::{
     sync::{
         Arc,

@@ -2,6 +2,7 @@
 
 use crate::{
     api::{Logout, SetTimeZone, current_user},
+    auth_state::{AuthState, UserResource},
     pages::{
         account::AccountPage,
         admin::{AdminPage, AdminUsersPage, AuditPage},
@@ -24,7 +25,7 @@ use pawfile::domain::{Role, SessionUser};
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::security::provide_csp_nonce();
+    crate::http::security::provide_csp_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -41,26 +42,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         </html>
     }
 }
-
-/// Who is signed in may change: pages that sign in bump `changed`; the header signs out.
-#[derive(Clone, Copy)]
-pub struct AuthState {
-    /// Bumped after a sign-in or registration, to reload the user.
-    pub changed: RwSignal<u64>,
-    /// Sign out.
-    pub logout: ServerAction<Logout>,
-}
-
-impl AuthState {
-    /// Reloads the signed-in user everywhere.
-    pub fn notify_changed(&self) {
-        self.changed.update(|version| *version += 1);
-    }
-}
-
-/// The signed-in user, reloaded whenever [`AuthState`] changes.
-#[derive(Clone, Copy)]
-pub struct UserResource(pub Resource<Result<Option<SessionUser>, crate::error::ApiError>>);
 
 /// The Pawfile application.
 #[component]
@@ -204,14 +185,15 @@ fn Header() -> impl IntoView {
     }
 }
 
-/// The message a plain HTML form left for this page (upload done, file refused, ...).
+/// The message a plain HTML form left for this page (upload done, file refused, ...), taken while the
+/// server renders the page (see [`crate::feedback`]).
 #[component]
 fn FlashBanner() -> impl IntoView {
-    let flash = Resource::new(|| (), |_| crate::api::take_flash());
+    let flash = OnceResource::new(crate::feedback::take_flash());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                flash.await.ok().flatten().map(|flash| {
+                flash.await.map(|flash| {
                     let class = if flash.ok { "flash ok" } else { "flash problem" };
                     view! { <p class=class role="status" data-testid="flash">{flash.message}</p> }
                 })

@@ -1,13 +1,19 @@
-//! Pawfile's web face: Leptos pages rendered on the server and hydrated in the browser, the server
-//! functions they call, and (with the `ssr` feature) the HTTP server and the `pawfile` binary's parts.
+//! Pawfile's web face: Leptos pages rendered on the server and hydrated in the browser (`app`, `pages`,
+//! `auth_state`, `feedback`), the server functions they call (`api`) and the error they answer with; with
+//! the `ssr` feature also the HTTP layer (`http`: routes, middleware, sessions) and the start-up that
+//! builds and runs the server (`startup`), which the `pawfile` binary (`main.rs`) drives.
 
 pub mod api;
 pub mod app;
+pub mod auth_state;
 pub mod error;
+pub mod feedback;
 pub mod pages;
 
 #[cfg(feature = "ssr")]
-pub mod server;
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod startup;
 
 /// Browser entry point: attaches the Leptos runtime to the server-rendered page.
 #[cfg(feature = "hydrate")]

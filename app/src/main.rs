@@ -9,7 +9,7 @@ use pawfile::{
     domain::{DisplayName, Email, NewPassword, Role, Roles},
     error::StartupError,
 };
-use pawfile_app::server::{Application, telemetry};
+use pawfile_app::startup::{Application, telemetry};
 use secrecy::{ExposeSecret, SecretString};
 use std::{io::BufRead, process::ExitCode};
 
@@ -141,7 +141,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             verify_sample,
         } => {
             use pawfile::documents::reconcile::{Options, reconcile};
-            let (state, _embedded) = pawfile_app::server::build_state(&settings).await?;
+            let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
             let Some(report) = reconcile(
                 &state.db,
                 &state.documents,

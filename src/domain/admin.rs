@@ -1,4 +1,4 @@
-use super::{ClinicId, PetId, Roles, Timestamp, UserId};
+use super::{ClinicId, DocumentId, PetId, Roles, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A clinic, as lists show it.
@@ -101,3 +101,38 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "purge_document",
     "export_pet",
 ];
+
+/// A document whose stored object failed the integrity check, as the admin page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrityIssue {
+    /// The flagged document.
+    pub document_id: DocumentId,
+    /// The pet it belongs to.
+    pub pet_id: PetId,
+    /// What the check found (object missing, size or checksum differs).
+    pub problem: String,
+    /// When the check found it, in the viewer's time zone.
+    pub checked_at: String,
+}
+
+/// Whether one bucket answers, as the admin page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The S3 endpoint it lives at.
+    pub endpoint: String,
+    /// `None` when reachable; otherwise what is wrong.
+    pub problem: Option<String>,
+}
+
+/// The state of the documents and backup stores, for admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageReport {
+    /// The documents bucket.
+    pub documents: StoreStatus,
+    /// The backup bucket (separate credentials, maybe another provider).
+    pub backups: StoreStatus,
+    /// The backup store is an embedded endpoint on this machine: not a separate backup.
+    pub backups_on_this_machine: bool,
+}

@@ -5,6 +5,7 @@ mod admin;
 mod documents;
 mod email;
 mod file_type;
+mod flash;
 mod ids;
 mod moment;
 mod names;
@@ -14,10 +15,14 @@ mod records;
 mod roles;
 mod user;
 
-pub use admin::{AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, UserSummary};
+pub use admin::{
+    AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, IntegrityIssue, StorageReport, StoreStatus,
+    UserSummary,
+};
 pub use documents::{DocumentCategory, DocumentView, UploadRules, parse_caption};
 pub use email::Email;
 pub use file_type::FileType;
+pub use flash::Flash;
 pub use ids::{ClinicId, DocumentId, PetId, RecordId, UserId};
 pub use moment::Timestamp;
 pub use names::{ClinicName, DisplayName};

@@ -3,7 +3,7 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use pawfile::domain::SessionUser;
 
 #[cfg(feature = "ssr")]
-use crate::server::{RequestContext, respond, session};
+use crate::http::{RequestContext, respond, session};
 
 /// Creates a pet owner's account and signs them in.
 ///

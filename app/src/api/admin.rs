@@ -1,61 +1,29 @@
+//! What administrators do: clinics and staff accounts, disabling accounts, the audit trail, and the state
+//! of the buckets.
+
 use crate::error::ApiError;
 use leptos::{prelude::*, server_fn::codec::GetUrl};
-use serde::{Deserialize, Serialize};
-
-/// Whether a store answers, as the admin page shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreStatus {
-    /// The bucket.
-    pub bucket: String,
-    /// The endpoint.
-    pub endpoint: String,
-    /// `None` when reachable; otherwise what is wrong.
-    pub problem: Option<String>,
-}
-
-/// The state of the documents and backup stores, for admins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StorageReport {
-    /// The documents bucket.
-    pub documents: StoreStatus,
-    /// The backup bucket.
-    pub backups: StoreStatus,
-    /// The backup store is an embedded endpoint on this machine: not a separate backup.
-    pub backups_on_this_machine: bool,
-}
+use pawfile::domain::StorageReport;
 
 /// Checks both stores now (each replica answers for itself, so nothing is cached in memory).
 ///
 /// `GET /api/admin/storage-status`, admins only.
 #[server(endpoint = "admin/storage-status", input = GetUrl)]
 pub async fn storage_status() -> Result<StorageReport, ApiError> {
-    use crate::server::{RequestContext, respond};
-    use pawfile::{domain::Role, storage::ObjectStore};
-
-    async fn check(store: &ObjectStore) -> StoreStatus {
-        let problem =
-            match tokio::time::timeout(std::time::Duration::from_secs(5), store.check_bucket()).await {
-                Ok(Ok(())) => None,
-                Ok(Err(err)) => Some(err.to_string()),
-                Err(_) => Some("no answer within 5 seconds".to_owned()),
-            };
-        StoreStatus {
-            bucket: store.bucket().to_owned(),
-            endpoint: store.endpoint().to_owned(),
-            problem,
-        }
-    }
-
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
-            ctx.require_role(Role::Admin).await?;
-            let (documents, backups) = tokio::join!(check(&ctx.state.documents), check(&ctx.state.backups));
-            Ok(StorageReport {
-                documents,
-                backups,
-                backups_on_this_machine: ctx.state.config.backups_on_this_machine,
-            })
+            let actor = ctx.actor().await?;
+            let state = &ctx.state;
+            Ok(pawfile::admin::storage_status(
+                &state.db,
+                &actor,
+                &state.documents,
+                &state.backups,
+                state.config.backups_on_this_machine,
+            )
+            .await?)
         }
         .await,
     )
@@ -64,7 +32,7 @@ pub async fn storage_status() -> Result<StorageReport, ApiError> {
 /// Every clinic with its staff count (admins). `GET /api/admin/clinics`.
 #[server(endpoint = "admin/clinics", input = GetUrl)]
 pub async fn admin_clinics() -> Result<Vec<pawfile::domain::ClinicSummary>, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -78,7 +46,7 @@ pub async fn admin_clinics() -> Result<Vec<pawfile::domain::ClinicSummary>, ApiE
 /// Creates a clinic (admins). `POST /api/admin/clinics/create` with `name`.
 #[server(endpoint = "admin/clinics/create")]
 pub async fn create_clinic(name: String) -> Result<pawfile::domain::ClinicId, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -100,7 +68,7 @@ pub async fn create_staff(
     password: String,
     #[server(default)] also_admin: Option<String>,
 ) -> Result<pawfile::domain::UserId, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     use pawfile::domain::{DisplayName, Email, NewPassword, Role, Roles};
     respond(
         async {
@@ -131,7 +99,7 @@ pub async fn create_staff(
 pub async fn admin_users(
     #[server(default)] q: String,
 ) -> Result<Vec<pawfile::domain::UserSummary>, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -146,7 +114,7 @@ pub async fn admin_users(
 /// `user_id`.
 #[server(endpoint = "admin/users/disable")]
 pub async fn disable_user(user_id: pawfile::domain::UserId) -> Result<(), ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -169,7 +137,7 @@ pub async fn audit_trail(
     #[server(default)] until: String,
     #[server(default)] page: u32,
 ) -> Result<pawfile::domain::AuditPage, ApiError> {
-    use crate::server::{RequestContext, respond};
+    use crate::http::{RequestContext, respond};
     use pawfile::audit::{Action, Filter};
     use time::{Date, Duration, macros::format_description};
     fn day(input: &str, field: &str) -> Result<Option<Date>, ApiError> {

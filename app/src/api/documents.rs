@@ -1,43 +1,119 @@
-//! What the document pages need: the list, the upload rules, the flash message a plain form left, and
-//! the integrity report for admins. The bytes themselves travel over the plain HTTP routes.
+//! What the document pages need besides the bytes: the list, the upload rules, and the integrity report
+//! for admins. The bytes, and the list for scripts and the browser, travel over the HTTP routes in
+//! [`crate::http::documents`] (`GET /api/pets/{pet_id}/documents`).
 
 use crate::error::ApiError;
 use leptos::{prelude::*, server_fn::codec::GetUrl};
-use pawfile::domain::{DocumentView, PetId, UploadRules};
-use serde::{Deserialize, Serialize};
+use pawfile::domain::{DocumentView, IntegrityIssue, PetId, UploadRules};
 
 #[cfg(feature = "ssr")]
-use crate::server::{RequestContext, respond};
+use crate::http::{RequestContext, respond};
 
-/// A pet's documents (or the caller's trash for it), optionally one category or one record's.
-/// `GET /api/documents/list?pet_id=...&category=...&record_id=...&trashed=true`.
-#[server(endpoint = "documents/list", input = GetUrl)]
-pub async fn list_documents(
-    pet_id: PetId,
-    #[server(default)] category: String,
-    #[server(default)] record_id: String,
-    #[server(default)] trashed: bool,
+/// A pet's documents (or the caller's trash for it), optionally one category's or one record's: what
+/// `GET /api/pets/{pet_id}/documents?category=&record_id=&trashed=1` answers. Rendering on the server
+/// asks the core directly; the browser fetches that route as JSON.
+pub async fn list_pet_documents(
+    pet: PetId,
+    category: String,
+    record_id: String,
+    trashed: bool,
 ) -> Result<Vec<DocumentView>, ApiError> {
-    use pawfile::{documents::ListFilter, domain::DocumentCategory};
-    respond(
-        async {
-            let ctx = RequestContext::get()?;
-            let actor = ctx.actor().await?;
-            let filter = ListFilter {
-                category: DocumentCategory::parse(&category)?,
-                record: match record_id.trim() {
-                    "" => None,
-                    id => Some(
-                        id.parse()
-                            .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
-                    ),
-                },
-                trashed,
-            };
-            Ok(pawfile::documents::list_documents(&ctx.state.db, &actor, pet_id, filter).await?)
+    #[cfg(feature = "ssr")]
+    {
+        respond(
+            async {
+                let ctx = RequestContext::get()?;
+                let actor = ctx.actor().await?;
+                let filter = crate::http::documents::list_filter(&category, &record_id, trashed)?;
+                Ok(pawfile::documents::list_documents(&ctx.state.db, &actor, pet, filter).await?)
+            }
+            .await,
+        )
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let url = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if !category.is_empty() {
+                query.append_pair("category", &category);
+            }
+            if !record_id.is_empty() {
+                query.append_pair("record_id", &record_id);
+            }
+            if trashed {
+                query.append_pair("trashed", "1");
+            }
+            match query.finish() {
+                query if query.is_empty() => format!("/api/pets/{pet}/documents"),
+                query => format!("/api/pets/{pet}/documents?{query}"),
+            }
+        };
+        browser::get_json(url).await
+    }
+}
+
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+mod browser {
+    //! `fetch` from the browser, for the HTTP routes that are not server functions.
+    use crate::error::ApiError;
+    use send_wrapper::SendWrapper;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    fn unreachable_server() -> ApiError {
+        ApiError::Unavailable {
+            error: "Pawfile cannot be reached. Check the connection and try again.".to_owned(),
         }
-        .await,
-    )
+    }
+
+    /// `GET url` with the session cookie, as JSON; an error answer becomes its [`ApiError`].
+    pub async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, ApiError> {
+        // Resources need futures that are `Send`; the browser has one thread.
+        SendWrapper::new(async move {
+            let window = web_sys::window().ok_or_else(unreachable_server)?;
+            let init = web_sys::RequestInit::new();
+            init.set_method("GET");
+            let request =
+                web_sys::Request::new_with_str_and_init(&url, &init).map_err(|_| unreachable_server())?;
+            request
+                .headers()
+                .set("Accept", "application/json")
+                .map_err(|_| unreachable_server())?;
+            let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+                .await
+                .map_err(|_| unreachable_server())?
+                .dyn_into()
+                .map_err(|_| unreachable_server())?;
+            let text = JsFuture::from(response.text().map_err(|_| unreachable_server())?)
+                .await
+                .map_err(|_| unreachable_server())?
+                .as_string()
+                .unwrap_or_default();
+            if response.ok() {
+                serde_json::from_str(&text).map_err(|_| ApiError::Internal {
+                    error: "Pawfile answered something this page does not understand. Reload it.".to_owned(),
+                })
+            } else {
+                Err(
+                    serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError::Internal {
+                        error: format!("Something went wrong on our side (HTTP {}).", response.status()),
+                    }),
+                )
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+mod browser {
+    use crate::error::ApiError;
+
+    pub async fn get_json<T>(_: String) -> Result<T, ApiError> {
+        Err(ApiError::Internal {
+            error: "Built without a browser or a server.".to_owned(),
+        })
+    }
 }
 
 /// The size limit and accepted types, shown before anyone picks a file. `GET /api/documents/rules`.
@@ -57,40 +133,6 @@ pub async fn get_upload_rules() -> Result<UploadRules, ApiError> {
     })
 }
 
-/// A message left for this page by a plain HTML form (upload, trash, restore), taken once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlashMessage {
-    /// Whether it reports success.
-    pub ok: bool,
-    /// The text.
-    pub message: String,
-}
-
-/// Takes the flash message, if any. `GET /api/flash`.
-#[server(endpoint = "flash", input = GetUrl)]
-pub async fn take_flash() -> Result<Option<FlashMessage>, ApiError> {
-    let ctx = RequestContext::get()?;
-    Ok(crate::server::documents::take_flash(&ctx.session)
-        .await
-        .map(|flash| FlashMessage {
-            ok: flash.ok,
-            message: flash.message,
-        }))
-}
-
-/// A document whose stored object failed the integrity check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntegrityIssue {
-    /// The document.
-    pub document_id: String,
-    /// Its pet.
-    pub pet_id: String,
-    /// What is wrong.
-    pub problem: String,
-    /// When it was found.
-    pub checked_at: String,
-}
-
 /// Documents flagged by the integrity check (admins). `GET /api/admin/integrity`.
 #[server(endpoint = "admin/integrity", input = GetUrl)]
 pub async fn integrity_issues() -> Result<Vec<IntegrityIssue>, ApiError> {
@@ -98,16 +140,7 @@ pub async fn integrity_issues() -> Result<Vec<IntegrityIssue>, ApiError> {
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            let issues = pawfile::admin::integrity_issues(&ctx.state.db, &actor).await?;
-            Ok(issues
-                .into_iter()
-                .map(|(document, pet, problem, at)| IntegrityIssue {
-                    document_id: document.to_string(),
-                    pet_id: pet.to_string(),
-                    problem,
-                    checked_at: pawfile::clock::localize(at, actor.zone()).local,
-                })
-                .collect())
+            Ok(pawfile::admin::integrity_issues(&ctx.state.db, &actor).await?)
         }
         .await,
     )

@@ -12,7 +12,7 @@ use pawfile::domain::{
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::server::{RequestContext, respond};
+use crate::http::{RequestContext, respond};
 #[cfg(feature = "ssr")]
 use pawfile::domain::{PetDetails, PetForm};
 
@@ -23,25 +23,14 @@ pub struct PetPage {
     pub pet: PetView,
     /// Its records, newest visit first.
     pub records: Vec<RecordSummary>,
-    /// A claim code just issued for this pet by a plain HTML form (shown once).
-    pub issued_claim_code: Option<IssuedClaimCode>,
 }
 
-/// The session key under which a plain form's freshly issued claim code waits for the pet page.
-#[cfg(feature = "ssr")]
-const ISSUED_CODE_KEY: &str = "issued_claim_code";
-
-/// Keeps a claim code issued by a plain HTML form for the page it is redirected to: in the session,
-/// never in a URL (URLs end up in logs and browser history).
+/// Sends a plain HTML form to the pet's page, leaving the claim code it issued for that page's render
+/// (in the session, never in a URL: URLs end up in logs and browser history).
 #[cfg(feature = "ssr")]
 async fn hand_over_code(ctx: &RequestContext, issued: &IssuedClaimCode) -> Result<(), ApiError> {
     if ctx.prefers_html {
-        ctx.session
-            .insert(ISSUED_CODE_KEY, issued)
-            .await
-            .map_err(|_| ApiError::Unavailable {
-                error: "Pawfile cannot reach its session store.".to_owned(),
-            })?;
+        crate::http::session::leave_claim_code(&ctx.session, issued).await?;
         leptos_axum::redirect(&format!("/pets/{}", issued.pet_id));
     }
     Ok(())
@@ -102,18 +91,7 @@ pub async fn get_pet(pet_id: PetId) -> Result<PetPage, ApiError> {
             let actor = ctx.actor().await?;
             let pet = pawfile::pets::view_pet(&ctx.state.db, &actor, pet_id).await?;
             let records = pawfile::records::list_records(&ctx.state.db, &actor, pet_id).await?;
-            let issued_claim_code = match ctx.session.get::<IssuedClaimCode>(ISSUED_CODE_KEY).await {
-                Ok(Some(issued)) if issued.pet_id == pet_id => {
-                    let _ = ctx.session.remove::<IssuedClaimCode>(ISSUED_CODE_KEY).await;
-                    Some(issued)
-                }
-                _ => None,
-            };
-            Ok(PetPage {
-                pet,
-                records,
-                issued_claim_code,
-            })
+            Ok(PetPage { pet, records })
         }
         .await,
     )

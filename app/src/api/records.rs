@@ -5,7 +5,7 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use pawfile::domain::{PetId, RecordId, RecordView};
 
 #[cfg(feature = "ssr")]
-use crate::server::{RequestContext, respond};
+use crate::http::{RequestContext, respond};
 #[cfg(feature = "ssr")]
 use pawfile::domain::{RecordDetails, RecordForm};
 

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::{
     api::{ChangePassword, SetTimeZone, time_zones},
-    app::{AuthState, UserResource},
+    auth_state::{AuthState, UserResource},
     error::ApiError,
 };
 use leptos::prelude::*;

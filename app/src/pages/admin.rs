@@ -112,8 +112,8 @@ fn IntegrityPanel() -> impl IntoView {
                                 <tbody>
                                     {issues.into_iter().map(|issue| view! {
                                         <tr>
-                                            <td class="id">{issue.document_id}</td>
-                                            <td class="id">{issue.pet_id}</td>
+                                            <td class="id">{issue.document_id.to_string()}</td>
+                                            <td class="id">{issue.pet_id.to_string()}</td>
                                             <td class="problem">{issue.problem}</td>
                                             <td>{issue.checked_at}</td>
                                         </tr>

@@ -3,7 +3,7 @@
 use super::components::{FieldError, FormError, PasswordField};
 use crate::{
     api::{Login, Register},
-    app::AuthState,
+    auth_state::AuthState,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;

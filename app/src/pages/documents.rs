@@ -3,7 +3,7 @@
 //! once the page is interactive.
 
 use super::components::{ErrorNotice, format_bytes, query};
-use crate::api::{get_upload_rules, list_documents};
+use crate::api::{get_upload_rules, list_pet_documents};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use pawfile::domain::{DocumentCategory, DocumentView, PetId, RecordId, UploadRules};
@@ -25,7 +25,7 @@ pub fn DocumentsPanel(
     let record_filter = record.map(|record| record.to_string()).unwrap_or_default();
     let documents = Resource::new(
         move || (category.get(), show_trash.get() == "1", uploaded.get()),
-        move |(category, trashed, _)| list_documents(pet, category, record_filter.clone(), trashed),
+        move |(category, trashed, _)| list_pet_documents(pet, category, record_filter.clone(), trashed),
     );
     let heading = if record.is_some() {
         "Attached files"

@@ -1,13 +1,10 @@
 //! The start page: who is signed in and what they can do; the storage state for admins.
 
-use crate::{
-    api::{StorageReport, StoreStatus, storage_status},
-    app::UserResource,
-};
+use crate::{api::storage_status, auth_state::UserResource};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use pawfile::domain::{Role, SessionUser};
+use pawfile::domain::{Role, SessionUser, StorageReport, StoreStatus};
 
 /// The start page.
 #[component]

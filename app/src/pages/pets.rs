@@ -180,9 +180,15 @@ pub fn PetPage() -> impl IntoView {
                 reissue.version().get(),
             )
         },
+        // A claim code a plain form just issued is taken only once the viewer may see the pet, and only
+        // while the server renders the page (see `crate::feedback`).
         |(pet_id, ..)| async move {
             match pet_id {
-                Some(pet_id) => get_pet(pet_id).await,
+                Some(pet_id) => {
+                    let page = get_pet(pet_id).await?;
+                    let issued = crate::feedback::take_claim_code(pet_id).await;
+                    Ok((page, issued))
+                }
                 None => Err(crate::error::ApiError::not_found()),
             }
         },
@@ -198,7 +204,7 @@ pub fn PetPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(page) => view! { <PetDetailsView page actions /> }.into_any(),
+                    Ok((page, issued)) => view! { <PetDetailsView page issued actions /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
             })}
@@ -216,12 +222,8 @@ struct PetActions {
 }
 
 #[component]
-fn PetDetailsView(page: PetPageData, actions: PetActions) -> impl IntoView {
-    let PetPageData {
-        pet,
-        records,
-        issued_claim_code,
-    } = page;
+fn PetDetailsView(page: PetPageData, issued: Option<IssuedClaimCode>, actions: PetActions) -> impl IntoView {
+    let PetPageData { pet, records } = page;
     let id = pet.id;
     let details = pet.details.clone();
     let title = format!("{} · Pawfile", details.name);
@@ -257,7 +259,7 @@ fn PetDetailsView(page: PetPageData, actions: PetActions) -> impl IntoView {
             {details.notes.map(|notes| view! { <p class="notes">{notes}</p> })}
             {is_owner.then(|| view! { <ArchiveButtons id archived=archived.is_some() actions /> })}
         </section>
-        {is_clinic.then(|| view! { <ClaimCodePanel pet=pet.clone() issued=issued_claim_code actions /> })}
+        {is_clinic.then(|| view! { <ClaimCodePanel pet=pet.clone() issued actions /> })}
         <RecordsList pet=id records can_write=is_clinic />
         <DocumentsPanel pet=id can_upload={is_owner || is_clinic} />
         {is_owner.then(|| view! { <SharingPanel pet=pet.clone() actions /> })}

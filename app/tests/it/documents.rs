@@ -541,7 +541,7 @@ async fn every_document_route_answers_404_to_other_owners_and_clinics(pool: PgPo
                 .await
                 .unwrap(),
             stranger
-                .get(app.url(&format!("/api/documents/list?pet_id={pet}")))
+                .get(app.url(&format!("/api/pets/{pet}/documents?trashed=1")))
                 .send()
                 .await
                 .unwrap(),

@@ -356,3 +356,57 @@ async fn pages_for_someone_elses_pet_answer_404(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_plain_form_walk_in_shows_the_claim_code_once_on_the_pet_page(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let riverside = app.create_clinic("Riverside").await;
+    app.create_user("vet@riverside.example", &[Role::Staff], Some(riverside))
+        .await;
+    let vet = app.browser_for("vet@riverside.example").await;
+    let mut form = vec![
+        ("owner_name", "Walter Walkin"),
+        ("owner_email", "walter@example.org"),
+    ];
+    form.extend_from_slice(PET);
+
+    let response = vet
+        .post(app.url("/api/clinic/walk-in"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/clinic/walk-in"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let pet = location
+        .strip_prefix("/pets/")
+        .expect("the pet's page")
+        .to_owned();
+    let (status, data) = get(&vet, app.url(&format!("/api/pets/get?pet_id={pet}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(data["pet"]["details"]["name"], "Biscuit");
+    let page = vet
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"data-testid="claim-code""#),
+        "the page shows the code (the GET function above did not take it)"
+    );
+    let again = vet
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(r#"data-testid="claim-code""#), "shown once");
+}

@@ -5,7 +5,7 @@ use pawfile::{
     config::{BackupStoreSettings, DatabaseSettings, DocumentStoreSettings, HttpSettings, ServeSettings},
     testing::TestBucket,
 };
-use pawfile_app::server::build_state;
+use pawfile_app::startup::build_state;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use std::{io::Write, process::Stdio};

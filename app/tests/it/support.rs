@@ -6,7 +6,7 @@ use pawfile::{
     net::TrustedProxies,
     testing::TestBucket,
 };
-use pawfile_app::server::{AppState, Application, RuntimeConfig};
+use pawfile_app::startup::{AppState, Application, RuntimeConfig};
 use reqwest::{Response, StatusCode, cookie::CookieStore};
 use sqlx::PgPool;
 use std::{

@@ -1,7 +1,8 @@
-//! Plain HTTP routes (health) and the middleware around every request: who the client is, whether its
-//! session cookie must be Secure, and refusing cross-site writes.
+//! The middleware around every request: who the client is, whether its session cookie must be Secure,
+//! refusing cross-site writes, and keeping answers out of caches.
 
-use super::{AppState, context::prefers_html, session::COOKIE_NAME};
+use super::{context::prefers_html, session::COOKIE_NAME};
+use crate::startup::AppState;
 use axum::{
     Json,
     extract::{ConnectInfo, Request, State},
@@ -11,55 +12,7 @@ use axum::{
 };
 use pawfile::net::{ClientInfo, Scheme};
 use serde_json::json;
-use std::{net::SocketAddr, time::Duration};
-
-/// `GET /healthz`: the process is alive.
-pub async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "alive" }))
-}
-
-/// `GET /readyz`: Postgres and the documents bucket answer; 503 with the reason otherwise. The reason
-/// names the part that failed, not hosts or buckets (the details are in the log), since anyone can ask.
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    const LIMIT: Duration = Duration::from_secs(5);
-    let database = async {
-        match tokio::time::timeout(LIMIT, sqlx::query("select 1").execute(&state.db)).await {
-            Ok(Ok(_)) => None,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %pawfile::error::root_cause(&err), "readiness: database failing");
-                Some("database: unreachable")
-            }
-            Err(_) => Some("database: no answer within 5 seconds"),
-        }
-    };
-    let storage = async {
-        use pawfile::storage::StorageError;
-        match tokio::time::timeout(LIMIT, state.documents.check_bucket()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "readiness: document storage failing");
-                Some(match err {
-                    StorageError::Unreachable { .. } => "document storage: unreachable",
-                    StorageError::AccessDenied { .. } => "document storage: access refused",
-                    StorageError::NoSuchBucket { .. } => "document storage: bucket missing",
-                    _ => "document storage: failing",
-                })
-            }
-            Err(_) => Some("document storage: no answer within 5 seconds"),
-        }
-    };
-    let (database, storage) = tokio::join!(database, storage);
-    let problems: Vec<&str> = database.into_iter().chain(storage).collect();
-    if problems.is_empty() {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": problems.join("; ") })),
-        )
-            .into_response()
-    }
-}
+use std::net::SocketAddr;
 
 /// Resolves the client (address and scheme, believing forwarded headers only from trusted proxies) into
 /// a request extension, and marks the session cookie Secure when the client used HTTPS.

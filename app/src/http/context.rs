@@ -1,5 +1,6 @@
-use super::{AppState, session};
+use super::session;
 use crate::error::ApiError;
+use crate::startup::AppState;
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use leptos::prelude::{expect_context, use_context};
 use leptos_axum::ResponseOptions;
@@ -9,6 +10,36 @@ use pawfile::{
     net::ClientInfo,
 };
 use tower_sessions::Session;
+
+/// Where to send a plain HTML form back to: the path and query of its page, taken from a Referer of our
+/// own site (the request's `Host`, or the public URL). Anything else, or a path another site could
+/// hide in (`//host`, `/\host`), falls back to `/`.
+pub(super) fn back_to_referer(headers: &HeaderMap, public_url: &url::Url) -> String {
+    let referer = headers.get(header::REFERER).and_then(|value| value.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
+    own_path(referer, host, public_url).unwrap_or_else(|| "/".to_owned())
+}
+
+fn own_path(referer: Option<&str>, host: Option<&str>, public_url: &url::Url) -> Option<String> {
+    let referer = url::Url::parse(referer?).ok()?;
+    let authority = |url: &url::Url| {
+        url.host_str().map(|name| match url.port() {
+            Some(port) => format!("{name}:{port}"),
+            None => name.to_owned(),
+        })
+    };
+    let from = authority(&referer)?;
+    let ours =
+        host.is_some_and(|host| host.eq_ignore_ascii_case(&from)) || referer.origin() == public_url.origin();
+    let path = referer.path();
+    if !ours || !path.starts_with('/') || path.starts_with("//") || path.starts_with("/\\") {
+        return None;
+    }
+    Some(match referer.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    })
+}
 
 /// Whether a request is a plain HTML form post (a browser without JavaScript) rather than an API call.
 pub(super) fn prefers_html(headers: &HeaderMap) -> bool {
@@ -75,10 +106,9 @@ impl RequestContext {
 
     /// The signed-in user as the core's [`Actor`], or 401.
     pub async fn actor(&self) -> Result<Actor, ApiError> {
-        let signed_in = session::signed_in(&self.state, &self.session)
+        session::actor(&self.state, &self.session, Some(self.client))
             .await?
-            .ok_or_else(ApiError::unauthenticated)?;
-        Ok(Actor::new(signed_in.user, Some(self.client.addr)).in_session(signed_in.audit_ref))
+            .ok_or_else(ApiError::unauthenticated)
     }
 
     /// Sends a plain HTML form to `path` afterwards (the JavaScript client navigates by itself).
@@ -107,4 +137,70 @@ pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_path;
+
+    fn public() -> url::Url {
+        "https://records.example.org/".parse().unwrap()
+    }
+
+    #[test]
+    fn a_referer_of_our_own_site_gives_its_path_and_query() {
+        assert_eq!(
+            own_path(
+                Some("http://127.0.0.1:3000/pets/1?trash=1"),
+                Some("127.0.0.1:3000"),
+                &public()
+            ),
+            Some("/pets/1?trash=1".to_owned())
+        );
+        assert_eq!(
+            own_path(
+                Some("https://records.example.org/records/2"),
+                Some("10.0.0.5:3000"),
+                &public()
+            ),
+            Some("/records/2".to_owned())
+        );
+    }
+
+    #[test]
+    fn another_site_or_a_path_to_another_host_is_refused() {
+        assert_eq!(
+            own_path(
+                Some("https://evil.example/pets/1"),
+                Some("127.0.0.1:3000"),
+                &public()
+            ),
+            None
+        );
+        assert_eq!(
+            own_path(
+                Some("http://127.0.0.1:3000//evil.example/x"),
+                Some("127.0.0.1:3000"),
+                &public()
+            ),
+            None
+        );
+        assert_eq!(
+            own_path(
+                Some("http://127.0.0.1:3000/\\evil.example/x"),
+                Some("127.0.0.1:3000"),
+                &public()
+            ),
+            None
+        );
+        assert_eq!(
+            own_path(Some("https://records.example.org//evil.example"), None, &public()),
+            None
+        );
+        assert_eq!(
+            own_path(Some("not a url"), Some("127.0.0.1:3000"), &public()),
+            None
+        );
+        assert_eq!(own_path(None, Some("127.0.0.1:3000"), &public()), None);
+    }
 }

@@ -1,8 +1,14 @@
-use super::{AppState, RuntimeConfig, http, security::default_headers, session::COOKIE_NAME};
-use crate::app::{App, shell};
-use axum::{Router, extract::FromRef, middleware, routing::get};
+//! Building and running the server: connecting to Postgres and the buckets (starting embedded S3
+//! endpoints where none is configured), the shared [`AppState`], the background tasks, logging, and the
+//! [`Application`] that binds the router to a listener.
+
+mod state;
+pub mod telemetry;
+
+pub use state::{AppState, RuntimeConfig, TaskSignals};
+
+use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use pawfile::{
     auth::PasswordHasher,
     config::ServeSettings,
@@ -12,15 +18,9 @@ use pawfile::{
     storage::{EmbeddedS3, ObjectStore, StorageError},
     tasks,
 };
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
-use tower_sessions::{
-    Expiry, SessionManagerLayer,
-    cookie::{SameSite, time::Duration as CookieDuration},
-};
-use tower_sessions_sqlx_store::PostgresStore;
 
 /// How often expired sessions and stale counters are cleared.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -104,13 +104,6 @@ fn spawn_background_tasks(
     ]
 }
 
-/// The router's state: the application and Leptos's options.
-#[derive(Clone, FromRef)]
-struct ServerState {
-    app: AppState,
-    leptos: LeptosOptions,
-}
-
 /// Leptos's options, with the listen address from `PAWFILE_LISTEN` (the one place it is set). The site
 /// folder (compiled wasm, CSS, public files) is `LEPTOS_SITE_ROOT`, by default `target/site`.
 fn leptos_options(listen: SocketAddr) -> LeptosOptions {
@@ -121,52 +114,6 @@ fn leptos_options(listen: SocketAddr) -> LeptosOptions {
         .site_pkg_dir("pkg")
         .site_addr(listen)
         .build()
-}
-
-/// Every route, with the middleware around it.
-fn router(state: AppState, leptos: LeptosOptions) -> Router {
-    let server_state = ServerState {
-        app: state.clone(),
-        leptos: leptos.clone(),
-    };
-    let provide_state = {
-        let state = state.clone();
-        move || provide_context(state.clone())
-    };
-    let idle =
-        CookieDuration::try_from(state.config.session_idle_timeout).unwrap_or(CookieDuration::hours(2));
-    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
-        .with_name(COOKIE_NAME)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(false) // set per request by `client_context`, from the client's scheme
-        .with_expiry(Expiry::OnInactivity(idle));
-
-    let pages = Router::new()
-        .merge(super::documents::routes::<ServerState>())
-        .leptos_routes_with_context(&server_state, generate_route_list(App), provide_state.clone(), {
-            let leptos = leptos.clone();
-            move || shell(leptos.clone())
-        })
-        .fallback(file_and_error_handler_with_context::<ServerState, _>(
-            provide_state,
-            shell,
-        ))
-        .layer(middleware::from_fn(http::no_store))
-        .layer(sessions);
-
-    let pkg_dir = PathBuf::from(&*leptos.site_root).join(&*leptos.site_pkg_dir);
-    let mut router = Router::new()
-        .route("/healthz", get(http::healthz))
-        .route("/readyz", get(http::readyz))
-        .nest_service("/pkg", ServeDir::new(pkg_dir))
-        .merge(pages)
-        .layer(middleware::from_fn(http::refuse_cross_site_writes))
-        .layer(middleware::from_fn_with_state(state, http::client_context));
-    for (name, value) in default_headers() {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
-    }
-    router.layer(TraceLayer::new_for_http()).with_state(server_state)
 }
 
 fn storage_startup_error(err: &StorageError, prefix: &str) -> StartupError {
@@ -299,7 +246,7 @@ impl Application {
             .local_addr()
             .map_err(|err| StartupError::new("PAWFILE_LISTEN", err.to_string()))?;
         Ok(Self {
-            router: router(state.clone(), leptos_options(addr)),
+            router: crate::http::router(state.clone(), leptos_options(addr)),
             listener,
             state,
             shutdown: CancellationToken::new(),

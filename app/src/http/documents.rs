@@ -2,8 +2,12 @@
 //! thumbnails, trash and restore, and the zip export. Every route checks the session and the access
 //! rules first; another owner's or clinic's document answers 404 like a missing one.
 
-use super::{AppState, context::prefers_html, session};
+use super::{
+    context::{back_to_referer, prefers_html},
+    session,
+};
 use crate::error::ApiError;
+use crate::startup::AppState;
 use axum::{
     Json, Router,
     body::Body,
@@ -21,7 +25,7 @@ use pawfile::{
             ByteRange, Preview, byte_range, content_disposition, etag, none_match, preview, preview_csp,
         },
     },
-    domain::{DocumentCategory, DocumentId, DocumentView, PetId, parse_caption},
+    domain::{DocumentCategory, DocumentId, DocumentView, Flash, PetId, parse_caption},
     net::ClientInfo,
 };
 use serde::{Deserialize, Serialize};
@@ -31,26 +35,13 @@ use tower_sessions::Session;
 pub const TEXT_FIELD_MAX: usize = 4 * 1024;
 /// Room for multipart boundaries and the small fields around the files.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
-const FLASH_KEY: &str = "flash";
-
-/// A message for the page a plain form is sent back to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    /// Whether it reports success.
-    pub ok: bool,
-    /// What to show.
-    pub message: String,
-}
-
-/// Takes (and removes) the session's flash message, if any.
-pub async fn take_flash(session: &Session) -> Option<Flash> {
-    session.remove::<Flash>(FLASH_KEY).await.ok().flatten()
-}
 
 /// The signed-in caller of a document route.
 pub struct Caller {
     actor: Actor,
     session: Session,
+    /// Where the site is reached, to recognise a Referer of our own.
+    public_url: url::Url,
     html: bool,
 }
 
@@ -69,21 +60,21 @@ where
             .cloned()
             .ok_or_else(ApiError::unauthenticated)?;
         let client = parts.extensions.get::<ClientInfo>().copied();
-        let signed_in = session::signed_in(&state, &session)
+        let actor = session::actor(&state, &session, client)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller {
-            actor: Actor::new(signed_in.user, client.map(|client| client.addr))
-                .in_session(signed_in.audit_ref),
+            actor,
             session,
+            public_url: state.config.public_url.clone(),
             html: prefers_html(&parts.headers),
         })
     }
 }
 
 impl Caller {
-    /// Answers a plain form with a redirect back to its page and the message in the session; anyone
-    /// else with `ok` (as JSON) or the error.
+    /// Answers a plain form with a redirect back to its page (of our own site) and the message in the
+    /// session, for that page's render to show; anyone else with `ok` (as JSON) or the error.
     async fn answer<T: Serialize>(
         &self,
         headers: &HeaderMap,
@@ -107,16 +98,8 @@ impl Caller {
                 message: err.to_string(),
             },
         };
-        let _ = self.session.insert(FLASH_KEY, flash).await;
-        let back = headers
-            .get(header::REFERER)
-            .and_then(|referer| referer.to_str().ok())
-            .and_then(|referer| url::Url::parse(referer).ok())
-            .map(|url| match url.query() {
-                Some(query) => format!("{}?{query}", url.path()),
-                None => url.path().to_owned(),
-            })
-            .unwrap_or_else(|| "/".to_owned());
+        let _ = session::leave_flash(&self.session, &flash).await;
+        let back = back_to_referer(headers, &self.public_url);
         Redirect::to(&back).into_response()
     }
 }
@@ -283,20 +266,30 @@ async fn list(
     Path(pet): Path<PetId>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<DocumentView>>, ApiError> {
-    let filter = ListFilter {
-        category: DocumentCategory::parse(&query.category)?,
-        record: match query.record_id.trim() {
+    let filter = list_filter(
+        &query.category,
+        &query.record_id,
+        matches!(query.trashed.as_str(), "1" | "true"),
+    )?;
+    Ok(Json(
+        documents::list_documents(&state.db, &caller.actor, pet, filter).await?,
+    ))
+}
+
+/// The filter of a document list, from the fields of `GET /api/pets/{pet_id}/documents` (the pages
+/// rendering on the server use it too, so both read the same list).
+pub fn list_filter(category: &str, record_id: &str, trashed: bool) -> Result<ListFilter, ApiError> {
+    Ok(ListFilter {
+        category: DocumentCategory::parse(category)?,
+        record: match record_id.trim() {
             "" => None,
             id => Some(
                 id.parse()
                     .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
             ),
         },
-        trashed: matches!(query.trashed.as_str(), "1" | "true"),
-    };
-    Ok(Json(
-        documents::list_documents(&state.db, &caller.actor, pet, filter).await?,
-    ))
+        trashed,
+    })
 }
 
 async fn metadata(

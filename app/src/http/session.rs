@@ -3,10 +3,16 @@
 //! The session (in Postgres, via tower-sessions) holds the user id, the time of sign-in, the user's
 //! session generation and when it was last seen. Each request checks these against `users`, so bumping
 //! the generation or disabling the account ends the user's sessions at once on every replica.
+//!
+//! It also holds the feedback a plain HTML form leaves for the page it is redirected to (see
+//! [`crate::feedback`]): written by the POST handler, taken by the server's render of that page.
 
-use super::AppState;
-use crate::error::ApiError;
-use pawfile::domain::{SessionUser, UserId};
+use crate::{error::ApiError, startup::AppState};
+use pawfile::{
+    access::Actor,
+    domain::{Flash, IssuedClaimCode, PetId, SessionUser, UserId},
+    net::ClientInfo,
+};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tower_sessions::Session;
@@ -15,6 +21,10 @@ use uuid::Uuid;
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "pawfile_session";
 const AUTH_KEY: &str = "auth";
+const FLASH_KEY: &str = "flash";
+/// A claim code a plain form issued: kept in the session, never in a URL (URLs end up in logs and
+/// browser history).
+const ISSUED_CODE_KEY: &str = "issued_claim_code";
 /// How stale `last_seen` may get before a request refreshes it (and with it the idle expiry).
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -31,11 +41,11 @@ struct SessionAuth {
 
 /// A signed-in user and the reference of their sign-in in the audit trail.
 #[derive(Debug, Clone)]
-pub struct SignedIn {
+struct SignedIn {
     /// The user.
-    pub user: SessionUser,
+    user: SessionUser,
     /// An opaque, random reference to this sign-in (see [`pawfile::access::Actor::in_session`]).
-    pub audit_ref: Uuid,
+    audit_ref: Uuid,
 }
 
 fn now() -> u64 {
@@ -82,8 +92,20 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
     Ok(signed_in(state, session).await?.map(|signed_in| signed_in.user))
 }
 
+/// The signed-in user as the core's [`Actor`]: the one way server functions and HTTP routes learn who
+/// calls, with the client's address and this sign-in's audit reference. `None` when nobody is signed in.
+pub async fn actor(
+    state: &AppState,
+    session: &Session,
+    client: Option<ClientInfo>,
+) -> Result<Option<Actor>, ApiError> {
+    Ok(signed_in(state, session).await?.map(|signed_in| {
+        Actor::new(signed_in.user, client.map(|client| client.addr)).in_session(signed_in.audit_ref)
+    }))
+}
+
 /// As [`current_user`], with the sign-in's audit reference.
-pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedIn>, ApiError> {
+async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedIn>, ApiError> {
     let Some(mut auth) = session
         .get::<SessionAuth>(AUTH_KEY)
         .await
@@ -110,4 +132,33 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Sig
         session.insert(AUTH_KEY, auth).await.map_err(session_failed)?;
     }
     Ok(Some(SignedIn { user, audit_ref }))
+}
+
+/// Leaves `flash` for the page a plain form is redirected to.
+pub async fn leave_flash(session: &Session, flash: &Flash) -> Result<(), ApiError> {
+    session.insert(FLASH_KEY, flash).await.map_err(session_failed)
+}
+
+/// Takes (and removes) the flash a plain form left, if any.
+pub async fn take_flash(session: &Session) -> Option<Flash> {
+    session.remove::<Flash>(FLASH_KEY).await.ok().flatten()
+}
+
+/// Leaves a freshly issued claim code for its pet's page.
+pub async fn leave_claim_code(session: &Session, issued: &IssuedClaimCode) -> Result<(), ApiError> {
+    session
+        .insert(ISSUED_CODE_KEY, issued)
+        .await
+        .map_err(session_failed)
+}
+
+/// Takes (and removes) the claim code a plain form issued for `pet`, if any; one for another pet stays.
+pub async fn take_claim_code(session: &Session, pet: PetId) -> Option<IssuedClaimCode> {
+    match session.get::<IssuedClaimCode>(ISSUED_CODE_KEY).await {
+        Ok(Some(issued)) if issued.pet_id == pet => {
+            let _ = session.remove::<IssuedClaimCode>(ISSUED_CODE_KEY).await;
+            Some(issued)
+        }
+        _ => None,
+    }
 }

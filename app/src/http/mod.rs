@@ -1,0 +1,84 @@
+//! Everything HTTP: the router (pages, server functions, the document routes, health checks) and the
+//! layers around it, the session, the request context server functions read, and the security headers.
+
+mod context;
+pub mod documents;
+mod health;
+mod middleware;
+pub mod security;
+pub mod session;
+
+pub use context::{RequestContext, respond};
+
+use crate::{
+    app::{App, shell},
+    startup::AppState,
+};
+use axum::{Router, extract::FromRef, routing::get};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use security::default_headers;
+use session::COOKIE_NAME;
+use std::path::PathBuf;
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_sessions::{
+    Expiry, SessionManagerLayer,
+    cookie::{SameSite, time::Duration as CookieDuration},
+};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// The router's state: the application and Leptos's options.
+#[derive(Clone, FromRef)]
+struct ServerState {
+    app: AppState,
+    leptos: LeptosOptions,
+}
+
+/// Every route, with the middleware around it.
+pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
+    let server_state = ServerState {
+        app: state.clone(),
+        leptos: leptos.clone(),
+    };
+    let provide_state = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let idle =
+        CookieDuration::try_from(state.config.session_idle_timeout).unwrap_or(CookieDuration::hours(2));
+    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
+        .with_name(COOKIE_NAME)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(false) // set per request by `client_context`, from the client's scheme
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    let pages = Router::new()
+        .merge(documents::routes::<ServerState>())
+        .leptos_routes_with_context(&server_state, generate_route_list(App), provide_state.clone(), {
+            let leptos = leptos.clone();
+            move || shell(leptos.clone())
+        })
+        .fallback(file_and_error_handler_with_context::<ServerState, _>(
+            provide_state,
+            shell,
+        ))
+        .layer(axum::middleware::from_fn(middleware::no_store))
+        .layer(sessions);
+
+    let pkg_dir = PathBuf::from(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .merge(pages)
+        .layer(axum::middleware::from_fn(middleware::refuse_cross_site_writes))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::client_context,
+        ));
+    for (name, value) in default_headers() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router.layer(TraceLayer::new_for_http()).with_state(server_state)
+}
