@@ -1,6 +1,28 @@
 //! Core integration tests, against a real Postgres (a fresh database per test) and real S3 servers (a
 //! fresh bucket per test, on the embedded endpoint and on Garage).
 
+/// Runs each named `async fn(S3Backend)` as a test against the embedded endpoint and against Garage.
+macro_rules! on_both_s3_servers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(pawfile::testing::S3Backend::Embedded).await;
+                }
+            )*
+        }
+        mod garage {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(pawfile::testing::S3Backend::Garage).await;
+                }
+            )*
+        }
+    };
+}
+
 mod accounts;
 mod admin;
 mod documents;

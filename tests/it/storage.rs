@@ -258,28 +258,7 @@ async fn an_unreachable_endpoint_is_reported_quickly() {
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
-macro_rules! on_both_servers {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(pawfile::testing::S3Backend::Embedded).await;
-                }
-            )*
-        }
-        mod garage {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(pawfile::testing::S3Backend::Garage).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_servers!(
+on_both_s3_servers!(
     objects_round_trip_with_a_verified_checksum,
     a_wrong_checksum_is_refused,
     missing_objects_are_not_found,

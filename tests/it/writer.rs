@@ -149,28 +149,7 @@ async fn a_refused_part_ends_the_write_and_leaves_nothing(backend: S3Backend) {
     assert!(writer.finish().await.is_err(), "a failed writer cannot finish");
 }
 
-macro_rules! on_both_servers {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(pawfile::testing::S3Backend::Embedded).await;
-                }
-            )*
-        }
-        mod garage {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(pawfile::testing::S3Backend::Garage).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_servers!(
+on_both_s3_servers!(
     objects_round_trip_on_both_sides_of_the_part_boundary,
     an_unkept_object_is_removed,
     dropping_a_writer_mid_upload_aborts_it,
