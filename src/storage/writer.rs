@@ -16,6 +16,7 @@ use aws_sdk_s3::{
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
 use tokio::task::JoinHandle;
 
 /// Size of each multipart part (S3's minimum is 5 MiB, except for the last part).
@@ -54,7 +55,10 @@ pub struct ObjectWriter {
     store: ObjectStore,
     key: String,
     content_type: String,
-    buffer: BytesMut,
+    /// Bytes not yet sent, as they arrived (no copy until a part is cut).
+    buffer: VecDeque<Bytes>,
+    /// How many bytes `buffer` holds.
+    buffered: usize,
     size: u64,
     sha256: Sha256,
     parts: Vec<CompletedPart>,
@@ -76,7 +80,8 @@ impl ObjectStore {
             store: self.clone(),
             key: key.to_owned(),
             content_type: UNKNOWN_TYPE.to_owned(),
-            buffer: BytesMut::new(),
+            buffer: VecDeque::new(),
+            buffered: 0,
             size: 0,
             sha256: Sha256::new(),
             parts: Vec::new(),
@@ -171,11 +176,12 @@ impl ObjectWriter {
     async fn push(&mut self, bytes: Bytes) -> Result<(), StorageError> {
         self.size += bytes.len() as u64;
         self.sha256.update(&bytes);
-        self.buffer.extend_from_slice(&bytes);
+        self.buffered += bytes.len();
+        self.buffer.push_back(bytes);
         // Strictly more than a part: an object of exactly one part goes up in one request.
-        while self.buffer.len() > PART_SIZE {
+        while self.buffered > PART_SIZE {
             let upload_id = self.begin_upload().await?;
-            let part = self.buffer.split_to(PART_SIZE).freeze();
+            let part = self.take(PART_SIZE);
             if let Some(previous) = wait_for(self.in_flight.take()).await? {
                 self.parts.push(previous);
             }
@@ -218,7 +224,7 @@ impl ObjectWriter {
             self.parts.push(previous);
         }
         let sha256: [u8; 32] = std::mem::take(&mut self.sha256).finalize().into();
-        let rest = std::mem::take(&mut self.buffer).freeze();
+        let rest = self.take(self.buffered);
         match self.leftover.clone() {
             Leftover::Upload(upload_id) => {
                 if !rest.is_empty() {
@@ -279,6 +285,25 @@ impl ObjectWriter {
             size: self.size,
             sha256,
         })
+    }
+
+    /// The first `length` buffered bytes, copied into one allocation of exactly that size (so a part
+    /// never holds a larger buffer alive while it is in flight).
+    fn take(&mut self, length: usize) -> Bytes {
+        let mut part = BytesMut::with_capacity(length);
+        while part.len() < length {
+            let Some(mut chunk) = self.buffer.pop_front() else {
+                break;
+            };
+            let wanted = length - part.len();
+            if chunk.len() > wanted {
+                let rest = chunk.split_off(wanted);
+                self.buffer.push_front(rest);
+            }
+            part.extend_from_slice(&chunk);
+        }
+        self.buffered -= part.len();
+        part.freeze()
     }
 
     /// Waits for the part in flight, then aborts the upload or deletes the object.
