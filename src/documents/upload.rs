@@ -323,21 +323,6 @@ impl UploadBatch {
         })
     }
 
-    /// The largest file this batch accepts, in bytes.
-    pub fn max_file_bytes(&self) -> u64 {
-        self.policy.max_bytes
-    }
-
-    /// How many files the batch holds.
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    /// Whether the batch holds no file yet.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
     /// Streams one file (as the device named it) into the store. If it is refused or fails, every
     /// file of the batch is removed and the error names the file.
     #[tracing::instrument(skip_all, fields(pet = %self.pet, file = self.files.len()))]
