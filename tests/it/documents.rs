@@ -682,3 +682,41 @@ async fn reconcile_spares_announced_uploads_until_they_are_stale(pool: PgPool) {
     assert_eq!(rows, 0);
     assert!(bucket.keys().await.is_empty());
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_file_beyond_the_most_a_batch_takes_removes_the_whole_batch(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    let mut batch = UploadBatch::begin(&pool, &bucket.store, policy(1 << 20), &alice, biscuit)
+        .await
+        .unwrap();
+    for index in 0..UploadBatch::MAX_FILES {
+        batch
+            .add_file(&format!("scan-{index}.pdf"), chunks(&pdf(2048), 1024))
+            .await
+            .unwrap();
+    }
+    assert_eq!(bucket.keys().await.len(), UploadBatch::MAX_FILES);
+
+    let err = batch
+        .add_file("one-too-many.pdf", chunks(&pdf(2048), 1024))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            Error::Upload {
+                error: UploadError::TooManyFiles { most: 20 },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        bucket.keys().await.is_empty(),
+        "every file of the batch was removed"
+    );
+    assert_eq!(announced(&pool).await, 0);
+}
