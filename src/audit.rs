@@ -109,6 +109,16 @@ actions! {
     PurgeDocument => "purge_document", "purged a document from the trash";
     /// A pet's whole history was exported.
     ExportPet => "export_pet", "exported the pet's history";
+    /// A backup run was started (by an admin, the command line, the schedule or start-up).
+    StartBackup => "start_backup", "started a backup";
+    /// Old backup snapshots were pruned.
+    PruneBackups => "prune_backups", "pruned old backups";
+    /// The database and files were restored from a backup.
+    RestoreBackup => "restore_backup", "restored from a backup";
+    /// Documents were brought back from a backup into their pet's trash.
+    RestoreFromBackup => "restore_from_backup", "brought a document back from a backup";
+    /// A restore drill ran.
+    BackupDrill => "backup_drill", "ran a restore drill";
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
+pub mod backup;
+#[cfg(feature = "server")]
 pub mod claim;
 #[cfg(feature = "server")]
 pub mod clock;

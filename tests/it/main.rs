@@ -23,8 +23,32 @@ macro_rules! on_both_s3_servers {
     };
 }
 
+/// Runs each named `async fn(S3Backend, PgPool)` as a test (a fresh database each) against the embedded
+/// endpoint and against Garage.
+macro_rules! on_both_s3_servers_with_pool {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name(pawfile::testing::S3Backend::Embedded, pool).await;
+                }
+            )*
+        }
+        mod garage {
+            $(
+                #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name(pawfile::testing::S3Backend::Garage, pool).await;
+                }
+            )*
+        }
+    };
+}
+
 mod accounts;
 mod admin;
+mod backup;
 mod documents;
 mod fixtures;
 mod pets;

@@ -1,0 +1,345 @@
+//! Backups (NR-8, NR-9): the database and every file, encrypted to age recipients before they leave the
+//! server, into a separate private bucket with its own credentials; incremental, verified, restorable.
+//!
+//! Layout of the backup bucket: `data/<random>` holds one encrypted object each (a table dump or a
+//! file), stored once and referenced by every snapshot that holds the same plaintext for the same
+//! recipients; `manifests/<random>` holds one encrypted [`manifest::Manifest`] per snapshot, written last.
+//! The catalogue (tables `backup_runs`, `backup_objects`, `backup_snapshot_objects`) lets the server
+//! deduplicate, prune and verify presence without the private key; it is not part of a dump and a
+//! restore rebuilds it from the manifests.
+//!
+//! One backup, prune, drill or catalogue rebuild runs at a time across all replicas: a session advisory
+//! lock held on a dedicated connection for the whole run.
+
+pub mod crypto;
+pub mod drill;
+mod dump;
+pub mod manifest;
+mod prune;
+pub mod restore;
+pub mod retention;
+mod run;
+pub mod verify;
+
+pub use crypto::{Identities, Recipients};
+pub use prune::PruneReport;
+pub use retention::Retention;
+pub use run::{RunReport, Started};
+
+use crate::{domain::UserId, error::Result, storage::ObjectStore};
+use serde::{Deserialize, Serialize};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::{sync::Arc, time::Duration};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The tables a backup dumps, in the order a restore loads them (each after those it references).
+pub const TABLES: &[&str] = &[
+    "clinics",
+    "users",
+    "pets",
+    "pet_clinic_access",
+    "pet_claim_codes",
+    "medical_records",
+    "medical_record_revisions",
+    "documents",
+    "audit_events",
+];
+
+/// Tables left out of a backup, and why: sessions (everyone signs in again after a restore), rate-limit
+/// counters and upload announcements (short-lived), the migrations table (the manifest records the
+/// migrations), and the backup catalogue itself (rebuilt from the manifests).
+pub const EXCLUDED: &[&str] = &[
+    "tower_sessions.session",
+    "rate_limit_hits",
+    "upload_intents",
+    "_sqlx_migrations",
+    "backup_runs",
+    "backup_objects",
+    "backup_snapshot_objects",
+    "backup_uploads",
+    "backup_drills",
+];
+
+/// Prefix of stored objects in the backup bucket.
+pub const DATA_PREFIX: &str = "data/";
+/// Prefix of manifests in the backup bucket.
+pub const MANIFEST_PREFIX: &str = "manifests/";
+
+/// Advisory lock key for backup, prune, drill and catalogue rebuild.
+const BACKUP_LOCK: i64 = 0x7061_7766_0010;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The daily schedule.
+    Schedule,
+    /// Start-up, because the last complete backup was older than a day.
+    Startup,
+    /// An admin, from the page or the API.
+    Admin,
+    /// The command line.
+    Cli,
+}
+
+impl Trigger {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Startup => "startup",
+            Trigger::Admin => "admin",
+            Trigger::Cli => "cli",
+        }
+    }
+}
+
+/// Settings of the backup runs.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Who backups are encrypted to; empty only when unencrypted backups are allowed.
+    pub recipients: Recipients,
+    /// Whether unencrypted backups were allowed explicitly.
+    pub allow_unencrypted: bool,
+    /// Which snapshots prune keeps.
+    pub retention: Retention,
+    /// Whether a successful run prunes (off in the hardened mode: the server's key cannot delete).
+    pub prune: bool,
+    /// Test-only: a pause after each stored object, so progress can be watched.
+    pub pace: Option<Duration>,
+}
+
+impl Policy {
+    /// Why backups cannot run with these settings, if they cannot.
+    pub fn refusal(&self) -> Option<String> {
+        (self.recipients.is_unencrypted() && !self.allow_unencrypted).then(|| {
+            "backups need an age public key to encrypt to: set PAWFILE_BACKUP_RECIPIENTS (make a key pair with \
+             `pawfile backup keygen`), or PAWFILE_ALLOW_UNENCRYPTED_BACKUPS=true to store them unencrypted"
+                .to_owned()
+        })
+    }
+}
+
+/// Everything a run needs: the database, the documents bucket (read), the backup bucket (write).
+#[derive(Debug, Clone)]
+pub struct Backups {
+    pool: PgPool,
+    documents: ObjectStore,
+    store: ObjectStore,
+    policy: Arc<Policy>,
+    shutdown: CancellationToken,
+}
+
+impl Backups {
+    /// Backups of `pool` and `documents` into `store`. `shutdown` cancels a run in progress.
+    pub fn new(
+        pool: PgPool,
+        documents: ObjectStore,
+        store: ObjectStore,
+        policy: Policy,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            pool,
+            documents,
+            store,
+            policy: Arc::new(policy),
+            shutdown,
+        }
+    }
+
+    /// The settings.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The backup bucket.
+    pub fn store(&self) -> &ObjectStore {
+        &self.store
+    }
+
+    /// The database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The lock that makes a run the only one: a session advisory lock on a connection of its own (a
+/// transaction held open for hours would die with `idle_in_transaction_session_timeout`). Released when
+/// the connection closes, also when the process dies.
+pub struct RunLock {
+    conn: PgConnection,
+}
+
+impl std::fmt::Debug for RunLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunLock")
+    }
+}
+
+impl RunLock {
+    /// Takes the lock, or `None` when another process (or task) holds it.
+    pub async fn try_take(pool: &PgPool) -> Result<Option<Self>> {
+        let mut conn = pool.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar!(r#"select pg_try_advisory_lock($1) as "taken!""#, BACKUP_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+        if taken {
+            Ok(Some(Self { conn }))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    /// The connection that holds the lock.
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// Releases the lock (closing its connection).
+    pub async fn release(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+/// A run's state, as admins see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Under way.
+    Running,
+    /// Its manifest is stored and its row committed: a restorable snapshot.
+    Complete,
+    /// It stopped with an error.
+    Failed,
+    /// The process running it died.
+    Interrupted,
+    /// The server shut down while it ran.
+    Cancelled,
+}
+
+impl RunStatus {
+    fn parse(text: &str) -> Self {
+        match text {
+            "running" => Self::Running,
+            "complete" => Self::Complete,
+            "interrupted" => Self::Interrupted,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// One backup run, for the admin page, the API and `backup list`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The run's id (the snapshot id).
+    pub id: Uuid,
+    /// `running`, `complete`, `failed`, `interrupted` or `cancelled`.
+    pub status: RunStatus,
+    /// What started it: `schedule`, `startup`, `admin`, `cli` or `restored` (read from a manifest).
+    pub trigger: String,
+    /// Who, for a run an admin started.
+    pub triggered_by: Option<String>,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Objects (files) done and to do.
+    pub objects_done: i32,
+    /// Objects in all.
+    pub objects_total: i32,
+    /// File bytes done.
+    pub bytes_done: i64,
+    /// File bytes in all.
+    pub bytes_total: i64,
+    /// Objects written by this run.
+    pub objects_copied: i32,
+    /// Catalogued objects referenced again.
+    pub objects_reused: i32,
+    /// Bytes written by this run (ciphertext).
+    pub bytes_copied: i64,
+    /// Plaintext size of the snapshot (tables and files).
+    pub snapshot_bytes: i64,
+    /// The recipients it was encrypted to ("none": unencrypted).
+    pub recipients: String,
+    /// Whether prune removed it.
+    pub pruned: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// Runs, newest first (at most `limit`).
+pub async fn list_runs(pool: &PgPool, limit: i64) -> Result<Vec<RunSummary>> {
+    let rows = sqlx::query!(
+        r#"select r.id, r.status, r.trigger, u.email as "email?", r.started_at, r.finished_at,
+                  r.objects_done, r.objects_total, r.bytes_done, r.bytes_total, r.objects_copied,
+                  r.objects_reused, r.bytes_copied, r.snapshot_bytes, r.recipients, r.pruned_at, r.error
+           from backup_runs r left join users u on u.id = r.triggered_by
+           order by r.started_at desc, r.id desc limit $1"#,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| RunSummary {
+            id: row.id,
+            status: RunStatus::parse(&row.status),
+            trigger: row.trigger,
+            triggered_by: row.email,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            objects_done: row.objects_done,
+            objects_total: row.objects_total,
+            bytes_done: row.bytes_done,
+            bytes_total: row.bytes_total,
+            objects_copied: row.objects_copied,
+            objects_reused: row.objects_reused,
+            bytes_copied: row.bytes_copied,
+            snapshot_bytes: row.snapshot_bytes,
+            recipients: row.recipients,
+            pruned: row.pruned_at.is_some(),
+            error: row.error,
+        })
+        .collect())
+}
+
+/// One run by id.
+pub async fn find_run(pool: &PgPool, id: Uuid) -> Result<Option<RunSummary>> {
+    // Few rows are ever kept; the list is cheap.
+    Ok(list_runs(pool, 10_000)
+        .await?
+        .into_iter()
+        .find(|run| run.id == id))
+}
+
+/// When the newest complete snapshot was taken, if there is one.
+pub async fn last_complete(pool: &PgPool) -> Result<Option<OffsetDateTime>> {
+    Ok(sqlx::query_scalar!(
+        "select max(started_at) from backup_runs where status = 'complete' and pruned_at is null"
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// A random object name under `prefix`.
+fn random_name(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// Whom a run was started by, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct StartedBy {
+    /// What started it.
+    pub trigger: Trigger,
+    /// The admin, if one did.
+    pub user: Option<UserId>,
+    /// Their address.
+    pub client_addr: Option<std::net::IpAddr>,
+}

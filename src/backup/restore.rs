@@ -1,0 +1,508 @@
+//! Restore: a snapshot into an empty database and an empty documents bucket. Objects first (idempotent:
+//! a failed restore can simply be run again), then, in one transaction committed last, the snapshot's
+//! migrations and every table; then the binary's newer migrations, and the catalogue rebuilt from all
+//! manifests in the backup bucket (so the restored server's first prune keeps newer snapshots).
+
+use super::{
+    MANIFEST_PREFIX,
+    crypto::{self, Identities, OpenError, UNENCRYPTED},
+    dump::{self, PORTABLE_SETTINGS},
+    manifest::{FORMAT, Manifest, Stored, sha256_from_hex},
+};
+use crate::{
+    audit::{self, Action},
+    db::MIGRATOR,
+    error::{Error, Result},
+    storage::{ObjectStore, StorageError},
+};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgPool};
+use std::collections::{HashMap, HashSet};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use uuid::Uuid;
+
+/// Which snapshot to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The newest readable one.
+    Latest,
+    /// This one.
+    Id(Uuid),
+}
+
+impl std::str::FromStr for Which {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "latest" {
+            return Ok(Which::Latest);
+        }
+        Uuid::parse_str(text).map(Which::Id).map_err(|_| {
+            format!("{text:?} is neither a snapshot id (see `pawfile backup list`) nor `latest`")
+        })
+    }
+}
+
+/// Why a restore refused or failed, in words for the operator.
+fn refuse(message: impl Into<String>) -> Error {
+    Error::Conflict(message.into())
+}
+
+/// A manifest as found in the backup bucket.
+#[derive(Debug, Clone)]
+pub struct FoundManifest {
+    /// Its object name.
+    pub name: String,
+    /// What it says.
+    pub manifest: Manifest,
+}
+
+/// Every manifest in the backup bucket that `identities` can read, oldest first, and the names of
+/// those it cannot (encrypted to other keys).
+pub async fn read_manifests(
+    store: &ObjectStore,
+    identities: Option<&Identities>,
+) -> Result<(Vec<FoundManifest>, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
+    for object in store.list(MANIFEST_PREFIX).await? {
+        match read_manifest(store, &object.key, identities).await {
+            Ok(manifest) => found.push(FoundManifest {
+                name: object.key,
+                manifest,
+            }),
+            Err(Error::Conflict(message)) => {
+                tracing::warn!(manifest = %object.key, %message, "cannot read a manifest");
+                unreadable.push(object.key);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    found.sort_by_key(|found| (found.manifest.taken_at, found.manifest.snapshot));
+    Ok((found, unreadable))
+}
+
+/// Reads and decrypts one manifest (manifests are small: metadata, never file bytes).
+pub async fn read_manifest(
+    store: &ObjectStore,
+    name: &str,
+    identities: Option<&Identities>,
+) -> Result<Manifest> {
+    let body = store.get_stream(name, None).await?;
+    let mut reader = body.into_reader();
+    let head = tokio::io::AsyncBufReadExt::fill_buf(&mut reader)
+        .await
+        .map_err(|err| StorageError::Other(format!("reading {name}: {err}")))?;
+    let encrypted = crypto::is_age(head);
+    let mut plaintext = open_object(reader, encrypted, identities, name).await?;
+    let mut json = Vec::new();
+    plaintext
+        .read_to_end(&mut json)
+        .await
+        .map_err(|err| refuse(format!("the manifest {name} cannot be read: {err}")))?;
+    let manifest: Manifest = serde_json::from_slice(&json)
+        .map_err(|err| refuse(format!("the manifest {name} is not a Pawfile manifest: {err}")))?;
+    if manifest.format != FORMAT {
+        return Err(refuse(format!(
+            "the manifest {name} has format {} and this Pawfile reads format {FORMAT}",
+            manifest.format
+        )));
+    }
+    Ok(manifest)
+}
+
+async fn open_object<R>(
+    reader: R,
+    encrypted: bool,
+    identities: Option<&Identities>,
+    name: &str,
+) -> Result<Box<dyn AsyncRead + Send + Unpin>>
+where
+    R: tokio::io::AsyncBufRead + Send + Unpin + 'static,
+{
+    crypto::open(reader, encrypted, identities)
+        .await
+        .map_err(|err| match err {
+            OpenError::WrongKey | OpenError::NoKey => refuse(format!("cannot decrypt {name}: {err}")),
+            OpenError::Damaged(_) => refuse(format!("{name}: {err}")),
+        })
+}
+
+/// A stored backup object's plaintext, read chunk by chunk and checked against the manifest at the end.
+pub struct Plaintext {
+    reader: Box<dyn AsyncRead + Send + Unpin>,
+    hasher: Sha256,
+    size: u64,
+    buffer: Vec<u8>,
+    stored: Stored,
+}
+
+impl Plaintext {
+    /// Opens `stored` (decrypting it when `encrypted`).
+    pub async fn open(
+        store: &ObjectStore,
+        stored: &Stored,
+        encrypted: bool,
+        identities: Option<&Identities>,
+    ) -> Result<Self> {
+        let body = store.get_stream(&stored.object, None).await?;
+        let reader = open_object(body.into_reader(), encrypted, identities, &stored.object).await?;
+        Ok(Self {
+            reader,
+            hasher: Sha256::new(),
+            size: 0,
+            buffer: vec![0u8; 256 * 1024],
+            stored: stored.clone(),
+        })
+    }
+
+    /// The next chunk, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        let read = self.reader.read(&mut self.buffer).await.map_err(|err| {
+            refuse(format!(
+                "the backup object {} is damaged: {err}",
+                self.stored.object
+            ))
+        })?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.hasher.update(&self.buffer[..read]);
+        self.size += read as u64;
+        Ok(Some(Bytes::copy_from_slice(&self.buffer[..read])))
+    }
+
+    /// Checks, after the last chunk, that the plaintext is what the manifest says.
+    pub fn check(self) -> Result<()> {
+        let sha256: [u8; 32] = self.hasher.finalize().into();
+        if Some(sha256) != sha256_from_hex(&self.stored.sha256) || self.size != self.stored.size {
+            return Err(refuse(format!(
+                "the backup object {} does not hold what the manifest says (SHA-256 or size differ)",
+                self.stored.object
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads to the end and checks (hashing only, writing nowhere).
+    pub async fn drain(mut self) -> Result<u64> {
+        let mut newlines = 0u64;
+        while let Some(chunk) = self.next_chunk().await? {
+            newlines += chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
+        }
+        self.check()?;
+        Ok(newlines)
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The snapshot restored.
+    pub snapshot: Uuid,
+    /// Files written into the documents bucket.
+    pub objects_written: usize,
+    /// Files already there, with the right bytes (a restore run again).
+    pub objects_present: usize,
+    /// Rows loaded, over all tables.
+    pub rows: u64,
+    /// Snapshots the rebuilt catalogue knows.
+    pub catalogued_snapshots: usize,
+    /// Manifests no given key could read (encrypted to other keys).
+    pub unreadable_manifests: Vec<String>,
+}
+
+/// Progress callbacks for the command line.
+pub trait Progress: Send + Sync {
+    /// A stage began, with how many steps it has.
+    fn stage(&self, name: &str, steps: u64);
+    /// One step of the stage is done.
+    fn step(&self, bytes: u64);
+}
+
+/// No progress output.
+#[derive(Debug, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str, _: u64) {}
+    fn step(&self, _: u64) {}
+}
+
+/// Restores `which` into the empty database behind `pool` and the empty documents bucket `documents`.
+pub async fn restore(
+    pool: &PgPool,
+    documents: &ObjectStore,
+    backups: &ObjectStore,
+    which: Which,
+    identities: Option<&Identities>,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let (manifests, unreadable) = read_manifests(backups, identities).await?;
+    let chosen = match which {
+        Which::Latest => manifests.last(),
+        Which::Id(id) => manifests.iter().find(|found| found.manifest.snapshot == id),
+    };
+    let Some(chosen) = chosen.cloned() else {
+        return Err(refuse(match (which, unreadable.is_empty()) {
+            (_, false) if manifests.is_empty() => format!(
+                "none of the given keys can decrypt the {} manifests in the backup bucket: give the right --identity",
+                unreadable.len()
+            ),
+            (Which::Id(id), false) => format!(
+                "no readable snapshot {id}; {} manifests could not be decrypted with the given keys",
+                unreadable.len()
+            ),
+            (Which::Id(id), true) => {
+                format!("the backup bucket holds no snapshot {id} (see `pawfile backup list`)")
+            }
+            (Which::Latest, _) => "the backup bucket holds no snapshot".to_owned(),
+        }));
+    };
+    let manifest = &chosen.manifest;
+    let encrypted = manifest.recipients != UNENCRYPTED;
+    check_database_is_empty(pool).await?;
+    check_migrations(manifest)?;
+    let expected: HashMap<&str, &Stored> = manifest
+        .objects
+        .iter()
+        .map(|object| (object.key.as_str(), &object.stored))
+        .collect();
+    let mut present = HashMap::new();
+    for prefix in ["documents/", "thumbnails/"] {
+        for object in documents.list(prefix).await? {
+            if !expected.contains_key(object.key.as_str()) {
+                return Err(refuse(format!(
+                    "the documents bucket {} is not empty: it holds {}, which the snapshot does not; restore into an empty bucket",
+                    documents.bucket(),
+                    object.key
+                )));
+            }
+            present.insert(object.key, object.size);
+        }
+    }
+
+    let mut report = RestoreReport {
+        snapshot: manifest.snapshot,
+        unreadable_manifests: unreadable,
+        ..RestoreReport::default()
+    };
+    progress.stage("files", manifest.objects.len() as u64);
+    for object in &manifest.objects {
+        let stored = &object.stored;
+        if present.get(&object.key) == Some(&stored.size)
+            && documents.sha256_of(&object.key).await?.0
+                == sha256_from_hex(&stored.sha256).unwrap_or_default()
+        {
+            report.objects_present += 1;
+            progress.step(stored.size);
+            continue;
+        }
+        let mut writer = documents.writer(&object.key);
+        let written = async {
+            let mut plaintext = Plaintext::open(backups, stored, encrypted, identities).await?;
+            while let Some(chunk) = plaintext.next_chunk().await? {
+                writer.write(chunk).await?;
+            }
+            plaintext.check()
+        }
+        .await;
+        if let Err(err) = written {
+            let _ = writer.discard().await;
+            return Err(err);
+        }
+        writer.finish().await?;
+        writer.keep();
+        report.objects_written += 1;
+        progress.step(stored.size);
+    }
+
+    progress.stage("tables", manifest.tables.len() as u64);
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::raw_sql(
+        "create table if not exists _sqlx_migrations (
+            version bigint primary key,
+            description text not null,
+            installed_on timestamptz not null default now(),
+            success boolean not null,
+            checksum bytea not null,
+            execution_time bigint not null
+        )",
+    )
+    .execute(&mut *tx)
+    .await?;
+    for entry in &manifest.migrations {
+        let migration = MIGRATOR
+            .iter()
+            .find(|migration| migration.version == entry.version)
+            .expect("checked above");
+        sqlx::raw_sql(&migration.sql).execute(&mut *tx).await?;
+        sqlx::query!(
+            "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+             values ($1, $2, true, $3, 0)",
+            migration.version,
+            migration.description.as_ref(),
+            migration.checksum.as_ref()
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::raw_sql(PORTABLE_SETTINGS).execute(&mut *tx).await?;
+    for table in &manifest.tables {
+        let mut copy = tx
+            .copy_in_raw(&dump::load_statement(&table.name, &table.columns))
+            .await?;
+        let mut rows = 0u64;
+        let loaded = async {
+            let mut plaintext = Plaintext::open(backups, &table.stored, encrypted, identities).await?;
+            while let Some(chunk) = plaintext.next_chunk().await? {
+                rows += chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
+                copy.send(chunk).await?;
+            }
+            plaintext.check()
+        }
+        .await;
+        if let Err(err) = loaded {
+            let _ = copy.abort("the backup object could not be read").await;
+            return Err(err);
+        }
+        copy.finish().await?;
+        if rows != table.rows {
+            return Err(refuse(format!(
+                "the table {} has {rows} rows in its dump and {} in the manifest",
+                table.name, table.rows
+            )));
+        }
+        report.rows += rows;
+        progress.step(table.stored.size);
+    }
+    tx.commit().await?;
+    drop(conn);
+    crate::db::migrate(pool).await.map_err(|err| {
+        refuse(format!(
+            "the restored database cannot be migrated to this version: {err}"
+        ))
+    })?;
+
+    let all: Vec<FoundManifest> = read_manifests(backups, identities).await?.0;
+    report.catalogued_snapshots = rebuild_catalogue(pool, &all).await?;
+    audit::record(
+        pool,
+        audit::Event::new(Action::RestoreBackup, None, None)
+            .target("backup", manifest.snapshot)
+            .detail(serde_json::json!({
+                "taken_at": manifest.taken_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "objects": manifest.objects.len(),
+                "rows": report.rows,
+            })),
+    )
+    .await?;
+    Ok(report)
+}
+
+/// Refuses a database that holds any table: restore never overwrites (the schema's triggers forbid
+/// deleting medical history, so replacing a database is the operator's `DROP DATABASE`).
+async fn check_database_is_empty(pool: &PgPool) -> Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar!(
+        r#"select schemaname || '.' || tablename as "name!" from pg_catalog.pg_tables
+           where schemaname not in ('pg_catalog', 'information_schema') order by 1 limit 3"#
+    )
+    .fetch_all(pool)
+    .await?;
+    if tables.is_empty() {
+        Ok(())
+    } else {
+        Err(refuse(format!(
+            "the database is not empty (it holds {}{}): restore needs an empty database. Create a new one \
+             (createdb), or drop this one and create it again (DROP DATABASE), then run the restore again",
+            tables.join(", "),
+            if tables.len() == 3 { ", …" } else { "" }
+        )))
+    }
+}
+
+/// Refuses a snapshot whose migrations this binary does not have, or has with other contents.
+fn check_migrations(manifest: &Manifest) -> Result<()> {
+    for entry in &manifest.migrations {
+        let Some(migration) = MIGRATOR
+            .iter()
+            .find(|migration| migration.version == entry.version)
+        else {
+            return Err(refuse(format!(
+                "the snapshot was taken by a newer Pawfile ({}, migration {} {}): restore it with that version or later",
+                manifest.pawfile_version, entry.version, entry.description
+            )));
+        };
+        if hex::encode(migration.checksum.as_ref()) != entry.checksum {
+            return Err(refuse(format!(
+                "migration {} ({}) differs between the snapshot and this Pawfile: restore with the version that took it ({})",
+                entry.version, entry.description, manifest.pawfile_version
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds the catalogue from `manifests`: each a complete snapshot, each stored object catalogued and
+/// referenced, so prune protects what they need. Returns how many snapshots it knows.
+pub async fn rebuild_catalogue(pool: &PgPool, manifests: &[FoundManifest]) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    let mut known = HashSet::new();
+    for found in manifests {
+        let manifest = &found.manifest;
+        let stored = manifest.stored();
+        let snapshot_bytes: u64 = stored.iter().map(|stored| stored.size).sum();
+        sqlx::query!(
+            "insert into backup_runs (id, trigger, status, recipients, started_at, finished_at, objects_total,
+                                      objects_done, manifest_object, snapshot_bytes)
+             values ($1, 'restored', 'complete', $2, $3, $4, $5, $5, $6, $7)
+             on conflict (id) do update set manifest_object = excluded.manifest_object, status = 'complete',
+                 pruned_at = null",
+            manifest.snapshot,
+            manifest.recipients,
+            manifest.started_at,
+            manifest.taken_at,
+            manifest.objects.len() as i32,
+            found.name,
+            snapshot_bytes as i64
+        )
+        .execute(&mut *tx)
+        .await?;
+        for stored in stored {
+            let (Some(sha256), Some(ciphertext_sha256)) = (
+                sha256_from_hex(&stored.sha256),
+                sha256_from_hex(&stored.ciphertext_sha256),
+            ) else {
+                return Err(refuse(format!(
+                    "the manifest {} holds a malformed checksum",
+                    found.name
+                )));
+            };
+            sqlx::query!(
+                "insert into backup_objects (name, plaintext_sha256, plaintext_size, recipients, ciphertext_size,
+                                             ciphertext_sha256)
+                 values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+                stored.object,
+                &sha256[..],
+                stored.size as i64,
+                manifest.recipients,
+                stored.ciphertext_size as i64,
+                &ciphertext_sha256[..]
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!(
+                "insert into backup_snapshot_objects (run_id, object_name) values ($1, $2) on conflict do nothing",
+                manifest.snapshot,
+                stored.object
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        known.insert(manifest.snapshot);
+    }
+    tx.commit().await?;
+    Ok(known.len())
+}

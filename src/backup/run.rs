@@ -1,0 +1,708 @@
+//! One backup run: take the lock, settle runs that died, check the bucket against the catalogue, dump
+//! the tables in one snapshot transaction, copy every file (GET with the documents credentials →
+//! encrypt → PUT with the backup credentials), write the manifest last, then commit the run complete.
+
+use super::{
+    Backups, DATA_PREFIX, MANIFEST_PREFIX, RunLock, StartedBy, TABLES,
+    dump::{self, PORTABLE_SETTINGS},
+    manifest::{FORMAT, Manifest, MigrationEntry, ObjectEntry, Stored, TableEntry},
+    random_name,
+};
+use crate::{
+    audit::{self, Action},
+    db::ExclusiveTask,
+    error::{Error, Result},
+    storage::StorageError,
+};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, future::BoxFuture, stream::BoxStream};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Executor, PgConnection};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// The run (snapshot) id.
+    pub id: Uuid,
+    /// Objects written.
+    pub objects_copied: u32,
+    /// Catalogued objects referenced again.
+    pub objects_reused: u32,
+    /// Ciphertext bytes written.
+    pub bytes_copied: u64,
+    /// Files in the snapshot.
+    pub files: u32,
+    /// Tables in the snapshot.
+    pub tables: u32,
+    /// Snapshots prune removed after the run.
+    pub pruned: usize,
+}
+
+/// A run that has the lock and its row; the work goes on in the background.
+#[derive(Debug)]
+pub struct Started {
+    /// The run's id.
+    pub id: Uuid,
+    /// The work; its error is recorded in the run's row too.
+    pub handle: JoinHandle<Result<RunReport>>,
+}
+
+/// How a stored object was obtained.
+enum Obtained {
+    Copied(Stored),
+    Reused(Stored),
+}
+
+impl Obtained {
+    fn stored(&self) -> &Stored {
+        match self {
+            Obtained::Copied(stored) | Obtained::Reused(stored) => stored,
+        }
+    }
+}
+
+/// A catalogued object, as dedup finds it.
+struct Catalogued {
+    stored: Stored,
+    missing: bool,
+}
+
+impl Backups {
+    /// Starts a run unless one is running somewhere: `Ok(None)` then. The lock is taken and the run's
+    /// row written before this returns, so the caller can answer with the run's id at once.
+    pub async fn start(&self, by: StartedBy) -> Result<Option<Started>> {
+        if let Some(refusal) = self.policy.refusal() {
+            return Err(Error::Conflict(refusal));
+        }
+        let Some(mut lock) = RunLock::try_take(&self.pool).await? else {
+            return Ok(None);
+        };
+        self.settle_dead_runs(&mut lock).await?;
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!(
+            "insert into backup_runs (id, trigger, triggered_by, status, recipients) values ($1, $2, $3, 'running', $4)",
+            id,
+            by.trigger.as_str(),
+            by.user.map(|user| user.0),
+            self.policy.recipients.fingerprint()
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut *tx,
+            audit::Event::new(Action::StartBackup, by.user, by.client_addr)
+                .target("backup", id)
+                .detail(serde_json::json!({ "trigger": by.trigger.as_str() })),
+        )
+        .await?;
+        tx.commit().await?;
+        let backups = self.clone();
+        let handle = tokio::spawn(async move { backups.execute(lock, id).await });
+        Ok(Some(Started { id, handle }))
+    }
+
+    /// Runs a backup to the end: `Ok(None)` when another is running.
+    pub async fn run(&self, by: StartedBy) -> Result<Option<RunReport>> {
+        let Some(started) = self.start(by).await? else {
+            return Ok(None);
+        };
+        match started.handle.await {
+            Ok(report) => report.map(Some),
+            Err(err) => Err(anyhow::anyhow!("the backup task failed: {err}").into()),
+        }
+    }
+
+    /// Under the lock: runs still marked running belong to processes that died. One whose manifest
+    /// was stored is complete (it died between the manifest and its row); the others are interrupted and
+    /// their open multipart uploads aborted.
+    pub(crate) async fn settle_dead_runs(&self, lock: &mut RunLock) -> Result<()> {
+        let dead = sqlx::query!("select id, manifest_object from backup_runs where status = 'running'")
+            .fetch_all(&mut *lock.conn())
+            .await?;
+        for run in dead {
+            let manifest_stored = match &run.manifest_object {
+                Some(name) => match self.store.head(name).await {
+                    Ok(_) => true,
+                    Err(StorageError::NotFound) => false,
+                    Err(err) => return Err(err.into()),
+                },
+                None => false,
+            };
+            if manifest_stored {
+                sqlx::query!(
+                    "update backup_runs set status = 'complete', finished_at = coalesce(finished_at, now()) where id = $1",
+                    run.id
+                )
+                .execute(&mut *lock.conn())
+                .await?;
+                tracing::info!(run = %run.id, "settled a backup whose manifest was stored as complete");
+            } else {
+                sqlx::query!(
+                    "update backup_runs set status = 'interrupted', finished_at = now(),
+                            error = 'the process running it stopped before it finished'
+                     where id = $1",
+                    run.id
+                )
+                .execute(&mut *lock.conn())
+                .await?;
+                tracing::warn!(run = %run.id, "marked a backup interrupted: the process running it stopped");
+            }
+        }
+        let uploads = sqlx::query!("select run_id, object_name, upload_id from backup_uploads")
+            .fetch_all(&mut *lock.conn())
+            .await?;
+        for upload in uploads {
+            match self
+                .store
+                .abort_upload(&upload.object_name, &upload.upload_id)
+                .await
+            {
+                Ok(()) | Err(StorageError::NotFound) => {}
+                Err(err) => return Err(err.into()),
+            }
+            sqlx::query!(
+                "delete from backup_uploads where run_id = $1 and object_name = $2",
+                upload.run_id,
+                upload.object_name
+            )
+            .execute(&mut *lock.conn())
+            .await?;
+        }
+        // Holding the lock, no run is alive: any multipart upload in the backup bucket is a dead run's,
+        // including one a crash left before its id could be recorded (stores that list them).
+        let aborted = self.store.abort_stale_uploads(OffsetDateTime::now_utc()).await?;
+        if aborted > 0 {
+            tracing::info!(aborted, "aborted multipart uploads that dead backup runs left");
+        }
+        Ok(())
+    }
+
+    /// The run itself, holding the lock; records how it ended.
+    async fn execute(&self, mut lock: RunLock, id: Uuid) -> Result<RunReport> {
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = self.back_up(&mut lock, id) => outcome.map(Some),
+            () = self.shutdown.cancelled() => Ok(None),
+        };
+        let result = match outcome {
+            Ok(Some(mut report)) => {
+                if self.policy.prune {
+                    match self.prune_locked(&mut lock).await {
+                        Ok(pruned) => report.pruned = pruned.snapshots,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "pruning old backups failed; will retry after the next run")
+                        }
+                    }
+                }
+                tracing::info!(run = %id, copied = report.objects_copied, reused = report.objects_reused,
+                    bytes = report.bytes_copied, seconds = started.elapsed().as_secs_f64(), "backup complete");
+                Ok(report)
+            }
+            Ok(None) => {
+                self.finish_run(id, "cancelled", Some("the server shut down while it ran"))
+                    .await;
+                Err(Error::Conflict(
+                    "the backup was cancelled: the server is shutting down".to_owned(),
+                ))
+            }
+            Err(err) => {
+                tracing::error!(run = %id, error = %err, "backup failed");
+                self.finish_run(id, "failed", Some(&err.to_string())).await;
+                Err(err)
+            }
+        };
+        // Uploads the run had open were aborted by their writers; forget them.
+        let _ = sqlx::query!("delete from backup_uploads where run_id = $1", id)
+            .execute(&self.pool)
+            .await;
+        lock.release().await;
+        result
+    }
+
+    async fn finish_run(&self, id: Uuid, status: &str, error: Option<&str>) {
+        if let Err(err) = sqlx::query!(
+            "update backup_runs set status = $2, finished_at = now(), error = $3 where id = $1 and status = 'running'",
+            id,
+            status,
+            error
+        )
+        .execute(&self.pool)
+        .await
+        {
+            tracing::error!(run = %id, error = %err, "cannot record how the backup ended");
+        }
+    }
+
+    async fn back_up(&self, lock: &mut RunLock, id: Uuid) -> Result<RunReport> {
+        let started_at = OffsetDateTime::now_utc();
+        self.check_catalogue().await?;
+        // Purge may not delete an object the snapshot lists until the files are copied.
+        sqlx::query("select pg_advisory_lock($1)")
+            .bind(ExclusiveTask::PurgeTrash as i64)
+            .execute(&mut *lock.conn())
+            .await?;
+        let result = self.copy_snapshot(id, started_at).await;
+        sqlx::query("select pg_advisory_unlock($1)")
+            .bind(ExclusiveTask::PurgeTrash as i64)
+            .execute(&mut *lock.conn())
+            .await?;
+        let (manifest, mut report) = result?;
+        let name = random_name(MANIFEST_PREFIX);
+        sqlx::query!(
+            "update backup_runs set manifest_object = $2 where id = $1",
+            id,
+            name
+        )
+        .execute(&self.pool)
+        .await?;
+        let json = serde_json::to_vec(&manifest).map_err(anyhow::Error::from)?;
+        let written = self
+            .seal_into(id, &name, futures::stream::iter([Ok(Bytes::from(json))]).boxed())
+            .await?;
+        let (writer, _, _) = written;
+        writer.keep();
+        let snapshot_bytes: u64 = manifest.stored().iter().map(|stored| stored.size).sum();
+        sqlx::query!(
+            "update backup_runs set status = 'complete', finished_at = now(), snapshot_bytes = $2 where id = $1",
+            id,
+            snapshot_bytes as i64
+        )
+        .execute(&self.pool)
+        .await?;
+        report.id = id;
+        Ok(report)
+    }
+
+    /// Lists the backup bucket once and compares it with the catalogue: an object that is gone or has
+    /// the wrong size is marked missing, so the next snapshot that needs it uploads it again.
+    async fn check_catalogue(&self) -> Result<()> {
+        let listed: HashMap<String, u64> = self
+            .store
+            .list(DATA_PREFIX)
+            .await?
+            .into_iter()
+            .map(|object| (object.key, object.size))
+            .collect();
+        let catalogued = sqlx::query!(
+            "select name, ciphertext_size, missing_since is not null as \"missing!\" from backup_objects"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut missing = Vec::new();
+        let mut found = Vec::new();
+        for row in catalogued {
+            let present = listed.get(&row.name) == Some(&(row.ciphertext_size as u64));
+            if !present && !row.missing {
+                missing.push(row.name);
+            } else if present && row.missing {
+                found.push(row.name);
+            }
+        }
+        if !missing.is_empty() {
+            tracing::warn!(objects = ?missing, "catalogued backup objects are missing from the backup bucket; they will be uploaded again");
+        }
+        sqlx::query!(
+            "update backup_objects set missing_since = now() where name = any($1)",
+            &missing
+        )
+        .execute(&self.pool)
+        .await?;
+        sqlx::query!(
+            "update backup_objects set missing_since = null where name = any($1)",
+            &found
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Dumps the tables in one snapshot, then copies the files that snapshot lists.
+    async fn copy_snapshot(&self, id: Uuid, started_at: OffsetDateTime) -> Result<(Manifest, RunReport)> {
+        let mut report = RunReport::default();
+        let mut conn = self.pool.acquire().await?.detach();
+        // One snapshot for every table and the file list. (Statements on a connection of its own: it is
+        // closed afterwards, so nothing of this session returns to the pool.)
+        conn.execute("begin isolation level repeatable read, read only")
+            .await?;
+        conn.execute(PORTABLE_SETTINGS).await?;
+        let taken_at: OffsetDateTime = sqlx::query_scalar!(r#"select now() as "now!""#)
+            .fetch_one(&mut conn)
+            .await?;
+        let migrations = sqlx::query!(
+            "select version, description, checksum from _sqlx_migrations where success order by version"
+        )
+        .fetch_all(&mut conn)
+        .await?
+        .into_iter()
+        .map(|row| MigrationEntry {
+            version: row.version,
+            description: row.description,
+            checksum: hex::encode(row.checksum),
+        })
+        .collect();
+        let mut tables = Vec::new();
+        for table in TABLES {
+            let described = dump::describe(&mut conn, table).await?;
+            // First pass: hash and count, so an unchanged dump is reused without being stored again.
+            let (sha256, size, rows) = hash_dump(&mut conn, &described.statement).await?;
+            let obtained = match self.find_catalogued(&sha256).await? {
+                Some(found) if !found.missing => Obtained::Reused(found.stored),
+                found => {
+                    let name = found.map(|found| found.stored.object);
+                    self.store_dump(
+                        &mut conn,
+                        id,
+                        name,
+                        &described.statement,
+                        (sha256, size),
+                        &described.name,
+                    )
+                    .await?
+                }
+            };
+            self.reference(id, &obtained, &mut report).await?;
+            tables.push(TableEntry {
+                name: described.name,
+                columns: described.columns,
+                rows,
+                stored: obtained.stored().clone(),
+            });
+            report.tables += 1;
+        }
+        let files =
+            sqlx::query!("select object_key, size_bytes, sha256, thumbnail_key from documents order by id")
+                .fetch_all(&mut conn)
+                .await?;
+        conn.execute("commit").await?;
+        let _ = conn.close().await;
+
+        let thumbnails: HashMap<String, u64> = self
+            .documents
+            .list("thumbnails/")
+            .await?
+            .into_iter()
+            .map(|object| (object.key, object.size))
+            .collect();
+        let mut work: Vec<(String, Option<[u8; 32]>, u64)> = Vec::new();
+        for file in files {
+            let sha256: Option<[u8; 32]> = file.sha256.as_slice().try_into().ok();
+            work.push((file.object_key, sha256, file.size_bytes as u64));
+            if let Some(thumbnail) = file.thumbnail_key
+                && let Some(size) = thumbnails.get(&thumbnail)
+            {
+                work.push((thumbnail, None, *size));
+            }
+        }
+        let (objects_total, bytes_total) = (
+            work.len() as i32,
+            work.iter().map(|(_, _, size)| *size as i64).sum::<i64>(),
+        );
+        sqlx::query!(
+            "update backup_runs set objects_total = $2, bytes_total = $3 where id = $1",
+            id,
+            objects_total,
+            bytes_total
+        )
+        .execute(&self.pool)
+        .await?;
+        let mut objects = Vec::new();
+        let (mut done, mut bytes_done) = (0i32, 0i64);
+        let mut last_progress = Instant::now();
+        for (key, known, size) in work {
+            let obtained = self.copy_file(id, &key, known).await?;
+            self.reference(id, &obtained, &mut report).await?;
+            objects.push(ObjectEntry {
+                key,
+                stored: obtained.stored().clone(),
+            });
+            report.files += 1;
+            done += 1;
+            bytes_done += size as i64;
+            if let Some(pace) = self.policy.pace {
+                tokio::time::sleep(pace).await;
+            }
+            if last_progress.elapsed() > Duration::from_millis(500) || self.policy.pace.is_some() {
+                self.progress(id, done, bytes_done, &report).await?;
+                last_progress = Instant::now();
+            }
+        }
+        self.progress(id, done, bytes_done, &report).await?;
+        let manifest = Manifest {
+            format: FORMAT,
+            snapshot: id,
+            started_at,
+            taken_at,
+            pawfile_version: env!("CARGO_PKG_VERSION").to_owned(),
+            recipients: self.policy.recipients.fingerprint(),
+            migrations,
+            tables,
+            objects,
+        };
+        Ok((manifest, report))
+    }
+
+    /// Second pass of a table whose dump is not catalogued: stream it into the backup bucket.
+    fn store_dump<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        id: Uuid,
+        name: Option<String>,
+        statement: &'a str,
+        expected: ([u8; 32], u64),
+        what: &'a str,
+    ) -> BoxFuture<'a, Result<Obtained>> {
+        Box::pin(async move {
+            let stream = conn
+                .copy_out_raw(statement)
+                .await?
+                .map_err(std::io::Error::other)
+                .boxed();
+            self.copy_in(id, name, stream, Some(expected), what).await
+        })
+    }
+
+    async fn progress(&self, id: Uuid, done: i32, bytes_done: i64, report: &RunReport) -> Result<()> {
+        sqlx::query!(
+            "update backup_runs set objects_done = $2, bytes_done = $3, objects_copied = $4, objects_reused = $5,
+                    bytes_copied = $6 where id = $1",
+            id,
+            done,
+            bytes_done,
+            report.objects_copied as i32,
+            report.objects_reused as i32,
+            report.bytes_copied as i64
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One file of the documents bucket: reused when its plaintext is catalogued for these recipients
+    /// (documents carry their SHA-256; a thumbnail is hashed first), copied otherwise.
+    async fn copy_file(&self, id: Uuid, key: &str, known: Option<[u8; 32]>) -> Result<Obtained> {
+        let sha256 = match known {
+            Some(sha256) => sha256,
+            None => self.documents.sha256_of(key).await?.0,
+        };
+        let found = self.find_catalogued(&sha256).await?;
+        if let Some(found) = &found
+            && !found.missing
+        {
+            return Ok(Obtained::Reused(found.stored.clone()));
+        }
+        let body = self.documents.get_stream(key, None).await?;
+        let length = body.length;
+        let name = found.map(|found| found.stored.object);
+        match self
+            .copy_in(id, name, body.into_stream().boxed(), Some((sha256, length)), key)
+            .await
+        {
+            Err(Error::Internal(err)) if err.to_string().contains("changed while") && known.is_some() => {
+                // The stored bytes differ from the document's recorded SHA-256 (the integrity check
+                // flags that): back up what is there, under its real hash.
+                tracing::warn!(
+                    object = key,
+                    "a document's bytes differ from its recorded SHA-256; backing up what is stored"
+                );
+                let body = self.documents.get_stream(key, None).await?;
+                self.copy_in(id, None, body.into_stream().boxed(), None, key)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn find_catalogued(&self, sha256: &[u8; 32]) -> Result<Option<Catalogued>> {
+        let row = sqlx::query!(
+            r#"select name, plaintext_size, ciphertext_size, ciphertext_sha256, missing_since is not null as "missing!"
+               from backup_objects where plaintext_sha256 = $1 and recipients = $2"#,
+            &sha256[..],
+            self.policy.recipients.fingerprint()
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| Catalogued {
+            stored: Stored {
+                object: row.name,
+                size: row.plaintext_size as u64,
+                sha256: hex::encode(sha256),
+                ciphertext_size: row.ciphertext_size as u64,
+                ciphertext_sha256: hex::encode(row.ciphertext_sha256),
+            },
+            missing: row.missing,
+        }))
+    }
+
+    /// Encrypts `body` into a new backup object (or the catalogued name `name`, when that object went
+    /// missing), checks its plaintext against `expected` (SHA-256 and size), and catalogues it.
+    async fn copy_in(
+        &self,
+        id: Uuid,
+        name: Option<String>,
+        body: BoxStream<'_, std::io::Result<Bytes>>,
+        expected: Option<([u8; 32], u64)>,
+        what: &str,
+    ) -> Result<Obtained> {
+        let name = name.unwrap_or_else(|| random_name(DATA_PREFIX));
+        let (writer, sha256, size) = self.seal_into(id, &name, body).await?;
+        if let Some((expected_sha, expected_size)) = expected
+            && (expected_sha != sha256 || expected_size != size)
+        {
+            let _ = writer.discard().await;
+            return Err(anyhow::anyhow!("{what} changed while it was being backed up").into());
+        }
+        let (ciphertext_size, ciphertext_sha256) = writer.written_summary();
+        let stored = Stored {
+            object: name.clone(),
+            size,
+            sha256: hex::encode(sha256),
+            ciphertext_size,
+            ciphertext_sha256: hex::encode(ciphertext_sha256),
+        };
+        sqlx::query!(
+            "insert into backup_objects (name, plaintext_sha256, plaintext_size, recipients, ciphertext_size, ciphertext_sha256)
+             values ($1, $2, $3, $4, $5, $6)
+             on conflict (name) do update set ciphertext_size = excluded.ciphertext_size,
+                 ciphertext_sha256 = excluded.ciphertext_sha256, missing_since = null",
+            name,
+            &sha256[..],
+            size as i64,
+            self.policy.recipients.fingerprint(),
+            ciphertext_size as i64,
+            &ciphertext_sha256[..]
+        )
+        .execute(&self.pool)
+        .await?;
+        writer.keep();
+        Ok(Obtained::Copied(stored))
+    }
+
+    /// Streams `body` through the sealer into the backup object `name`, recording its multipart upload
+    /// id while it is open. Returns the finished (not yet kept) writer and the plaintext SHA-256 and size.
+    async fn seal_into(
+        &self,
+        id: Uuid,
+        name: &str,
+        mut body: BoxStream<'_, std::io::Result<Bytes>>,
+    ) -> Result<(FinishedWriter, [u8; 32], u64)> {
+        let mut writer = self.store.writer(name);
+        let mut sealer = self.policy.recipients.sealer().map_err(anyhow::Error::from)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut recorded = false;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|err| StorageError::Other(format!("reading what is backed up as {name}: {err}")))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            let sealed = sealer.push(chunk).map_err(anyhow::Error::from)?;
+            if !sealed.is_empty() {
+                writer.write(sealed).await?;
+            }
+            if !recorded && let Some(upload_id) = writer.upload_id() {
+                sqlx::query!(
+                    "insert into backup_uploads (run_id, object_name, upload_id) values ($1, $2, $3)
+                     on conflict do nothing",
+                    id,
+                    name,
+                    upload_id
+                )
+                .execute(&self.pool)
+                .await?;
+                recorded = true;
+            }
+        }
+        writer
+            .write(sealer.finish().map_err(anyhow::Error::from)?)
+            .await?;
+        let written = writer.finish().await?;
+        if recorded {
+            sqlx::query!(
+                "delete from backup_uploads where run_id = $1 and object_name = $2",
+                id,
+                name
+            )
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok((
+            FinishedWriter {
+                writer,
+                size: written.size,
+                sha256: written.sha256,
+            },
+            hasher.finalize().into(),
+            size,
+        ))
+    }
+
+    async fn reference(&self, id: Uuid, obtained: &Obtained, report: &mut RunReport) -> Result<()> {
+        let inserted = sqlx::query!(
+            "insert into backup_snapshot_objects (run_id, object_name) values ($1, $2) on conflict do nothing",
+            id,
+            obtained.stored().object
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // The same plaintext twice in one snapshot (two identical files): counted once.
+            return Ok(());
+        }
+        match obtained {
+            Obtained::Copied(stored) => {
+                report.objects_copied += 1;
+                report.bytes_copied += stored.ciphertext_size;
+            }
+            Obtained::Reused(_) => report.objects_reused += 1,
+        }
+        Ok(())
+    }
+}
+
+/// First pass of a table's dump: its SHA-256, size and row count (each row is one line in text format).
+fn hash_dump<'a>(
+    conn: &'a mut PgConnection,
+    statement: &'a str,
+) -> BoxFuture<'a, Result<([u8; 32], u64, u64)>> {
+    Box::pin(async move {
+        let mut stream = conn.copy_out_raw(statement).await?;
+        let mut hasher = Sha256::new();
+        let (mut size, mut rows) = (0u64, 0u64);
+        while let Some(chunk) = stream.try_next().await? {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            rows += chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
+        }
+        Ok((<[u8; 32]>::from(hasher.finalize()), size, rows))
+    })
+}
+
+/// A finished object the caller keeps or discards.
+struct FinishedWriter {
+    writer: crate::storage::ObjectWriter,
+    size: u64,
+    sha256: [u8; 32],
+}
+
+impl FinishedWriter {
+    fn written_summary(&self) -> (u64, [u8; 32]) {
+        (self.size, self.sha256)
+    }
+
+    fn keep(self) {
+        self.writer.keep();
+    }
+
+    async fn discard(self) -> Result<(), StorageError> {
+        self.writer.discard().await
+    }
+}

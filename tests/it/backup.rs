@@ -1,0 +1,798 @@
+//! Backups against a real Postgres and real S3 servers: round trip byte for byte, incremental runs, no
+//! plaintext in the bucket, one run at a time, crashes and an unreachable store, prune, verification and
+//! the catalogue a restore rebuilds.
+
+use crate::{
+    fixtures::{clinic, owner, pet, staff},
+    records::visit,
+};
+use bytes::Bytes;
+use futures::stream;
+use pawfile::{
+    access::Actor,
+    backup::{
+        self, Backups, Identities, Policy, Recipients, Retention, StartedBy, Trigger,
+        crypto::generate_key_pair,
+        restore::{self, Quiet, Which},
+        verify::{self, Depth},
+    },
+    documents::{self, UploadBatch, UploadDetails, upload::PART_SIZE},
+    domain::{DocumentId, PetId},
+    error::Error,
+    pets, records,
+    testing::{S3Backend, TestBucket},
+};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use std::{collections::BTreeMap, convert::Infallible, io::Write, time::Duration};
+use tokio_util::sync::CancellationToken;
+
+const PHOTO: &[u8] = include_bytes!("../../end2end/fixtures/paw-photo.png");
+
+/// A key pair in a temporary file.
+struct Key {
+    file: tempfile::NamedTempFile,
+    recipients: Recipients,
+}
+
+impl Key {
+    fn new() -> Self {
+        let (text, public) = generate_key_pair();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Self {
+            file,
+            recipients: Recipients::parse(&public).unwrap(),
+        }
+    }
+
+    fn identities(&self) -> Identities {
+        Identities::from_files(&[self.file.path()]).unwrap()
+    }
+}
+
+fn policy(key: &Key) -> Policy {
+    Policy {
+        recipients: key.recipients.clone(),
+        allow_unencrypted: false,
+        retention: Retention::default(),
+        prune: false,
+        pace: None,
+    }
+}
+
+/// An installation to back up: the database, the documents bucket, the backup bucket.
+struct Site {
+    documents: TestBucket,
+    backups_bucket: TestBucket,
+    backups: Backups,
+}
+
+async fn site(pool: &PgPool, backend: S3Backend, policy: Policy) -> Site {
+    let documents = TestBucket::new(backend).await;
+    let backups_bucket = TestBucket::new(backend).await;
+    let backups = Backups::new(
+        pool.clone(),
+        documents.store.clone(),
+        backups_bucket.store.clone(),
+        policy,
+        CancellationToken::new(),
+    );
+    Site {
+        documents,
+        backups_bucket,
+        backups,
+    }
+}
+
+fn by_cli() -> StartedBy {
+    StartedBy {
+        trigger: Trigger::Cli,
+        user: None,
+        client_addr: None,
+    }
+}
+
+fn pdf(size: usize, seed: u8) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.extend((0..size.saturating_sub(9)).map(|i| ((i % 251) as u8).wrapping_add(seed)));
+    bytes
+}
+
+async fn upload(
+    pool: &PgPool,
+    site: &Site,
+    actor: &Actor,
+    pet: PetId,
+    name: &str,
+    bytes: &[u8],
+) -> DocumentId {
+    let policy = documents::upload::Policy {
+        max_bytes: 1 << 30,
+        accepted: documents::sniff::DEFAULT_ACCEPTED
+            .iter()
+            .map(|mime| (*mime).to_owned())
+            .collect(),
+    };
+    let mut batch = UploadBatch::begin(pool, &site.documents.store, policy, actor, pet)
+        .await
+        .unwrap();
+    let chunks: Vec<Result<Bytes, Infallible>> = bytes
+        .chunks(65536)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    batch.add_file(name, stream::iter(chunks)).await.unwrap();
+    batch.finish(UploadDetails::default()).await.unwrap()[0].id
+}
+
+/// People, a pet, a record with a revision, a small PDF, one above 8 MiB, a photo with its thumbnail,
+/// a trashed document, and the audit events all that wrote.
+async fn populate(pool: &PgPool, site: &Site) -> Vec<DocumentId> {
+    let alice = owner(pool, "alice@example.org").await;
+    let riverside = clinic(pool, "Riverside").await;
+    let vet = staff(pool, "vet@riverside.example", riverside).await;
+    let biscuit = pet(pool, &alice, "Biscuit").await;
+    pets::share_pet(pool, &alice, biscuit, riverside).await.unwrap();
+    let record = records::create_record(pool, &vet, biscuit, &visit())
+        .await
+        .unwrap();
+    records::update_record(
+        pool,
+        &vet,
+        record,
+        1,
+        &crate::records::visit_titled("Revised check-up"),
+    )
+    .await
+    .unwrap();
+    let small = upload(pool, site, &alice, biscuit, "lab.pdf", &pdf(3000, 1)).await;
+    let large = upload(pool, site, &vet, biscuit, "x-ray.pdf", &pdf(PART_SIZE + 12345, 2)).await;
+    let photo = upload(pool, site, &alice, biscuit, "paw.png", PHOTO).await;
+    let trashed = upload(pool, site, &alice, biscuit, "old.pdf", &pdf(5000, 3)).await;
+    documents::set_trashed(pool, &alice, trashed, true).await.unwrap();
+    documents::thumbnails::make_pending(pool, &site.documents.store)
+        .await
+        .unwrap();
+    vec![small, large, photo, trashed]
+}
+
+/// A new, empty database (dropped by the caller's test database server when the run ends).
+async fn empty_database(pool: &PgPool) -> PgPool {
+    let name = format!("pawfile_restore_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name}"))
+        .execute(pool)
+        .await
+        .unwrap();
+    let options = pool.connect_options().as_ref().clone().database(&name);
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+/// Every row of every backed-up table, as text, in a stable order (without the restore's own audit event).
+async fn all_rows(pool: &PgPool) -> BTreeMap<&'static str, Vec<String>> {
+    let mut rows = BTreeMap::new();
+    for table in backup::TABLES {
+        let filter = if *table == "audit_events" {
+            "where action <> 'restore_backup'"
+        } else {
+            ""
+        };
+        let text: Vec<String> =
+            sqlx::query_scalar(&format!("select t::text from {table} t {filter} order by 1"))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        rows.insert(*table, text);
+    }
+    rows
+}
+
+/// Every object of a bucket with its SHA-256.
+async fn all_objects(bucket: &TestBucket) -> BTreeMap<String, [u8; 32]> {
+    let mut objects = BTreeMap::new();
+    for key in bucket.keys().await {
+        objects.insert(key.clone(), bucket.store.sha256_of(&key).await.unwrap().0);
+    }
+    objects
+}
+
+async fn round_trip(backend: S3Backend, pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, backend, policy(&key)).await;
+    let ids = populate(&pool, &site).await;
+    let report = site.backups.run(by_cli()).await.unwrap().expect("no other run");
+    assert_eq!(report.tables as usize, backup::TABLES.len());
+    assert_eq!(report.files, 5, "four documents and one thumbnail");
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs[0].status, backup::RunStatus::Complete);
+    assert_eq!(site.backups_bucket.pending_uploads().await, 0);
+
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::new(backend).await;
+    let restored = restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Id(report.id),
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.objects_written, 5);
+    assert_eq!(
+        all_rows(&target).await,
+        all_rows(&pool).await,
+        "every row comes back"
+    );
+    assert_eq!(
+        all_objects(&target_bucket).await,
+        all_objects(&site.documents).await,
+        "every object comes back byte for byte"
+    );
+    // The restored system serves a document: its row points at bytes that match its checksum.
+    let large = ids[1];
+    let stored: (String, Vec<u8>) = sqlx::query_as("select object_key, sha256 from documents where id = $1")
+        .bind(large.0)
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    assert_eq!(
+        target_bucket.store.sha256_of(&stored.0).await.unwrap().0.to_vec(),
+        stored.1
+    );
+    // The catalogue was rebuilt and the restore audited.
+    let catalogued = backup::list_runs(&target, 10).await.unwrap();
+    assert_eq!(catalogued.len(), 1);
+    assert_eq!(catalogued[0].id, report.id);
+    assert_eq!(crate::fixtures::audited(&target, "restore_backup").await, 1);
+    // Restoring again over the result is refused: the database is not empty.
+    let again = restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await;
+    assert!(
+        matches!(&again, Err(Error::Conflict(message)) if message.contains("not empty")),
+        "{again:?}"
+    );
+}
+
+async fn a_crash_leaves_no_snapshot_and_the_next_run_succeeds(backend: S3Backend, pool: PgPool) {
+    let key = Key::new();
+    let mut slow = policy(&key);
+    slow.pace = Some(Duration::from_millis(300));
+    let site = site(&pool, backend, slow).await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    upload(
+        &pool,
+        &site,
+        &alice,
+        biscuit,
+        "big.pdf",
+        &pdf(2 * PART_SIZE + 5, 7),
+    )
+    .await;
+    for n in 0..3 {
+        upload(&pool, &site, &alice, biscuit, "small.pdf", &pdf(2000 + n, 8)).await;
+    }
+    let started = site.backups.start(by_cli()).await.unwrap().unwrap();
+    // The process dies mid-run: the task stops where it is and its lock connection goes.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    started.handle.abort();
+    let _ = started.handle.await;
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(
+        runs[0].status,
+        backup::RunStatus::Running,
+        "nobody has noticed yet"
+    );
+    assert!(
+        site.backups_bucket
+            .store
+            .list(backup::MANIFEST_PREFIX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let report = site
+        .backups
+        .run(by_cli())
+        .await
+        .unwrap()
+        .expect("the lock was released");
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs[0].id, report.id);
+    assert_eq!(runs[0].status, backup::RunStatus::Complete);
+    assert_eq!(runs[1].status, backup::RunStatus::Interrupted);
+    assert!(runs[1].error.as_deref().unwrap().contains("stopped"));
+    for _ in 0..50 {
+        if site.backups_bucket.pending_uploads().await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        site.backups_bucket.pending_uploads().await,
+        0,
+        "no multipart upload is left"
+    );
+    let verified = verify::verify(
+        &pool,
+        &site.backups_bucket.store,
+        Depth::Full(Some(&key.identities())),
+    )
+    .await
+    .unwrap();
+    assert!(verified.is_clean(), "{:?}", verified.problems);
+}
+
+on_both_s3_servers_with_pool!(round_trip, a_crash_leaves_no_snapshot_and_the_next_run_succeeds);
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_second_run_copies_nothing_and_a_new_upload_copies_just_that(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let first = site.backups.run(by_cli()).await.unwrap().unwrap();
+    assert_eq!(first.files, 5);
+    let tables_changed = |report: &backup::RunReport| report.objects_copied;
+
+    let second = site.backups.run(by_cli()).await.unwrap().unwrap();
+    // Only the audit table changed (the run's own audit event); no file was copied.
+    assert_eq!(
+        second.objects_reused as usize + tables_changed(&second) as usize,
+        first.objects_copied as usize
+    );
+    assert_eq!(
+        tables_changed(&second),
+        1,
+        "only the audit_events dump: {second:?}"
+    );
+
+    let alice: (uuid::Uuid,) = sqlx::query_as("select id from users where email = 'alice@example.org'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let alice = Actor::new(
+        pawfile::auth::load_session_user(&pool, pawfile::domain::UserId(alice.0), 0)
+            .await
+            .unwrap()
+            .unwrap(),
+        None,
+    );
+    let biscuit: (uuid::Uuid,) = sqlx::query_as("select id from pets limit 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let new = pdf(40_000, 9);
+    upload(&pool, &site, &alice, PetId(biscuit.0), "new.pdf", &new).await;
+    let third = site.backups.run(by_cli()).await.unwrap().unwrap();
+    // The new document, and the tables the upload changed (documents, audit_events).
+    assert_eq!(third.files, 6);
+    assert_eq!(third.objects_copied, 3, "{third:?}");
+    let new_plaintext: i64 = sqlx::query_scalar(
+        "select count(*) from backup_objects o join backup_snapshot_objects s on s.object_name = o.name
+         where s.run_id = $1 and o.plaintext_size = $2",
+    )
+    .bind(third.id)
+    .bind(new.len() as i64)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(new_plaintext, 1);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn nothing_in_the_bucket_is_plaintext_and_a_wrong_key_fails_clearly(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let secret_text = "Heart and lungs normal. Weight 14.2 kg.";
+    let document = pdf(3000, 1);
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let mut seen = 0;
+    for key in site.backups_bucket.keys().await {
+        let bytes = site.backups_bucket.store.get_bytes(&key).await.unwrap();
+        assert!(
+            !bytes
+                .windows(secret_text.len())
+                .any(|w| w == secret_text.as_bytes()),
+            "{key}"
+        );
+        assert!(!bytes.windows(200).any(|w| w == &document[1000..1200]), "{key}");
+        assert!(
+            !bytes.windows(8).any(|w| w == b"Riverside"[..8].as_ref()),
+            "{key}"
+        );
+        assert!(backup::crypto::is_age(&bytes), "{key} is an age file");
+        let head = site.backups_bucket.store.head(&key).await.unwrap();
+        assert!(head.size > 0);
+        seen += 1;
+    }
+    assert!(seen > 10);
+
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::embedded().await;
+    let other = Key::new();
+    let wrong = restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&other.identities()),
+        &Quiet,
+    )
+    .await;
+    assert!(
+        matches!(&wrong, Err(Error::Conflict(message)) if message.contains("none of the given keys")),
+        "{wrong:?}"
+    );
+    assert!(target_bucket.keys().await.is_empty(), "nothing was written");
+    let tables: i64 = sqlx::query_scalar("select count(*) from pg_tables where schemaname = 'public'")
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    assert_eq!(tables, 0);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn two_servers_triggering_at_once_run_one_backup(pool: PgPool) {
+    let key = Key::new();
+    let mut slow = policy(&key);
+    slow.pace = Some(Duration::from_millis(200));
+    let site = site(&pool, S3Backend::Embedded, slow.clone()).await;
+    let other = Backups::new(
+        pool.clone(),
+        site.documents.store.clone(),
+        site.backups_bucket.store.clone(),
+        slow,
+        CancellationToken::new(),
+    );
+    populate(&pool, &site).await;
+    let (one, two) = tokio::join!(site.backups.start(by_cli()), other.start(by_cli()));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert!(one.is_some() != two.is_some(), "exactly one started");
+    let started = one.or(two).unwrap();
+    // While it runs, a third trigger is refused too.
+    assert!(other.start(by_cli()).await.unwrap().is_none());
+    started.handle.await.unwrap().unwrap();
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(crate::fixtures::audited(&pool, "start_backup").await, 1);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_store_refusing_mid_run_is_recorded_and_the_next_run_succeeds(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups_bucket.endpoint().refuse("UploadPart");
+    let failed = site.backups.run(by_cli()).await;
+    assert!(failed.is_err(), "{failed:?}");
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs[0].status, backup::RunStatus::Failed);
+    assert!(
+        runs[0].error.as_deref().unwrap().contains("object store"),
+        "{:?}",
+        runs[0].error
+    );
+    assert!(
+        site.backups_bucket
+            .store
+            .list(backup::MANIFEST_PREFIX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(site.backups_bucket.pending_uploads().await, 0);
+
+    site.backups_bucket.endpoint().allow_all();
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    assert_eq!(
+        backup::list_runs(&pool, 10).await.unwrap()[0].status,
+        backup::RunStatus::Complete
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_unreachable_backup_store_fails_with_a_recorded_error(pool: PgPool) {
+    let key = Key::new();
+    let mut site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups_bucket.stop_endpoint();
+    let failed = site.backups.run(by_cli()).await;
+    assert!(matches!(&failed, Err(err) if err.is_unavailable()), "{failed:?}");
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs[0].status, backup::RunStatus::Failed);
+    assert!(
+        runs[0].error.as_deref().unwrap().contains("cannot reach"),
+        "{:?}",
+        runs[0].error
+    );
+    // The documents keep being served.
+    assert!(!site.documents.keys().await.is_empty());
+    let again = site.backups.start(by_cli()).await.unwrap();
+    assert!(again.is_some(), "the lock was released");
+    let _ = again.unwrap().handle.await;
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn every_table_is_backed_up_or_named_as_excluded(pool: PgPool) {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select case when schemaname = 'public' then tablename else schemaname || '.' || tablename end
+         from pg_tables where schemaname not in ('pg_catalog', 'information_schema') order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for table in &tables {
+        let backed_up = backup::TABLES.contains(&table.as_str());
+        let excluded = backup::EXCLUDED.contains(&table.as_str());
+        assert!(
+            backed_up != excluded,
+            "{table} must be either backed up or excluded, once"
+        );
+    }
+    for table in backup::TABLES.iter().chain(backup::EXCLUDED) {
+        assert!(
+            tables.contains(&(*table).to_owned()),
+            "{table} is listed but does not exist"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn prune_keeps_the_policy_set_and_objects_kept_snapshots_need(pool: PgPool) {
+    let key = Key::new();
+    let mut keep_two_days = policy(&key);
+    keep_two_days.retention = Retention {
+        days: 2,
+        weeks: 0,
+        months: 0,
+    };
+    let site = site(&pool, S3Backend::Embedded, keep_two_days).await;
+    populate(&pool, &site).await;
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        runs.push(site.backups.run(by_cli()).await.unwrap().unwrap().id);
+    }
+    // Fabricated history: runs 0 and 1 four and three days ago, 2 and 3 today.
+    for (run, days) in [(runs[0], 4), (runs[1], 3)] {
+        sqlx::query("update backup_runs set started_at = now() - make_interval(days => $2) where id = $1")
+            .bind(run)
+            .bind(days)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let report = site.backups.prune().await.unwrap().unwrap();
+    // Kept: the newest (3, today) and the newest of the second day that has one (1).
+    assert_eq!(report.snapshots, 2);
+    let kept: Vec<uuid::Uuid> = backup::list_runs(&pool, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|run| !run.pruned)
+        .map(|run| run.id)
+        .collect();
+    assert_eq!(kept, vec![runs[3], runs[1]]);
+    assert_eq!(
+        site.backups_bucket
+            .store
+            .list(backup::MANIFEST_PREFIX)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        report.objects >= 1,
+        "the audit dumps only pruned snapshots held went: {report:?}"
+    );
+    // Every object the kept snapshots need (including the files all four shared) is still there.
+    let verified = verify::verify(
+        &pool,
+        &site.backups_bucket.store,
+        Depth::Full(Some(&key.identities())),
+    )
+    .await
+    .unwrap();
+    assert!(verified.is_clean(), "{:?}", verified.problems);
+    assert_eq!(verified.snapshots, 2);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_flipped_byte_and_a_deleted_object_are_named_and_the_next_run_heals(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let objects = site.backups_bucket.store.list(backup::DATA_PREFIX).await.unwrap();
+    let largest = objects
+        .iter()
+        .max_by_key(|object| object.size)
+        .unwrap()
+        .key
+        .clone();
+    let smallest = objects
+        .iter()
+        .min_by_key(|object| object.size)
+        .unwrap()
+        .key
+        .clone();
+
+    let mut bytes = site
+        .backups_bucket
+        .store
+        .get_bytes(&largest)
+        .await
+        .unwrap()
+        .to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    site.backups_bucket
+        .store
+        .put_bytes(&largest, Bytes::from(bytes), "application/octet-stream")
+        .await
+        .unwrap();
+    let presence = verify::verify(&pool, &site.backups_bucket.store, Depth::Presence)
+        .await
+        .unwrap();
+    assert!(
+        presence.is_clean(),
+        "same size: presence cannot see it {:?}",
+        presence.problems
+    );
+    let read = verify::verify(&pool, &site.backups_bucket.store, Depth::Read)
+        .await
+        .unwrap();
+    assert_eq!(read.problems.len(), 1, "{:?}", read.problems);
+    assert!(read.problems[0].starts_with(&largest), "{:?}", read.problems);
+    let full = verify::verify(
+        &pool,
+        &site.backups_bucket.store,
+        Depth::Full(Some(&key.identities())),
+    )
+    .await
+    .unwrap();
+    assert!(
+        full.problems.iter().any(|p| p.starts_with(&largest)),
+        "{:?}",
+        full.problems
+    );
+
+    site.backups_bucket.store.delete(&smallest).await.unwrap();
+    let presence = verify::verify(&pool, &site.backups_bucket.store, Depth::Presence)
+        .await
+        .unwrap();
+    assert_eq!(
+        presence.problems,
+        vec![format!("{smallest}: missing from the backup bucket")]
+    );
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    assert!(
+        site.backups_bucket.store.head(&smallest).await.is_ok(),
+        "the next run uploaded the missing object again, under its name"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_restored_catalogue_keeps_newer_snapshots_through_prune(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let alice = sqlx::query_scalar::<_, uuid::Uuid>("select id from users where email = 'alice@example.org'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let alice = Actor::new(
+        pawfile::auth::load_session_user(&pool, pawfile::domain::UserId(alice), 0)
+            .await
+            .unwrap()
+            .unwrap(),
+        None,
+    );
+    let biscuit = PetId(
+        sqlx::query_scalar("select id from pets limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+    );
+    let mut snapshots = Vec::new();
+    for n in 0..3u8 {
+        upload(&pool, &site, &alice, biscuit, "more.pdf", &pdf(7000, 20 + n)).await;
+        snapshots.push(site.backups.run(by_cli()).await.unwrap().unwrap().id);
+    }
+    // Restore the first of three into a new installation that uses the same backup bucket.
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::embedded().await;
+    let restored = restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Id(snapshots[0]),
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.catalogued_snapshots, 3);
+    // Its first prune: snapshot 2 was drilled there, 3 is the newest; neither may lose an object.
+    sqlx::query("insert into backup_drills (id, run_id, passed, detail) values ($1, $2, true, 'test')")
+        .bind(uuid::Uuid::now_v7())
+        .bind(snapshots[1])
+        .execute(&target)
+        .await
+        .unwrap();
+    let restored_backups = Backups::new(
+        target.clone(),
+        target_bucket.store.clone(),
+        site.backups_bucket.store.clone(),
+        policy(&key),
+        CancellationToken::new(),
+    );
+    let pruned = restored_backups.prune().await.unwrap().unwrap();
+    assert_eq!(
+        pruned.snapshots, 1,
+        "only the first, same day as the others: {pruned:?}"
+    );
+    for snapshot in [snapshots[1], snapshots[2]] {
+        let again = empty_database(&pool).await;
+        let bucket = TestBucket::embedded().await;
+        restore::restore(
+            &again,
+            &bucket.store,
+            &site.backups_bucket.store,
+            Which::Id(snapshot),
+            Some(&key.identities()),
+            &Quiet,
+        )
+        .await
+        .unwrap_or_else(|err| panic!("snapshot {snapshot} restores after the prune: {err}"));
+    }
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn without_a_recipient_backups_refuse_unless_allowed(pool: PgPool) {
+    let key = Key::new();
+    let mut none = policy(&key);
+    none.recipients = Recipients::unencrypted();
+    let site = site(&pool, S3Backend::Embedded, none.clone()).await;
+    let refused = site.backups.run(by_cli()).await;
+    assert!(
+        matches!(&refused, Err(Error::Conflict(message)) if message.contains("PAWFILE_BACKUP_RECIPIENTS")),
+        "{refused:?}"
+    );
+    none.allow_unencrypted = true;
+    let allowed = Backups::new(
+        pool.clone(),
+        site.documents.store.clone(),
+        site.backups_bucket.store.clone(),
+        none,
+        CancellationToken::new(),
+    );
+    populate(&pool, &site).await;
+    let report = allowed.run(by_cli()).await.unwrap().unwrap();
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::embedded().await;
+    restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Id(report.id),
+        None,
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(all_rows(&target).await, all_rows(&pool).await);
+}
