@@ -192,3 +192,87 @@ async fn store_status(store: &ObjectStore) -> StoreStatus {
         problem,
     }
 }
+
+/// Starts a backup now (admins): the run's id, or [`Error::Conflict`] while one runs anywhere.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
+pub async fn start_backup(
+    pool: &PgPool,
+    actor: &Actor,
+    backups: &crate::backup::Backups,
+) -> Result<uuid::Uuid> {
+    actor.require_role(pool, Role::Admin).await?;
+    let by = crate::backup::StartedBy {
+        trigger: crate::backup::Trigger::Admin,
+        user: Some(actor.user.id),
+        client_addr: actor.client_addr,
+    };
+    match backups.start(by).await? {
+        Some(started) => Ok(started.id),
+        None => Err(Error::Conflict(
+            "a backup is running already; watch its progress below".to_owned(),
+        )),
+    }
+}
+
+/// Backup runs, newest first (admins).
+pub async fn backup_runs(pool: &PgPool, actor: &Actor, limit: i64) -> Result<Vec<crate::backup::RunSummary>> {
+    actor.require_role(pool, Role::Admin).await?;
+    crate::backup::list_runs(pool, limit).await
+}
+
+/// The backup section of the admin page (admins): runs, the next scheduled run, the last drill, the
+/// red banner when the last complete backup is older than 26 hours or the last run failed, and
+/// `warnings` about the set-up (given by the server, which knows its settings).
+pub async fn backup_overview(
+    pool: &PgPool,
+    actor: &Actor,
+    next_run: Option<time::OffsetDateTime>,
+    warnings: Vec<String>,
+) -> Result<crate::domain::BackupOverview> {
+    actor.require_role(pool, Role::Admin).await?;
+    let runs = crate::backup::list_runs(pool, 30).await?;
+    let last_complete = crate::backup::last_complete(pool).await?;
+    let last_drill = sqlx::query!("select at, passed from backup_drills order by at desc limit 1")
+        .fetch_optional(pool)
+        .await?
+        .map(|row| {
+            let at = row
+                .at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            (at, row.passed)
+        });
+    let now = time::OffsetDateTime::now_utc();
+    let finished = runs
+        .iter()
+        .find(|run| run.status != crate::domain::BackupStatus::Running);
+    let alarm = if let Some(run) = finished.filter(|run| {
+        matches!(
+            run.status,
+            crate::domain::BackupStatus::Failed | crate::domain::BackupStatus::Interrupted
+        )
+    }) {
+        Some(format!(
+            "The last backup {}: {}",
+            run.status.as_str(),
+            run.error.as_deref().unwrap_or("no detail")
+        ))
+    } else {
+        match last_complete {
+            None => Some("There is no complete backup yet.".to_owned()),
+            Some(at) if now - at > time::Duration::hours(26) => Some(format!(
+                "The last complete backup is {} hours old.",
+                (now - at).whole_hours()
+            )),
+            Some(_) => None,
+        }
+    };
+    Ok(crate::domain::BackupOverview {
+        runs,
+        next_run,
+        last_complete,
+        last_drill,
+        alarm,
+        warnings,
+    })
+}

@@ -232,6 +232,89 @@ impl BackupStoreSettings {
     }
 }
 
+/// When the server backs up by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupSchedule {
+    /// Never (tests, and operators who run `pawfile backup run` from elsewhere).
+    Off,
+    /// Every day at this UTC time (hour, minute).
+    Daily(u8, u8),
+}
+
+impl std::str::FromStr for BackupSchedule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        let parsed = text
+            .trim()
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<u8>().ok()?, m.parse::<u8>().ok()?)))
+            .filter(|(h, m)| *h < 24 && *m < 60 && text.trim().len() == 5);
+        parsed
+            .map(|(h, m)| Self::Daily(h, m))
+            .ok_or_else(|| format!("{text:?}: expected HH:MM (UTC, such as 02:00) or off"))
+    }
+}
+
+/// What backups do: when, to whom they are encrypted, what prune keeps, and the restore drill.
+#[derive(Debug, Clone, Args)]
+pub struct BackupSettings {
+    /// Daily backup time, `HH:MM` in UTC, or `off`. The server also backs up at start-up when the last
+    /// complete backup is older than a day.
+    #[arg(
+        long = "backup-schedule",
+        env = "PAWFILE_BACKUP_SCHEDULE",
+        default_value = "02:00"
+    )]
+    pub schedule: BackupSchedule,
+    /// age public keys (`age1…`, separated by commas) backups are encrypted to. Make a pair with
+    /// `pawfile backup keygen`; keep the private key off this server.
+    #[arg(long = "backup-recipients", env = "PAWFILE_BACKUP_RECIPIENTS")]
+    pub recipients: Option<String>,
+    /// Which snapshots prune keeps: the newest of each of the last N days, weeks and months.
+    #[arg(
+        long = "backup-retention",
+        env = "PAWFILE_BACKUP_RETENTION",
+        default_value = "7d,4w,12m"
+    )]
+    pub retention: crate::backup::Retention,
+    /// Whether the server prunes after each successful backup (`off`: the hardened mode, where the
+    /// server's key cannot delete and `pawfile backup prune` runs elsewhere).
+    #[arg(long = "backup-prune", env = "PAWFILE_BACKUP_PRUNE", default_value = "on", value_parser = parse_on_off)]
+    pub prune: bool,
+    /// Store backups unencrypted when no recipient is set (not recommended).
+    #[arg(
+        long = "allow-unencrypted-backups",
+        env = "PAWFILE_ALLOW_UNENCRYPTED_BACKUPS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub allow_unencrypted: bool,
+    /// age identity file the weekly restore drill decrypts with (unset: no drill, except on the
+    /// embedded store, whose key sits in the data folder).
+    #[arg(long = "backup-drill-identity", env = "PAWFILE_BACKUP_DRILL_IDENTITY")]
+    pub drill_identity: Option<PathBuf>,
+    /// Scratch database the drill restores into (emptied first; never the live one).
+    #[arg(long = "backup-drill-database-url", env = "PAWFILE_BACKUP_DRILL_DATABASE_URL", value_parser = parse_secret, hide_env_values = true)]
+    pub drill_database_url: Option<SecretString>,
+    /// Test-only: pause this long after each stored object, so progress can be watched.
+    #[arg(long = "backup-test-pace", env = "PAWFILE_BACKUP_TEST_PACE", value_parser = humantime::parse_duration, hide = true)]
+    pub test_pace: Option<Duration>,
+}
+
+fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("{value:?}: expected on or off")),
+    }
+}
+
 /// How the HTTP server listens and whom it believes.
 #[derive(Debug, Clone, Args)]
 pub struct HttpSettings {
@@ -308,6 +391,9 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub backups: BackupStoreSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub backup: BackupSettings,
     /// Folder for the embedded defaults (the embedded S3 endpoints' objects).
     #[arg(long = "data-dir", env = "PAWFILE_DATA_DIR", default_value = "pawfile-data")]
     pub data_dir: PathBuf,
@@ -350,6 +436,25 @@ mod tests {
         assert_eq!(parse_proxy(" 10.0.0.0/8 ").unwrap().to_string(), "10.0.0.0/8");
         assert_eq!(parse_proxy("::1").unwrap().to_string(), "::1/128");
         assert!(parse_proxy("proxy.internal").is_err());
+    }
+
+    #[test]
+    fn backup_schedules_are_utc_times_or_off() {
+        assert_eq!(
+            "02:00".parse::<BackupSchedule>().unwrap(),
+            BackupSchedule::Daily(2, 0)
+        );
+        assert_eq!(
+            "23:59".parse::<BackupSchedule>().unwrap(),
+            BackupSchedule::Daily(23, 59)
+        );
+        assert_eq!("OFF".parse::<BackupSchedule>().unwrap(), BackupSchedule::Off);
+        for bad in ["24:00", "2:00", "02:60", "noon", ""] {
+            assert!(bad.parse::<BackupSchedule>().is_err(), "{bad}");
+        }
+        assert!(parse_on_off("on").unwrap());
+        assert!(!parse_on_off("off").unwrap());
+        assert!(parse_on_off("maybe").is_err());
     }
 
     #[test]

@@ -104,6 +104,19 @@ async fn main() -> anyhow::Result<()> {
         hasher: PasswordHasher::new(2),
         documents: documents.store.clone(),
         backups: backups.store.clone(),
+        backup: pawfile::backup::Backups::new(
+            pool.clone(),
+            documents.store.clone(),
+            backups.store.clone(),
+            pawfile::backup::Policy {
+                recipients: pawfile::backup::Recipients::unencrypted(),
+                allow_unencrypted: true,
+                retention: pawfile::backup::Retention::default(),
+                prune: false,
+                pace: None,
+            },
+            tokio_util::sync::CancellationToken::new(),
+        ),
         config: Arc::new(RuntimeConfig {
             public_url: "http://127.0.0.1/".parse()?,
             trusted_proxies: Default::default(),
@@ -114,6 +127,8 @@ async fn main() -> anyhow::Result<()> {
             trash_retention: Duration::from_secs(86400),
             reconcile_interval: Duration::from_secs(86400),
             backups_on_this_machine: true,
+            backup_schedule: pawfile::config::BackupSchedule::Off,
+            backup_key_beside_data: false,
         }),
         tasks: Arc::new(TaskSignals::default()),
     };

@@ -59,6 +59,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         verify_sample: i64,
     },
+    /// Back up now, list, verify or prune snapshots, or make a key pair.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore a snapshot into an empty database and an empty documents bucket. Pawfile must not be
+    /// serving while it runs. Objects are copied first, so a failed restore can simply be run again.
+    Restore {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+        /// The snapshot id (from `pawfile backup list`), or `latest`.
+        snapshot: pawfile::backup::restore::Which,
+        /// age identity file(s) holding the private key the backups are encrypted to.
+        #[arg(long = "identity", required = false)]
+        identities: Vec<std::path::PathBuf>,
+    },
     /// Create the demo clinic, accounts and pets (does nothing if they exist).
     SeedDemo {
         #[command(flatten)]
@@ -67,6 +81,43 @@ enum Command {
         #[arg(long)]
         if_empty: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Take a backup now (exits non-zero if one is running elsewhere).
+    Run {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+    },
+    /// List the snapshots, newest first, with their recipients.
+    List {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+    },
+    /// Check the backup bucket: by default every catalogued object's presence and size; `--read`
+    /// downloads and re-hashes the ciphertext; `--full` also decrypts and checks plaintext and row counts.
+    Verify {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+        /// Download every object and check its SHA-256 (no key needed).
+        #[arg(long)]
+        read: bool,
+        /// Decrypt every object and check plaintext hashes and row counts (needs --identity).
+        #[arg(long, requires = "identities")]
+        full: bool,
+        /// age identity file(s), for --full.
+        #[arg(long = "identity")]
+        identities: Vec<std::path::PathBuf>,
+    },
+    /// Remove the snapshots the retention policy does not keep, then the objects no kept snapshot needs.
+    Prune {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+    },
+    /// Print a new age key pair: the private key (keep it offline) and the public key for
+    /// PAWFILE_BACKUP_RECIPIENTS.
+    Keygen,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +236,43 @@ async fn run(command: Command) -> Result<(), CliError> {
                 ))
             }
         }
+        Command::Backup(command) => backup_command(command).await,
+        Command::Restore {
+            settings,
+            snapshot,
+            identities,
+        } => {
+            let identities = load_identities(&identities)?;
+            let (state, _embedded) = pawfile_app::startup::build_state_for_restore(&settings).await?;
+            let progress = Bars::default();
+            let report = pawfile::backup::restore::restore(
+                &state.0,
+                &state.1,
+                &state.2,
+                snapshot,
+                identities.as_ref(),
+                &progress,
+            )
+            .await?;
+            progress.done();
+            say(&format!(
+                "Restored snapshot {}: {} files written ({} already there), {} rows; the catalogue knows {} snapshots.",
+                report.snapshot,
+                report.objects_written,
+                report.objects_present,
+                report.rows,
+                report.catalogued_snapshots
+            ));
+            if !report.unreadable_manifests.is_empty() {
+                say(&format!(
+                    "Warning: {} manifests could not be read with the given keys (made for other recipients): {}",
+                    report.unreadable_manifests.len(),
+                    report.unreadable_manifests.join(", ")
+                ));
+            }
+            say("Everyone signs in again: sessions are not part of a backup.");
+            Ok(())
+        }
         Command::SeedDemo { database, if_empty } => {
             let pool = db::connect(&database).await?;
             db::migrate(&pool).await?;
@@ -202,6 +290,176 @@ async fn run(command: Command) -> Result<(), CliError> {
                 SeedOutcome::NotEmpty => say("The database already has accounts; demo data not added."),
             }
             Ok(())
+        }
+    }
+}
+
+async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
+    use pawfile::backup::{self, StartedBy, Trigger, verify};
+    match command {
+        BackupCommand::Keygen => {
+            let (private, public) = backup::crypto::generate_key_pair();
+            say(&private);
+            say(&format!("Public key (PAWFILE_BACKUP_RECIPIENTS): {public}"));
+            Ok(())
+        }
+        BackupCommand::Run { settings } => {
+            let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
+            let by = StartedBy {
+                trigger: Trigger::Cli,
+                user: None,
+                client_addr: None,
+            };
+            let Some(started) = state.backup.start(by).await? else {
+                return Err(CliError::Invalid(
+                    "a backup is running already (on this or another server); try again later".to_owned(),
+                ));
+            };
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} files")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("Backing up ({})", started.id));
+            let mut handle = started.handle;
+            let result = loop {
+                tokio::select! {
+                    joined = &mut handle => break joined,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                        if let Ok(Some(run)) = backup::find_run(&state.db, started.id).await {
+                            bar.set_length(run.objects_total.max(0) as u64);
+                            bar.set_position(run.objects_done.max(0) as u64);
+                        }
+                    }
+                }
+            };
+            bar.finish_and_clear();
+            let report =
+                result.map_err(|err| CliError::Invalid(format!("the backup task failed: {err}")))??;
+            say(&format!(
+                "Backup {} complete: {} tables and {} files; {} objects copied ({} bytes), {} reused.",
+                report.id,
+                report.tables,
+                report.files,
+                report.objects_copied,
+                report.bytes_copied,
+                report.objects_reused
+            ));
+            Ok(())
+        }
+        BackupCommand::List { settings } => {
+            let pool = db::connect(&settings.database).await?;
+            db::migrate(&pool).await?;
+            for run in backup::list_runs(&pool, 1000).await? {
+                say(&format!(
+                    "{}  {:<11} {:<8} {}  {} files, {} bytes{}  recipients: {}{}",
+                    run.id,
+                    run.status.as_str(),
+                    run.trigger,
+                    run.started_at,
+                    run.objects_done,
+                    run.snapshot_bytes,
+                    if run.pruned { " (pruned)" } else { "" },
+                    run.recipients,
+                    run.error
+                        .map(|error| format!("  error: {error}"))
+                        .unwrap_or_default()
+                ));
+            }
+            Ok(())
+        }
+        BackupCommand::Verify {
+            settings,
+            read,
+            full,
+            identities,
+        } => {
+            let identities = load_identities(&identities)?;
+            let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
+            let depth = if full {
+                verify::Depth::Full(identities.as_ref())
+            } else if read {
+                verify::Depth::Read
+            } else {
+                verify::Depth::Presence
+            };
+            let report = verify::verify(&state.db, &state.backups, depth).await?;
+            say(&format!(
+                "{} snapshots, {} objects checked.",
+                report.snapshots, report.objects
+            ));
+            for problem in &report.problems {
+                say(&format!("PROBLEM {problem}"));
+            }
+            if report.is_clean() {
+                Ok(())
+            } else {
+                Err(CliError::Invalid(format!(
+                    "{} problems found",
+                    report.problems.len()
+                )))
+            }
+        }
+        BackupCommand::Prune { settings } => {
+            let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
+            match state.backup.prune().await? {
+                Some(report) => {
+                    say(&format!(
+                        "Pruned {} snapshots and {} objects; {} objects could not be deleted yet (Object Lock or no delete rights).",
+                        report.snapshots, report.objects, report.locked
+                    ));
+                    Ok(())
+                }
+                None => Err(CliError::Invalid(
+                    "a backup or prune is running (on this or another server); try again later".to_owned(),
+                )),
+            }
+        }
+    }
+}
+
+fn load_identities(paths: &[std::path::PathBuf]) -> Result<Option<pawfile::backup::Identities>, CliError> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    pawfile::backup::Identities::from_files(paths)
+        .map(Some)
+        .map_err(CliError::Invalid)
+}
+
+/// Progress bars for a restore.
+#[derive(Default)]
+struct Bars(std::sync::Mutex<Option<indicatif::ProgressBar>>);
+
+impl Bars {
+    fn done(&self) {
+        if let Some(bar) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            bar.finish();
+        }
+    }
+}
+
+impl pawfile::backup::restore::Progress for Bars {
+    fn stage(&self, name: &str, steps: u64) {
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bar) = slot.take() {
+            bar.finish();
+        }
+        let bar = indicatif::ProgressBar::new(steps).with_style(
+            indicatif::ProgressStyle::with_template("{msg:<8} [{bar:30}] {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(name.to_owned());
+        *slot = Some(bar);
+    }
+
+    fn step(&self, _bytes: u64) {
+        if let Some(bar) = &*self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            bar.inc(1);
         }
     }
 }

@@ -164,6 +164,11 @@ impl Backups {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Cancels a run in progress (the server is shutting down): it is recorded as cancelled.
+    pub fn cancel(&self) {
+        self.shutdown.cancel();
+    }
 }
 
 /// The lock that makes a run the only one: a session advisory lock on a connection of its own (a
@@ -205,74 +210,7 @@ impl RunLock {
     }
 }
 
-/// A run's state, as admins see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Under way.
-    Running,
-    /// Its manifest is stored and its row committed: a restorable snapshot.
-    Complete,
-    /// It stopped with an error.
-    Failed,
-    /// The process running it died.
-    Interrupted,
-    /// The server shut down while it ran.
-    Cancelled,
-}
-
-impl RunStatus {
-    fn parse(text: &str) -> Self {
-        match text {
-            "running" => Self::Running,
-            "complete" => Self::Complete,
-            "interrupted" => Self::Interrupted,
-            "cancelled" => Self::Cancelled,
-            _ => Self::Failed,
-        }
-    }
-}
-
-/// One backup run, for the admin page, the API and `backup list`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RunSummary {
-    /// The run's id (the snapshot id).
-    pub id: Uuid,
-    /// `running`, `complete`, `failed`, `interrupted` or `cancelled`.
-    pub status: RunStatus,
-    /// What started it: `schedule`, `startup`, `admin`, `cli` or `restored` (read from a manifest).
-    pub trigger: String,
-    /// Who, for a run an admin started.
-    pub triggered_by: Option<String>,
-    /// When it started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    /// When it ended.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
-    /// Objects (files) done and to do.
-    pub objects_done: i32,
-    /// Objects in all.
-    pub objects_total: i32,
-    /// File bytes done.
-    pub bytes_done: i64,
-    /// File bytes in all.
-    pub bytes_total: i64,
-    /// Objects written by this run.
-    pub objects_copied: i32,
-    /// Catalogued objects referenced again.
-    pub objects_reused: i32,
-    /// Bytes written by this run (ciphertext).
-    pub bytes_copied: i64,
-    /// Plaintext size of the snapshot (tables and files).
-    pub snapshot_bytes: i64,
-    /// The recipients it was encrypted to ("none": unencrypted).
-    pub recipients: String,
-    /// Whether prune removed it.
-    pub pruned: bool,
-    /// What went wrong.
-    pub error: Option<String>,
-}
+pub use crate::domain::{BackupRun as RunSummary, BackupStatus as RunStatus};
 
 /// Runs, newest first (at most `limit`).
 pub async fn list_runs(pool: &PgPool, limit: i64) -> Result<Vec<RunSummary>> {

@@ -63,7 +63,7 @@ impl Backups {
             if let Some(manifest) = &run.manifest_object {
                 match self.store.delete(manifest).await {
                     Ok(()) | Err(StorageError::NotFound) => {}
-                    Err(err) if matches!(err, StorageError::AccessDenied { .. }) => {
+                    Err(StorageError::AccessDenied { .. }) => {
                         report.locked += 1;
                         continue;
                     }

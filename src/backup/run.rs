@@ -198,7 +198,7 @@ impl Backups {
                     match self.prune_locked(&mut lock).await {
                         Ok(pruned) => report.pruned = pruned.snapshots,
                         Err(err) => {
-                            tracing::warn!(error = %err, "pruning old backups failed; will retry after the next run")
+                            tracing::warn!(error = %err, "pruning old backups failed; will retry after the next run");
                         }
                     }
                 }

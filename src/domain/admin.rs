@@ -1,5 +1,7 @@
 use super::{ClinicId, DocumentId, PetId, Roles, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// A clinic, as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +51,7 @@ pub struct AuditEntry {
     /// The kind of thing acted on.
     pub target_kind: Option<String>,
     /// The thing acted on.
-    pub target_id: Option<uuid::Uuid>,
+    pub target_id: Option<Uuid>,
     /// The pet concerned.
     pub pet_id: Option<PetId>,
     /// The client address (admins' view only).
@@ -135,4 +137,106 @@ pub struct StorageReport {
     pub backups: StoreStatus,
     /// The backup store is an embedded endpoint on this machine: not a separate backup.
     pub backups_on_this_machine: bool,
+}
+
+/// A run's state, as admins see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStatus {
+    /// Under way.
+    Running,
+    /// Its manifest is stored and its row committed: a restorable snapshot.
+    Complete,
+    /// It stopped with an error.
+    Failed,
+    /// The process running it died.
+    Interrupted,
+    /// The server shut down while it ran.
+    Cancelled,
+}
+
+impl BackupStatus {
+    /// Reads the stored name (unknown names read as failed).
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "running" => Self::Running,
+            "complete" => Self::Complete,
+            "interrupted" => Self::Interrupted,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// One backup run, for the admin page, the API and `backup list`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackupRun {
+    /// The run's id (the snapshot id).
+    pub id: Uuid,
+    /// `running`, `complete`, `failed`, `interrupted` or `cancelled`.
+    pub status: BackupStatus,
+    /// What started it: `schedule`, `startup`, `admin`, `cli` or `restored` (read from a manifest).
+    pub trigger: String,
+    /// Who, for a run an admin started.
+    pub triggered_by: Option<String>,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Objects (files) done and to do.
+    pub objects_done: i32,
+    /// Objects in all.
+    pub objects_total: i32,
+    /// File bytes done.
+    pub bytes_done: i64,
+    /// File bytes in all.
+    pub bytes_total: i64,
+    /// Objects written by this run.
+    pub objects_copied: i32,
+    /// Catalogued objects referenced again.
+    pub objects_reused: i32,
+    /// Bytes written by this run (ciphertext).
+    pub bytes_copied: i64,
+    /// Plaintext size of the snapshot (tables and files).
+    pub snapshot_bytes: i64,
+    /// The recipients it was encrypted to ("none": unencrypted).
+    pub recipients: String,
+    /// Whether prune removed it.
+    pub pruned: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+impl BackupStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The backup section of the admin page: the runs, the schedule, and what an admin must hear about.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackupOverview {
+    /// Runs, newest first.
+    pub runs: Vec<BackupRun>,
+    /// The next scheduled run, if backups are scheduled.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_run: Option<OffsetDateTime>,
+    /// When the newest complete snapshot was taken.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_complete: Option<OffsetDateTime>,
+    /// The newest drill, if any: when and whether it passed.
+    pub last_drill: Option<(String, bool)>,
+    /// A red banner: the last complete backup is older than 26 hours, or the last run failed.
+    pub alarm: Option<String>,
+    /// Warnings about the set-up (unencrypted, key beside the data, backups on this machine).
+    pub warnings: Vec<String>,
 }

@@ -16,8 +16,8 @@ mod roles;
 mod user;
 
 pub use admin::{
-    AUDIT_ACTIONS, AuditEntry, AuditPage, ClinicSummary, IntegrityIssue, StorageReport, StoreStatus,
-    UserSummary,
+    AUDIT_ACTIONS, AuditEntry, AuditPage, BackupOverview, BackupRun, BackupStatus, ClinicSummary,
+    IntegrityIssue, StorageReport, StoreStatus, UserSummary,
 };
 pub use documents::{DocumentCategory, DocumentView, UploadRules, parse_caption};
 pub use email::Email;

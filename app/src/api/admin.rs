@@ -177,3 +177,69 @@ pub async fn audit_trail(
         .await,
     )
 }
+
+/// Backups: runs newest first (each with `id`, `status`, progress, sizes and error), the next scheduled
+/// run, the last drill, the red banner and set-up warnings (admins). `GET /api/admin/backups`.
+#[server(endpoint = "admin/backups", input = GetUrl)]
+pub async fn backups() -> Result<pawfile::domain::BackupOverview, ApiError> {
+    use crate::http::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let state = &ctx.state;
+            let config = &state.config;
+            let next_run = match config.backup_schedule {
+                pawfile::config::BackupSchedule::Daily(hour, minute) => {
+                    Some(crate::startup::next_backup_at(time::OffsetDateTime::now_utc(), hour, minute))
+                }
+                pawfile::config::BackupSchedule::Off => None,
+            };
+            let mut warnings = Vec::new();
+            if let Some(refusal) = state.backup.policy().refusal() {
+                warnings.push(format!("Backups cannot run: {refusal}."));
+            } else if state.backup.policy().recipients.is_unencrypted() {
+                warnings.push("Backups are stored unencrypted (PAWFILE_ALLOW_UNENCRYPTED_BACKUPS).".to_owned());
+            }
+            if config.backup_key_beside_data {
+                warnings.push(
+                    "The backup key was generated into the data folder, beside the data it protects: copy \
+                     backup-key.txt somewhere safe, away from this machine, and set PAWFILE_BACKUP_RECIPIENTS."
+                        .to_owned(),
+                );
+            }
+            if config.backups_on_this_machine {
+                warnings.push(
+                    "Backups are stored on this machine (embedded store), not separately: set \
+                     PAWFILE_BACKUP_S3_ENDPOINT."
+                        .to_owned(),
+                );
+            }
+            Ok(pawfile::admin::backup_overview(&state.db, &actor, next_run, warnings).await?)
+        }
+        .await,
+    )
+}
+
+/// Starts a backup now (admins): answers 202 with the run's id; 409 while one runs on any replica.
+/// `POST /api/admin/backups/run`.
+#[server(endpoint = "admin/backups/run")]
+pub async fn run_backup() -> Result<uuid::Uuid, ApiError> {
+    use crate::http::{RequestContext, respond};
+    let result = respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::admin::start_backup(&ctx.state.db, &actor, &ctx.state.backup).await?)
+        }
+        .await,
+    );
+    if result.is_ok()
+        && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
+        && use_context::<axum::http::request::Parts>()
+            .is_none_or(|parts| !crate::http::prefers_html(&parts.headers))
+    {
+        options.set_status(axum::http::StatusCode::ACCEPTED);
+    }
+    result
+}

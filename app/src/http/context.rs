@@ -42,7 +42,7 @@ fn own_path(referer: Option<&str>, host: Option<&str>, public_url: &url::Url) ->
 }
 
 /// Whether a request is a plain HTML form post (a browser without JavaScript) rather than an API call.
-pub(super) fn prefers_html(headers: &HeaderMap) -> bool {
+pub fn prefers_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())

@@ -8,7 +8,7 @@ mod middleware;
 pub mod security;
 pub mod session;
 
-pub use context::{RequestContext, respond};
+pub use context::{RequestContext, prefers_html, respond};
 
 use crate::{
     app::{App, shell},

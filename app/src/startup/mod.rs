@@ -11,7 +11,8 @@ use axum::Router;
 use leptos::prelude::*;
 use pawfile::{
     auth::PasswordHasher,
-    config::ServeSettings,
+    backup::{Backups, Policy, Recipients, StartedBy, Trigger},
+    config::{BackupSchedule, ServeSettings},
     db,
     error::StartupError,
     net::TrustedProxies,
@@ -96,12 +97,139 @@ fn spawn_background_tasks(
             }
         }
     };
-    vec![
+    let mut tasks = vec![
         tokio::spawn(housekeeping),
         tokio::spawn(purge),
         tokio::spawn(reconcile),
         tokio::spawn(thumbnails),
-    ]
+    ];
+    if let BackupSchedule::Daily(hour, minute) = state.config.backup_schedule {
+        tasks.push(tokio::spawn(backup_schedule(
+            state.backup.clone(),
+            hour,
+            minute,
+            shutdown.clone(),
+        )));
+    }
+    tasks
+}
+
+/// The daily backup at `hour:minute` UTC, and one at start-up when the newest complete backup is older
+/// than a day (or there is none). Whichever replica takes the lock runs it; the others skip.
+async fn backup_schedule(backups: Backups, hour: u8, minute: u8, shutdown: CancellationToken) {
+    let run = |trigger| {
+        let backups = backups.clone();
+        async move {
+            let by = StartedBy {
+                trigger,
+                user: None,
+                client_addr: None,
+            };
+            match backups.run(by).await {
+                Ok(Some(report)) => tracing::info!(run = %report.id, "scheduled backup complete"),
+                Ok(None) => tracing::info!("a backup is already running elsewhere; skipped"),
+                Err(err) => tracing::error!(error = %err, "scheduled backup failed"),
+            }
+        }
+    };
+    let stale = match pawfile::backup::last_complete(backups.pool()).await {
+        Ok(last) => last.is_none_or(|at| time::OffsetDateTime::now_utc() - at > time::Duration::days(1)),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the last backup time");
+            false
+        }
+    };
+    if stale {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = run(Trigger::Startup) => {}
+        }
+    }
+    loop {
+        let wait = until_next(time::OffsetDateTime::now_utc(), hour, minute);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = run(Trigger::Schedule) => {}
+        }
+    }
+}
+
+/// The next `hour:minute` UTC after `now`.
+pub fn next_backup_at(now: time::OffsetDateTime, hour: u8, minute: u8) -> time::OffsetDateTime {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    let today = now.replace_time(time::Time::from_hms(hour, minute, 0).unwrap_or(time::Time::MIDNIGHT));
+    if today > now {
+        today
+    } else {
+        today + time::Duration::days(1)
+    }
+}
+
+/// How long from `now` until the next `hour:minute` UTC.
+fn until_next(now: time::OffsetDateTime, hour: u8, minute: u8) -> Duration {
+    (next_backup_at(now, hour, minute) - now)
+        .try_into()
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// The recipients backups are encrypted to: the configured keys; on the embedded store without keys,
+/// a key pair generated once into the data folder (the admin page warns that it sits beside the data);
+/// otherwise none (backups then refuse to run unless unencrypted backups are allowed).
+fn backup_recipients(
+    settings: &ServeSettings,
+    embedded_store: bool,
+) -> Result<(Recipients, bool), StartupError> {
+    if let Some(keys) = settings
+        .backup
+        .recipients
+        .as_deref()
+        .filter(|keys| !keys.trim().is_empty())
+    {
+        let recipients = Recipients::parse(keys)
+            .map_err(|message| StartupError::new("PAWFILE_BACKUP_RECIPIENTS", message))?;
+        return Ok((recipients, false));
+    }
+    if !embedded_store {
+        return Ok((Recipients::unencrypted(), false));
+    }
+    let path = embedded_key_path(settings);
+    if !path.exists() {
+        let (text, public) = pawfile::backup::crypto::generate_key_pair();
+        write_private_file(&path, &text).map_err(|err| {
+            StartupError::new(
+                "PAWFILE_DATA_DIR",
+                format!("cannot write {}: {err}", path.display()),
+            )
+        })?;
+        tracing::warn!(key = %path.display(), %public, "generated a backup key in the data folder: copy it somewhere safe, away from this machine");
+    }
+    let identities = pawfile::backup::Identities::from_files(&[&path])
+        .map_err(|message| StartupError::new("PAWFILE_DATA_DIR", message))?;
+    Ok((identities.recipients(), true))
+}
+
+/// Where the embedded default keeps its generated backup key.
+pub fn embedded_key_path(settings: &ServeSettings) -> std::path::PathBuf {
+    settings.data_dir.join("backup-key.txt")
+}
+
+fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// Leptos's options, with the listen address from `PAWFILE_LISTEN` (the one place it is set). The site
@@ -190,6 +318,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         );
     }
 
+    let (recipients, backup_key_beside_data) = backup_recipients(settings, backups_on_this_machine)?;
     let config = RuntimeConfig {
         public_url: settings.http.public_url(),
         trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
@@ -205,16 +334,90 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         trash_retention: settings.http.trash_retention,
         reconcile_interval: settings.http.reconcile_interval,
         backups_on_this_machine,
+        backup_schedule: settings.backup.schedule,
+        backup_key_beside_data,
     };
+    let policy = Policy {
+        recipients,
+        allow_unencrypted: settings.backup.allow_unencrypted,
+        retention: settings.backup.retention,
+        prune: settings.backup.prune,
+        pace: settings.backup.test_pace,
+    };
+    if let Some(refusal) = policy.refusal() {
+        tracing::warn!("{refusal}");
+    } else if policy.recipients.is_unencrypted() {
+        tracing::warn!("backups are stored unencrypted (PAWFILE_ALLOW_UNENCRYPTED_BACKUPS)");
+    }
+    let backup = Backups::new(
+        pool.clone(),
+        documents.clone(),
+        backups.clone(),
+        policy,
+        CancellationToken::new(),
+    );
     let state = AppState {
         db: pool,
         hasher: PasswordHasher::for_this_machine(),
         documents,
         backups,
+        backup,
         config: Arc::new(config),
         tasks: Arc::default(),
     };
     Ok((state, embedded))
+}
+
+/// What a restore needs: a pool on the (empty, unmigrated) database, the documents bucket and the
+/// backup bucket, with embedded endpoints started where none is configured.
+pub async fn build_state_for_restore(
+    settings: &ServeSettings,
+) -> Result<((sqlx::PgPool, ObjectStore, ObjectStore), Vec<EmbeddedS3>), StartupError> {
+    let pool = db::connect(&settings.database).await?;
+    let mut embedded = Vec::new();
+    let document_settings = settings
+        .documents
+        .s3()
+        .map_err(|message| StartupError::new("PAWFILE_S3_*", message))?;
+    let documents = match &document_settings.endpoint {
+        Some(_) => ObjectStore::connect(&document_settings).await,
+        None => {
+            let endpoint = EmbeddedS3::start(&settings.data_dir.join("s3"))
+                .await
+                .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
+            let store = ObjectStore::connect(&endpoint.settings(&document_settings.bucket)).await;
+            store
+                .create_bucket_if_missing()
+                .await
+                .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", err.to_string()))?;
+            embedded.push(endpoint);
+            store
+        }
+    };
+    documents
+        .check_bucket()
+        .await
+        .map_err(|err| storage_startup_error(&err, "PAWFILE_S3_"))?;
+    let backup_settings = settings
+        .backups
+        .s3(document_settings.endpoint.as_ref())
+        .map_err(|message| StartupError::new("PAWFILE_BACKUP_S3_*", message))?;
+    let backups = match &backup_settings.endpoint {
+        Some(_) => ObjectStore::connect(&backup_settings).await,
+        None => {
+            let endpoint = EmbeddedS3::start(&settings.data_dir.join("backup-s3"))
+                .await
+                .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
+            let store = ObjectStore::connect(&endpoint.settings(&backup_settings.bucket)).await;
+            embedded.push(endpoint);
+            store
+        }
+    };
+    backups
+        .check_bucket()
+        .await
+        .map_err(|err| storage_startup_error(&err, "PAWFILE_BACKUP_S3_"))?;
+    Ok(((pool, documents, backups), embedded))
 }
 
 /// Pawfile's HTTP server, bound to its listener and ready to run.
@@ -278,9 +481,36 @@ impl Application {
         .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
         .await;
         self.shutdown.cancel();
+        self.state.backup.cancel();
         for task in background {
             let _ = task.await;
         }
         served
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_next_backup_is_today_if_its_time_is_ahead_else_tomorrow() {
+        assert_eq!(
+            next_backup_at(datetime!(2026-11-30 01:00 UTC), 2, 0),
+            datetime!(2026-11-30 02:00 UTC)
+        );
+        assert_eq!(
+            next_backup_at(datetime!(2026-11-30 02:00 UTC), 2, 0),
+            datetime!(2026-12-01 02:00 UTC)
+        );
+        assert_eq!(
+            next_backup_at(datetime!(2026-11-30 03:00 +02:00), 2, 0),
+            datetime!(2026-12-01 02:00 UTC)
+        );
+        assert_eq!(
+            until_next(datetime!(2026-11-30 23:30 UTC), 0, 15),
+            Duration::from_secs(45 * 60)
+        );
     }
 }

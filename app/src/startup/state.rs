@@ -1,4 +1,6 @@
-use pawfile::{auth::PasswordHasher, net::TrustedProxies, storage::ObjectStore};
+use pawfile::{
+    auth::PasswordHasher, backup::Backups, config::BackupSchedule, net::TrustedProxies, storage::ObjectStore,
+};
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 use url::Url;
@@ -24,6 +26,10 @@ pub struct RuntimeConfig {
     pub reconcile_interval: Duration,
     /// Whether the backup store is an embedded endpoint on this machine (so not a separate backup).
     pub backups_on_this_machine: bool,
+    /// When the server backs up by itself.
+    pub backup_schedule: BackupSchedule,
+    /// Whether the backup key was generated into the data folder (beside the data it protects).
+    pub backup_key_beside_data: bool,
 }
 
 /// What every request handler and server function can reach. Cheap to clone; holds no per-user state,
@@ -38,6 +44,8 @@ pub struct AppState {
     pub documents: ObjectStore,
     /// The backup bucket (separate credentials, maybe another endpoint).
     pub backups: ObjectStore,
+    /// Backup runs into that bucket.
+    pub backup: Backups,
     /// Request-time settings.
     pub config: Arc<RuntimeConfig>,
     /// Wake-up calls for the background tasks of this process.

@@ -2,6 +2,7 @@
 //! database per test, fresh buckets on a real S3 endpoint, and an HTTP client that keeps cookies.
 
 mod accounts;
+mod backups;
 mod documents;
 mod health;
 mod pages;

@@ -64,6 +64,16 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             secret_access_key: Some(credentials.secret_access_key.clone()),
             force_path_style: Some(true),
         },
+        backup: pawfile::config::BackupSettings {
+            schedule: pawfile::config::BackupSchedule::Off,
+            recipients: Some(crate::support::BACKUP_KEY.1.clone()),
+            retention: pawfile::backup::Retention::default(),
+            prune: true,
+            allow_unencrypted: false,
+            drill_identity: None,
+            drill_database_url: None,
+            test_pace: None,
+        },
         data_dir: data_dir.to_owned(),
     }
 }

@@ -36,7 +36,29 @@ pub fn test_config() -> RuntimeConfig {
         trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
         reconcile_interval: Duration::from_secs(6 * 60 * 60),
         backups_on_this_machine: true,
+        backup_schedule: pawfile::config::BackupSchedule::Off,
+        backup_key_beside_data: false,
     }
+}
+
+/// The backup key tests encrypt to (its private half is not needed to back up).
+pub static BACKUP_KEY: LazyLock<(String, String)> = LazyLock::new(pawfile::backup::crypto::generate_key_pair);
+
+/// Backups of a test app, encrypted to [`BACKUP_KEY`], paced by `PAWFILE_BACKUP_TEST_PACE` if set.
+pub fn test_backups(pool: &PgPool, documents: &TestBucket, backups: &TestBucket) -> pawfile::backup::Backups {
+    pawfile::backup::Backups::new(
+        pool.clone(),
+        documents.store.clone(),
+        backups.store.clone(),
+        pawfile::backup::Policy {
+            recipients: pawfile::backup::Recipients::parse(&BACKUP_KEY.1).unwrap(),
+            allow_unencrypted: false,
+            retention: pawfile::backup::Retention::default(),
+            prune: true,
+            pace: None,
+        },
+        CancellationToken::new(),
+    )
 }
 
 /// A running Pawfile and a cookie-keeping client pointed at it.
@@ -73,10 +95,11 @@ async fn start(
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let state = AppState {
-        db: pool,
+        db: pool.clone(),
         hasher: HASHER.clone(),
         documents: documents.store.clone(),
         backups: backups.store.clone(),
+        backup: test_backups(&pool, documents, backups),
         config: Arc::new(config),
         tasks: Arc::default(),
     };
