@@ -156,6 +156,9 @@ impl Backups {
                 tracing::warn!(run = %run.id, "marked a backup interrupted: the process running it stopped");
             }
         }
+        // Aborting what dead runs left is tidying up: a store that cannot be reached now is the run's
+        // problem to report (it fails on its first request, with the error recorded), not a reason to
+        // refuse to start it. What is left is aborted by the next run.
         let uploads = sqlx::query!("select run_id, object_name, upload_id from backup_uploads")
             .fetch_all(&mut *lock.conn())
             .await?;
@@ -166,7 +169,10 @@ impl Backups {
                 .await
             {
                 Ok(()) | Err(StorageError::NotFound) => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot abort a dead backup run's upload yet");
+                    continue;
+                }
             }
             sqlx::query!(
                 "delete from backup_uploads where run_id = $1 and object_name = $2",
@@ -178,9 +184,10 @@ impl Backups {
         }
         // Holding the lock, no run is alive: any multipart upload in the backup bucket is a dead run's,
         // including one a crash left before its id could be recorded (stores that list them).
-        let aborted = self.store.abort_stale_uploads(OffsetDateTime::now_utc()).await?;
-        if aborted > 0 {
-            tracing::info!(aborted, "aborted multipart uploads that dead backup runs left");
+        match self.store.abort_stale_uploads(OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(aborted) => tracing::info!(aborted, "aborted multipart uploads that dead backup runs left"),
+            Err(err) => tracing::warn!(error = %err, "cannot list the backup bucket's multipart uploads"),
         }
         Ok(())
     }

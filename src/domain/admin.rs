@@ -102,6 +102,9 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "restore_document",
     "purge_document",
     "export_pet",
+    "start_backup",
+    "prune_backups",
+    "restore_backup",
 ];
 
 /// A document whose stored object failed the integrity check, as the admin page lists it.
