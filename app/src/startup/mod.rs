@@ -504,9 +504,10 @@ mod tests {
             next_backup_at(datetime!(2026-11-30 02:00 UTC), 2, 0),
             datetime!(2026-12-01 02:00 UTC)
         );
+        // 03:00 at UTC+2 is 01:00 UTC: the 02:00 UTC backup is still ahead today.
         assert_eq!(
             next_backup_at(datetime!(2026-11-30 03:00 +02:00), 2, 0),
-            datetime!(2026-12-01 02:00 UTC)
+            datetime!(2026-11-30 02:00 UTC)
         );
         assert_eq!(
             until_next(datetime!(2026-11-30 23:30 UTC), 0, 15),
