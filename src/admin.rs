@@ -227,9 +227,22 @@ pub async fn backup_overview(
     pool: &PgPool,
     actor: &Actor,
     next_run: Option<time::OffsetDateTime>,
-    warnings: Vec<String>,
+    drills_configured: bool,
+    mut warnings: Vec<String>,
 ) -> Result<crate::domain::BackupOverview> {
     actor.require_role(pool, Role::Admin).await?;
+    if drills_configured {
+        let overdue = sqlx::query_scalar!(
+            r#"select not exists (select 1 from backup_drills where passed and at > now() - interval '8 days')
+                  and exists (select 1 from backup_runs where status = 'complete'
+                              and started_at < now() - interval '1 day') as "overdue!""#
+        )
+        .fetch_one(pool)
+        .await?;
+        if overdue {
+            warnings.push("No restore drill has passed in the last 8 days.".to_owned());
+        }
+    }
     let runs = crate::backup::list_runs(pool, 30).await?;
     let last_complete = crate::backup::last_complete(pool).await?;
     let last_drill = sqlx::query!("select at, passed from backup_drills order by at desc limit 1")

@@ -115,6 +115,10 @@ actions! {
     PruneBackups => "prune_backups", "pruned old backups";
     /// The database and files were restored from a backup.
     RestoreBackup => "restore_backup", "restored from a backup";
+    /// Documents were brought back from a backup into their pet's trash.
+    RestoreFromBackup => "restore_from_backup", "brought a document back from a backup";
+    /// A restore drill ran.
+    BackupDrill => "backup_drill", "ran a restore drill";
 }
 
 #[cfg(test)]

@@ -376,6 +376,9 @@ impl Backups {
                 }
             };
             self.reference(id, &obtained, &mut report).await?;
+            if let Some(pace) = self.policy.pace {
+                tokio::time::sleep(pace).await;
+            }
             tables.push(TableEntry {
                 name: described.name,
                 columns: described.columns,

@@ -105,6 +105,8 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "start_backup",
     "prune_backups",
     "restore_backup",
+    "restore_from_backup",
+    "backup_drill",
 ];
 
 /// A document whose stored object failed the integrity check, as the admin page lists it.

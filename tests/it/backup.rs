@@ -155,7 +155,7 @@ async fn populate(pool: &PgPool, site: &Site) -> Vec<DocumentId> {
     vec![small, large, photo, trashed]
 }
 
-/// A new, empty database (dropped by the caller's test database server when the run ends).
+/// A new, empty database (`pawfile_restore_…`; scripts/test drops them when the run ends).
 async fn empty_database(pool: &PgPool) -> PgPool {
     let name = format!("pawfile_restore_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("create database {name}"))
@@ -795,4 +795,198 @@ async fn without_a_recipient_backups_refuse_unless_allowed(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(all_rows(&target).await, all_rows(&pool).await);
+}
+
+/// The URL of database `name` on the test server (`DATABASE_URL` with another database).
+fn url_of(name: &str) -> secrecy::SecretString {
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL is set")).unwrap();
+    url.set_path(name);
+    secrecy::SecretString::from(url.to_string())
+}
+
+/// A scratch database URL for drills (a new, empty database).
+async fn scratch_url(pool: &PgPool) -> secrecy::SecretString {
+    let scratch = empty_database(pool).await;
+    let name = scratch.connect_options().get_database().unwrap().to_owned();
+    scratch.close().await;
+    url_of(&name)
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_drill_passes_on_a_good_snapshot_and_names_a_flipped_byte(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let snapshot = site.backups.run(by_cli()).await.unwrap().unwrap().id;
+    let scratch = scratch_url(&pool).await;
+
+    let report = site
+        .backups
+        .drill(&key.identities(), &scratch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.passed, "{:?}", report.problems);
+    assert_eq!(report.snapshot, snapshot);
+    assert_eq!(report.objects, 5);
+    assert!(report.rows > 10);
+    assert_eq!(backup::drill::newest_passed(&pool).await.unwrap(), Some(snapshot));
+    assert_eq!(
+        site.backups_bucket
+            .store
+            .list(backup::drill::DRILL_PREFIX)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(crate::fixtures::audited(&pool, "backup_drill").await, 1);
+
+    // The live database is never a drill's scratch database.
+    let live = url_of(pool.connect_options().get_database().unwrap());
+    let refused = site.backups.drill(&key.identities(), &live).await;
+    assert!(
+        matches!(&refused, Err(Error::Conflict(message)) if message.contains("live database")),
+        "{refused:?}"
+    );
+
+    // A flipped byte in a file's backup object fails the drill, naming the object.
+    let large: String =
+        sqlx::query_scalar("select o.name from backup_objects o order by o.plaintext_size desc limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let mut bytes = site
+        .backups_bucket
+        .store
+        .get_bytes(&large)
+        .await
+        .unwrap()
+        .to_vec();
+    let last = bytes.len() - 100;
+    bytes[last] ^= 0x80;
+    site.backups_bucket
+        .store
+        .put_bytes(&large, Bytes::from(bytes), "application/octet-stream")
+        .await
+        .unwrap();
+    let failed = site
+        .backups
+        .drill(&key.identities(), &scratch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!failed.passed);
+    assert!(
+        failed.problems.iter().any(|problem| problem.starts_with(&large)),
+        "{:?}",
+        failed.problems
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_drill_run_where_the_key_lives_shows_through_its_report(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let snapshot = site.backups.run(by_cli()).await.unwrap().unwrap().id;
+    let scratch = scratch_url(&pool).await;
+    // No access to the live database: only the report in the bucket.
+    let report = backup::drill::drill(&site.backups_bucket.store, &key.identities(), &scratch, None)
+        .await
+        .unwrap();
+    assert!(report.passed, "{:?}", report.problems);
+    assert_eq!(backup::drill::newest_passed(&pool).await.unwrap(), None);
+    assert_eq!(
+        backup::drill::import_reports(&pool, &site.backups_bucket.store)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(backup::drill::newest_passed(&pool).await.unwrap(), Some(snapshot));
+    assert_eq!(
+        backup::drill::import_reports(&pool, &site.backups_bucket.store)
+            .await
+            .unwrap(),
+        0,
+        "imported once"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_purged_document_comes_back_into_its_pets_trash_byte_for_byte(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    let ids = populate(&pool, &site).await;
+    let large = ids[1];
+    let (original_key, original_sha): (String, Vec<u8>) =
+        sqlx::query_as("select object_key, sha256 from documents where id = $1")
+            .bind(large.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+
+    // Still there: refused.
+    let live = restore::restore_documents(
+        &pool,
+        &site.documents.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        restore::Selection::Document(large),
+    )
+    .await;
+    assert!(
+        matches!(&live, Err(Error::Conflict(message)) if message.contains("still exists")),
+        "{live:?}"
+    );
+
+    // Deleted by mistake, and the trash purged.
+    let vet: uuid::Uuid = sqlx::query_scalar("select id from users where email = 'vet@riverside.example'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let vet = Actor::new(
+        pawfile::auth::load_session_user(&pool, pawfile::domain::UserId(vet), 0)
+            .await
+            .unwrap()
+            .unwrap(),
+        None,
+    );
+    documents::set_trashed(&pool, &vet, large, true).await.unwrap();
+    documents::purge_trash(&pool, &site.documents.store, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(site.documents.store.head(&original_key).await.is_err());
+
+    let brought = restore::restore_documents(
+        &pool,
+        &site.documents.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        restore::Selection::Document(large),
+    )
+    .await
+    .unwrap();
+    assert_eq!(brought.len(), 1);
+    assert_eq!(brought[0].was, large.0);
+    let (new_key, sha, trashed): (String, Vec<u8>, bool) =
+        sqlx::query_as("select object_key, sha256, deleted_at is not null from documents where id = $1")
+            .bind(brought[0].now)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(trashed, "it comes back into the trash");
+    assert_eq!(sha, original_sha);
+    assert_eq!(
+        site.documents.store.sha256_of(&new_key).await.unwrap().0.to_vec(),
+        original_sha
+    );
+    assert_eq!(crate::fixtures::audited(&pool, "restore_from_backup").await, 1);
+    // Its uploader sees it in the trash and can restore it.
+    documents::set_trashed(&pool, &vet, DocumentId(brought[0].now), false)
+        .await
+        .unwrap();
 }
