@@ -129,6 +129,8 @@ async fn main() -> anyhow::Result<()> {
             backups_on_this_machine: true,
             backup_schedule: pawfile::config::BackupSchedule::Off,
             backup_key_beside_data: false,
+            backup_separation: Vec::new(),
+            backup_drill: None,
         }),
         tasks: Arc::new(TaskSignals::default()),
     };

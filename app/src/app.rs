@@ -7,6 +7,7 @@ use crate::{
         account::AccountPage,
         admin::{AdminPage, AdminUsersPage, AuditPage},
         auth::{LoginPage, RegisterPage},
+        backups::BackupsPage,
         clinic::{PatientsPage, WalkInPage},
         home::HomePage,
         pets::{EditPetPage, NewPetPage, PetHistoryPage, PetPage, PetsPage},
@@ -77,6 +78,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/backups") view=BackupsPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </AuthScope>

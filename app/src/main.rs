@@ -62,13 +62,22 @@ enum Command {
     /// Back up now, list, verify or prune snapshots, or make a key pair.
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Restore a snapshot into an empty database and an empty documents bucket. Pawfile must not be
-    /// serving while it runs. Objects are copied first, so a failed restore can simply be run again.
+    /// Restore a snapshot into an empty database and an empty documents bucket (Pawfile must not be
+    /// serving while it runs; objects are copied first, so a failed restore can simply be run again).
+    /// With --document or --pet, bring documents back from the snapshot into the live system instead,
+    /// into the trash of their pet.
     Restore {
         #[command(flatten)]
         settings: Box<ServeSettings>,
         /// The snapshot id (from `pawfile backup list`), or `latest`.
+        #[arg(default_value = "latest")]
         snapshot: pawfile::backup::restore::Which,
+        /// Bring back this one document (by id) into its pet's trash.
+        #[arg(long, conflicts_with = "pet")]
+        document: Option<uuid::Uuid>,
+        /// Bring back every document of this pet that the live system no longer has.
+        #[arg(long)]
+        pet: Option<uuid::Uuid>,
         /// age identity file(s) holding the private key the backups are encrypted to.
         #[arg(long = "identity", required = false)]
         identities: Vec<std::path::PathBuf>,
@@ -118,6 +127,15 @@ enum BackupCommand {
     /// Print a new age key pair: the private key (keep it offline) and the public key for
     /// PAWFILE_BACKUP_RECIPIENTS.
     Keygen,
+    /// Restore the newest snapshot into the scratch database PAWFILE_BACKUP_DRILL_DATABASE_URL (emptied
+    /// first; never the live one), hash every object, compare with the manifest, record the result.
+    Drill {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+        /// age identity file(s) holding the private key.
+        #[arg(long = "identity", required = true)]
+        identities: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -240,9 +258,37 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Restore {
             settings,
             snapshot,
+            document,
+            pet,
             identities,
         } => {
             let identities = load_identities(&identities)?;
+            if document.is_some() || pet.is_some() {
+                use pawfile::backup::restore::{Selection, restore_documents};
+                use pawfile::domain::{DocumentId, PetId};
+                let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
+                let selection = match (document, pet) {
+                    (Some(id), _) => Selection::Document(DocumentId(id)),
+                    (None, Some(id)) => Selection::Pet(PetId(id)),
+                    (None, None) => unreachable!("checked above"),
+                };
+                let brought = restore_documents(
+                    &state.db,
+                    &state.documents,
+                    &state.backups,
+                    snapshot,
+                    identities.as_ref(),
+                    selection,
+                )
+                .await?;
+                for document in &brought {
+                    say(&format!(
+                        "Document {} is back as {}, in its pet's trash.",
+                        document.was, document.now
+                    ));
+                }
+                return Ok(());
+            }
             let (state, _embedded) = pawfile_app::startup::build_state_for_restore(&settings).await?;
             let progress = Bars::default();
             let report = pawfile::backup::restore::restore(
@@ -397,6 +443,35 @@ async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
                     "{} problems found",
                     report.problems.len()
                 )))
+            }
+        }
+        BackupCommand::Drill { settings, identities } => {
+            let identities = load_identities(&identities)?
+                .ok_or_else(|| CliError::Invalid("--identity is required".to_owned()))?;
+            let scratch = settings.backup.drill_database_url.clone().ok_or_else(|| {
+                CliError::Invalid("set PAWFILE_BACKUP_DRILL_DATABASE_URL to a scratch database".to_owned())
+            })?;
+            let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
+            let Some(report) = state.backup.drill(&identities, &scratch).await? else {
+                return Err(CliError::Invalid(
+                    "a backup, prune or drill is running (on this or another server); try again later"
+                        .to_owned(),
+                ));
+            };
+            say(&format!(
+                "Drill of snapshot {}: {} rows loaded, {} objects hashed: {}.",
+                report.snapshot,
+                report.rows,
+                report.objects,
+                if report.passed { "passed" } else { "FAILED" }
+            ));
+            for problem in &report.problems {
+                say(&format!("PROBLEM {problem}"));
+            }
+            if report.passed {
+                Ok(())
+            } else {
+                Err(CliError::Invalid("the drill failed".to_owned()))
             }
         }
         BackupCommand::Prune { settings } => {

@@ -208,6 +208,9 @@ pub async fn backups() -> Result<pawfile::domain::BackupOverview, ApiError> {
                         .to_owned(),
                 );
             }
+            for problem in &config.backup_separation {
+                warnings.push(format!("Backups are not separate from the documents: {problem}."));
+            }
             if config.backups_on_this_machine {
                 warnings.push(
                     "Backups are stored on this machine (embedded store), not separately: set \
@@ -215,7 +218,11 @@ pub async fn backups() -> Result<pawfile::domain::BackupOverview, ApiError> {
                         .to_owned(),
                 );
             }
-            Ok(pawfile::admin::backup_overview(&state.db, &actor, next_run, warnings).await?)
+            if let Err(err) = pawfile::backup::drill::import_reports(&state.db, &state.backups).await {
+                tracing::warn!(error = %err, "cannot read drill reports from the backup bucket");
+            }
+            let drills = config.backup_drill.is_some();
+            Ok(pawfile::admin::backup_overview(&state.db, &actor, next_run, drills, warnings).await?)
         }
         .await,
     )

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod clinic;
 pub mod components;
 pub mod documents;

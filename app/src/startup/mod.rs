@@ -5,7 +5,7 @@
 mod state;
 pub mod telemetry;
 
-pub use state::{AppState, RuntimeConfig, TaskSignals};
+pub use state::{AppState, DrillSetup, RuntimeConfig, TaskSignals};
 
 use axum::Router;
 use leptos::prelude::*;
@@ -110,8 +110,105 @@ fn spawn_background_tasks(
             minute,
             shutdown.clone(),
         )));
+        if let Some(drill) = state.config.backup_drill.clone() {
+            tasks.push(tokio::spawn(drill_schedule(
+                state.backup.clone(),
+                drill,
+                shutdown.clone(),
+            )));
+        }
     }
     tasks
+}
+
+/// How often the server looks whether a weekly drill is due.
+const DRILL_CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// The weekly restore drill: checked hourly (first after ten minutes, so a start-up backup goes first);
+/// runs when no drill ran for 7 days and there is a snapshot to drill.
+async fn drill_schedule(backups: Backups, drill: DrillSetup, shutdown: CancellationToken) {
+    let mut wait = Duration::from_secs(10 * 60);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = DRILL_CHECK_INTERVAL;
+        match backups.drill_due().await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot tell whether a restore drill is due");
+                continue;
+            }
+        }
+        let scratch = match &drill.database_url {
+            Some(url) => url.clone(),
+            None => match scratch_database(&drill.live_url).await {
+                Ok(url) => url,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot prepare the drill's scratch database: set PAWFILE_BACKUP_DRILL_DATABASE_URL");
+                    continue;
+                }
+            },
+        };
+        match backups.drill(&drill.identities, &scratch).await {
+            Ok(Some(report)) if report.passed => {
+                tracing::info!(snapshot = %report.snapshot, "restore drill passed");
+            }
+            Ok(Some(report)) => {
+                tracing::error!(snapshot = %report.snapshot, problems = ?report.problems, "restore drill FAILED");
+            }
+            Ok(None) => tracing::info!("a backup runs; the drill waits for the next check"),
+            Err(err) => tracing::error!(error = %err, "restore drill could not run"),
+        }
+    }
+}
+
+/// The live database's name with `_drill`, created when missing (needs the CREATEDB right).
+async fn scratch_database(live: &secrecy::SecretString) -> Result<secrecy::SecretString, String> {
+    use secrecy::ExposeSecret;
+    let mut url = url::Url::parse(live.expose_secret()).map_err(|err| err.to_string())?;
+    let name = format!("{}_drill", url.path().trim_start_matches('/'));
+    let pool = sqlx::PgPool::connect(live.expose_secret())
+        .await
+        .map_err(|err| err.to_string())?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&pool)
+        .await
+        .map_err(|err| err.to_string())?;
+    if !exists {
+        sqlx::query(&format!("create database \"{}\"", name.replace('"', "\"\"")))
+            .execute(&pool)
+            .await
+            .map_err(|err| err.to_string())?;
+    }
+    pool.close().await;
+    url.set_path(&name);
+    Ok(secrecy::SecretString::from(url.to_string()))
+}
+
+/// The weekly drill's settings: a configured identity, or on the embedded default the generated key.
+fn drill_setup(settings: &ServeSettings, key_beside_data: bool) -> Result<Option<DrillSetup>, StartupError> {
+    let path = match (&settings.backup.drill_identity, key_beside_data) {
+        (Some(path), _) => path.clone(),
+        (None, true) => embedded_key_path(settings),
+        (None, false) => return Ok(None),
+    };
+    let identities = pawfile::backup::Identities::from_files(&[&path])
+        .map_err(|message| StartupError::new("PAWFILE_BACKUP_DRILL_IDENTITY", message))?;
+    if settings.backup.drill_database_url.is_none() && !key_beside_data {
+        return Err(StartupError::new(
+            "PAWFILE_BACKUP_DRILL_DATABASE_URL",
+            "the drill needs a scratch database of its own (PAWFILE_BACKUP_DRILL_IDENTITY is set)",
+        ));
+    }
+    Ok(Some(DrillSetup {
+        identities: Arc::new(identities),
+        database_url: settings.backup.drill_database_url.clone(),
+        live_url: settings.database.url.clone(),
+    }))
 }
 
 /// The daily backup at `hour:minute` UTC, and one at start-up when the newest complete backup is older
@@ -312,10 +409,19 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         let setting = storage_startup_error(&err, "PAWFILE_BACKUP_S3_").setting;
         tracing::warn!(%setting, error = %err, "the backup store is unavailable; serving anyway (admins see this on their start page)");
     }
-    if backups_on_this_machine {
+    let backup_separation = if backups_on_this_machine {
         tracing::warn!(
             "backups go to an embedded store on this machine: set PAWFILE_BACKUP_S3_ENDPOINT for off-site backups"
         );
+        Vec::new()
+    } else if document_settings.endpoint.is_none() {
+        // Embedded documents with their own generated key: nothing is shared with the backup store.
+        Vec::new()
+    } else {
+        pawfile::config::separation_problems(&document_settings, &backup_settings)
+    };
+    for problem in &backup_separation {
+        tracing::warn!("backups are not separate from the documents: {problem}");
     }
 
     let (recipients, backup_key_beside_data) = backup_recipients(settings, backups_on_this_machine)?;
@@ -336,6 +442,8 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         backups_on_this_machine,
         backup_schedule: settings.backup.schedule,
         backup_key_beside_data,
+        backup_separation,
+        backup_drill: drill_setup(settings, backup_key_beside_data)?,
     };
     let policy = Policy {
         recipients,

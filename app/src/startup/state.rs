@@ -30,6 +30,22 @@ pub struct RuntimeConfig {
     pub backup_schedule: BackupSchedule,
     /// Whether the backup key was generated into the data folder (beside the data it protects).
     pub backup_key_beside_data: bool,
+    /// Why the backup store is not separate from the documents store (NR-9), if it is not.
+    pub backup_separation: Vec<String>,
+    /// The weekly restore drill: the key it decrypts with and its scratch database, when configured
+    /// (or the embedded default, whose key sits in the data folder).
+    pub backup_drill: Option<DrillSetup>,
+}
+
+/// What the server's weekly restore drill needs.
+#[derive(Debug, Clone)]
+pub struct DrillSetup {
+    /// The private key(s).
+    pub identities: Arc<pawfile::backup::Identities>,
+    /// The scratch database; `None`: the live database's name with `_drill`, created when missing.
+    pub database_url: Option<secrecy::SecretString>,
+    /// The live database's URL, to derive the scratch database from.
+    pub live_url: secrecy::SecretString,
 }
 
 /// What every request handler and server function can reach. Cheap to clone; holds no per-user state,

@@ -38,6 +38,8 @@ pub fn test_config() -> RuntimeConfig {
         backups_on_this_machine: true,
         backup_schedule: pawfile::config::BackupSchedule::Off,
         backup_key_beside_data: false,
+        backup_separation: Vec::new(),
+        backup_drill: None,
     }
 }
 
