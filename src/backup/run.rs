@@ -127,6 +127,7 @@ impl Backups {
         let dead = sqlx::query!("select id, manifest_object from backup_runs where status = 'running'")
             .fetch_all(&mut *lock.conn())
             .await?;
+        let someone_died = !dead.is_empty();
         for run in dead {
             let manifest_stored = match &run.manifest_object {
                 Some(name) => match self.store.head(name).await {
@@ -183,7 +184,11 @@ impl Backups {
             .await?;
         }
         // Holding the lock, no run is alive: any multipart upload in the backup bucket is a dead run's,
-        // including one a crash left before its id could be recorded (stores that list them).
+        // including one a crash left before its id could be recorded (stores that list them). Looked
+        // for only after a run died: nothing else leaves one.
+        if !someone_died {
+            return Ok(());
+        }
         match self.store.abort_stale_uploads(OffsetDateTime::now_utc()).await {
             Ok(0) => {}
             Ok(aborted) => tracing::info!(aborted, "aborted multipart uploads that dead backup runs left"),

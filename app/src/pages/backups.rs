@@ -130,7 +130,7 @@ fn Overview(overview: BackupOverview) -> impl IntoView {
                             let status = if run.pruned { "pruned".to_owned() } else { run.status.as_str().to_owned() };
                             view! {
                                 <tr data-status=run.status.as_str()>
-                                    <td>{utc(run.started_at)}</td>
+                                    <td class="nowrap">{utc(run.started_at)}</td>
                                     <td>{trigger}</td>
                                     <td class:problem=matches!(run.status, BackupStatus::Failed | BackupStatus::Interrupted)>{status}</td>
                                     <td>{duration(&run)}</td>
@@ -150,13 +150,18 @@ fn Overview(overview: BackupOverview) -> impl IntoView {
 
 #[component]
 fn Progress(run: BackupRun) -> impl IntoView {
-    let label = format!(
-        "{} of {} files, {} of {}",
-        run.objects_done,
-        run.objects_total,
-        format_bytes(run.bytes_done.max(0) as u64),
-        format_bytes(run.bytes_total.max(0) as u64)
-    );
+    // Tables come first (one snapshot of the database), then the files.
+    let label = if run.objects_total == 0 {
+        "Copying the database…".to_owned()
+    } else {
+        format!(
+            "{} of {} files, {} of {}",
+            run.objects_done,
+            run.objects_total,
+            format_bytes(run.bytes_done.max(0) as u64),
+            format_bytes(run.bytes_total.max(0) as u64)
+        )
+    };
     view! {
         <section class="card" data-testid="backup-progress">
             <h2>"Backing up now"</h2>

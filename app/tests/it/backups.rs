@@ -1,12 +1,13 @@
 //! Backups through the API: "Back up now" answers 202 with the run's id and 409 while one runs; the
 //! run's progress and result are readable by admins only.
 
-use crate::support::{PASSWORD, spawn_app};
-use pawfile::domain::Role;
+use crate::support::{BACKUP_KEY, PASSWORD, spawn_app, spawn_app_on, test_config};
+use pawfile::{domain::Role, testing::TestBucket};
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::PgPool;
-use std::time::Duration;
+use std::{io::Write, process::Stdio, time::Duration};
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn an_admin_starts_a_backup_and_watches_it_complete(pool: PgPool) {
@@ -82,4 +83,173 @@ async fn an_admin_starts_a_backup_and_watches_it_complete(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(audited, 1);
+}
+
+/// `pawfile …` with the test app's database and buckets, backups encrypted to the test key.
+/// (A `tokio` command: the test's embedded S3 endpoints run on this runtime, so the test must not block
+/// it while the process talks to them.)
+fn pawfile(database_url: &str, documents: &TestBucket, backups: &TestBucket) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pawfile"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("DATABASE_URL", database_url)
+        .env("PAWFILE_BACKUP_RECIPIENTS", &BACKUP_KEY.1)
+        .env("PAWFILE_LOG_FORMAT", "text");
+    for (prefix, bucket) in [("PAWFILE_S3_", documents), ("PAWFILE_BACKUP_S3_", backups)] {
+        let settings = &bucket.settings;
+        let credentials = settings.credentials.as_ref().unwrap();
+        command
+            .env(
+                format!("{prefix}ENDPOINT"),
+                settings.endpoint.as_ref().unwrap().as_str(),
+            )
+            .env(format!("{prefix}REGION"), &settings.region)
+            .env(format!("{prefix}BUCKET"), &settings.bucket)
+            .env(format!("{prefix}ACCESS_KEY_ID"), &credentials.access_key_id)
+            .env(
+                format!("{prefix}SECRET_ACCESS_KEY"),
+                credentials.secret_access_key.expose_secret(),
+            );
+    }
+    command
+}
+
+fn url_of(name: &str) -> String {
+    let mut url: url::Url = std::env::var("DATABASE_URL").unwrap().parse().unwrap();
+    url.set_path(name);
+    url.to_string()
+}
+
+fn succeeded(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_killed_backup_process_is_settled_and_a_restored_installation_serves_the_document(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    app.create_user("alice@example.org", &[Role::Owner], None).await;
+    let alice = app.browser_for("alice@example.org").await;
+    let pet: Value = alice
+        .post(app.url("/api/pets/create"))
+        .form(&[("name", "Biscuit"), ("species", "dog")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut scan = b"%PDF-1.7\n".to_vec();
+    scan.extend((0..9_000_000u32).map(|i| (i % 241) as u8));
+    let uploaded: Value = alice
+        .post(app.url(&format!("/api/pets/{}/documents", pet.as_str().unwrap())))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(scan.clone()).file_name("x-ray.pdf"),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let document = uploaded[0]["id"].as_str().unwrap().to_owned();
+    let live_url = url_of(pool.connect_options().get_database().unwrap());
+
+    // A backup process killed mid-run (SIGKILL: no clean-up of its own).
+    let mut slow = pawfile(&live_url, &app.documents, &app.backups)
+        .args(["backup", "run"])
+        .env("PAWFILE_BACKUP_TEST_PACE", "2s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        let running: i64 = sqlx::query_scalar("select count(*) from backup_runs where status = 'running'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if running == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    slow.kill().await.unwrap();
+
+    // The next run settles it and completes; list and verify agree.
+    succeeded(
+        &pawfile(&live_url, &app.documents, &app.backups)
+            .args(["backup", "run"])
+            .output()
+            .await
+            .unwrap(),
+    );
+    let listed = succeeded(
+        &pawfile(&live_url, &app.documents, &app.backups)
+            .args(["backup", "list"])
+            .output()
+            .await
+            .unwrap(),
+    );
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].contains("complete") && lines[1].contains("interrupted"),
+        "{listed}"
+    );
+    assert!(
+        lines[0].contains(&BACKUP_KEY.1),
+        "each snapshot shows its recipients: {listed}"
+    );
+    succeeded(
+        &pawfile(&live_url, &app.documents, &app.backups)
+            .args(["backup", "verify", "--read"])
+            .output()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        app.backups.pending_uploads().await,
+        0,
+        "no multipart upload is left"
+    );
+
+    // A wiped installation: a new database and an empty documents bucket, restored from the backups.
+    let target_name = format!("pawfile_restore_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {target_name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let target_documents = TestBucket::embedded().await;
+    let mut identity = tempfile::NamedTempFile::new().unwrap();
+    identity.write_all(BACKUP_KEY.0.as_bytes()).unwrap();
+    let restored = succeeded(
+        &pawfile(&url_of(&target_name), &target_documents, &app.backups)
+            .args(["restore", "latest", "--identity"])
+            .arg(identity.path())
+            .output()
+            .await
+            .unwrap(),
+    );
+    assert!(restored.contains("1 files written"), "{restored}");
+
+    // Pawfile starts on it, Alice signs in again and downloads her scan byte for byte.
+    let target = PgPool::connect(&url_of(&target_name)).await.unwrap();
+    let backups = TestBucket::embedded().await;
+    let restored_app = spawn_app_on(target, target_documents, backups, test_config()).await;
+    let alice = restored_app.browser_for("alice@example.org").await;
+    let downloaded = alice
+        .get(restored_app.url(&format!("/api/documents/{document}/content")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), StatusCode::OK);
+    assert_eq!(downloaded.bytes().await.unwrap().to_vec(), scan);
 }

@@ -123,6 +123,16 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 pub async fn spawn_app_with(pool: PgPool, config: RuntimeConfig) -> TestApp {
     let documents = TestBucket::embedded().await;
     let backups = TestBucket::embedded().await;
+    spawn_app_on(pool, documents, backups, config).await
+}
+
+/// Starts Pawfile on `pool` and the given buckets (a restored installation, for example).
+pub async fn spawn_app_on(
+    pool: PgPool,
+    documents: TestBucket,
+    backups: TestBucket,
+    config: RuntimeConfig,
+) -> TestApp {
     let (addr, shutdown, server) = start(pool.clone(), &documents, &backups, config.clone()).await;
     let (client, jar) = client_with_jar();
     TestApp {
