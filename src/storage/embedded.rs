@@ -47,13 +47,13 @@ mod faults {
             if cx.credentials().is_none() {
                 return Err(s3s::s3_error!(AccessDenied, "Signature required"));
             }
-            let refused = self
-                .0
-                .0
-                .lock()
-                .expect("not poisoned")
-                .iter()
-                .any(|op| op == cx.s3_op().name());
+            let operation = cx.s3_op().name();
+            let denied = format!("deny:{operation}");
+            let faults = self.0.0.lock().expect("not poisoned");
+            if faults.iter().any(|op| *op == denied) {
+                return Err(s3s::s3_error!(AccessDenied, "denied by a test"));
+            }
+            let refused = faults.iter().any(|op| op == operation);
             if refused {
                 return Err(s3s::s3_error!(InternalError, "refused by a test"));
             }
@@ -184,7 +184,18 @@ impl EmbeddedS3 {
             .push(operation.to_owned());
     }
 
-    /// Takes back every `refuse`: the server answers normally again.
+    /// Makes the server deny `operation` with `AccessDenied` from now on, as S3 does for a key without
+    /// that right (or an object under Object Lock retention).
+    #[cfg(feature = "testing")]
+    pub fn deny(&self, operation: &str) {
+        self.faults
+            .0
+            .lock()
+            .expect("not poisoned")
+            .push(format!("deny:{operation}"));
+    }
+
+    /// Takes back every `refuse` and `deny`: the server answers normally again.
     #[cfg(feature = "testing")]
     pub fn allow_all(&self) {
         self.faults.0.lock().expect("not poisoned").clear();

@@ -990,3 +990,136 @@ async fn a_purged_document_comes_back_into_its_pets_trash_byte_for_byte(pool: Pg
         .await
         .unwrap();
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_hardened_mode_keeps_what_the_server_key_cannot_delete_until_prune_runs_with_a_key_that_can(
+    pool: PgPool,
+) {
+    let key = Key::new();
+    // The server: prune off, and its backup key may not delete.
+    let mut server_policy = policy(&key);
+    server_policy.prune = false;
+    server_policy.retention = Retention {
+        days: 1,
+        weeks: 0,
+        months: 0,
+    };
+    let site = site(&pool, S3Backend::Embedded, server_policy).await;
+    populate(&pool, &site).await;
+    site.backups_bucket.endpoint().deny("DeleteObject");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(site.backups.run(by_cli()).await.unwrap().unwrap().id);
+    }
+    assert_eq!(
+        backup::list_runs(&pool, 10)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|run| run.pruned)
+            .count(),
+        0,
+        "with prune off, runs prune nothing"
+    );
+    // A prune with the server's key: every delete is refused, nothing is lost from the catalogue.
+    let refused = site.backups.prune().await.unwrap().unwrap();
+    assert_eq!(refused.snapshots, 0, "{refused:?}");
+    assert!(refused.locked >= 2, "{refused:?}");
+    let catalogued: i64 = sqlx::query_scalar("select count(*) from backup_objects")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        site.backups_bucket
+            .store
+            .list(backup::DATA_PREFIX)
+            .await
+            .unwrap()
+            .len() as i64,
+        catalogued
+    );
+    // `pawfile backup prune` elsewhere, with a key that may delete (or once Object Lock retention is over).
+    site.backups_bucket.endpoint().allow_all();
+    let pruned = site.backups.prune().await.unwrap().unwrap();
+    assert_eq!(pruned.snapshots, 2, "{pruned:?}");
+    let verified = verify::verify(
+        &pool,
+        &site.backups_bucket.store,
+        Depth::Full(Some(&key.identities())),
+    )
+    .await
+    .unwrap();
+    assert!(verified.is_clean(), "{:?}", verified.problems);
+    assert_eq!(verified.snapshots, 1);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_new_key_re_encrypts_everything_and_each_snapshot_opens_with_its_own_key(pool: PgPool) {
+    let old = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&old)).await;
+    populate(&pool, &site).await;
+    let first = site.backups.run(by_cli()).await.unwrap().unwrap();
+    let new = Key::new();
+    let rotated = Backups::new(
+        pool.clone(),
+        site.documents.store.clone(),
+        site.backups_bucket.store.clone(),
+        policy(&new),
+        CancellationToken::new(),
+    );
+    let second = rotated.run(by_cli()).await.unwrap().unwrap();
+    assert_eq!(
+        second.objects_reused, 0,
+        "nothing encrypted to the old key is reused: {second:?}"
+    );
+    assert_eq!(second.objects_copied, first.objects_copied);
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs[0].recipients, new.recipients.fingerprint());
+    assert_eq!(runs[1].recipients, old.recipients.fingerprint());
+    // The new snapshot opens with the new key only; the old one with the old key.
+    for (snapshot, right, wrong) in [(second.id, &new, &old), (first.id, &old, &new)] {
+        let target = empty_database(&pool).await;
+        let bucket = TestBucket::embedded().await;
+        let refused = restore::restore(
+            &target,
+            &bucket.store,
+            &site.backups_bucket.store,
+            Which::Id(snapshot),
+            Some(&wrong.identities()),
+            &Quiet,
+        )
+        .await;
+        assert!(refused.is_err());
+        restore::restore(
+            &target,
+            &bucket.store,
+            &site.backups_bucket.store,
+            Which::Id(snapshot),
+            Some(&right.identities()),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_run_that_died_after_storing_its_manifest_is_settled_as_complete(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let first = site.backups.run(by_cli()).await.unwrap().unwrap();
+    // As if the process died between writing the manifest and committing its row.
+    sqlx::query("update backup_runs set status = 'running', finished_at = null where id = $1")
+        .bind(first.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let runs = backup::list_runs(&pool, 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter().all(|run| run.status == backup::RunStatus::Complete),
+        "{runs:?}"
+    );
+}
