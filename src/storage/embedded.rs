@@ -50,7 +50,7 @@ mod faults {
             let operation = cx.s3_op().name();
             let denied = format!("deny:{operation}");
             let faults = self.0.0.lock().expect("not poisoned");
-            if faults.iter().any(|op| *op == denied) {
+            if faults.contains(&denied) {
                 return Err(s3s::s3_error!(AccessDenied, "denied by a test"));
             }
             let refused = faults.iter().any(|op| op == operation);
