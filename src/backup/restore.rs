@@ -240,11 +240,7 @@ pub async fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     let (manifests, unreadable) = read_manifests(backups, identities).await?;
-    let chosen = match which {
-        Which::Latest => manifests.last(),
-        Which::Id(id) => manifests.iter().find(|found| found.manifest.snapshot == id),
-    };
-    let Some(chosen) = chosen.cloned() else {
+    let Some(chosen) = choose(&manifests, which).cloned() else {
         return Err(refuse(match (which, unreadable.is_empty()) {
             (_, false) if manifests.is_empty() => format!(
                 "none of the given keys can decrypt the {} manifests in the backup bucket: give the right --identity",
@@ -387,22 +383,7 @@ pub(crate) async fn load_database(
     (&mut *tx).execute(PORTABLE_SETTINGS).await?;
     for table in &manifest.tables {
         let statement = dump::load_statement(&table.name, &table.columns);
-        let mut copy = tx.copy_in_raw(&statement).await?;
-        let mut rows = 0u64;
-        let loaded = async {
-            let mut plaintext = Plaintext::open(backups, &table.stored, encrypted, identities).await?;
-            while let Some(chunk) = plaintext.next_chunk().await? {
-                rows += chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
-                copy.send(chunk).await?;
-            }
-            plaintext.check()
-        }
-        .await;
-        if let Err(err) = loaded {
-            let _ = copy.abort("the backup object could not be read").await;
-            return Err(err);
-        }
-        copy.finish().await?;
+        let rows = copy_dump(&mut tx, &statement, backups, &table.stored, encrypted, identities).await?;
         if rows != table.rows {
             return Err(refuse(format!(
                 "the table {} has {rows} rows in its dump and {} in the manifest",
@@ -415,6 +396,43 @@ pub(crate) async fn load_database(
     tx.commit().await?;
     drop(conn);
     Ok(total)
+}
+
+/// The snapshot `which` names among `manifests` (oldest first).
+fn choose(manifests: &[FoundManifest], which: Which) -> Option<&FoundManifest> {
+    match which {
+        Which::Latest => manifests.last(),
+        Which::Id(id) => manifests.iter().find(|found| found.manifest.snapshot == id),
+    }
+}
+
+/// Streams a stored table dump into `COPY … FROM STDIN` (`statement`), checking its SHA-256; aborts the
+/// COPY if the object cannot be read. Returns its rows (lines, in text format).
+async fn copy_dump(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    backups: &ObjectStore,
+    stored: &Stored,
+    encrypted: bool,
+    identities: Option<&Identities>,
+) -> Result<u64> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    let mut rows = 0u64;
+    let loaded = async {
+        let mut plaintext = Plaintext::open(backups, stored, encrypted, identities).await?;
+        while let Some(chunk) = plaintext.next_chunk().await? {
+            rows += chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
+            copy.send(chunk).await?;
+        }
+        plaintext.check()
+    }
+    .await;
+    if let Err(err) = loaded {
+        let _ = copy.abort("the backup object could not be read").await;
+        return Err(err);
+    }
+    copy.finish().await?;
+    Ok(rows)
 }
 
 /// Refuses a database that holds any table: restore never overwrites (the schema's triggers forbid
@@ -568,11 +586,8 @@ pub async fn restore_documents(
     selection: Selection,
 ) -> Result<Vec<BroughtBack>> {
     let (manifests, _) = read_manifests(backups, identities).await?;
-    let chosen = match which {
-        Which::Latest => manifests.last(),
-        Which::Id(id) => manifests.iter().find(|found| found.manifest.snapshot == id),
-    }
-    .ok_or_else(|| refuse("no snapshot readable with the given keys matches"))?;
+    let chosen = choose(&manifests, which)
+        .ok_or_else(|| refuse("no snapshot readable with the given keys matches"))?;
     let manifest = &chosen.manifest;
     let encrypted = manifest.recipients != UNENCRYPTED;
     let table = manifest
@@ -587,20 +602,7 @@ pub async fn restore_documents(
         .await?;
     (&mut *tx).execute(PORTABLE_SETTINGS).await?;
     let statement = dump::load_statement("snapshot_documents", &table.columns).replace("public.", "");
-    let mut copy = tx.copy_in_raw(&statement).await?;
-    let loaded = async {
-        let mut plaintext = Plaintext::open(backups, &table.stored, encrypted, identities).await?;
-        while let Some(chunk) = plaintext.next_chunk().await? {
-            copy.send(chunk).await?;
-        }
-        plaintext.check()
-    }
-    .await;
-    if let Err(err) = loaded {
-        let _ = copy.abort("the backup object could not be read").await;
-        return Err(err);
-    }
-    copy.finish().await?;
+    copy_dump(&mut tx, &statement, backups, &table.stored, encrypted, identities).await?;
     let select = "select s.id, s.pet_id, s.record_id, s.uploaded_by, s.original_filename, s.content_type,
                          s.size_bytes, s.sha256, s.crc32, s.object_key, s.caption, s.category, s.created_at
                   from snapshot_documents s";
