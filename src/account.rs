@@ -38,6 +38,13 @@ pub async fn change_password(
     new: &str,
 ) -> Result<i64> {
     let new = NewPassword::parse(new).map_err(|err| InvalidInput::new("new_password", err.message))?;
+    // Counted before the current password is checked: a stolen session cannot guess it at leisure.
+    crate::rate_limit::take(
+        pool,
+        &format!("password_change:user:{}", actor.user.id),
+        crate::rate_limit::PASSWORD_CHANGES_PER_ACCOUNT,
+    )
+    .await?;
     let hash = sqlx::query_scalar!(
         "select password_hash from users where id = $1",
         actor.user.id as UserId

@@ -23,6 +23,8 @@ pub enum Error {
     RateLimited {
         /// When the caller may try again.
         retry_after: Duration,
+        /// What to tell the person, when more than "too many attempts" helps them.
+        message: Option<String>,
     },
     /// A file of an upload was refused or could not be stored; the message is for the person uploading.
     #[error("{file}: {error}")]

@@ -13,11 +13,27 @@ pub struct Limit {
     pub window: Duration,
 }
 
-/// Failed sign-ins per account: enough for a person who mistypes, too few for guessing. (Attempts are
-/// taken before the password is checked and given back when it was right, so only failures count.)
+/// Failed sign-ins per account *from one client address*: enough for a person who mistypes, too few
+/// for guessing. Counting per account and address means someone guessing elsewhere cannot lock the
+/// owner out of their own address. (Attempts are taken before the password is checked and given back
+/// when it was right, so only failures count.)
 pub const FAILED_SIGN_INS_PER_ACCOUNT: Limit = Limit {
     max_hits: 10,
     window: Duration::from_secs(15 * 60),
+};
+
+/// Failed sign-ins per account from everywhere together (ASVS 2.2.1: at most 100 an hour), the ceiling
+/// for guessing spread over many addresses.
+pub const FAILED_SIGN_INS_PER_ACCOUNT_EVERYWHERE: Limit = Limit {
+    max_hits: 100,
+    window: Duration::from_secs(60 * 60),
+};
+
+/// Password changes per account (each costs two hashes, and a stolen session must not be able to
+/// guess the current password at leisure).
+pub const PASSWORD_CHANGES_PER_ACCOUNT: Limit = Limit {
+    max_hits: 10,
+    window: Duration::from_secs(60 * 60),
 };
 
 /// Failed sign-ins per client address (a clinic behind one NAT address has many users).
@@ -36,10 +52,36 @@ fn window_secs(limit: Limit) -> f64 {
     limit.window.as_secs().max(1) as f64
 }
 
+/// What [`try_take`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the allowance; the attempt is counted.
+    Allowed,
+    /// Over the allowance until `retry_after` has passed.
+    Refused {
+        /// When the window ends.
+        retry_after: Duration,
+        /// Whether this is the first refusal of the window (the one worth recording; the count of the
+        /// others is in the counter).
+        first: bool,
+    },
+}
+
 /// Takes one attempt from `key`'s allowance in the current window, atomically, before the work it
 /// guards: concurrent attempts cannot all slip under the limit. Fails with [`Error::RateLimited`] when
 /// the allowance is used up. An attempt that turns out fine can be given back with [`give_back`].
 pub async fn take(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
+    match try_take(pool, key, limit).await? {
+        Verdict::Allowed => Ok(()),
+        Verdict::Refused { retry_after, .. } => Err(Error::RateLimited {
+            retry_after,
+            message: None,
+        }),
+    }
+}
+
+/// As [`take`], telling a refusal apart from a failure.
+pub async fn try_take(pool: &PgPool, key: &str, limit: Limit) -> Result<Verdict> {
     let row = sqlx::query!(
         r#"
         insert into rate_limit_hits (key, window_start, hits)
@@ -54,11 +96,12 @@ pub async fn take(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
     .fetch_one(pool)
     .await?;
     if row.hits > limit.max_hits {
-        return Err(Error::RateLimited {
-            retry_after: Duration::from_secs_f64(row.retry_after_secs.max(1.0)),
+        return Ok(Verdict::Refused {
+            retry_after: Duration::from_secs_f64(row.retry_after_secs.max(1.0).ceil()),
+            first: row.hits == limit.max_hits + 1,
         });
     }
-    Ok(())
+    Ok(Verdict::Allowed)
 }
 
 /// Returns an attempt taken with [`take`] (it succeeded, so it does not count against the caller).

@@ -45,11 +45,14 @@ pub enum ApiError {
         /// The message.
         error: String,
     },
-    /// Too many attempts (429).
+    /// Too many attempts (429, with `Retry-After`).
     #[error("{error}")]
     RateLimited {
         /// The message.
         error: String,
+        /// Seconds until the caller may try again (also sent as `Retry-After`).
+        #[serde(default)]
+        retry_after: u64,
     },
     /// Malformed request (400).
     #[error("{error}")]
@@ -130,6 +133,14 @@ impl ApiError {
         }
     }
 
+    /// Seconds to send as `Retry-After`, for a refusal that ends.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } if *retry_after > 0 => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The field the message belongs next to, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -144,16 +155,33 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => ApiError::Invalid {
-                field: None,
-                error: format!("The form was incomplete or malformed ({message})."),
+            // The framework's body limit, met while reading the request.
+            ServerFnErrorErr::Deserialization(message) if message.contains("length limit") => {
+                ApiError::TooLarge {
+                    error: "This request is larger than Pawfile accepts.".to_owned(),
+                }
+            }
+            ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_) => ApiError::BadRequest {
+                error: "The form was incomplete or malformed.".to_owned(),
+            },
+            ServerFnErrorErr::UnsupportedRequestMethod(_) => ApiError::BadRequest {
+                error: "This function is not called with this method.".to_owned(),
             },
             ServerFnErrorErr::Request(_) => ApiError::Unavailable {
                 error: "Cannot reach Pawfile. Check your connection and try again.".to_owned(),
             },
-            other => ApiError::Internal {
-                error: format!("Something went wrong ({other})."),
-            },
+            // Whatever else the framework reports stays in the server's log, not in the answer.
+            other => {
+                #[cfg(feature = "ssr")]
+                tracing::error!(error = %other, "server function failed in the framework");
+                #[cfg(not(feature = "ssr"))]
+                let _ = other;
+                ApiError::Internal {
+                    error: "Something went wrong on our side.".to_owned(),
+                }
+            }
         }
     }
 }
@@ -178,12 +206,21 @@ impl From<pawfile::error::Error> for ApiError {
                 let missing = storage.is_not_found();
                 storage_failed(&storage, missing)
             }
-            Error::RateLimited { retry_after } => ApiError::RateLimited {
-                error: format!(
-                    "Too many attempts. Try again in {} minutes.",
-                    retry_after.as_secs().div_ceil(60).max(1)
-                ),
-            },
+            Error::RateLimited { retry_after, message } => {
+                let minutes = retry_after.as_secs().div_ceil(60).max(1);
+                let wait = if minutes == 1 {
+                    "Try again in a minute.".to_owned()
+                } else {
+                    format!("Try again in {minutes} minutes.")
+                };
+                ApiError::RateLimited {
+                    error: match message {
+                        Some(message) => format!("{message} {wait}"),
+                        None => format!("Too many attempts. {wait}"),
+                    },
+                    retry_after: retry_after.as_secs().max(1),
+                }
+            }
             err if err.is_unavailable() => {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable {
@@ -206,7 +243,15 @@ impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         let status = axum::http::StatusCode::from_u16(self.status())
             .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self)).into_response()
+        let retry_after = self.retry_after();
+        let mut response = (status, axum::Json(self)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

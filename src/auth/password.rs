@@ -2,7 +2,10 @@ use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng},
 };
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 use tokio::sync::Semaphore;
 
 /// Hashes and verifies passwords with argon2id (OWASP's minimum: 19 MiB, 2 passes, 1 lane) on blocking
@@ -13,6 +16,33 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the account does not exist, so an
     /// unknown e-mail costs the same time as a wrong password.
     dummy_hash: Arc<str>,
+    /// How many hashes run right now, and the most that ever ran at once.
+    load: Arc<Load>,
+}
+
+#[derive(Debug, Default)]
+struct Load {
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    started: AtomicUsize,
+}
+
+/// Counts a hash as running for as long as it lives (even if the blocking job panics).
+struct Running<'a>(&'a Load);
+
+impl<'a> Running<'a> {
+    fn new(load: &'a Load) -> Self {
+        let now = load.running.fetch_add(1, Ordering::SeqCst) + 1;
+        load.peak.fetch_max(now, Ordering::SeqCst);
+        load.started.fetch_add(1, Ordering::SeqCst);
+        Self(load)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -51,6 +81,7 @@ impl PasswordHasher {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy_hash: hash_blocking(&format!("{random:?}")).into(),
+            load: Arc::default(),
         }
     }
 
@@ -60,15 +91,41 @@ impl PasswordHasher {
         Self::new(cores)
     }
 
+    /// Runs `work` on a blocking thread once a permit is free. The permit moves into the blocking job:
+    /// a caller that gives up (a client that disconnects) does not free it while the hash still runs, so
+    /// no more than `concurrency` hashes ever run at once, however many requests are dropped.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(work)
-            .await
-            .expect("password hashing does not panic")
+        let load = self.load.clone();
+        tokio::task::spawn_blocking(move || {
+            let running = Running::new(&load);
+            let result = work();
+            drop(running);
+            drop(permit);
+            result
+        })
+        .await
+        .expect("password hashing does not panic")
+    }
+
+    /// How many hashes are running right now.
+    pub fn running(&self) -> usize {
+        self.load.running.load(Ordering::SeqCst)
+    }
+
+    /// The most hashes that ever ran at once.
+    pub fn peak(&self) -> usize {
+        self.load.peak.load(Ordering::SeqCst)
+    }
+
+    /// How many hashes have started so far.
+    pub fn started(&self) -> usize {
+        self.load.started.load(Ordering::SeqCst)
     }
 
     /// Hashes a new password into a PHC string.
@@ -105,6 +162,26 @@ mod tests {
         let hasher = PasswordHasher::new(1);
         assert!(!hasher.verify(None, "anything at all").await);
         assert!(!hasher.verify(Some("not a phc string"), "anything").await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_gives_up_keeps_its_permit_until_the_hash_ends() {
+        let hasher = PasswordHasher::new(1);
+        for _ in 0..20 {
+            let started = hasher.started();
+            let call = tokio::spawn({
+                let hasher = hasher.clone();
+                async move { hasher.verify(None, "guess").await }
+            });
+            while hasher.started() == started {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            call.abort();
+        }
+        while hasher.running() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(hasher.peak(), 1, "abandoned hashes ran side by side");
     }
 
     #[tokio::test]

@@ -158,6 +158,8 @@ pub enum SignInOutcome {
 
 /// What the sign-in form shows for an unknown e-mail or a wrong password alike.
 pub const WRONG_CREDENTIALS: &str = "Wrong e-mail address or password.";
+const TOO_MANY_FAILURES_EVERYWHERE: &str = "This account has had too many failed sign-ins in the last hour, \
+     so signing in to it is paused for a while. If this was not you, tell your clinic's administrator.";
 const ACCOUNT_DISABLED: &str = "This account has been disabled. Ask your clinic's administrator.";
 
 /// Checks a sign-in attempt: rate limits first, then the password (always hashing, so unknown accounts
@@ -170,6 +172,11 @@ pub async fn sign_in(
 ) -> Result<SignInOutcome> {
     let email = Email::parse(attempt.email).ok();
     let account_key = email.as_ref().map(|email| format!("sign_in:account:{email}"));
+    let account_here_key = email.as_ref().and_then(|email| {
+        attempt
+            .client_addr
+            .map(|addr| format!("sign_in:account:{email}:addr:{addr}"))
+    });
     let address_key = attempt.client_addr.map(|addr| format!("sign_in:addr:{addr}"));
     // Only a well-formed address is kept: text that is not one may be a password typed in the wrong field.
     let typed = email.as_ref().map(Email::as_str);
@@ -178,21 +185,43 @@ pub async fn sign_in(
             .detail(json!({ "email": typed, "reason": reason }))
     };
     let limits = [
-        (account_key.as_deref(), rate_limit::FAILED_SIGN_INS_PER_ACCOUNT),
-        (address_key.as_deref(), rate_limit::FAILED_SIGN_INS_PER_ADDRESS),
+        (
+            account_here_key.as_deref(),
+            rate_limit::FAILED_SIGN_INS_PER_ACCOUNT,
+            None,
+        ),
+        (
+            address_key.as_deref(),
+            rate_limit::FAILED_SIGN_INS_PER_ADDRESS,
+            None,
+        ),
+        (
+            account_key.as_deref(),
+            rate_limit::FAILED_SIGN_INS_PER_ACCOUNT_EVERYWHERE,
+            Some(TOO_MANY_FAILURES_EVERYWHERE),
+        ),
     ];
 
     // Attempts are taken before the (slow) password check, so parallel guesses cannot all slip under
     // the limit; a right password gives its attempts back.
     let mut taken = Vec::new();
-    for (key, limit) in limits {
+    for (key, limit, message) in limits {
         let Some(key) = key else { continue };
-        if let Err(err) = rate_limit::take(pool, key, limit).await {
+        if let rate_limit::Verdict::Refused { retry_after, first } =
+            rate_limit::try_take(pool, key, limit).await?
+        {
             for (key, limit) in taken {
                 rate_limit::give_back(pool, key, limit).await?;
             }
-            audit::record(pool, failure("rate_limited", None)).await?;
-            return Err(err);
+            // One audit row per throttled key and window: anonymous guessing must not grow the
+            // append-only audit trail without bound (the counter keeps the count).
+            if first {
+                audit::record(pool, failure("rate_limited", None)).await?;
+            }
+            return Err(Error::RateLimited {
+                retry_after,
+                message: message.map(str::to_owned),
+            });
         }
         taken.push((key, limit));
     }
@@ -233,7 +262,9 @@ pub async fn sign_in(
         audit::record(pool, failure("disabled", Some(account.id))).await?;
         return Ok(SignInOutcome::Refused(ACCOUNT_DISABLED.to_owned()));
     }
-    if let Some(key) = &account_key {
+    // The right password from here clears this address's failures for the account; failures from
+    // elsewhere keep counting toward the hourly ceiling.
+    if let Some(key) = &account_here_key {
         rate_limit::reset(pool, key).await?;
     }
     audit::record(

@@ -139,15 +139,17 @@ pub async fn audit_trail(
 ) -> Result<pawfile::domain::AuditPage, ApiError> {
     use crate::http::{RequestContext, respond};
     use pawfile::audit::{Action, Filter};
-    use time::{Date, Duration, macros::format_description};
+    use time::{Date, macros::format_description};
     fn day(input: &str, field: &str) -> Result<Option<Date>, ApiError> {
         let input = input.trim();
         if input.is_empty() {
             return Ok(None);
         }
         Date::parse(input, format_description!("[year]-[month]-[day]"))
+            .ok()
+            .filter(|date| date.year() >= 1)
             .map(Some)
-            .map_err(|_| ApiError::invalid(field, "Enter a date as year-month-day."))
+            .ok_or_else(|| ApiError::invalid(field, "Enter a date as year-month-day."))
     }
     respond(
         async {
@@ -170,7 +172,10 @@ pub async fn audit_trail(
                     ),
                 },
                 from: day(&from, "from")?.map(|day| day.midnight().assume_utc()),
-                until: day(&until, "until")?.map(|day| (day + Duration::days(1)).midnight().assume_utc()),
+                // The end of the last day; the last day there is has no end to bound by.
+                until: day(&until, "until")?
+                    .and_then(Date::next_day)
+                    .map(|day| day.midnight().assume_utc()),
             };
             Ok(pawfile::admin::audit_trail(&ctx.state.db, &caller, &filter, page.max(1)).await?)
         }

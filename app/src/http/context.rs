@@ -15,9 +15,14 @@ use tower_sessions::Session;
 /// own site (the request's `Host`, or the public URL). Anything else, or a path another site could
 /// hide in (`//host`, `/\host`), falls back to `/`.
 pub(super) fn back_to_referer(headers: &HeaderMap, public_url: &url::Url) -> String {
+    own_referer(headers, public_url).unwrap_or_else(|| "/".to_owned())
+}
+
+/// The path and query of the request's Referer when it is a page of our own site.
+pub(super) fn own_referer(headers: &HeaderMap, public_url: &url::Url) -> Option<String> {
     let referer = headers.get(header::REFERER).and_then(|value| value.to_str().ok());
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
-    own_path(referer, host, public_url).unwrap_or_else(|| "/".to_owned())
+    own_path(referer, host, public_url)
 }
 
 fn own_path(referer: Option<&str>, host: Option<&str>, public_url: &url::Url) -> Option<String> {
@@ -131,9 +136,15 @@ fn internal(what: &str) -> ApiError {
 pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
     if let Err(err) = &result {
         let html_form = use_context::<Parts>().is_some_and(|parts| prefers_html(&parts.headers));
-        if !html_form && let Some(options) = use_context::<ResponseOptions>() {
-            options
-                .set_status(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        if let Some(options) = use_context::<ResponseOptions>() {
+            if !html_form {
+                options.set_status(
+                    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                );
+            }
+            if let Some(seconds) = err.retry_after() {
+                options.insert_header(header::RETRY_AFTER, seconds.into());
+            }
         }
     }
     result

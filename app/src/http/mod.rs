@@ -74,6 +74,11 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
         .merge(pages)
         .layer(axum::middleware::from_fn(middleware::refuse_cross_site_writes))
         .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::confine_referer,
+        ))
+        .layer(axum::middleware::from_fn(middleware::api_errors))
+        .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::client_context,
         ));

@@ -7,5 +7,6 @@ mod documents;
 mod health;
 mod pages;
 mod pets;
+mod security;
 mod startup;
 mod support;

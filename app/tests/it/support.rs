@@ -72,6 +72,7 @@ pub struct TestApp {
     pub documents: TestBucket,
     pub backups: TestBucket,
     config: RuntimeConfig,
+    hasher: PasswordHasher,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -91,6 +92,7 @@ async fn start(
     documents: &TestBucket,
     backups: &TestBucket,
     config: RuntimeConfig,
+    hasher: PasswordHasher,
 ) -> (
     SocketAddr,
     CancellationToken,
@@ -98,7 +100,7 @@ async fn start(
 ) {
     let state = AppState {
         db: pool.clone(),
-        hasher: HASHER.clone(),
+        hasher,
         documents: documents.store.clone(),
         backups: backups.store.clone(),
         backup: test_backups(&pool, documents, backups),
@@ -133,7 +135,19 @@ pub async fn spawn_app_on(
     backups: TestBucket,
     config: RuntimeConfig,
 ) -> TestApp {
-    let (addr, shutdown, server) = start(pool.clone(), &documents, &backups, config.clone()).await;
+    spawn_app_with_hasher(pool, documents, backups, config, HASHER.clone()).await
+}
+
+/// Starts Pawfile with its own password hasher (to watch how many hashes it runs).
+pub async fn spawn_app_with_hasher(
+    pool: PgPool,
+    documents: TestBucket,
+    backups: TestBucket,
+    config: RuntimeConfig,
+    hasher: PasswordHasher,
+) -> TestApp {
+    let (addr, shutdown, server) =
+        start(pool.clone(), &documents, &backups, config.clone(), hasher.clone()).await;
     let (client, jar) = client_with_jar();
     TestApp {
         address: format!("http://{addr}"),
@@ -143,6 +157,7 @@ pub async fn spawn_app_on(
         documents,
         backups,
         config,
+        hasher,
         shutdown,
         server,
     }
@@ -163,6 +178,7 @@ impl TestApp {
             &self.documents,
             &self.backups,
             self.config.clone(),
+            self.hasher.clone(),
         )
         .await;
         let address = format!("http://{addr}");

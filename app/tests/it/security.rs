@@ -1,0 +1,365 @@
+//! The adversarial suite: each test is one way someone might try to abuse Pawfile, asserting the exact
+//! answer and that nothing was written or leaked.
+
+use crate::support::{
+    PASSWORD, client_with_jar, spawn_app, spawn_app_with, spawn_app_with_hasher, test_config,
+};
+use pawfile::{
+    auth::PasswordHasher,
+    domain::Role,
+    net::TrustedProxies,
+    rate_limit::{FAILED_SIGN_INS_PER_ACCOUNT, PASSWORD_CHANGES_PER_ACCOUNT},
+    testing::TestBucket,
+};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::time::Duration;
+
+async fn error_of(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
+    (status, body)
+}
+
+async fn audit_count(pool: &PgPool, action: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_events where action = $1")
+        .bind(action)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A sign-in from `addr` (through the trusted proxy on loopback).
+async fn sign_in_from(
+    client: &reqwest::Client,
+    url: &str,
+    addr: &str,
+    email: &str,
+    password: &str,
+) -> Response {
+    client
+        .post(url)
+        .header("x-forwarded-for", addr)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn behind_proxy() -> pawfile_app::startup::RuntimeConfig {
+    let mut config = test_config();
+    config.trusted_proxies = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    config
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn sign_ins_dropped_by_their_clients_never_run_more_hashes_than_allowed(pool: PgPool) {
+    let hasher = PasswordHasher::new(2);
+    let app = spawn_app_with_hasher(
+        pool,
+        TestBucket::embedded().await,
+        TestBucket::embedded().await,
+        behind_proxy(),
+        hasher.clone(),
+    )
+    .await;
+    let url = app.url("/api/login");
+
+    for i in 0..200u32 {
+        let started = hasher.started();
+        let (client, _) = client_with_jar();
+        let addr = format!("10.9.{}.{}", i / 250, i % 250 + 1);
+        let url = url.clone();
+        let request = tokio::spawn(async move {
+            sign_in_from(
+                &client,
+                &url,
+                &addr,
+                &format!("nobody{i}@example.org"),
+                "a guess of sorts",
+            )
+            .await
+        });
+        // Wait until the server hashes for this request (or queues it behind the permits), then hang up.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while hasher.started() == started && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        request.abort();
+    }
+    while hasher.running() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    assert!(hasher.started() > 2, "the sign-ins reached the hasher");
+    assert!(
+        hasher.peak() <= 2,
+        "{} hashes ran at once with 2 permits",
+        hasher.peak()
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn password_changes_are_rate_limited(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let change = || {
+        app.post_form(
+            "/api/account/password",
+            &[
+                ("current_password", "not the password"),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+    };
+    for _ in 0..PASSWORD_CHANGES_PER_ACCOUNT.max_hits {
+        assert_eq!(change().await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    let response = change().await;
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    let (_, body) = error_of(response).await;
+    assert_eq!(body["kind"], "rate_limited");
+    assert_eq!(audit_count(&app.pool, "change_password").await, 0);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn dates_and_numbers_from_requests_are_checked_not_unwrapped(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    assert_eq!(
+        app.login("admin@example.org", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let audit = |query: &str| {
+        app.client
+            .get(app.url(&format!("/api/admin/audit?{query}")))
+            .send()
+    };
+
+    let last_day = audit("until=9999-12-31").await.unwrap();
+    assert_eq!(
+        last_day.status(),
+        StatusCode::OK,
+        "the last day has no end to bound by"
+    );
+    let (status, body) = error_of(audit("from=9999-12-31&until=9999-12-31").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for query in [
+        "until=0000-01-01",
+        "from=-0001-01-01",
+        "until=2026-02-30",
+        "from=12026-01-01",
+    ] {
+        let (status, body) = error_of(audit(query).await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert_eq!(body["kind"], "invalid", "{query}");
+    }
+    let (status, body) = error_of(audit("page=99999999999").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["kind"], "bad_request");
+    let (status, _) = error_of(audit("page=4294967295").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "the largest page is an empty page");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn framework_rejections_answer_in_the_documented_shape(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+
+    // A form far larger than any form: 413, not 500 with the framework's text.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .form(&[("email", "olivia@example.org"), ("password", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(response).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["kind"], "too_large");
+    assert!(
+        !body["error"].as_str().unwrap().contains("limit exceeded"),
+        "{body}"
+    );
+
+    // A body that is not the form the function takes: 400.
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("%%%")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["kind"], "bad_request");
+
+    // A path parameter that is not an id, a query of the wrong type, a method a route lacks.
+    for (method, path, expected) in [
+        (
+            reqwest::Method::GET,
+            "/api/documents/not-an-id",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/pets/0190a6e4-0000-7000-8000-000000000000/documents?category=a&category=b",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/documents/0190a6e4-0000-7000-8000-000000000000",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (reqwest::Method::GET, "/api/no-such-route", StatusCode::NOT_FOUND),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        assert!(
+            body["kind"].is_string() && body["error"].is_string(),
+            "{method} {path}: {body}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_plain_form_is_never_redirected_to_another_site(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+
+    for referer in [
+        "https://evil.example/login".to_owned(),
+        app.url("//evil.example/login"),
+        app.url("/\\evil.example/login"),
+    ] {
+        for password in ["wrong password", PASSWORD] {
+            let response = app
+                .client
+                .post(app.url("/api/login"))
+                .header("accept", "text/html")
+                .header("referer", &referer)
+                .form(&[("email", "olivia@example.org"), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FOUND, "{referer}");
+            let location = response.headers()["location"].to_str().unwrap();
+            let target = reqwest::Url::parse(&app.url("/"))
+                .unwrap()
+                .join(location)
+                .unwrap();
+            assert_eq!(
+                target.host_str(),
+                Some("127.0.0.1"),
+                "{referer} sent the form to {location}"
+            );
+            assert!(!target.path().starts_with("//"), "{location}");
+            assert!(!location.contains("evil.example"), "{location}");
+        }
+    }
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn guesses_from_elsewhere_do_not_lock_the_owner_out_of_their_own_address(pool: PgPool) {
+    let app = spawn_app_with(pool, behind_proxy()).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+    let url = app.url("/api/login");
+    let (attacker, _) = client_with_jar();
+    for _ in 0..FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+        let response = sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", "guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // The guesser is throttled, with Retry-After, even with the right password...
+    let throttled = sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+    let (_, body) = error_of(throttled).await;
+    assert_eq!(body["kind"], "rate_limited");
+    assert_eq!(body["retry_after"], retry_after);
+
+    // ...while the owner, from their own address, signs in.
+    let (owner, _) = client_with_jar();
+    let response = sign_in_from(&owner, &url, "203.0.113.10", "olivia@example.org", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn guesses_spread_over_many_addresses_meet_an_hourly_ceiling(pool: PgPool) {
+    let app = spawn_app_with(pool, behind_proxy()).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+    let url = app.url("/api/login");
+    let (attacker, _) = client_with_jar();
+    // Below every per-address limit: 5 guesses from each of 20 addresses.
+    for i in 0..100 {
+        let addr = format!("198.51.100.{}", i / 5 + 1);
+        let response = sign_in_from(&attacker, &url, &addr, "olivia@example.org", "guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+
+    let response = sign_in_from(&attacker, &url, "198.51.100.99", "olivia@example.org", "guess").await;
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let (_, body) = error_of(response).await;
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("too many failed sign-ins in the last hour"),
+        "{message}"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn throttled_sign_ins_are_audited_once_per_window_not_once_per_attempt(pool: PgPool) {
+    let app = spawn_app_with(pool, behind_proxy()).await;
+    let url = app.url("/api/login");
+    let (attacker, _) = client_with_jar();
+    for _ in 0..FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+        sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", "guess").await;
+    }
+    let audited_guesses = audit_count(&app.pool, "sign_in_failed").await;
+
+    for _ in 0..30 {
+        let response = sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", "guess").await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    assert_eq!(
+        audit_count(&app.pool, "sign_in_failed").await,
+        audited_guesses + 1,
+        "one row says the throttle began"
+    );
+    let counted: i32 = sqlx::query_scalar("select hits from rate_limit_hits where key like '%:addr:198.51.100.66' and key like 'sign_in:account:%'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted,
+        FAILED_SIGN_INS_PER_ACCOUNT.max_hits + 30,
+        "the counter keeps the count"
+    );
+}
