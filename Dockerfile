@@ -37,6 +37,9 @@ RUN apt-get update \
  && useradd --system --home-dir /var/lib/pawfile --create-home --shell /usr/sbin/nologin pawfile
 COPY --from=build /usr/local/bin/pawfile /usr/local/bin/pawfile
 COPY --from=build /src/target/site /usr/share/pawfile/site
+# Listening beyond loopback needs the address people use: run with
+#   -e PAWFILE_PUBLIC_URL=https://records.example-clinic.org
+# (Pawfile refuses to start without it and says so in one line).
 ENV LEPTOS_SITE_ROOT=/usr/share/pawfile/site \
     PAWFILE_LISTEN=0.0.0.0:3000 \
     PAWFILE_DATA_DIR=/var/lib/pawfile \

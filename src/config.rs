@@ -382,7 +382,7 @@ pub struct HttpSettings {
     #[arg(long = "reconcile-interval", env = "PAWFILE_RECONCILE_INTERVAL", default_value = "6h", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
     /// A session ends after this long without a request (for example 30m, 2h).
-    #[arg(long = "session-idle-timeout", env = "PAWFILE_SESSION_IDLE_TIMEOUT", default_value = "2h", value_parser = parse_duration)]
+    #[arg(long = "session-idle-timeout", env = "PAWFILE_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
     pub session_idle_timeout: Duration,
     /// A session ends this long after sign-in, active or not.
     #[arg(long = "session-absolute-timeout", env = "PAWFILE_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_duration)]
@@ -390,6 +390,33 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
+    /// Why Pawfile cannot serve with this `PAWFILE_PUBLIC_URL` (or its absence), as one line; `None`
+    /// when it can.
+    ///
+    /// Listening where other machines can connect needs the address people use: it is the origin
+    /// requests must come from, whether cookies are `Secure`, and the base of links.
+    pub fn problem(&self) -> Option<String> {
+        const EXAMPLE: &str = "for example https://records.example-clinic.org";
+        match &self.public_url {
+            Some(url) if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() => {
+                Some(format!("{url} is not an http:// or https:// address ({EXAMPLE})"))
+            }
+            Some(url) if url.path() != "/" || url.query().is_some() || url.fragment().is_some() => Some(
+                format!("{url}: Pawfile is served at the root of its address; leave out the path"),
+            ),
+            Some(url) if !url.username().is_empty() || url.password().is_some() => {
+                Some("the address must not carry a user name or password".to_owned())
+            }
+            Some(_) => None,
+            None if !self.listen.ip().is_loopback() => Some(format!(
+                "Pawfile listens on {}, which other machines can reach; set \
+                 PAWFILE_PUBLIC_URL to the address people use ({EXAMPLE})",
+                self.listen
+            )),
+            None => None,
+        }
+    }
+
     /// The public URL, defaulting to the listen address over plain HTTP.
     pub fn public_url(&self) -> Url {
         self.public_url.clone().unwrap_or_else(|| {
@@ -433,6 +460,46 @@ pub struct ServeSettings {
 
 #[cfg(test)]
 mod tests {
+    fn http(listen: &str, public_url: Option<&str>) -> HttpSettings {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            http: HttpSettings,
+        }
+        let mut args = vec!["pawfile".to_owned(), format!("--listen={listen}")];
+        if let Some(url) = public_url {
+            args.push(format!("--public-url={url}"));
+        }
+        Wrap::try_parse_from(args).unwrap().http
+    }
+
+    #[test]
+    fn listening_beyond_this_machine_needs_the_public_url() {
+        let problem = http("0.0.0.0:3000", None).problem().unwrap();
+        assert!(problem.contains("set PAWFILE_PUBLIC_URL"), "{problem}");
+        assert!(!problem.contains('\n'));
+        assert!(http("[::]:3000", None).problem().is_some());
+        assert_eq!(http("127.0.0.1:3000", None).problem(), None);
+        assert_eq!(http("[::1]:3000", None).problem(), None);
+        assert_eq!(
+            http("0.0.0.0:3000", Some("https://records.example.org")).problem(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_origin() {
+        for bad in [
+            "ftp://records.example.org",
+            "https://records.example.org/pawfile",
+            "https://records.example.org/?x=1",
+            "https://user:pw@records.example.org",
+        ] {
+            assert!(http("0.0.0.0:3000", Some(bad)).problem().is_some(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

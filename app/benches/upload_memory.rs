@@ -139,7 +139,13 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
 
-    let client = reqwest::Client::builder().cookie_store(true).build()?;
+    // A script says so (Pawfile's CSRF rule); browsers send `Sec-Fetch-Site` instead.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-pawfile-client", reqwest::header::HeaderValue::from_static("1"));
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .cookie_store(true)
+        .build()?;
     client
         .post(format!("{address}/api/register"))
         .form(&[

@@ -184,14 +184,22 @@ pub async fn audit_trail(
 }
 
 /// Backups: runs newest first (each with `id`, `status`, progress, sizes and error), the next scheduled
-/// run, the last drill, the red banner and set-up warnings (admins). `GET /api/admin/backups`.
+/// run, the last drill, the red banner and set-up warnings (admins). `GET /api/admin/backups`; with
+/// `background=true` (the page polling a running backup's progress) the call does not count as the
+/// admin's activity for the session's idle timeout.
 #[server(endpoint = "admin/backups", input = GetUrl)]
-pub async fn backups() -> Result<pawfile::domain::BackupOverview, ApiError> {
+pub async fn backups(
+    #[server(default)] background: bool,
+) -> Result<pawfile::domain::BackupOverview, ApiError> {
     use crate::http::{RequestContext, respond};
     respond(
         async {
             let ctx = RequestContext::get()?;
-            let actor = ctx.actor().await?;
+            let actor = if background {
+                ctx.background_actor().await?
+            } else {
+                ctx.actor().await?
+            };
             let state = &ctx.state;
             let config = &state.config;
             let next_run = match config.backup_schedule {

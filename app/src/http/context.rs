@@ -111,7 +111,17 @@ impl RequestContext {
 
     /// The signed-in user as the core's [`Actor`], or 401.
     pub async fn actor(&self) -> Result<Actor, ApiError> {
-        session::actor(&self.state, &self.session, Some(self.client))
+        self.actor_for(session::Activity::Person).await
+    }
+
+    /// As [`RequestContext::actor`], for a page polling by itself: the call does not count as the
+    /// person's activity, so it cannot keep an unattended session from timing out.
+    pub async fn background_actor(&self) -> Result<Actor, ApiError> {
+        self.actor_for(session::Activity::Background).await
+    }
+
+    async fn actor_for(&self, activity: session::Activity) -> Result<Actor, ApiError> {
+        session::actor(&self.state, &self.session, Some(self.client), activity)
             .await?
             .ok_or_else(ApiError::unauthenticated)
     }

@@ -60,7 +60,7 @@ where
             .cloned()
             .ok_or_else(ApiError::unauthenticated)?;
         let client = parts.extensions.get::<ClientInfo>().copied();
-        let actor = session::actor(&state, &session, client)
+        let actor = session::actor(&state, &session, client, session::Activity::Person)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller {

@@ -1,7 +1,10 @@
-//! The middleware around every request: who the client is, whether its session cookie must be Secure,
-//! refusing cross-site writes, and keeping answers out of caches.
+//! The middleware around every request: who the client is, the session cookie's final form, refusing
+//! cross-site writes, errors in the documented shape, and keeping answers out of caches.
 
-use super::{context::prefers_html, session::COOKIE_NAME};
+use super::{
+    context::prefers_html,
+    session::{COOKIE_NAME, SECURE_COOKIE_PREFIX},
+};
 use crate::{error::ApiError, startup::AppState};
 use axum::{
     Json,
@@ -15,7 +18,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 
 /// Resolves the client (address and scheme, believing forwarded headers only from trusted proxies) into
-/// a request extension, and marks the session cookie Secure when the client used HTTPS.
+/// a request extension, and gives the session cookie its final form (see [`session_cookie`]).
 pub async fn client_context(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -37,14 +40,44 @@ pub async fn client_context(
             .trusted_proxies
             .resolve(peer.ip(), Scheme::Http, &forwarded_for, forwarded_proto);
     request.extensions_mut().insert::<ClientInfo>(client);
-    let mut response = next.run(request).await;
-    if client.scheme == Scheme::Https {
-        mark_session_cookie_secure(&mut response);
+    let secure = state.config.public_url.scheme() == "https" || client.scheme == Scheme::Https;
+    if secure {
+        take_host_cookie(request.headers_mut());
     }
+    let mut response = next.run(request).await;
+    session_cookie(&mut response, secure);
     response
 }
 
-fn mark_session_cookie_secure(response: &mut Response) {
+/// Over HTTPS the browser holds the session cookie as `__Host-pawfile_session` (Secure, host-only,
+/// path `/`: a neighbouring subdomain cannot plant or overwrite it). The session layer knows one name,
+/// so the incoming cookie is renamed for it, and a cookie of the plain name, which anyone on a sibling
+/// subdomain or a plain-HTTP network could have set, is dropped.
+fn take_host_cookie(headers: &mut axum::http::HeaderMap) {
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !pair.starts_with(&format!("{COOKIE_NAME}=")))
+        .map(|pair| match pair.strip_prefix(SECURE_COOKIE_PREFIX) {
+            Some(rest) if rest.starts_with(&format!("{COOKIE_NAME}=")) => rest.to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// The session cookie leaves as a browser-session cookie (no `Max-Age`: it ends when the browser
+/// closes, which matters on shared clinic computers; the server ends idle sessions itself). Over HTTPS
+/// it is `Secure` and named `__Host-pawfile_session`.
+fn session_cookie(response: &mut Response, secure: bool) {
     let headers = response.headers_mut();
     let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
     if cookies.is_empty() {
@@ -58,23 +91,40 @@ fn mark_session_cookie_secure(response: &mut Response) {
             .and_then(|text| cookie::Cookie::parse(text.to_owned()).ok())
             .filter(|cookie| cookie.name() == COOKIE_NAME)
             .and_then(|mut cookie| {
-                cookie.set_secure(true);
+                let removal = cookie
+                    .max_age()
+                    .is_some_and(|age| age.is_zero() || age.is_negative());
+                if !removal {
+                    cookie.unset_expires();
+                    cookie.set_max_age(None);
+                }
+                if secure {
+                    cookie.set_secure(true);
+                    cookie.set_path("/");
+                    cookie.unset_domain();
+                    cookie.set_name(format!("{SECURE_COOKIE_PREFIX}{COOKIE_NAME}"));
+                }
                 HeaderValue::from_str(&cookie.to_string()).ok()
             });
         headers.append(header::SET_COOKIE, rewritten.unwrap_or(value));
     }
 }
 
-/// Refuses state-changing requests that a browser marks as coming from another site (login CSRF and the
-/// like). The session cookie is SameSite=Lax as well; this also covers same-site subdomains.
-pub async fn refuse_cross_site_writes(request: Request, next: Next) -> Response {
+/// The header scripts send to show that a request is not a cross-site form post (a browser cannot send
+/// it to another site without that site's permission, asked for by a preflight Pawfile never grants).
+pub const CLIENT_HEADER: &str = "x-pawfile-client";
+
+/// Refuses state-changing requests that may come from another site (CSRF, login CSRF). One is accepted
+/// when the browser marks it `Sec-Fetch-Site: same-origin`, or else when its `Origin` (or, without
+/// one, its `Referer`) is Pawfile's public origin, or else when it carries `X-Pawfile-Client` (scripts);
+/// everything else is 403. The session cookie is SameSite=Lax as well.
+pub async fn refuse_cross_site_writes(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let cross_site = request
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|site| site == "cross-site" || site == "same-site");
-    if unsafe_method && cross_site {
+    if unsafe_method && !same_origin(request.headers(), &state.config.public_url) {
         let message = "This request came from another site and was refused.";
         return if prefers_html(request.headers()) {
             (StatusCode::FORBIDDEN, message).into_response()
@@ -87,6 +137,25 @@ pub async fn refuse_cross_site_writes(request: Request, next: Next) -> Response 
         };
     }
     next.run(request).await
+}
+
+/// Whether a state-changing request provably comes from Pawfile's own pages or from a script.
+fn same_origin(headers: &axum::http::HeaderMap, public_url: &url::Url) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    match header("sec-fetch-site") {
+        Some("same-origin") => return true,
+        // The browser says so: no header or origin can outweigh it.
+        Some("cross-site" | "same-site") => return false,
+        _ => {}
+    }
+    let public = public_url.origin();
+    let from = header("origin")
+        .filter(|origin| *origin != "null")
+        .or_else(|| header("referer"));
+    if let Some(from) = from {
+        return url::Url::parse(from).is_ok_and(|url| url.origin() == public);
+    }
+    headers.contains_key(CLIENT_HEADER)
 }
 
 /// `Cache-Control: no-store` on pages and API answers: medical data must not linger in the caches of

@@ -66,13 +66,17 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
         .layer(axum::middleware::from_fn(middleware::no_store))
         .layer(sessions);
 
+    let headers = default_headers(&state.config.public_url);
     let pkg_dir = PathBuf::from(&*leptos.site_root).join(&*leptos.site_pkg_dir);
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .merge(pages)
-        .layer(axum::middleware::from_fn(middleware::refuse_cross_site_writes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::refuse_cross_site_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::confine_referer,
@@ -82,7 +86,7 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
             state,
             middleware::client_context,
         ));
-    for (name, value) in default_headers() {
+    for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     router.layer(TraceLayer::new_for_http()).with_state(server_state)

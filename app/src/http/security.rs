@@ -22,9 +22,10 @@ pub fn provide_csp_nonce() {
     }
 }
 
-/// Headers every response gets unless the handler set them.
-pub fn default_headers() -> Vec<(HeaderName, HeaderValue)> {
-    vec![
+/// Headers every response gets unless the handler set them. With an https public URL, browsers are
+/// also told to use nothing else (HSTS).
+pub fn default_headers(public_url: &url::Url) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = vec![
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -36,9 +37,27 @@ pub fn default_headers() -> Vec<(HeaderName, HeaderValue)> {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("geolocation=(), microphone=(), payment=()"),
         ),
+        // Another site's window cannot script ours (opener), nor embed our answers as its resources.
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("same-origin"),
+        ),
+        // Pages send their own, nonce-based policy; everything else (JSON, files, the zip export) is
+        // data that must never run as a page.
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox"),
         ),
-    ]
+    ];
+    if public_url.scheme() == "https" {
+        headers.push((
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000"),
+        ));
+    }
+    headers
 }

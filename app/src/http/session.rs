@@ -18,15 +18,30 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-/// The session cookie's name.
+/// The session cookie's name (over HTTPS with [`SECURE_COOKIE_PREFIX`] in front).
 pub const COOKIE_NAME: &str = "pawfile_session";
+/// The prefix that makes browsers keep a cookie only if it is Secure, host-only and for path `/`.
+pub const SECURE_COOKIE_PREFIX: &str = "__Host-";
 const AUTH_KEY: &str = "auth";
 const FLASH_KEY: &str = "flash";
 /// A claim code a plain form issued: kept in the session, never in a URL (URLs end up in logs and
 /// browser history).
 const ISSUED_CODE_KEY: &str = "issued_claim_code";
-/// How stale `last_seen` may get before a request refreshes it (and with it the idle expiry).
-const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+/// How stale `last_seen` may get before a request refreshes it (and with it the stored expiry): a
+/// minute, or less for short idle timeouts.
+fn touch_interval(idle: Duration) -> u64 {
+    Duration::from_secs(60).min(idle / 4).as_secs()
+}
+
+/// Whether a request is the person's doing (it keeps their session alive) or a page polling by itself
+/// (a progress bar), which must not keep an unattended session open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// A person did something.
+    Person,
+    /// A page refreshing itself.
+    Background,
+}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct SessionAuth {
@@ -89,7 +104,9 @@ pub async fn end(session: &Session) -> Result<(), ApiError> {
 /// The user signed in on this session, after checking the absolute timeout and, against Postgres, that
 /// the account is enabled and the session generation is current. An invalid session is deleted.
 pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<SessionUser>, ApiError> {
-    Ok(signed_in(state, session).await?.map(|signed_in| signed_in.user))
+    Ok(signed_in(state, session, Activity::Person)
+        .await?
+        .map(|signed_in| signed_in.user))
 }
 
 /// The signed-in user as the core's [`Actor`]: the one way server functions and HTTP routes learn who
@@ -98,14 +115,20 @@ pub async fn actor(
     state: &AppState,
     session: &Session,
     client: Option<ClientInfo>,
+    activity: Activity,
 ) -> Result<Option<Actor>, ApiError> {
-    Ok(signed_in(state, session).await?.map(|signed_in| {
+    Ok(signed_in(state, session, activity).await?.map(|signed_in| {
         Actor::new(signed_in.user, client.map(|client| client.addr)).in_session(signed_in.audit_ref)
     }))
 }
 
-/// As [`current_user`], with the sign-in's audit reference.
-async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedIn>, ApiError> {
+/// As [`current_user`], with the sign-in's audit reference. A session unused for longer than the idle
+/// timeout is ended here, on the server, whatever the browser still holds.
+async fn signed_in(
+    state: &AppState,
+    session: &Session,
+    activity: Activity,
+) -> Result<Option<SignedIn>, ApiError> {
     let Some(mut auth) = session
         .get::<SessionAuth>(AUTH_KEY)
         .await
@@ -115,7 +138,9 @@ async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedI
     };
     let now = now();
     let absolute = state.config.session_absolute_timeout.as_secs();
-    if now.saturating_sub(auth.signed_in_at) > absolute {
+    let idle = state.config.session_idle_timeout;
+    if now.saturating_sub(auth.signed_in_at) > absolute || now.saturating_sub(auth.last_seen) > idle.as_secs()
+    {
         end(session).await?;
         return Ok(None);
     }
@@ -125,7 +150,8 @@ async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedI
         return Ok(None);
     };
     let audit_ref = auth.audit_ref.unwrap_or_else(Uuid::new_v4);
-    if now.saturating_sub(auth.last_seen) >= TOUCH_INTERVAL.as_secs() || auth.audit_ref.is_none() {
+    let stale = now.saturating_sub(auth.last_seen) >= touch_interval(idle);
+    if (stale && activity == Activity::Person) || auth.audit_ref.is_none() {
         // Modifying the session makes tower-sessions save it with a fresh idle expiry.
         auth.last_seen = now;
         auth.audit_ref = Some(audit_ref);

@@ -40,7 +40,12 @@ fn duration(run: &BackupRun) -> String {
 pub fn BackupsPage() -> impl IntoView {
     let run = ServerAction::<RunBackup>::new();
     let (tick, set_tick) = signal(0u32);
-    let overview = Resource::new(move || (run.version().get(), tick.get()), |_| backups());
+    // The page's own polls (ticks) do not keep the admin's session alive; loading it and running a
+    // backup do.
+    let overview = Resource::new(
+        move || (run.version().get(), tick.get()),
+        |(_, tick)| backups(tick > 0),
+    );
     let running = move || {
         overview.get().and_then(Result::ok).is_some_and(|overview| {
             overview

@@ -354,6 +354,9 @@ fn storage_startup_error(err: &StorageError, prefix: &str) -> StartupError {
 /// and starts embedded S3 endpoints where no endpoint is configured. An unreachable backup store is
 /// logged, not fatal. The embedded endpoints run as long as the returned handles live.
 pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<EmbeddedS3>), StartupError> {
+    if let Some(problem) = settings.http.problem() {
+        return Err(StartupError::new("PAWFILE_PUBLIC_URL", problem));
+    }
     let pool = db::connect(&settings.database).await?;
     db::migrate(&pool).await?;
 

@@ -641,6 +641,7 @@ async fn plain_forms_upload_trash_and_restore_with_a_message_on_the_page(pool: P
         .owner
         .post(setup.app.url(&format!("/api/pets/{}/documents", setup.pet)))
         .header("accept", "text/html")
+        .header("sec-fetch-site", "same-origin")
         .header("referer", &pet_page)
         .multipart(file(pdf(3000), "vaccination.pdf").text("category", "vaccination_certificate"))
         .send()
@@ -681,6 +682,7 @@ async fn plain_forms_upload_trash_and_restore_with_a_message_on_the_page(pool: P
         .owner
         .post(setup.app.url(&format!("/api/documents/{id}/trash")))
         .header("accept", "text/html")
+        .header("sec-fetch-site", "same-origin")
         .header("referer", &pet_page)
         .send()
         .await
@@ -910,7 +912,7 @@ async fn a_client_vanishing_mid_upload_leaves_no_orphan(pool: PgPool) {
     let address = setup.app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let head = format!(
-        "POST /api/pets/{}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+        "POST /api/pets/{}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
          Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 30000000\r\n\r\n\
          --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
          Content-Type: application/pdf\r\n\r\n",

@@ -296,6 +296,7 @@ async fn plain_forms_create_a_pet_and_land_on_its_page(pool: PgPool) {
         .client
         .post(app.url("/api/pets/create"))
         .header("accept", "text/html")
+        .header("sec-fetch-site", "same-origin")
         .header("referer", app.url("/pets/new"))
         .form(PET)
         .send()
@@ -321,6 +322,7 @@ async fn plain_forms_create_a_pet_and_land_on_its_page(pool: PgPool) {
         .client
         .post(app.url("/api/pets/create"))
         .header("accept", "text/html")
+        .header("sec-fetch-site", "same-origin")
         .header("referer", app.url("/pets/new"))
         .form(&[("name", "Rex"), ("species", "dog"), ("birth_date", "2999-01-01")])
         .send()
@@ -373,6 +375,7 @@ async fn a_plain_form_walk_in_shows_the_claim_code_once_on_the_pet_page(pool: Pg
     let response = vet
         .post(app.url("/api/clinic/walk-in"))
         .header("accept", "text/html")
+        .header("sec-fetch-site", "same-origin")
         .header("referer", app.url("/clinic/walk-in"))
         .form(&form)
         .send()

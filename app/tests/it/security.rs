@@ -256,6 +256,7 @@ async fn a_plain_form_is_never_redirected_to_another_site(pool: PgPool) {
                 .client
                 .post(app.url("/api/login"))
                 .header("accept", "text/html")
+                .header("sec-fetch-site", "same-origin")
                 .header("referer", &referer)
                 .form(&[("email", "olivia@example.org"), ("password", password)])
                 .send()
@@ -362,4 +363,285 @@ async fn throttled_sign_ins_are_audited_once_per_window_not_once_per_attempt(poo
         FAILED_SIGN_INS_PER_ACCOUNT.max_hits + 30,
         "the counter keeps the count"
     );
+}
+
+/// The app as a clinic deploys it: behind TLS at its public address.
+fn over_https() -> pawfile_app::startup::RuntimeConfig {
+    let mut config = test_config();
+    config.public_url = "https://records.example.org/".parse().unwrap();
+    config
+}
+
+fn set_cookies(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn over_https_the_session_cookie_is_a_secure_host_cookie_that_ends_with_the_browser(pool: PgPool) {
+    let app = spawn_app_with(pool, over_https()).await;
+    app.create_user("olivia@example.org", &[Role::Owner], None).await;
+
+    let response = app.login("olivia@example.org", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=63072000"
+    );
+    let cookies = set_cookies(&response);
+    let cookie = cookies
+        .iter()
+        .find(|cookie| cookie.starts_with("__Host-pawfile_session="))
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(part), "{part} missing: {cookie}");
+    }
+    for part in ["Max-Age", "Expires", "Domain"] {
+        assert!(!cookie.contains(part), "{part} present: {cookie}");
+    }
+    let value = cookie.split(';').next().unwrap().to_owned();
+    let id = value.trim_start_matches("__Host-pawfile_session=").to_owned();
+
+    let me = |cookie: String| {
+        reqwest::Client::new()
+            .get(app.url("/api/me"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let signed_in: Value = me(value.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(signed_in["email"], "olivia@example.org");
+    // The plain name, which a sibling subdomain could plant, is not believed over HTTPS.
+    let planted: Value = me(format!("pawfile_session={id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(planted.is_null(), "{planted}");
+
+    // Signing out clears the same cookie.
+    let out = reqwest::Client::new()
+        .post(app.url("/api/logout"))
+        .header("cookie", value.clone())
+        .header("x-pawfile-client", "1")
+        .send()
+        .await
+        .unwrap();
+    let cleared = set_cookies(&out);
+    assert!(
+        cleared
+            .iter()
+            .any(|cookie| cookie.starts_with("__Host-pawfile_session=;") && cookie.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn pages_and_answers_carry_the_isolation_headers(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for path in ["/", "/login", "/api/me", "/healthz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["cross-origin-opener-policy"], "same-origin", "{path}");
+        assert_eq!(headers["cross-origin-resource-policy"], "same-origin", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert!(
+            !headers.contains_key("strict-transport-security"),
+            "{path}: no HSTS over plain HTTP"
+        );
+    }
+    let page = app.client.get(app.url("/login")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self' 'nonce-"), "{csp}");
+    let api = app.client.get(app.url("/api/me")).send().await.unwrap();
+    let csp = api.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("sandbox"),
+        "{csp}"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_idle_session_is_refused_by_the_server_and_polling_does_not_keep_it_alive(pool: PgPool) {
+    let mut config = test_config();
+    config.session_idle_timeout = Duration::from_secs(3);
+    let app = spawn_app_with(pool, config).await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let response = app.login("admin@example.org", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("pawfile_session="))
+        .unwrap();
+    assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Expires"),
+        "{cookie}"
+    );
+
+    // A person's requests keep the session alive past the idle timeout...
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert!(app.me().await.is_some());
+    }
+    // ...a page polling by itself does not.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let poll = app
+            .client
+            .get(app.url("/api/admin/backups?background=true"))
+            .send()
+            .await
+            .unwrap();
+        if poll.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(poll.status(), StatusCode::OK);
+    }
+
+    assert!(app.me().await.is_none(), "the idle session was refused");
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from tower_sessions.session where expiry_date > now()")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(live, 0, "no live session is left on the server");
+}
+
+/// Every server function, as the framework registered it.
+fn server_functions() -> Vec<(String, String)> {
+    let mut functions: Vec<(String, String)> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| (path.to_owned(), method.to_string()))
+        .collect();
+    functions.sort();
+    assert!(functions.len() > 20, "the registry is linked: {functions:?}");
+    functions
+}
+
+/// The server functions a GET may reach: each only reads (the audit row of a view is the one write a
+/// GET makes, by design). A new GET function must be added here, after checking that it changes
+/// nothing.
+const READ_ONLY: &[&str] = &[
+    "/api/account/time-zones",
+    "/api/admin/audit",
+    "/api/admin/backups",
+    "/api/admin/clinics",
+    "/api/admin/integrity",
+    "/api/admin/storage-status",
+    "/api/admin/users",
+    "/api/clinic/patients",
+    "/api/clinics",
+    "/api/documents/rules",
+    "/api/me",
+    "/api/pets",
+    "/api/pets/get",
+    "/api/pets/history",
+    "/api/records/get",
+];
+
+#[test]
+fn no_server_function_reachable_by_get_changes_anything() {
+    let unlisted: Vec<String> = server_functions()
+        .into_iter()
+        .filter(|(_, method)| method == "GET")
+        .map(|(path, _)| path)
+        .filter(|path| !READ_ONLY.contains(&path.as_str()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "GET server functions not known to be read-only: {unlisted:?}"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn every_write_needs_proof_that_it_comes_from_pawfile_itself(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let some_id = "0190a6e4-0000-7000-8000-000000000000";
+    let mut writes: Vec<(reqwest::Method, String)> = server_functions()
+        .into_iter()
+        .filter(|(_, method)| method != "GET")
+        .map(|(path, method)| (method.parse().unwrap(), path))
+        .collect();
+    for path in [
+        format!("/api/pets/{some_id}/documents"),
+        format!("/api/documents/{some_id}/trash"),
+        format!("/api/documents/{some_id}/restore"),
+    ] {
+        writes.push((reqwest::Method::POST, path));
+    }
+    writes.push((reqwest::Method::DELETE, format!("/api/documents/{some_id}")));
+    let sessions = app.stored_sessions().await;
+    let cookie = app.session_cookie().unwrap();
+    let audit_rows: i64 = sqlx::query_scalar("select count(*) from audit_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    // A bare client (what a cross-site form or an old browser sends), another site's origin or page, a
+    // browser saying the request is cross-site even with the script header: all refused before any
+    // handler runs.
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (method, path) in &writes {
+        let attempts = [
+            bare.request(method.clone(), app.url(path)),
+            bare.request(method.clone(), app.url(path))
+                .header("origin", "https://evil.example"),
+            bare.request(method.clone(), app.url(path))
+                .header("referer", "https://evil.example/page"),
+            bare.request(method.clone(), app.url(path))
+                .header("sec-fetch-site", "cross-site")
+                .header("x-pawfile-client", "1"),
+            bare.request(method.clone(), app.url(path))
+                .header("sec-fetch-site", "same-site")
+                .header("origin", "http://127.0.0.1"),
+            bare.request(method.clone(), app.url(path))
+                .header("origin", "null")
+                .header("accept", "text/html"),
+        ];
+        for (i, attempt) in attempts.into_iter().enumerate() {
+            let response = attempt
+                .header("cookie", &cookie)
+                .form(&[("email", "olivia@example.org"), ("password", PASSWORD)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{method} {path} (attempt {i})"
+            );
+        }
+    }
+    assert_eq!(app.stored_sessions().await, sessions, "no sign-in, no sign-out");
+    let after: i64 = sqlx::query_scalar("select count(*) from audit_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(after, audit_rows, "nothing happened");
+
+    // What Pawfile's pages and scripts send is let through (to the handler, which answers for itself).
+    let me = "/api/account/time-zone";
+    for request in [
+        bare.post(app.url(me)).header("sec-fetch-site", "same-origin"),
+        bare.post(app.url(me)).header("origin", "http://127.0.0.1"),
+        bare.post(app.url(me))
+            .header("referer", "http://127.0.0.1/account"),
+        bare.post(app.url(me)).header("x-pawfile-client", "1"),
+    ] {
+        let response = request
+            .header("cookie", &cookie)
+            .form(&[("time_zone", "Europe/Berlin")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }

@@ -292,6 +292,28 @@ fn serve_with_an_unreachable_database_exits_with_one_line() {
 }
 
 #[test]
+fn listening_beyond_this_machine_without_a_public_url_stops_start_up_with_one_line() {
+    let output = pawfile_command("postgres://pawfile:pawfile@127.0.0.1:1/never-reached")
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env_remove("PAWFILE_PUBLIC_URL")
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("pawfile: PAWFILE_PUBLIC_URL: Pawfile listens on 0.0.0.0:0")
+            && last.contains("set PAWFILE_PUBLIC_URL"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("DATABASE_URL"),
+        "checked before anything is connected: {stderr}"
+    );
+}
+
+#[test]
 fn help_lists_every_setting_with_its_environment_variable() {
     let output = pawfile_command("unused")
         .args(["serve", "--help"])

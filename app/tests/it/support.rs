@@ -79,7 +79,11 @@ pub struct TestApp {
 
 pub fn client_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
     let jar = Arc::new(reqwest::cookie::Jar::default());
+    // Scripts say who they are (the CSRF rule); a browser's own pages send `Sec-Fetch-Site` instead.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-pawfile-client", reqwest::header::HeaderValue::from_static("1"));
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -320,13 +324,14 @@ impl TestApp {
     }
 }
 
-/// The value of the `Set-Cookie` header for the session cookie.
+/// The value of the `Set-Cookie` header for the session cookie (named `__Host-pawfile_session` over
+/// HTTPS).
 pub fn session_set_cookie(response: &Response) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("pawfile_session="))
+        .find(|value| value.starts_with("pawfile_session=") || value.starts_with("__Host-pawfile_session="))
         .map(str::to_owned)
 }
