@@ -37,7 +37,11 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<i64> {
-    let new = NewPassword::parse(new).map_err(|err| InvalidInput::new("new_password", err.message))?;
+    let new = NewPassword::parse_for(
+        new,
+        &[actor.user.email.as_str(), actor.user.display_name.as_str()],
+    )
+    .map_err(|err| InvalidInput::new("new_password", err.message))?;
     // Counted before the current password is checked: a stolen session cannot guess it at leisure.
     crate::rate_limit::take(
         pool,

@@ -108,7 +108,7 @@ pub async fn seed_demo(pool: &PgPool, hasher: &PasswordHasher, only_if_empty: bo
             NewUser {
                 email: Email::parse(account.email)?,
                 display_name: DisplayName::parse(account.display_name)?,
-                password: NewPassword::parse(account.password)?,
+                password: NewPassword::parse_for(account.password, &[account.email, account.display_name])?,
                 roles,
                 clinic_id: clinic,
             },

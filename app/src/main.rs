@@ -188,7 +188,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 email: Email::parse(&email).map_err(|err| CliError::Invalid(format!("--email: {err}")))?,
                 display_name: DisplayName::parse(&name)
                     .map_err(|err| CliError::Invalid(format!("--name: {err}")))?,
-                password: read_new_password(password_stdin)?,
+                password: read_new_password(password_stdin, &[&email, &name])?,
                 roles: Roles::new([Role::Admin]),
                 clinic_id: None,
             };
@@ -572,7 +572,7 @@ fn say(line: &str) {
     println!("{line}");
 }
 
-fn read_new_password(from_stdin: bool) -> Result<NewPassword, CliError> {
+fn read_new_password(from_stdin: bool, context: &[&str]) -> Result<NewPassword, CliError> {
     let password: SecretString = if from_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
@@ -585,7 +585,8 @@ fn read_new_password(from_stdin: bool) -> Result<NewPassword, CliError> {
         }
         SecretString::from(first)
     };
-    NewPassword::parse(password.expose_secret()).map_err(|err| CliError::Invalid(err.to_string()))
+    NewPassword::parse_for(password.expose_secret(), context)
+        .map_err(|err| CliError::Invalid(err.to_string()))
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub async fn register_owner(
     let user = NewUser {
         email: Email::parse(form.email)?,
         display_name: DisplayName::parse(form.display_name)?,
-        password: NewPassword::parse(form.password)?,
+        password: NewPassword::parse_for(form.password, &[form.email, form.display_name])?,
         roles: Roles::new([Role::Owner]),
         clinic_id: None,
     };

@@ -84,7 +84,7 @@ pub async fn create_staff(
             let user = pawfile::auth::NewUser {
                 email: Email::parse(&email)?,
                 display_name: DisplayName::parse(&display_name)?,
-                password: NewPassword::parse(&password)?,
+                password: NewPassword::parse_for(&password, &[&email, &display_name])?,
                 roles: Roles::new(roles),
                 clinic_id: Some(clinic),
             };

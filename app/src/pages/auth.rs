@@ -79,7 +79,10 @@ pub fn RegisterPage() -> impl IntoView {
                     autocomplete="new-password"
                     minlength=NewPassword::MIN_LEN
                 />
-                <p class="hint">{format!("At least {} characters.", NewPassword::MIN_LEN)}</p>
+                <p class="hint">{format!(
+                    "At least {} characters and hard to guess: a few unrelated words work well.",
+                    NewPassword::MIN_LEN,
+                )}</p>
                 <FieldError error=error field="password" />
                 <label for="claim_code">"Claim code from your clinic " <span class="hint">"(optional)"</span></label>
                 <input id="claim_code" name="claim_code" autocomplete="off" maxlength="20" />

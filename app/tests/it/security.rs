@@ -645,3 +645,46 @@ async fn every_write_needs_proof_that_it_comes_from_pawfile_itself(pool: PgPool)
         assert_eq!(response.status(), StatusCode::OK);
     }
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn guessable_passwords_are_refused_with_a_reason_the_person_understands(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for (password, expected) in [
+        (
+            "Password1234",
+            "This password would be easy to guess: This is similar to a commonly used password.",
+        ),
+        ("short pass", "Choose a password of at least 12 characters."),
+        (
+            &"long enough ".repeat(11),
+            "A password has at most 128 characters.",
+        ),
+        ("olivia quellomar", "This password would be easy to guess"),
+    ] {
+        let response = app
+            .register("olivia.quellomar@example.org", "Olivia Quellomar", password)
+            .await;
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{password}: {body}");
+        assert_eq!(body["field"], "password");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.starts_with(expected), "{password}: {message}");
+    }
+    let accounts: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0);
+
+    app.signed_in_owner("olivia@example.org").await;
+    let response = app
+        .post_form(
+            "/api/account/password",
+            &[("current_password", PASSWORD), ("new_password", "qwertyuiopas")],
+        )
+        .await;
+    let (status, body) = error_of(response).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "new_password");
+    assert_eq!(audit_count(&app.pool, "change_password").await, 0);
+}
