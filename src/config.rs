@@ -387,6 +387,22 @@ pub struct HttpSettings {
     /// A session ends this long after sign-in, active or not.
     #[arg(long = "session-absolute-timeout", env = "PAWFILE_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_duration)]
     pub session_absolute_timeout: Duration,
+    /// A client must send a request's headers within this time, or its connection is closed.
+    #[arg(long = "header-read-timeout", env = "PAWFILE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A request body (an upload) that sends no byte for this long ends, and what it sent is cleaned up.
+    #[arg(long = "body-idle-timeout", env = "PAWFILE_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_idle_timeout: Duration,
+    /// Most client connections open at once; more wait to be accepted.
+    #[arg(
+        long = "max-client-connections",
+        env = "PAWFILE_MAX_CLIENT_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_client_connections: usize,
+    /// On SIGTERM, how long requests in flight may take to finish before they are cut.
+    #[arg(long = "shutdown-grace", env = "PAWFILE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 impl HttpSettings {

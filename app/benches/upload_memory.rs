@@ -122,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
             trusted_proxies: Default::default(),
             session_idle_timeout: Duration::from_secs(3600),
             session_absolute_timeout: Duration::from_secs(3600),
+            connections: Default::default(),
             max_upload_bytes: total + 1,
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: Duration::from_secs(86400),

@@ -227,9 +227,27 @@ async fn read_form(
 }
 
 fn malformed(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if stalled(&err) {
+        return ApiError::BadRequest {
+            error: "The upload stalled: nothing arrived for too long. Check the connection and try again."
+                .to_owned(),
+        };
+    }
     ApiError::BadRequest {
         error: format!("The upload was malformed or interrupted ({err})."),
     }
+}
+
+/// Whether the body idle timeout ended the request.
+fn stalled(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// A text field of the upload form, refused with 413 beyond [`TEXT_FIELD_MAX`] bytes (before more is

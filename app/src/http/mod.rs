@@ -82,6 +82,10 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
             middleware::confine_referer,
         ))
         .layer(axum::middleware::from_fn(middleware::api_errors))
+        // A body (an upload) that sends nothing for this long fails; the upload cleans up after itself.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.config.connections.body_idle_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::client_context,

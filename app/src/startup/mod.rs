@@ -5,7 +5,7 @@
 mod state;
 pub mod telemetry;
 
-pub use state::{AppState, DrillSetup, RuntimeConfig, TaskSignals};
+pub use state::{AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskSignals};
 
 use axum::Router;
 use leptos::prelude::*;
@@ -433,6 +433,12 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
         session_idle_timeout: settings.http.session_idle_timeout,
         session_absolute_timeout: settings.http.session_absolute_timeout,
+        connections: ConnectionLimits {
+            header_read_timeout: settings.http.header_read_timeout,
+            body_idle_timeout: settings.http.body_idle_timeout,
+            max_connections: settings.http.max_client_connections.max(1),
+            shutdown_grace: settings.http.shutdown_grace,
+        },
         max_upload_bytes: settings.http.max_upload_size.as_u64(),
         accepted_types: settings
             .http
@@ -580,23 +586,79 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, with the background tasks beside it. In-flight
-    /// requests finish first.
+    /// Serves until the shutdown token is cancelled, with the background tasks beside it. Then it stops
+    /// accepting, lets requests in flight finish for up to the shutdown grace, and cuts the rest (an
+    /// upload cut off cleans up after itself).
+    ///
+    /// Connections are served by hyper directly rather than through `axum::serve`, which has no way to
+    /// bound slow clients: a client must send its headers within the header-read timeout, and at most
+    /// `max_connections` are served at once (more wait in the listen queue).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let background = spawn_background_tasks(&self.state, &self.shutdown);
+        let limits = self.state.config.connections;
         tracing::info!(address = %self.local_addr(), "Pawfile is listening");
-        let served = axum::serve(
-            self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
-        .await;
-        self.shutdown.cancel();
+        let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        builder.http2().timer(hyper_util::rt::TokioTimer::new());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            while connections.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = self.shutdown.cancelled() => break,
+            };
+            let (stream, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait rather than spin.
+                        tracing::warn!(error = %err, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = self.shutdown.cancelled() => break,
+            };
+            let router = self.router.clone();
+            let service =
+                hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    tower::ServiceExt::oneshot(router.clone(), request.map(axum::body::Body::new))
+                });
+            let connection = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            connections.spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(self.listener);
         self.state.backup.cancel();
+        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace = ?limits.shutdown_grace,
+                "requests still in flight at the end of the shutdown grace were cut"
+            );
+        }
+        connections.shutdown().await;
         for task in background {
             let _ = task.await;
         }
-        served
+        Ok(())
     }
 }
 

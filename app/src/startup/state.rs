@@ -16,6 +16,8 @@ pub struct RuntimeConfig {
     pub session_idle_timeout: Duration,
     /// A session ends this long after sign-in.
     pub session_absolute_timeout: Duration,
+    /// How the server treats connections: slow clients, how many at once, shutting down.
+    pub connections: ConnectionLimits,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
     /// Accepted document types (sniffed MIME types).
@@ -35,6 +37,30 @@ pub struct RuntimeConfig {
     /// The weekly restore drill: the key it decrypts with and its scratch database, when configured
     /// (or the embedded default, whose key sits in the data folder).
     pub backup_drill: Option<DrillSetup>,
+}
+
+/// How the server treats its clients' connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive within this time.
+    pub header_read_timeout: Duration,
+    /// A request body that sends nothing for this long ends with an error.
+    pub body_idle_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How long requests in flight may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// What the server's weekly restore drill needs.

@@ -954,6 +954,43 @@ async fn a_client_vanishing_mid_upload_leaves_no_orphan(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_upload_that_stalls_ends_with_a_clear_error_and_leaves_nothing(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config();
+    config.connections.body_idle_timeout = Duration::from_secs(1);
+    let setup = with_a_pet(spawn_app_with(pool, config).await).await;
+    let cookie = setup.app.jar_cookie_for(&setup.owner).await;
+    let address = setup.app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/pets/{}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 30000000\r\n\r\n\
+         --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n",
+        setup.pet
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // More than a part, so a multipart upload has begun in S3; then nothing more, connection open.
+    stream.write_all(&pdf(10 * 1024 * 1024)).await.unwrap();
+
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut answer))
+        .await
+        .expect("the server answers a stalled upload by itself")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("interrupted"), "{answer}");
+
+    assert_eq!(setup.stored().await, (Vec::new(), 0), "no object, no row");
+    assert_eq!(
+        setup.app.documents.pending_uploads().await,
+        0,
+        "no unfinished multipart upload"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn a_pets_history_exports_as_a_zip_that_opens_offline(pool: PgPool) {
     let setup = with_a_pet(spawn_app(pool).await).await;
     let scan = pdf(30_000);

@@ -688,3 +688,156 @@ async fn guessable_passwords_are_refused_with_a_reason_the_person_understands(po
     assert_eq!(body["field"], "new_password");
     assert_eq!(audit_count(&app.pool, "change_password").await, 0);
 }
+
+fn with_connections(
+    change: impl FnOnce(&mut pawfile_app::startup::ConnectionLimits),
+) -> pawfile_app::startup::RuntimeConfig {
+    let mut config = test_config();
+    change(&mut config.connections);
+    config
+}
+
+/// Reads what the server sends on `stream` until it closes the connection (or `within` passes).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(within, stream.read_to_end(&mut received)).await;
+    read.ok().map(|_| String::from_utf8_lossy(&received).into_owned())
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_client_that_never_finishes_its_headers_is_disconnected(pool: PgPool) {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(
+        pool,
+        with_connections(|limits| limits.header_read_timeout = Duration::from_secs(1)),
+    )
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+
+    let started = tokio::time::Instant::now();
+    let answer = read_until_closed(&mut slow, Duration::from_secs(10)).await;
+
+    let answer = answer.expect("the server closed the connection");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let healthy = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(healthy.status(), StatusCode::OK, "others are served meanwhile");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn connections_beyond_the_cap_wait_until_one_ends(pool: PgPool) {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(pool, with_connections(|limits| limits.max_connections = 2)).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (client, _) = client_with_jar();
+
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(1500),
+        client.get(app.url("/healthz")).send(),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "a third connection is not served while two are open"
+    );
+
+    drop(held.pop());
+    let served = tokio::time::timeout(Duration::from_secs(5), client.get(app.url("/healthz")).send())
+        .await
+        .expect("served once a connection ended")
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn shutting_down_lets_requests_in_flight_finish_and_accepts_no_more(pool: PgPool) {
+    use tokio::io::AsyncWriteExt;
+    let mut app = spawn_app_with(
+        pool,
+        with_connections(|limits| limits.shutdown_grace = Duration::from_secs(20)),
+    )
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A sign-in whose body arrives slowly: in flight when the shutdown begins.
+    let body = "email=olivia%40example.org&password=not+the+right+one";
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/login HTTP/1.1\r\nHost: {address}\r\nX-Pawfile-Client: 1\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let token = app.shutdown_token();
+    token.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!app.stopped(), "the server waits for the request in flight");
+    assert!(
+        tokio::net::TcpStream::connect(&address).await.is_err(),
+        "no new connection is accepted"
+    );
+    stream.write_all(&body.as_bytes()[10..]).await.unwrap();
+
+    let answer = read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the request finished: {answer}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("the server stops once nothing is in flight");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn requests_outliving_the_shutdown_grace_are_cut(pool: PgPool) {
+    use tokio::io::AsyncWriteExt;
+    let mut app = spawn_app_with(
+        pool,
+        with_connections(|limits| limits.shutdown_grace = Duration::from_secs(1)),
+    )
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/login HTTP/1.1\r\nHost: x\r\nX-Pawfile-Client: 1\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("the server stops after the grace");
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it waited for the grace"
+    );
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(answer.is_some(), "the stalled request's connection was closed");
+}

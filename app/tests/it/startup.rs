@@ -47,6 +47,10 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             reconcile_interval: std::time::Duration::from_secs(3600),
             session_idle_timeout: std::time::Duration::from_secs(60),
             session_absolute_timeout: std::time::Duration::from_secs(600),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_idle_timeout: std::time::Duration::from_secs(30),
+            max_client_connections: 64,
+            shutdown_grace: std::time::Duration::from_secs(5),
         },
         documents: DocumentStoreSettings {
             endpoint: s3.endpoint.clone(),

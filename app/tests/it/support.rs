@@ -28,6 +28,7 @@ pub fn test_config() -> RuntimeConfig {
         trusted_proxies: TrustedProxies::default(),
         session_idle_timeout: Duration::from_secs(2 * 60 * 60),
         session_absolute_timeout: Duration::from_secs(12 * 60 * 60),
+        connections: pawfile_app::startup::ConnectionLimits::default(),
         max_upload_bytes: 64 * 1024 * 1024,
         accepted_types: pawfile::documents::sniff::DEFAULT_ACCEPTED
             .iter()
@@ -168,6 +169,22 @@ pub async fn spawn_app_with_hasher(
 }
 
 impl TestApp {
+    /// Starts a graceful shutdown (as SIGTERM does) and waits until the server has stopped.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        (&mut self.server).await.unwrap().unwrap();
+    }
+
+    /// The token that stops the server.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Whether the server task has ended.
+    pub fn stopped(&self) -> bool {
+        self.server.is_finished()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
