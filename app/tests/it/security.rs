@@ -841,3 +841,74 @@ async fn requests_outliving_the_shutdown_grace_are_cut(pool: PgPool) {
     let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert!(answer.is_some(), "the stalled request's connection was closed");
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn postgres_going_away_answers_503_stores_nothing_and_pawfile_recovers_by_itself(pool: PgPool) {
+    let options = pool.connect_options().as_ref().clone();
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{}", options.get_port()).parse().unwrap();
+    let proxy = crate::support::TcpProxy::start(upstream).await;
+    let through_proxy = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(options.host("127.0.0.1").port(proxy.addr.port()))
+        .await
+        .unwrap();
+
+    let app = spawn_app_with(through_proxy, test_config()).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let pet: Value = app
+        .post_form("/api/pets/create", &[("name", "Biscuit"), ("species", "dog")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pet = pet.as_str().unwrap().to_owned();
+
+    proxy.cut();
+
+    let me = app.client.get(app.url("/api/me")).send().await.unwrap();
+    let (status, body) = error_of(me).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["kind"], "unavailable");
+    let page = app
+        .client
+        .get(app.url(&format!("/pets/{pet}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = page.text().await.unwrap();
+    let main = page.split("<main").nth(1).unwrap_or(&page);
+    assert!(main.contains("database is unavailable"), "a page that says what happened: {main}");
+    assert!(!page.contains("Biscuit"));
+    let upload = app
+        .client
+        .post(app.url(&format!("/api/pets/{pet}/documents")))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"%PDF-1.7\n".repeat(200_000)).file_name("scan.pdf"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(upload).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(app.documents.keys().await.is_empty(), "nothing reached S3");
+    assert_eq!(app.documents.pending_uploads().await, 0);
+
+    proxy.restore();
+
+    let mut recovered = false;
+    for _ in 0..50 {
+        let response = app.client.get(app.url("/api/me")).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            let me: Value = response.json().await.unwrap();
+            assert_eq!(me["email"], "olivia@example.org", "still signed in");
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "Pawfile recovered by itself");
+}

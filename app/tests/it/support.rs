@@ -352,3 +352,68 @@ pub fn session_set_cookie(response: &Response) -> Option<String> {
         .find(|value| value.starts_with("pawfile_session=") || value.starts_with("__Host-pawfile_session="))
         .map(str::to_owned)
 }
+
+/// A TCP proxy a test puts between Pawfile and a server it depends on, to cut the line (every
+/// connection dropped, new ones closed at once) and restore it, without touching the shared server.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    cuts: tokio::sync::watch::Sender<u64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding a loopback port to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> TcpProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let accept = tokio::spawn({
+            let open = open.clone();
+            let cuts = cuts.clone();
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed
+                    }
+                    let mut cut = cuts.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cut.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        TcpProxy {
+            addr,
+            open,
+            cuts,
+            accept,
+        }
+    }
+
+    /// Drops every connection and closes new ones until [`TcpProxy::restore`].
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// Forwards again.
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+}
