@@ -77,7 +77,13 @@ pub struct S3Settings {
     pub force_path_style: Option<bool>,
     /// The environment variable prefix, to name settings in error messages.
     pub env_prefix: &'static str,
+    /// How long one S3 operation, or a pause in a download's bytes, may take before it fails: a
+    /// stalled store fails the request that waits on it instead of holding it.
+    pub timeout: Duration,
 }
+
+/// [`S3Settings::timeout`] unless set.
+pub const DEFAULT_S3_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A static S3 access key.
 #[derive(Debug, Clone)]
@@ -177,6 +183,9 @@ pub struct DocumentStoreSettings {
         env = "PAWFILE_S3_FORCE_PATH_STYLE"
     )]
     pub force_path_style: Option<bool>,
+    /// How long an S3 operation (or a pause in a download) may take before the request fails.
+    #[arg(id = "s3-timeout", long = "s3-timeout", env = "PAWFILE_S3_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 impl DocumentStoreSettings {
@@ -194,6 +203,7 @@ impl DocumentStoreSettings {
             )?,
             force_path_style: self.force_path_style,
             env_prefix: PREFIX,
+            timeout: self.timeout,
         })
     }
 }
@@ -242,6 +252,9 @@ pub struct BackupStoreSettings {
         env = "PAWFILE_BACKUP_S3_FORCE_PATH_STYLE"
     )]
     pub force_path_style: Option<bool>,
+    /// How long an operation on the backup store (or a pause in a download) may take.
+    #[arg(id = "backup-s3-timeout", long = "backup-s3-timeout", env = "PAWFILE_BACKUP_S3_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 impl BackupStoreSettings {
@@ -260,6 +273,7 @@ impl BackupStoreSettings {
             )?,
             force_path_style: self.force_path_style,
             env_prefix: PREFIX,
+            timeout: self.timeout,
         })
     }
 }
@@ -584,6 +598,7 @@ mod tests {
             }),
             force_path_style: None,
             env_prefix: "X_",
+            timeout: DEFAULT_S3_TIMEOUT,
         };
         let separate = separation_problems(
             &store("https://s3.one.example", Some("AK1")),

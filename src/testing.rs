@@ -51,6 +51,7 @@ fn garage_settings(bucket: &str) -> S3Settings {
         }),
         force_path_style: Some(true),
         env_prefix: "PAWFILE_S3_",
+        timeout: crate::config::DEFAULT_S3_TIMEOUT,
     }
 }
 

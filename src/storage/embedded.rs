@@ -162,6 +162,7 @@ impl EmbeddedS3 {
             credentials: Some(self.credentials.clone()),
             force_path_style: Some(true),
             env_prefix: "PAWFILE_S3_",
+            timeout: crate::config::DEFAULT_S3_TIMEOUT,
         }
     }
 

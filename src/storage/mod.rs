@@ -26,8 +26,6 @@ use std::time::Duration;
 
 /// How long to wait for a TCP connection to the S3 endpoint.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for the next bytes of a response before giving up on the attempt.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every object path Pawfile writes: keys are made here, never from user input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,9 +176,14 @@ impl ObjectStore {
     /// chain, timeouts, and checksums only where the operation requires them (self-hosted servers such as
     /// Garage reject the SDK's default streaming checksum trailer over plain HTTP).
     pub async fn connect(settings: &S3Settings) -> Self {
+        // Bodies Pawfile sends are at most one part (8 MiB) from memory, so one operation may be bounded
+        // whole; a download's body is bounded per pause (the read timeout and the SDK's stalled-stream
+        // protection), never in total.
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
+            .read_timeout(settings.timeout)
+            .operation_attempt_timeout(settings.timeout)
+            .operation_timeout(settings.timeout)
             .build();
         let mut builder = match &settings.credentials {
             Some(credentials) => aws_sdk_s3::Config::builder()
@@ -203,6 +206,11 @@ impl ObjectStore {
         builder = builder
             .region(Region::new(settings.region.clone()))
             .timeout_config(timeouts)
+            .stalled_stream_protection(
+                aws_sdk_s3::config::StalledStreamProtectionConfig::enabled()
+                    .grace_period(settings.timeout)
+                    .build(),
+            )
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);

@@ -72,7 +72,8 @@ fn now() -> u64 {
 fn session_failed(err: tower_sessions::session::Error) -> ApiError {
     tracing::error!(error = %err, "session store failed");
     ApiError::Unavailable {
-        error: "Pawfile's database is unavailable, so your session cannot be checked. Try again in a moment.".to_owned(),
+        error: "Pawfile's database is unavailable, so your session cannot be checked. Try again in a moment."
+            .to_owned(),
     }
 }
 

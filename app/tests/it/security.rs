@@ -880,7 +880,10 @@ async fn postgres_going_away_answers_503_stores_nothing_and_pawfile_recovers_by_
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
     let page = page.text().await.unwrap();
     let main = page.split("<main").nth(1).unwrap_or(&page);
-    assert!(main.contains("database is unavailable"), "a page that says what happened: {main}");
+    assert!(
+        main.contains("database is unavailable"),
+        "a page that says what happened: {main}"
+    );
     assert!(!page.contains("Biscuit"));
     let upload = app
         .client
@@ -911,4 +914,95 @@ async fn postgres_going_away_answers_503_stores_nothing_and_pawfile_recovers_by_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(recovered, "Pawfile recovered by itself");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_rest_stays_responsive(
+    pool: PgPool,
+) {
+    let mut documents = TestBucket::embedded().await;
+    let endpoint = documents.settings.endpoint.clone().unwrap();
+    let upstream = format!("{}:{}", endpoint.host_str().unwrap(), endpoint.port().unwrap())
+        .parse()
+        .unwrap();
+    let proxy = crate::support::TcpProxy::start(upstream).await;
+    let mut settings = documents.settings.clone();
+    settings.endpoint = Some(format!("http://{}", proxy.addr).parse().unwrap());
+    settings.timeout = Duration::from_secs(2);
+    let direct = documents.store.clone();
+    documents.store = pawfile::storage::ObjectStore::connect(&settings).await;
+    let app =
+        crate::support::spawn_app_on(pool, documents, TestBucket::embedded().await, test_config()).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let pet: Value = app
+        .post_form("/api/pets/create", &[("name", "Biscuit"), ("species", "dog")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pet = pet.as_str().unwrap().to_owned();
+    let upload = || {
+        app.client
+            .post(app.url(&format!("/api/pets/{pet}/documents")))
+            .multipart(reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(b"%PDF-1.7\n".repeat(20_000)).file_name("scan.pdf"),
+            ))
+            .send()
+    };
+    let stored: Value = upload().await.unwrap().json().await.unwrap();
+    let id = stored[0]["id"].as_str().unwrap().to_owned();
+
+    proxy.stall();
+
+    let started = tokio::time::Instant::now();
+    let (refused, healthy) = tokio::join!(upload(), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = tokio::time::Instant::now();
+        let response = app.client.get(app.url("/api/me")).send().await.unwrap();
+        (response.status(), started.elapsed())
+    });
+    let (status, body) = error_of(refused.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("file store is unavailable"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(healthy.0, StatusCode::OK, "the rest of Pawfile answers meanwhile");
+    assert!(healthy.1 < Duration::from_secs(2), "{:?}", healthy.1);
+
+    let started = tokio::time::Instant::now();
+    let download = app
+        .client
+        .get(app.url(&format!("/api/documents/{id}/content")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(download).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed after {:?}",
+        started.elapsed()
+    );
+
+    proxy.restore();
+
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "no row for the refused upload");
+    let objects = direct.list("documents/").await.unwrap();
+    assert_eq!(objects.len(), 1, "no object for the refused upload: {objects:?}");
+    let again = upload().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED, "Pawfile recovers by itself");
 }

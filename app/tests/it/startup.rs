@@ -59,6 +59,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             access_key_id: Some(credentials.access_key_id.clone()),
             secret_access_key: Some(credentials.secret_access_key.clone()),
             force_path_style: Some(true),
+            timeout: std::time::Duration::from_secs(30),
         },
         backups: BackupStoreSettings {
             endpoint: s3.endpoint.clone(),
@@ -67,6 +68,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             access_key_id: Some(credentials.access_key_id.clone()),
             secret_access_key: Some(credentials.secret_access_key.clone()),
             force_path_style: Some(true),
+            timeout: std::time::Duration::from_secs(30),
         },
         backup: pawfile::config::BackupSettings {
             schedule: pawfile::config::BackupSchedule::Off,

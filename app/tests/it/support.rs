@@ -354,10 +354,11 @@ pub fn session_set_cookie(response: &Response) -> Option<String> {
 }
 
 /// A TCP proxy a test puts between Pawfile and a server it depends on, to cut the line (every
-/// connection dropped, new ones closed at once) and restore it, without touching the shared server.
+/// connection dropped, new ones closed at once), stall it (connections accepted and never answered)
+/// and restore it, without touching the shared server.
 pub struct TcpProxy {
     pub addr: SocketAddr,
-    open: Arc<std::sync::atomic::AtomicBool>,
+    mode: Arc<std::sync::atomic::AtomicU8>,
     cuts: tokio::sync::watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -368,17 +369,26 @@ impl TcpProxy {
         use std::sync::atomic::Ordering;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mode = Arc::new(std::sync::atomic::AtomicU8::new(Self::OPEN));
         let (cuts, _) = tokio::sync::watch::channel(0u64);
         let accept = tokio::spawn({
-            let open = open.clone();
+            let mode = mode.clone();
             let cuts = cuts.clone();
             async move {
                 while let Ok((mut client, _)) = listener.accept().await {
-                    if !open.load(Ordering::SeqCst) {
-                        continue; // dropped: the client sees the connection closed
-                    }
                     let mut cut = cuts.subscribe();
+                    match mode.load(Ordering::SeqCst) {
+                        Self::CUT => continue, // dropped: the client sees the connection closed
+                        Self::STALLED => {
+                            // Held open, never answered, until the line changes again.
+                            tokio::spawn(async move {
+                                let _ = cut.changed().await;
+                                drop(client);
+                            });
+                            continue;
+                        }
+                        _ => {}
+                    }
                     tokio::spawn(async move {
                         let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
                             return;
@@ -393,21 +403,34 @@ impl TcpProxy {
         });
         TcpProxy {
             addr,
-            open,
+            mode,
             cuts,
             accept,
         }
     }
 
+    const OPEN: u8 = 0;
+    const CUT: u8 = 1;
+    const STALLED: u8 = 2;
+
+    fn switch(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+        self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
     /// Drops every connection and closes new ones until [`TcpProxy::restore`].
     pub fn cut(&self) {
-        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
-        self.cuts.send_modify(|cuts| *cuts += 1);
+        self.switch(Self::CUT);
+    }
+
+    /// Drops every connection and holds new ones open without an answer until [`TcpProxy::restore`].
+    pub fn stall(&self) {
+        self.switch(Self::STALLED);
     }
 
     /// Forwards again.
     pub fn restore(&self) {
-        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.switch(Self::OPEN);
     }
 }
 
