@@ -414,6 +414,28 @@ pub struct HttpSettings {
         default_value_t = 1024
     )]
     pub max_client_connections: usize,
+    /// Bytes one user may upload per hour (counted in PostgreSQL across replicas); more answers 429.
+    #[arg(
+        long = "limit-upload-per-hour",
+        env = "PAWFILE_LIMIT_UPLOAD_PER_HOUR",
+        default_value = "10GiB"
+    )]
+    pub limit_upload_per_hour: ByteSize,
+    /// Bytes one user may download per hour (files and thumbnails; a PDF viewer's many range requests
+    /// count only their bytes); more answers 429.
+    #[arg(
+        long = "limit-download-per-hour",
+        env = "PAWFILE_LIMIT_DOWNLOAD_PER_HOUR",
+        default_value = "50GiB"
+    )]
+    pub limit_download_per_hour: ByteSize,
+    /// Zip exports one user may start per hour.
+    #[arg(
+        long = "limit-exports-per-hour",
+        env = "PAWFILE_LIMIT_EXPORTS_PER_HOUR",
+        default_value_t = 20
+    )]
+    pub limit_exports_per_hour: u32,
     /// On SIGTERM, how long requests in flight may take to finish before they are cut.
     #[arg(long = "shutdown-grace", env = "PAWFILE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

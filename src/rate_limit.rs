@@ -7,8 +7,8 @@ use std::time::Duration;
 /// At most `max_hits` counted events per `window`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
-    /// Events allowed per window.
-    pub max_hits: i32,
+    /// Events (or, for [`take_amount`], bytes) allowed per window.
+    pub max_hits: i64,
     /// The window's length.
     pub window: Duration,
 }
@@ -102,6 +102,59 @@ pub async fn try_take(pool: &PgPool, key: &str, limit: Limit) -> Result<Verdict>
         });
     }
     Ok(Verdict::Allowed)
+}
+
+/// Takes `amount` (bytes, say) from `key`'s allowance in the current window, atomically and only if all
+/// of it fits: a request that would go over is refused whole ([`Error::RateLimited`], with the time
+/// until the window ends) and counts nothing.
+pub async fn take_amount(pool: &PgPool, key: &str, amount: u64, limit: Limit) -> Result<()> {
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    let taken = amount <= limit.max_hits
+        && sqlx::query_scalar!(
+            r#"
+            insert into rate_limit_hits (key, window_start, hits)
+            values ($1, to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8), $3)
+            on conflict (key, window_start) do update set hits = rate_limit_hits.hits + excluded.hits
+                where rate_limit_hits.hits + excluded.hits <= $4
+            returning hits
+            "#,
+            key,
+            window_secs(limit),
+            amount,
+            limit.max_hits,
+        )
+        .fetch_optional(pool)
+        .await?
+        .is_some();
+    if taken {
+        return Ok(());
+    }
+    let window = limit.window.as_secs().max(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    Err(Error::RateLimited {
+        retry_after: Duration::from_secs(window - now % window),
+        message: None,
+    })
+}
+
+/// Adds `amount` to `key`'s count in the current window whether or not it fits (for what was already
+/// done, such as an upload of unknown length once it has arrived): the next [`take_amount`] sees it.
+pub async fn count_amount(pool: &PgPool, key: &str, amount: i64, limit: Limit) -> Result<()> {
+    sqlx::query!(
+        r#"
+        insert into rate_limit_hits (key, window_start, hits)
+        values ($1, to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8), $3)
+        on conflict (key, window_start) do update set hits = rate_limit_hits.hits + excluded.hits
+        "#,
+        key,
+        window_secs(limit),
+        amount,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Returns an attempt taken with [`take`] (it succeeded, so it does not count against the caller).

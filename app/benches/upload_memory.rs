@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             session_idle_timeout: Duration::from_secs(3600),
             session_absolute_timeout: Duration::from_secs(3600),
             connections: Default::default(),
+            limits: Default::default(),
             max_upload_bytes: total + 1,
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: Duration::from_secs(86400),

@@ -366,7 +366,7 @@ async fn guessing_claim_codes_is_rate_limited(pool: PgPool) {
     assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
     assert_eq!(
         audited(&pool, "claim_failed").await,
-        i64::from(CLAIM_ATTEMPTS_PER_USER.max_hits)
+        CLAIM_ATTEMPTS_PER_USER.max_hits
     );
 }
 

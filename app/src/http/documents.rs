@@ -176,6 +176,13 @@ async fn receive(
             ),
         });
     }
+    // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
+    // body of unknown length is counted once it has arrived (so it can exceed the allowance once).
+    let limit_key = format!("upload_bytes:user:{}", actor.user.id);
+    let limits = state.config.limits;
+    if let Some(length) = declared {
+        pawfile::rate_limit::take_amount(&state.db, &limit_key, length, limits.uploads()).await?;
+    }
     let mut batch = UploadBatch::begin(&state.db, &state.documents, policy, actor, pet).await?;
     let mut multipart = multipart.map_err(|rejection| ApiError::BadRequest {
         error: rejection.body_text(),
@@ -185,7 +192,17 @@ async fn receive(
         batch.discard().await;
         return Err(err);
     }
-    Ok(batch.finish(details).await?)
+    let stored = batch.finish(details).await?;
+    if declared.is_none() {
+        let received: i64 = stored.iter().map(|document| document.size_bytes).sum();
+        // Already stored: going over the allowance refuses the next upload, not this one.
+        let counted =
+            pawfile::rate_limit::count_amount(&state.db, &limit_key, received, limits.uploads()).await;
+        if let Err(err) = counted {
+            tracing::warn!(error = %err, "cannot count an upload's bytes");
+        }
+    }
+    Ok(stored)
 }
 
 /// Streams each file part into the batch and reads the small text fields, each capped at
@@ -343,6 +360,7 @@ async fn content(
     documents::audit_access(&state.db, &caller.actor, &document, inline).await?;
     serve_object(
         &state,
+        &caller.actor,
         &document,
         Rendition::Original,
         &document.content_type,
@@ -372,6 +390,7 @@ async fn thumbnail(
     tag.insert_str(tag.len() - 1, "-thumbnail");
     serve_object(
         &state,
+        &caller.actor,
         &document,
         Rendition::Thumbnail,
         "image/jpeg",
@@ -387,6 +406,7 @@ async fn thumbnail(
 #[allow(clippy::too_many_arguments)]
 async fn serve_object(
     state: &AppState,
+    caller: &Actor,
     document: &Downloadable,
     rendition: Rendition,
     content_type: &str,
@@ -427,6 +447,16 @@ async fn serve_object(
                 .expect("valid response"));
         }
     };
+    // Downloaded bytes per user and hour: what this answer sends, so a viewer's many small range
+    // requests and a page of thumbnails cost what they weigh.
+    let sending = wanted.map_or(size, |(start, end)| end - start + 1);
+    pawfile::rate_limit::take_amount(
+        &state.db,
+        &format!("download_bytes:user:{}", caller.user.id),
+        sending,
+        state.config.limits.downloads(),
+    )
+    .await?;
     let object = documents::read(&state.documents, document, rendition, wanted).await?;
     let length = object.length;
     let body = Body::from_stream(object.into_stream());
@@ -477,6 +507,12 @@ async fn export_pet(
     Path(pet): Path<PetId>,
 ) -> Result<Response, ApiError> {
     let prepared = export::prepare(&state.db, &caller.actor, pet).await?;
+    pawfile::rate_limit::take(
+        &state.db,
+        &format!("exports:user:{}", caller.actor.user.id),
+        state.config.limits.exports(),
+    )
+    .await?;
     let filename = prepared.filename();
     let body = Body::from_stream(export::stream_zip(state.documents.clone(), prepared));
     Ok(Response::builder()

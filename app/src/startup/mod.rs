@@ -5,7 +5,7 @@
 mod state;
 pub mod telemetry;
 
-pub use state::{AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskSignals};
+pub use state::{AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskSignals, UsageLimits};
 
 use axum::Router;
 use leptos::prelude::*;
@@ -438,6 +438,11 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             body_idle_timeout: settings.http.body_idle_timeout,
             max_connections: settings.http.max_client_connections.max(1),
             shutdown_grace: settings.http.shutdown_grace,
+        },
+        limits: UsageLimits {
+            upload_bytes_per_hour: settings.http.limit_upload_per_hour.as_u64(),
+            download_bytes_per_hour: settings.http.limit_download_per_hour.as_u64(),
+            exports_per_hour: settings.http.limit_exports_per_hour,
         },
         max_upload_bytes: settings.http.max_upload_size.as_u64(),
         accepted_types: settings

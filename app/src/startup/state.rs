@@ -18,6 +18,8 @@ pub struct RuntimeConfig {
     pub session_absolute_timeout: Duration,
     /// How the server treats connections: slow clients, how many at once, shutting down.
     pub connections: ConnectionLimits,
+    /// How much one user may do per hour.
+    pub limits: UsageLimits,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
     /// Accepted document types (sniffed MIME types).
@@ -37,6 +39,51 @@ pub struct RuntimeConfig {
     /// The weekly restore drill: the key it decrypts with and its scratch database, when configured
     /// (or the embedded default, whose key sits in the data folder).
     pub backup_drill: Option<DrillSetup>,
+}
+
+/// How much one user may do per hour, counted in PostgreSQL so the limits hold across replicas.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageLimits {
+    /// Bytes uploaded per hour.
+    pub upload_bytes_per_hour: u64,
+    /// Bytes downloaded per hour (files and thumbnails).
+    pub download_bytes_per_hour: u64,
+    /// Zip exports per hour.
+    pub exports_per_hour: u32,
+}
+
+impl Default for UsageLimits {
+    fn default() -> Self {
+        Self {
+            upload_bytes_per_hour: 10 << 30,
+            download_bytes_per_hour: 50 << 30,
+            exports_per_hour: 20,
+        }
+    }
+}
+
+impl UsageLimits {
+    fn per_hour(max: u64) -> pawfile::rate_limit::Limit {
+        pawfile::rate_limit::Limit {
+            max_hits: i64::try_from(max).unwrap_or(i64::MAX),
+            window: Duration::from_secs(60 * 60),
+        }
+    }
+
+    /// Uploaded bytes, as a rate limit.
+    pub fn uploads(&self) -> pawfile::rate_limit::Limit {
+        Self::per_hour(self.upload_bytes_per_hour)
+    }
+
+    /// Downloaded bytes, as a rate limit.
+    pub fn downloads(&self) -> pawfile::rate_limit::Limit {
+        Self::per_hour(self.download_bytes_per_hour)
+    }
+
+    /// Exports, as a rate limit.
+    pub fn exports(&self) -> pawfile::rate_limit::Limit {
+        Self::per_hour(u64::from(self.exports_per_hour))
+    }
 }
 
 /// How the server treats its clients' connections.

@@ -354,7 +354,7 @@ async fn throttled_sign_ins_are_audited_once_per_window_not_once_per_attempt(poo
         audited_guesses + 1,
         "one row says the throttle began"
     );
-    let counted: i32 = sqlx::query_scalar("select hits from rate_limit_hits where key like '%:addr:198.51.100.66' and key like 'sign_in:account:%'")
+    let counted: i64 = sqlx::query_scalar("select hits from rate_limit_hits where key like '%:addr:198.51.100.66' and key like 'sign_in:account:%'")
         .fetch_one(&app.pool)
         .await
         .unwrap();
@@ -1005,4 +1005,127 @@ async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_res
     assert_eq!(objects.len(), 1, "no object for the refused upload: {objects:?}");
     let again = upload().await.unwrap();
     assert_eq!(again.status(), StatusCode::CREATED, "Pawfile recovers by itself");
+}
+
+async fn a_pet_of(app: &crate::support::TestApp) -> String {
+    app.signed_in_owner("olivia@example.org").await;
+    let pet: Value = app
+        .post_form("/api/pets/create", &[("name", "Biscuit"), ("species", "dog")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    pet.as_str().unwrap().to_owned()
+}
+
+async fn upload_pdf(app: &crate::support::TestApp, pet: &str, size: usize) -> Response {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.resize(size, b'x');
+    app.client
+        .post(app.url(&format!("/api/pets/{pet}/documents")))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("scan.pdf"),
+        ))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn downloaded_bytes_are_limited_per_user_and_hour_by_weight_not_by_request(pool: PgPool) {
+    let mut config = test_config();
+    config.limits.download_bytes_per_hour = 100_000;
+    let app = spawn_app_with(pool, config).await;
+    let pet = a_pet_of(&app).await;
+    let stored: Value = upload_pdf(&app, &pet, 60_000).await.json().await.unwrap();
+    let content = app.url(&format!(
+        "/api/documents/{}/content",
+        stored[0]["id"].as_str().unwrap()
+    ));
+    let get = |range: Option<&'static str>| {
+        let mut request = app.client.get(&content);
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        request.send()
+    };
+
+    assert_eq!(get(None).await.unwrap().status(), StatusCode::OK);
+    // A viewer's many small range requests cost only their bytes: 300 × 100 bytes.
+    for _ in 0..300 {
+        assert_eq!(
+            get(Some("bytes=0-99")).await.unwrap().status(),
+            StatusCode::PARTIAL_CONTENT
+        );
+    }
+    let refused = get(None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    let (_, body) = error_of(refused).await;
+    assert_eq!(body["kind"], "rate_limited");
+    // The refused request took nothing: what is left (10,000 bytes) can still be read.
+    assert_eq!(
+        get(Some("bytes=0-9999")).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    assert_eq!(
+        get(Some("bytes=0-0")).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn uploaded_bytes_are_limited_per_user_and_hour_and_a_refused_upload_stores_nothing(pool: PgPool) {
+    let mut config = test_config();
+    config.limits.upload_bytes_per_hour = 300_000;
+    let app = spawn_app_with(pool, config).await;
+    let pet = a_pet_of(&app).await;
+    assert_eq!(
+        upload_pdf(&app, &pet, 200_000).await.status(),
+        StatusCode::CREATED
+    );
+
+    let refused = upload_pdf(&app, &pet, 200_000).await;
+
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    let objects = app.documents.keys().await;
+    assert_eq!(
+        objects.iter().filter(|key| key.starts_with("documents/")).count(),
+        1,
+        "{objects:?}"
+    );
+    assert_eq!(
+        upload_pdf(&app, &pet, 50_000).await.status(),
+        StatusCode::CREATED,
+        "what fits still does"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn exports_are_limited_per_user_and_hour(pool: PgPool) {
+    let mut config = test_config();
+    config.limits.exports_per_hour = 2;
+    let app = spawn_app_with(pool, config).await;
+    let pet = a_pet_of(&app).await;
+    let export = || app.client.get(app.url(&format!("/api/pets/{pet}/export"))).send();
+    for _ in 0..2 {
+        let response = export().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.unwrap();
+    }
+    let refused = export().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
 }

@@ -50,6 +50,9 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             header_read_timeout: std::time::Duration::from_secs(10),
             body_idle_timeout: std::time::Duration::from_secs(30),
             max_client_connections: 64,
+            limit_upload_per_hour: bytesize::ByteSize::gib(1),
+            limit_download_per_hour: bytesize::ByteSize::gib(1),
+            limit_exports_per_hour: 5,
             shutdown_grace: std::time::Duration::from_secs(5),
         },
         documents: DocumentStoreSettings {

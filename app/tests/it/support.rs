@@ -29,6 +29,7 @@ pub fn test_config() -> RuntimeConfig {
         session_idle_timeout: Duration::from_secs(2 * 60 * 60),
         session_absolute_timeout: Duration::from_secs(12 * 60 * 60),
         connections: pawfile_app::startup::ConnectionLimits::default(),
+        limits: pawfile_app::startup::UsageLimits::default(),
         max_upload_bytes: 64 * 1024 * 1024,
         accepted_types: pawfile::documents::sniff::DEFAULT_ACCEPTED
             .iter()
