@@ -436,6 +436,14 @@ pub struct HttpSettings {
         default_value_t = 20
     )]
     pub limit_exports_per_hour: u32,
+    /// Uploads one user may run at once (counted across replicas; a server that dies frees its
+    /// uploads' slots within a minute).
+    #[arg(
+        long = "limit-concurrent-uploads",
+        env = "PAWFILE_LIMIT_CONCURRENT_UPLOADS",
+        default_value_t = 10
+    )]
+    pub limit_concurrent_uploads: usize,
     /// On SIGTERM, how long requests in flight may take to finish before they are cut.
     #[arg(long = "shutdown-grace", env = "PAWFILE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

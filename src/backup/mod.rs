@@ -54,6 +54,7 @@ pub const EXCLUDED: &[&str] = &[
     "tower_sessions.session",
     "rate_limit_hits",
     "upload_intents",
+    "upload_slots",
     "_sqlx_migrations",
     "backup_runs",
     "backup_objects",

@@ -5,6 +5,7 @@
 pub mod export;
 pub mod headers;
 pub mod reconcile;
+pub mod slots;
 pub mod sniff;
 pub mod thumbnails;
 pub mod upload;

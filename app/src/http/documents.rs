@@ -17,6 +17,7 @@ use axum::{
     routing::{get, post},
 };
 use futures::TryStreamExt;
+use pawfile::documents::slots::UploadSlot;
 use pawfile::{
     access::Actor,
     documents::{
@@ -176,14 +177,16 @@ async fn receive(
             ),
         });
     }
+    let mut batch = UploadBatch::begin(&state.db, &state.documents, policy, actor, pet).await?;
+    // One of the user's upload slots, held until the upload ends (or the request is dropped).
+    let limits = state.config.limits;
+    let _slot = UploadSlot::take(&state.db, actor.user.id, limits.concurrent_uploads).await?;
     // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
     // body of unknown length is counted once it has arrived (so it can exceed the allowance once).
     let limit_key = format!("upload_bytes:user:{}", actor.user.id);
-    let limits = state.config.limits;
     if let Some(length) = declared {
         pawfile::rate_limit::take_amount(&state.db, &limit_key, length, limits.uploads()).await?;
     }
-    let mut batch = UploadBatch::begin(&state.db, &state.documents, policy, actor, pet).await?;
     let mut multipart = multipart.map_err(|rejection| ApiError::BadRequest {
         error: rejection.body_text(),
     })?;

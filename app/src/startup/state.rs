@@ -50,6 +50,8 @@ pub struct UsageLimits {
     pub download_bytes_per_hour: u64,
     /// Zip exports per hour.
     pub exports_per_hour: u32,
+    /// Uploads one user runs at once.
+    pub concurrent_uploads: usize,
 }
 
 impl Default for UsageLimits {
@@ -58,6 +60,7 @@ impl Default for UsageLimits {
             upload_bytes_per_hour: 10 << 30,
             download_bytes_per_hour: 50 << 30,
             exports_per_hour: 20,
+            concurrent_uploads: 10,
         }
     }
 }

@@ -1129,3 +1129,79 @@ async fn exports_are_limited_per_user_and_hour(pool: PgPool) {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().contains_key("retry-after"));
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_user_runs_a_bounded_number_of_uploads_at_once_and_a_dead_servers_slots_free_themselves(
+    pool: PgPool,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut config = test_config();
+    config.limits.concurrent_uploads = 2;
+    let app = spawn_app_with(pool, config).await;
+    let pet = a_pet_of(&app).await;
+    let cookie = app.session_cookie().unwrap();
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // Two uploads in flight (their bodies still arriving).
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /api/pets/{pet}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
+             Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 300000\r\n\r\n\
+             --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.pdf\"\r\n\
+             Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        running.push(stream);
+    }
+    let mut taken = 0;
+    for _ in 0..100 {
+        taken = sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if taken == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(taken, 2);
+
+    let refused = upload_pdf(&app, &pet, 10_000).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let (_, body) = error_of(refused).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("2 uploads running"),
+        "{body}"
+    );
+
+    // One ends: its slot is given back.
+    drop(running.pop());
+    let mut accepted = StatusCode::TOO_MANY_REQUESTS;
+    for _ in 0..50 {
+        accepted = upload_pdf(&app, &pet, 10_000).await.status();
+        if accepted != StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(accepted, StatusCode::CREATED);
+
+    // A server that died mid-upload left a slot whose lease has ended: it does not count.
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let user: uuid::Uuid = sqlx::query_scalar("select id from users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        sqlx::query("insert into upload_slots (id, user_id, lease_until) values ($1, $2, now() - interval '1 second')")
+            .bind(uuid::Uuid::new_v4())
+            .bind(user)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(upload_pdf(&app, &pet, 10_000).await.status(), StatusCode::CREATED);
+}

@@ -53,6 +53,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_upload_per_hour: bytesize::ByteSize::gib(1),
             limit_download_per_hour: bytesize::ByteSize::gib(1),
             limit_exports_per_hour: 5,
+            limit_concurrent_uploads: 4,
             shutdown_grace: std::time::Duration::from_secs(5),
         },
         documents: DocumentStoreSettings {
