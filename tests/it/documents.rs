@@ -210,6 +210,51 @@ async fn unfinished_uploads_are_seen(backend: S3Backend, _pool: PgPool) {
     assert_eq!(bucket.pending_uploads().await, 0);
 }
 
+/// A server that crashed mid-upload left a multipart upload in S3 and its announcement (with the
+/// upload's id) in PostgreSQL; reconcile aborts it by that id, which works on a store that cannot list
+/// multipart uploads (the embedded endpoint) as well as on one that can.
+async fn a_crashed_servers_multipart_upload_is_swept_by_its_recorded_id(backend: S3Backend, pool: PgPool) {
+    let bucket = TestBucket::new(backend).await;
+    let client = bucket.store.sdk();
+    let key = format!("documents/{}", DocumentId::new());
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket.store.bucket())
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap().to_owned();
+    client
+        .upload_part()
+        .bucket(bucket.store.bucket())
+        .key(&key)
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from(vec![1u8; 1024]))
+        .send()
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into upload_intents (object_key, upload_id, started_at) values ($1, $2, now() - interval '2 days')",
+    )
+    .bind(&key)
+    .bind(&upload_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(bucket.pending_uploads().await, 1);
+
+    let report = reconcile::reconcile(&pool, &bucket.store, reconcile::Options::default())
+        .await
+        .unwrap()
+        .expect("no other reconcile runs");
+
+    assert!(report.aborted_uploads >= 1, "{report:?}");
+    assert_eq!(bucket.pending_uploads().await, 0, "the parts are gone");
+    assert_eq!(announced(&pool).await, 0, "and so is the announcement");
+}
+
 macro_rules! on_both_servers {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -237,6 +282,7 @@ on_both_servers!(
     refusals_leave_nothing_behind,
     a_client_going_away_leaves_nothing_behind,
     unfinished_uploads_are_seen,
+    a_crashed_servers_multipart_upload_is_swept_by_its_recorded_id,
 );
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
