@@ -395,6 +395,10 @@ pub struct HttpSettings {
     /// How often the bucket is compared with the database.
     #[arg(long = "reconcile-interval", env = "PAWFILE_RECONCILE_INTERVAL", default_value = "6h", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
+    /// Every document's bytes are read back and re-hashed at least once per this period (the scrub
+    /// shares the work between the reconcile runs).
+    #[arg(long = "scrub-period", env = "PAWFILE_SCRUB_PERIOD", default_value = "30days", value_parser = parse_duration)]
+    pub scrub_period: Duration,
     /// A session ends after this long without a request (for example 30m, 2h).
     #[arg(long = "session-idle-timeout", env = "PAWFILE_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
     pub session_idle_timeout: Duration,

@@ -128,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: Duration::from_secs(86400),
             reconcile_interval: Duration::from_secs(86400),
+            scrub_period: Duration::from_secs(30 * 86400),
             backups_on_this_machine: true,
             backup_schedule: pawfile::config::BackupSchedule::Off,
             backup_key_beside_data: false,

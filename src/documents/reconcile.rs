@@ -26,6 +26,19 @@ pub struct Options {
     pub verify_sample: i64,
     /// Multipart uploads started longer ago than this are aborted (a slow upload may take hours).
     pub upload_grace: Duration,
+    /// Every document is read back and re-hashed at least once per this period: each run takes the
+    /// longest-unchecked documents, as many as the period needs at `run_interval` (and at least
+    /// `verify_sample`).
+    pub scrub_period: Duration,
+    /// How often runs happen (to share the period's work between them).
+    pub run_interval: Duration,
+}
+
+/// How many documents a run re-hashes: its share of all of them over the scrub period, at least
+/// `minimum`.
+pub fn scrub_batch(documents: i64, minimum: i64, period: Duration, run_interval: Duration) -> i64 {
+    let runs = (period.as_secs_f64() / run_interval.as_secs_f64().max(1.0)).max(1.0);
+    ((documents as f64 / runs).ceil() as i64).max(minimum)
 }
 
 impl Default for Options {
@@ -34,6 +47,8 @@ impl Default for Options {
             grace: Duration::from_secs(60 * 60),
             verify_sample: 20,
             upload_grace: Duration::from_secs(24 * 60 * 60),
+            scrub_period: Duration::from_secs(30 * 24 * 60 * 60),
+            run_interval: Duration::from_secs(6 * 60 * 60),
         }
     }
 }
@@ -71,6 +86,19 @@ struct Row {
     size: i64,
     sha256: Vec<u8>,
     thumbnail_key: Option<String>,
+}
+
+/// How far the scrub's rotation has come: documents re-hashed within `period`, of all documents.
+pub async fn scrub_coverage(pool: &PgPool, period: Duration) -> Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"select count(*) as "documents!",
+                  count(*) filter (where rehashed_at > now() - make_interval(secs => $1::float8)) as "rehashed!"
+           from documents"#,
+        period.as_secs_f64()
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.rehashed, row.documents))
 }
 
 /// One reconcile run. `None` when another replica is running one.
@@ -177,17 +205,25 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Rep
     }
 
     // Read back everything already flagged for a checksum mismatch (so a flag is only cleared after the
-    // bytes were checked again), plus a random sample.
+    // bytes were checked again), plus this run's share of the rotation: the longest-unchecked first.
+    let batch = scrub_batch(
+        rows.len() as i64,
+        options.verify_sample,
+        options.scrub_period,
+        options.run_interval,
+    );
     let sample = sqlx::query_scalar!(
         r#"(select object_key as "key!" from documents where integrity_problem = $2)
            union
-           (select object_key as "key!" from documents order by random() limit $1)"#,
-        options.verify_sample,
+           (select object_key as "key!" from documents
+            order by integrity_problem is not null, rehashed_at nulls first, id limit $1)"#,
+        batch,
         CHECKSUM_PROBLEM
     )
     .fetch_all(pool)
     .await?;
     let mut verified_clean: Vec<uuid::Uuid> = Vec::new();
+    let mut rehashed: Vec<uuid::Uuid> = Vec::new();
     for key in sample {
         let Some(row) = rows.get(&key) else { continue };
         if !present.contains_key(key.as_str()) || problems.iter().any(|(id, _)| *id == row.id) {
@@ -195,6 +231,7 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Rep
         }
         let (sha256, _) = store.sha256_of(&key).await?;
         report.verified += 1;
+        rehashed.push(row.id.0);
         if sha256[..] == row.sha256[..] {
             verified_clean.push(row.id.0);
         } else {
@@ -203,6 +240,12 @@ async fn run(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Rep
         }
     }
 
+    sqlx::query!(
+        "update documents set rehashed_at = now() where id = any($1)",
+        &rehashed
+    )
+    .execute(pool)
+    .await?;
     let flagged: Vec<uuid::Uuid> = problems.iter().map(|(id, _)| id.0).collect();
     let messages: Vec<String> = problems.into_iter().map(|(_, message)| message).collect();
     let mut tx = pool.begin().await?;

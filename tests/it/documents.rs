@@ -245,7 +245,7 @@ async fn a_crashed_servers_multipart_upload_is_swept_by_its_recorded_id(backend:
     .unwrap();
     assert_eq!(bucket.pending_uploads().await, 1);
 
-    let report = reconcile::reconcile(&pool, &bucket.store, reconcile::Options::default())
+    let report = reconcile::reconcile(&pool, &bucket.store, Options::default())
         .await
         .unwrap()
         .expect("no other reconcile runs");
@@ -765,4 +765,70 @@ async fn a_file_beyond_the_most_a_batch_takes_removes_the_whole_batch(pool: PgPo
         "every file of the batch was removed"
     );
     assert_eq!(announced(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_scrub_re_hashes_every_document_once_per_period_in_rotation(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    for _ in 0..10 {
+        upload(&pool, &bucket, &alice, biscuit, 2048).await;
+    }
+    // A period of five runs: each run takes its fifth of the documents, the longest-unchecked first.
+    let options = Options {
+        verify_sample: 1,
+        scrub_period: Duration::from_secs(5 * 3600),
+        run_interval: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    assert_eq!(
+        reconcile::scrub_batch(10, 1, options.scrub_period, options.run_interval),
+        2
+    );
+    assert_eq!(
+        reconcile::scrub_batch(10, 4, options.scrub_period, options.run_interval),
+        4
+    );
+    assert_eq!(
+        reconcile::scrub_coverage(&pool, options.scrub_period)
+            .await
+            .unwrap(),
+        (0, 10)
+    );
+
+    for run in 1..=5 {
+        let report = reconcile::reconcile(&pool, &bucket.store, options)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.verified, 2, "run {run}");
+        assert_eq!(
+            reconcile::scrub_coverage(&pool, options.scrub_period)
+                .await
+                .unwrap(),
+            (2 * run, 10),
+            "run {run}: no document twice before every one once"
+        );
+    }
+
+    // The next run starts the rotation again with the documents checked longest ago.
+    let first: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from documents order by rehashed_at, id limit 2")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    reconcile::reconcile(&pool, &bucket.store, options)
+        .await
+        .unwrap()
+        .unwrap();
+    let newest: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from documents order by rehashed_at desc, id limit 2")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let (mut first, mut newest) = (first, newest);
+    first.sort();
+    newest.sort();
+    assert_eq!(first, newest);
 }

@@ -145,3 +145,35 @@ pub async fn integrity_issues() -> Result<Vec<IntegrityIssue>, ApiError> {
         .await,
     )
 }
+
+/// How far the integrity scrub's rotation has come: documents whose bytes were read back and re-hashed
+/// within the scrub period, of all documents.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScrubProgress {
+    /// Documents re-hashed within the period.
+    pub rehashed: i64,
+    /// All documents.
+    pub documents: i64,
+    /// The scrub period, in days.
+    pub period_days: u64,
+}
+
+/// The integrity scrub's coverage (admins). `GET /api/admin/integrity/coverage`.
+#[server(endpoint = "admin/integrity/coverage", input = GetUrl)]
+pub async fn scrub_coverage() -> Result<ScrubProgress, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            ctx.require_role(pawfile::domain::Role::Admin).await?;
+            let period = ctx.state.config.scrub_period;
+            let (rehashed, documents) =
+                pawfile::documents::reconcile::scrub_coverage(&ctx.state.db, period).await?;
+            Ok(ScrubProgress {
+                rehashed,
+                documents,
+                period_days: period.as_secs().div_ceil(86_400),
+            })
+        }
+        .await,
+    )
+}

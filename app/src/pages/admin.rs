@@ -3,6 +3,7 @@
 use super::components::{ErrorNotice, FieldError, FormError, action_error, query};
 use crate::api::{
     CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail, integrity_issues,
+    scrub_coverage,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -99,10 +100,23 @@ pub fn AdminPage() -> impl IntoView {
 #[component]
 fn IntegrityPanel() -> impl IntoView {
     let issues = Resource::new(|| (), |_| integrity_issues());
+    let coverage = Resource::new(|| (), |_| scrub_coverage());
     view! {
         <section class="card">
             <h2>"Document integrity"</h2>
             <p class="hint">"The bucket is compared with the database every few hours (and by `pawfile reconcile`)."</p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    coverage.await.ok().map(|coverage| view! {
+                        <p data-testid="scrub-coverage">{format!(
+                            "Re-hashed in the last {} days: {} of {} documents.",
+                            coverage.period_days,
+                            coverage.rehashed,
+                            coverage.documents,
+                        )}</p>
+                    })
+                })}
+            </Suspense>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match issues.await {

@@ -60,20 +60,18 @@ fn spawn_background_tasks(
     };
     let reconcile = {
         let (db, store) = (state.db.clone(), state.documents.clone());
+        let options = pawfile::documents::reconcile::Options {
+            scrub_period: state.config.scrub_period,
+            run_interval: state.config.reconcile_interval,
+            ..Default::default()
+        };
         tasks::run_periodically(
             "reconcile",
             state.config.reconcile_interval,
             shutdown.clone(),
             move || {
                 let (db, store) = (db.clone(), store.clone());
-                async move {
-                    pawfile::documents::reconcile::reconcile(
-                        &db,
-                        &store,
-                        pawfile::documents::reconcile::Options::default(),
-                    )
-                    .await
-                }
+                async move { pawfile::documents::reconcile::reconcile(&db, &store, options).await }
             },
         )
     };
@@ -454,6 +452,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             .collect(),
         trash_retention: settings.http.trash_retention,
         reconcile_interval: settings.http.reconcile_interval,
+        scrub_period: settings.http.scrub_period,
         backups_on_this_machine,
         backup_schedule: settings.backup.schedule,
         backup_key_beside_data,

@@ -28,6 +28,8 @@ pub struct RuntimeConfig {
     pub trash_retention: Duration,
     /// How often the bucket is compared with the database.
     pub reconcile_interval: Duration,
+    /// Every document is re-hashed at least once per this period.
+    pub scrub_period: Duration,
     /// Whether the backup store is an embedded endpoint on this machine (so not a separate backup).
     pub backups_on_this_machine: bool,
     /// When the server backs up by itself.

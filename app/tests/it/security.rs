@@ -531,6 +531,7 @@ const READ_ONLY: &[&str] = &[
     "/api/admin/backups",
     "/api/admin/clinics",
     "/api/admin/integrity",
+    "/api/admin/integrity/coverage",
     "/api/admin/storage-status",
     "/api/admin/users",
     "/api/clinic/patients",
@@ -1204,4 +1205,44 @@ async fn a_user_runs_a_bounded_number_of_uploads_at_once_and_a_dead_servers_slot
             .unwrap();
     }
     assert_eq!(upload_pdf(&app, &pet, 10_000).await.status(), StatusCode::CREATED);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_scrub_coverage_is_shown_to_admins_only(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let pet = a_pet_of(&app).await;
+    assert_eq!(upload_pdf(&app, &pet, 5_000).await.status(), StatusCode::CREATED);
+    let as_owner = app
+        .client
+        .get(app.url("/api/admin/integrity/coverage"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_owner.status(), StatusCode::FORBIDDEN);
+
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let admin = app.browser_for("admin@example.org").await;
+    let coverage: Value = admin
+        .get(app.url("/api/admin/integrity/coverage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(coverage["documents"], 1);
+    assert_eq!(coverage["rehashed"], 0, "nothing scrubbed yet");
+    assert_eq!(coverage["period_days"], 30);
+    let page = admin
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Re-hashed in the last 30 days: 0 of 1 documents."),
+        "the admin page shows it"
+    );
 }

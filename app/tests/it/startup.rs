@@ -45,6 +45,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: std::time::Duration::from_secs(86400),
             reconcile_interval: std::time::Duration::from_secs(3600),
+            scrub_period: std::time::Duration::from_secs(30 * 86400),
             session_idle_timeout: std::time::Duration::from_secs(60),
             session_absolute_timeout: std::time::Duration::from_secs(600),
             header_read_timeout: std::time::Duration::from_secs(10),

@@ -37,6 +37,7 @@ pub fn test_config() -> RuntimeConfig {
             .collect(),
         trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
         reconcile_interval: Duration::from_secs(6 * 60 * 60),
+        scrub_period: Duration::from_secs(30 * 24 * 60 * 60),
         backups_on_this_machine: true,
         backup_schedule: pawfile::config::BackupSchedule::Off,
         backup_key_beside_data: false,
