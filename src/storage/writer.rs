@@ -208,6 +208,8 @@ impl ObjectWriter {
             .bucket(&self.store.bucket)
             .key(&self.key)
             .content_type(&self.content_type)
+            // Every part carries its SHA-256, which S3 verifies, and the object a composite of them.
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .send()
             .await
             .map_err(|err| self.store.classify(&err))?;
@@ -373,7 +375,8 @@ async fn wait_for(handle: Option<PartUpload>) -> Result<Option<CompletedPart>, S
     }
 }
 
-/// Sends one part. Its bytes are in memory, so the SDK signs their SHA-256 and S3 verifies it.
+/// Sends one part with its SHA-256 (`x-amz-checksum-sha256`), which S3 verifies before it keeps the
+/// part and repeats in the completed upload's composite checksum.
 async fn upload_part(
     store: ObjectStore,
     key: String,
@@ -382,6 +385,7 @@ async fn upload_part(
     bytes: Bytes,
 ) -> Result<CompletedPart, StorageError> {
     let length = bytes.len() as i64;
+    let checksum = BASE64.encode(Sha256::digest(&bytes));
     let uploaded = store
         .client
         .upload_part()
@@ -390,6 +394,7 @@ async fn upload_part(
         .upload_id(upload_id)
         .part_number(number)
         .content_length(length)
+        .checksum_sha256(&checksum)
         .body(ByteStream::from(bytes))
         .send()
         .await
@@ -397,5 +402,6 @@ async fn upload_part(
     Ok(CompletedPart::builder()
         .part_number(number)
         .set_e_tag(uploaded.e_tag().map(str::to_owned))
+        .checksum_sha256(checksum)
         .build())
 }

@@ -194,3 +194,40 @@ async fn a_failing_part_aborts_the_upload() {
     );
     writer.discard().await.unwrap();
 }
+
+/// On Garage, which verifies checksums: every part of a multipart object was sent with its SHA-256,
+/// so the object carries the composite checksum (the SHA-256 of the parts' SHA-256s, with their
+/// count), equal to the one computed here from the bytes.
+#[tokio::test]
+async fn garage_keeps_the_composite_of_the_part_checksums_pawfile_sent() {
+    let bucket = TestBucket::new(S3Backend::Garage).await;
+    let data = bytes(2 * PART_SIZE + 1000);
+    let mut writer = bucket.store.writer("documents/checked");
+    writer.set_content_type("application/pdf");
+    assert!(write_all(&mut writer, &data).await, "a multipart upload");
+    writer.finish().await.unwrap();
+    writer.keep();
+
+    let head = bucket
+        .store
+        .sdk()
+        .head_object()
+        .bucket(bucket.store.bucket())
+        .key("documents/checked")
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+
+    use base64::Engine;
+    let mut digests = Vec::new();
+    for part in data.chunks(PART_SIZE) {
+        digests.extend_from_slice(&Sha256::digest(part));
+    }
+    let composite = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&digests));
+    assert_eq!(
+        head.checksum_sha256(),
+        Some(format!("{composite}-3").as_str()),
+        "{head:?}"
+    );
+}
