@@ -54,15 +54,16 @@ pub async fn client_context(
 /// so the incoming cookie is renamed for it, and a cookie of the plain name, which anyone on a sibling
 /// subdomain or a plain-HTTP network could have set, is dropped.
 fn take_host_cookie(headers: &mut axum::http::HeaderMap) {
+    let plain = format!("{COOKIE_NAME}=");
     let cookies: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !pair.starts_with(&format!("{COOKIE_NAME}=")))
+        .filter(|pair| !pair.is_empty() && !pair.starts_with(&plain))
         .map(|pair| match pair.strip_prefix(SECURE_COOKIE_PREFIX) {
-            Some(rest) if rest.starts_with(&format!("{COOKIE_NAME}=")) => rest.to_owned(),
+            Some(rest) if rest.starts_with(&plain) => rest.to_owned(),
             _ => pair.to_owned(),
         })
         .collect();
