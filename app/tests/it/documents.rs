@@ -909,16 +909,7 @@ async fn a_client_vanishing_mid_upload_leaves_no_orphan(pool: PgPool) {
     use tokio::io::AsyncWriteExt;
     let setup = with_a_pet(spawn_app(pool).await).await;
     let cookie = setup.app.jar_cookie_for(&setup.owner).await;
-    let address = setup.app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /api/pets/{}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
-         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 30000000\r\n\r\n\
-         --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
-         Content-Type: application/pdf\r\n\r\n",
-        setup.pet
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = setup.app.raw_upload(&cookie, &setup.pet, 30_000_000).await;
     // Send a full part's worth and more, then vanish.
     let body = pdf(12 * 1024 * 1024);
     stream.write_all(&body).await.unwrap();
@@ -960,16 +951,7 @@ async fn an_upload_that_stalls_ends_with_a_clear_error_and_leaves_nothing(pool: 
     config.connections.body_idle_timeout = Duration::from_secs(1);
     let setup = with_a_pet(spawn_app_with(pool, config).await).await;
     let cookie = setup.app.jar_cookie_for(&setup.owner).await;
-    let address = setup.app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /api/pets/{}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
-         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 30000000\r\n\r\n\
-         --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
-         Content-Type: application/pdf\r\n\r\n",
-        setup.pet
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = setup.app.raw_upload(&cookie, &setup.pet, 30_000_000).await;
     // More than a part, so a multipart upload has begun in S3; then nothing more, connection open.
     stream.write_all(&pdf(10 * 1024 * 1024)).await.unwrap();
 
@@ -988,6 +970,22 @@ async fn an_upload_that_stalls_ends_with_a_clear_error_and_leaves_nothing(pool: 
         0,
         "no unfinished multipart upload"
     );
+
+    // A stall inside a text field says so too.
+    let mut stream = setup
+        .app
+        .raw_upload_part(&cookie, &setup.pet, 1000, "name=\"caption\"")
+        .await;
+    stream.write_all(b"Sick").await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut answer))
+        .await
+        .expect("the server answers a stalled field by itself")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("The upload stalled"), "{answer}");
+    assert_eq!(setup.stored().await, (Vec::new(), 0));
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]

@@ -23,6 +23,15 @@ async fn error_of(response: Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// The seconds of a 429's `Retry-After` (the test fails without one).
+fn retry_after(response: &Response) -> u64 {
+    let header = response
+        .headers()
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("{}: no Retry-After", response.status()));
+    header.to_str().unwrap().parse().unwrap()
+}
+
 async fn audit_count(pool: &PgPool, action: &str) -> i64 {
     sqlx::query_scalar("select count(*) from audit_events where action = $1")
         .bind(action)
@@ -121,11 +130,7 @@ async fn password_changes_are_rate_limited(pool: PgPool) {
     let response = change().await;
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after = retry_after(&response);
     assert!((1..=3600).contains(&retry_after), "{retry_after}");
     let (_, body) = error_of(response).await;
     assert_eq!(body["kind"], "rate_limited");
@@ -293,11 +298,7 @@ async fn guesses_from_elsewhere_do_not_lock_the_owner_out_of_their_own_address(p
     // The guesser is throttled, with Retry-After, even with the right password...
     let throttled = sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", PASSWORD).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after = retry_after(&throttled);
     assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
     let (_, body) = error_of(throttled).await;
     assert_eq!(body["kind"], "rate_limited");
@@ -325,7 +326,7 @@ async fn guesses_spread_over_many_addresses_meet_an_hourly_ceiling(pool: PgPool)
     let response = sign_in_from(&attacker, &url, "198.51.100.99", "olivia@example.org", "guess").await;
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(response.headers().contains_key("retry-after"));
+    assert!(retry_after(&response) >= 1);
     let (_, body) = error_of(response).await;
     let message = body["error"].as_str().unwrap();
     assert!(
@@ -856,14 +857,7 @@ async fn postgres_going_away_answers_503_stores_nothing_and_pawfile_recovers_by_
         .unwrap();
 
     let app = spawn_app_with(through_proxy, test_config()).await;
-    app.signed_in_owner("olivia@example.org").await;
-    let pet: Value = app
-        .post_form("/api/pets/create", &[("name", "Biscuit"), ("species", "dog")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let pet = pet.as_str().unwrap().to_owned();
+    let pet = a_pet_of(&app).await;
 
     proxy.cut();
 
@@ -886,17 +880,7 @@ async fn postgres_going_away_answers_503_stores_nothing_and_pawfile_recovers_by_
         "a page that says what happened: {main}"
     );
     assert!(!page.contains("Biscuit"));
-    let upload = app
-        .client
-        .post(app.url(&format!("/api/pets/{pet}/documents")))
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(b"%PDF-1.7\n".repeat(200_000)).file_name("scan.pdf"),
-        ))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = error_of(upload).await;
+    let (status, body) = error_of(upload_pdf(&app, &pet, 1_800_000).await).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(app.documents.keys().await.is_empty(), "nothing reached S3");
     assert_eq!(app.documents.pending_uploads().await, 0);
@@ -934,24 +918,9 @@ async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_res
     documents.store = pawfile::storage::ObjectStore::connect(&settings).await;
     let app =
         crate::support::spawn_app_on(pool, documents, TestBucket::embedded().await, test_config()).await;
-    app.signed_in_owner("olivia@example.org").await;
-    let pet: Value = app
-        .post_form("/api/pets/create", &[("name", "Biscuit"), ("species", "dog")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let pet = pet.as_str().unwrap().to_owned();
-    let upload = || {
-        app.client
-            .post(app.url(&format!("/api/pets/{pet}/documents")))
-            .multipart(reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(b"%PDF-1.7\n".repeat(20_000)).file_name("scan.pdf"),
-            ))
-            .send()
-    };
-    let stored: Value = upload().await.unwrap().json().await.unwrap();
+    let pet = a_pet_of(&app).await;
+    let upload = || upload_pdf(&app, &pet, 180_000);
+    let stored: Value = upload().await.json().await.unwrap();
     let id = stored[0]["id"].as_str().unwrap().to_owned();
 
     proxy.stall();
@@ -963,7 +932,7 @@ async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_res
         let response = app.client.get(app.url("/api/me")).send().await.unwrap();
         (response.status(), started.elapsed())
     });
-    let (status, body) = error_of(refused.unwrap()).await;
+    let (status, body) = error_of(refused).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
         body["error"]
@@ -1004,7 +973,7 @@ async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_res
     assert_eq!(rows, 1, "no row for the refused upload");
     let objects = direct.list("documents/").await.unwrap();
     assert_eq!(objects.len(), 1, "no object for the refused upload: {objects:?}");
-    let again = upload().await.unwrap();
+    let again = upload().await;
     assert_eq!(again.status(), StatusCode::CREATED, "Pawfile recovers by itself");
 }
 
@@ -1062,11 +1031,7 @@ async fn downloaded_bytes_are_limited_per_user_and_hour_by_weight_not_by_request
     }
     let refused = get(None).await.unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after = retry_after(&refused);
     assert!((1..=3600).contains(&retry_after), "{retry_after}");
     let (_, body) = error_of(refused).await;
     assert_eq!(body["kind"], "rate_limited");
@@ -1095,7 +1060,7 @@ async fn uploaded_bytes_are_limited_per_user_and_hour_and_a_refused_upload_store
     let refused = upload_pdf(&app, &pet, 200_000).await;
 
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
+    assert!(retry_after(&refused) >= 1);
     let rows: i64 = sqlx::query_scalar("select count(*) from documents")
         .fetch_one(&app.pool)
         .await
@@ -1121,6 +1086,35 @@ async fn exports_are_limited_per_user_and_hour(pool: PgPool) {
     let app = spawn_app_with(pool, config).await;
     let pet = a_pet_of(&app).await;
     let export = || app.client.get(app.url(&format!("/api/pets/{pet}/export"))).send();
+    // Tries at someone else's pet answer 404 like a missing pet and take nothing from the allowance.
+    app.create_user("mallory@example.org", &[Role::Owner], None).await;
+    let stranger = app.browser_for("mallory@example.org").await;
+    for _ in 0..3 {
+        let response = stranger
+            .get(app.url(&format!("/api/pets/{pet}/export")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    let own: Value = stranger
+        .post(app.url("/api/pets/create"))
+        .form(&[("name", "Rex"), ("species", "dog")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let response = stranger
+            .get(app.url(&format!("/api/pets/{}/export", own.as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the 404s counted nothing");
+        response.bytes().await.unwrap();
+    }
     for _ in 0..2 {
         let response = export().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -1128,7 +1122,7 @@ async fn exports_are_limited_per_user_and_hour(pool: PgPool) {
     }
     let refused = export().await.unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
+    assert!(retry_after(&refused) >= 1);
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -1141,18 +1135,11 @@ async fn a_user_runs_a_bounded_number_of_uploads_at_once_and_a_dead_servers_slot
     let app = spawn_app_with(pool, config).await;
     let pet = a_pet_of(&app).await;
     let cookie = app.session_cookie().unwrap();
-    let address = app.address.trim_start_matches("http://").to_owned();
     // Two uploads in flight (their bodies still arriving).
     let mut running = Vec::new();
     for _ in 0..2 {
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-        let head = format!(
-            "POST /api/pets/{pet}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
-             Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 300000\r\n\r\n\
-             --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.pdf\"\r\n\
-             Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut stream = app.raw_upload(&cookie, &pet, 300_000).await;
+        stream.write_all(b"%PDF-1.7\n").await.unwrap();
         running.push(stream);
     }
     let mut taken = 0;
@@ -1170,7 +1157,7 @@ async fn a_user_runs_a_bounded_number_of_uploads_at_once_and_a_dead_servers_slot
 
     let refused = upload_pdf(&app, &pet, 10_000).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
+    assert!(retry_after(&refused) >= 1);
     let (_, body) = error_of(refused).await;
     assert!(
         body["error"].as_str().unwrap().contains("2 uploads running"),

@@ -171,6 +171,36 @@ pub async fn spawn_app_with_hasher(
 }
 
 impl TestApp {
+    /// Opens a raw connection and sends the head of an upload to `pet` as the session `cookie`: the
+    /// request line, headers declaring `content_length` bytes, and the start of a `file` part, so the
+    /// test sends (or withholds) the file's bytes itself.
+    pub async fn raw_upload(&self, cookie: &str, pet: &str, content_length: u64) -> tokio::net::TcpStream {
+        self.raw_upload_part(cookie, pet, content_length, "name=\"file\"; filename=\"big.pdf\"")
+            .await
+    }
+
+    /// As [`TestApp::raw_upload`], starting with the part `disposition` names (`name="caption"`, say).
+    pub async fn raw_upload_part(
+        &self,
+        cookie: &str,
+        pet: &str,
+        content_length: u64,
+        disposition: &str,
+    ) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let address = self.address.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /api/pets/{pet}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+             X-Pawfile-Client: 1\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n\
+             Content-Length: {content_length}\r\n\r\n\
+             --XYZ\r\nContent-Disposition: form-data; {disposition}\r\n\
+             Content-Type: application/pdf\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    }
+
     /// Starts a graceful shutdown (as SIGTERM does) and waits until the server has stopped.
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
