@@ -33,6 +33,7 @@ pub async fn set_time_zone(pool: &PgPool, actor: &Actor, zone: &str) -> Result<(
 pub async fn change_password(
     pool: &PgPool,
     hasher: &PasswordHasher,
+    limits: &crate::rate_limit::AccountLimits,
     actor: &Actor,
     current: &str,
     new: &str,
@@ -46,7 +47,7 @@ pub async fn change_password(
     crate::rate_limit::take(
         pool,
         &format!("password_change:user:{}", actor.user.id),
-        crate::rate_limit::PASSWORD_CHANGES_PER_ACCOUNT,
+        limits.password_changes_per_account,
     )
     .await?;
     let hash = sqlx::query_scalar!(

@@ -448,6 +448,51 @@ pub struct HttpSettings {
         default_value_t = 10
     )]
     pub limit_concurrent_uploads: usize,
+    /// Failed sign-ins to one account from one client address, per window (`COUNT/WINDOW`); more
+    /// answers 429 with `Retry-After`, and the owner at another address can still sign in.
+    #[arg(
+        long = "limit-sign-in-failures-per-account-and-address",
+        env = "PAWFILE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        default_value = "10/15m"
+    )]
+    pub limit_sign_in_failures_per_account_and_address: crate::rate_limit::Limit,
+    /// Failed sign-ins from one client address to any accounts, per window (a clinic behind one NAT
+    /// address has many users).
+    #[arg(
+        long = "limit-sign-in-failures-per-address",
+        env = "PAWFILE_LIMIT_SIGN_IN_FAILURES_PER_ADDRESS",
+        default_value = "50/15m"
+    )]
+    pub limit_sign_in_failures_per_address: crate::rate_limit::Limit,
+    /// Failed sign-ins to one account from everywhere together, per window (ASVS 2.2.1: at most 100
+    /// an hour): the ceiling for guessing spread over many addresses.
+    #[arg(
+        long = "limit-sign-in-failures-per-account",
+        env = "PAWFILE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT",
+        default_value = "100/1h"
+    )]
+    pub limit_sign_in_failures_per_account: crate::rate_limit::Limit,
+    /// New accounts registered from one client address, per window.
+    #[arg(
+        long = "limit-registrations-per-address",
+        env = "PAWFILE_LIMIT_REGISTRATIONS_PER_ADDRESS",
+        default_value = "20/1h"
+    )]
+    pub limit_registrations_per_address: crate::rate_limit::Limit,
+    /// Password changes per account, per window (counted before the current password is checked).
+    #[arg(
+        long = "limit-password-changes",
+        env = "PAWFILE_LIMIT_PASSWORD_CHANGES",
+        default_value = "10/1h"
+    )]
+    pub limit_password_changes: crate::rate_limit::Limit,
+    /// Claim-code attempts per user, per window (only wrong codes count).
+    #[arg(
+        long = "limit-claim-attempts",
+        env = "PAWFILE_LIMIT_CLAIM_ATTEMPTS",
+        default_value = "10/1h"
+    )]
+    pub limit_claim_attempts: crate::rate_limit::Limit,
     /// On SIGTERM, how long requests in flight may take to finish before they are cut.
     #[arg(long = "shutdown-grace", env = "PAWFILE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -478,6 +523,18 @@ impl HttpSettings {
                 self.listen
             )),
             None => None,
+        }
+    }
+
+    /// The limits on what accounts do that an attacker would repeat.
+    pub fn account_limits(&self) -> crate::rate_limit::AccountLimits {
+        crate::rate_limit::AccountLimits {
+            sign_in_failures_per_account_and_address: self.limit_sign_in_failures_per_account_and_address,
+            sign_in_failures_per_address: self.limit_sign_in_failures_per_address,
+            sign_in_failures_per_account: self.limit_sign_in_failures_per_account,
+            registrations_per_address: self.limit_registrations_per_address,
+            password_changes_per_account: self.limit_password_changes,
+            claim_attempts_per_user: self.limit_claim_attempts,
         }
     }
 
@@ -565,6 +622,41 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn account_limits_default_to_the_documented_ones_and_are_settings() {
+        assert_eq!(
+            http("127.0.0.1:3000", None).account_limits(),
+            crate::rate_limit::AccountLimits::DEFAULT
+        );
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            http: HttpSettings,
+        }
+        let set = Wrap::try_parse_from([
+            "pawfile",
+            "--limit-sign-in-failures-per-account=5/10m",
+            "--limit-claim-attempts=3/1day",
+        ])
+        .unwrap()
+        .http
+        .account_limits();
+        assert_eq!(
+            set.sign_in_failures_per_account,
+            crate::rate_limit::Limit::new(5, Duration::from_secs(600))
+        );
+        assert_eq!(
+            set.claim_attempts_per_user,
+            crate::rate_limit::Limit::new(3, Duration::from_secs(86_400))
+        );
+        let refused = Wrap::try_parse_from(["pawfile", "--limit-password-changes=lots"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(refused.contains("such as 10/15m"), "{refused}");
+    }
 
     #[test]
     fn database_passwords_are_redacted() {

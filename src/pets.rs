@@ -19,12 +19,6 @@ use std::time::Duration;
 /// How long a claim code works.
 pub const CLAIM_CODE_VALIDITY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// Claim attempts per user (a code has 60 bits; this stops guessing long before luck).
-pub const CLAIM_ATTEMPTS_PER_USER: rate_limit::Limit = rate_limit::Limit {
-    max_hits: 10,
-    window: Duration::from_secs(60 * 60),
-};
-
 /// Adds a pet to the actor's own pets.
 #[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
 pub async fn create_pet(pool: &PgPool, actor: &Actor, details: &PetDetails) -> Result<PetId> {
@@ -498,11 +492,16 @@ pub async fn claim_in_transaction(
 /// Takes the walk-in patient a claim code belongs to into the actor's account. A code works once, only
 /// for its pet, and only until it expires or a newer one is issued.
 #[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
-pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId> {
+pub async fn claim_pet(
+    pool: &PgPool,
+    limits: &rate_limit::AccountLimits,
+    actor: &Actor,
+    code: &str,
+) -> Result<PetId> {
     actor.require_role(pool, Role::Owner).await?;
     let limit_key = format!("claim:user:{}", actor.user.id);
     // Taken before trying the code, so parallel guesses cannot slip under the limit; a hit is given back.
-    rate_limit::take(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
+    rate_limit::take(pool, &limit_key, limits.claim_attempts_per_user).await?;
     let Some(canonical) = claim::normalise(code) else {
         return Err(InvalidInput::new(
             "code",
@@ -522,7 +521,7 @@ pub async fn claim_pet(pool: &PgPool, actor: &Actor, code: &str) -> Result<PetId
     )
     .await?;
     tx.commit().await?;
-    rate_limit::give_back(pool, &limit_key, CLAIM_ATTEMPTS_PER_USER).await?;
+    rate_limit::give_back(pool, &limit_key, limits.claim_attempts_per_user).await?;
     Ok(pet)
 }
 

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 /// At most `max_hits` counted events per `window`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     /// Events (or, for [`take_amount`], bytes) allowed per window.
     pub max_hits: i64,
@@ -13,40 +13,82 @@ pub struct Limit {
     pub window: Duration,
 }
 
-/// Failed sign-ins per account *from one client address*: enough for a person who mistypes, too few
-/// for guessing. Counting per account and address means someone guessing elsewhere cannot lock the
-/// owner out of their own address. (Attempts are taken before the password is checked and given back
-/// when it was right, so only failures count.)
-pub const FAILED_SIGN_INS_PER_ACCOUNT: Limit = Limit {
-    max_hits: 10,
-    window: Duration::from_secs(15 * 60),
-};
+impl Limit {
+    /// `max_hits` per `window`.
+    pub const fn new(max_hits: i64, window: Duration) -> Self {
+        Self { max_hits, window }
+    }
+}
 
-/// Failed sign-ins per account from everywhere together (ASVS 2.2.1: at most 100 an hour), the ceiling
-/// for guessing spread over many addresses.
-pub const FAILED_SIGN_INS_PER_ACCOUNT_EVERYWHERE: Limit = Limit {
-    max_hits: 100,
-    window: Duration::from_secs(60 * 60),
-};
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.max_hits, humantime::format_duration(self.window))
+    }
+}
 
-/// Password changes per account (each costs two hashes, and a stolen session must not be able to
-/// guess the current password at leisure).
-pub const PASSWORD_CHANGES_PER_ACCOUNT: Limit = Limit {
-    max_hits: 10,
-    window: Duration::from_secs(60 * 60),
-};
+impl std::str::FromStr for Limit {
+    type Err = String;
 
-/// Failed sign-ins per client address (a clinic behind one NAT address has many users).
-pub const FAILED_SIGN_INS_PER_ADDRESS: Limit = Limit {
-    max_hits: 50,
-    window: Duration::from_secs(15 * 60),
-};
+    /// Parses `COUNT/WINDOW`, such as `10/15m` or `100/1h`.
+    fn from_str(value: &str) -> std::result::Result<Self, Self::Err> {
+        let expected = || format!("{value:?}: expected a count and a window, such as 10/15m or 100/1h");
+        let (count, window) = value.trim().split_once('/').ok_or_else(expected)?;
+        let max_hits = count.trim().parse::<i64>().map_err(|_| expected())?;
+        let window = humantime::parse_duration(window.trim()).map_err(|_| expected())?;
+        if max_hits < 1 || window.as_secs() < 1 {
+            return Err(format!(
+                "{value:?}: the count must be at least 1 and the window at least a second"
+            ));
+        }
+        Ok(Self { max_hits, window })
+    }
+}
 
-/// Registrations per client address.
-pub const REGISTRATIONS_PER_ADDRESS: Limit = Limit {
-    max_hits: 20,
-    window: Duration::from_secs(60 * 60),
-};
+const MINUTES_15: Duration = Duration::from_secs(15 * 60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+
+/// The limits on what accounts do that an attacker would repeat: guessing passwords and claim codes,
+/// creating accounts. Each is a setting (`PAWFILE_LIMIT_*`); the defaults are below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Failed sign-ins per account *from one client address*: enough for a person who mistypes, too
+    /// few for guessing. Counting per account and address means someone guessing elsewhere cannot lock
+    /// the owner out of their own address. (Attempts are taken before the password is checked and given
+    /// back when it was right, so only failures count.) Default 10 per 15 minutes.
+    pub sign_in_failures_per_account_and_address: Limit,
+    /// Failed sign-ins per client address (a clinic behind one NAT address has many users). Default 50
+    /// per 15 minutes.
+    pub sign_in_failures_per_address: Limit,
+    /// Failed sign-ins per account from everywhere together (ASVS 2.2.1: at most 100 an hour), the
+    /// ceiling for guessing spread over many addresses.
+    pub sign_in_failures_per_account: Limit,
+    /// Registrations per client address. Default 20 per hour.
+    pub registrations_per_address: Limit,
+    /// Password changes per account (each costs two hashes, and a stolen session must not be able to
+    /// guess the current password at leisure). Default 10 per hour.
+    pub password_changes_per_account: Limit,
+    /// Claim-code attempts per user (a code has 60 bits; this stops guessing long before luck). Default
+    /// 10 per hour.
+    pub claim_attempts_per_user: Limit,
+}
+
+impl AccountLimits {
+    /// The defaults.
+    pub const DEFAULT: Self = Self {
+        sign_in_failures_per_account_and_address: Limit::new(10, MINUTES_15),
+        sign_in_failures_per_address: Limit::new(50, MINUTES_15),
+        sign_in_failures_per_account: Limit::new(100, HOUR),
+        registrations_per_address: Limit::new(20, HOUR),
+        password_changes_per_account: Limit::new(10, HOUR),
+        claim_attempts_per_user: Limit::new(10, HOUR),
+    };
+}
+
+impl Default for AccountLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 fn window_secs(limit: Limit) -> f64 {
     limit.window.as_secs().max(1) as f64
@@ -187,4 +229,38 @@ pub async fn prune(pool: &PgPool) -> Result<u64> {
         .execute(pool)
         .await?;
     Ok(deleted.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_from_count_and_window() {
+        assert_eq!(
+            "10/15m".parse::<Limit>().unwrap(),
+            Limit::new(10, Duration::from_secs(900))
+        );
+        assert_eq!(
+            " 100 / 1h ".parse::<Limit>().unwrap(),
+            Limit::new(100, Duration::from_secs(3600))
+        );
+        for bad in ["10", "ten/1h", "10/soon", "0/1h", "-1/1h", "10/0s", "/1h"] {
+            assert!(bad.parse::<Limit>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn limits_print_as_they_parse() {
+        for limit in [
+            AccountLimits::DEFAULT.sign_in_failures_per_account_and_address,
+            AccountLimits::DEFAULT.sign_in_failures_per_account,
+        ] {
+            assert_eq!(limit.to_string().parse::<Limit>().unwrap(), limit);
+        }
+        assert_eq!(
+            AccountLimits::DEFAULT.sign_in_failures_per_account.to_string(),
+            "100/1h"
+        );
+    }
 }

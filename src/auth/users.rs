@@ -84,6 +84,7 @@ pub struct Registration<'a> {
 pub async fn register_owner(
     pool: &PgPool,
     hasher: &PasswordHasher,
+    limits: &rate_limit::AccountLimits,
     form: Registration<'_>,
 ) -> Result<UserId> {
     let user = NewUser {
@@ -104,7 +105,7 @@ pub async fn register_owner(
     };
     let address_key = form.client_addr.map(|addr| format!("register:addr:{addr}"));
     if let Some(key) = &address_key {
-        rate_limit::take(pool, key, rate_limit::REGISTRATIONS_PER_ADDRESS).await?;
+        rate_limit::take(pool, key, limits.registrations_per_address).await?;
     }
     // Hash before opening the transaction: waiting for the hasher must not hold a connection.
     let password_hash = hasher.hash(user.password.expose()).await;
@@ -168,6 +169,7 @@ const ACCOUNT_DISABLED: &str = "This account has been disabled. Ask your clinic'
 pub async fn sign_in(
     pool: &PgPool,
     hasher: &PasswordHasher,
+    limits: &rate_limit::AccountLimits,
     attempt: SignInAttempt<'_>,
 ) -> Result<SignInOutcome> {
     let email = Email::parse(attempt.email).ok();
@@ -187,17 +189,13 @@ pub async fn sign_in(
     let limits = [
         (
             account_here_key.as_deref(),
-            rate_limit::FAILED_SIGN_INS_PER_ACCOUNT,
+            limits.sign_in_failures_per_account_and_address,
             None,
         ),
-        (
-            address_key.as_deref(),
-            rate_limit::FAILED_SIGN_INS_PER_ADDRESS,
-            None,
-        ),
+        (address_key.as_deref(), limits.sign_in_failures_per_address, None),
         (
             account_key.as_deref(),
-            rate_limit::FAILED_SIGN_INS_PER_ACCOUNT_EVERYWHERE,
+            limits.sign_in_failures_per_account,
             Some(TOO_MANY_FAILURES_EVERYWHERE),
         ),
     ];

@@ -46,6 +46,8 @@ pub struct Export {
     pub exported_at: String,
     /// Who.
     pub exported_by: String,
+    /// The pet's page in Pawfile (on `PAWFILE_PUBLIC_URL`), where the current version lives.
+    pub pet_url: String,
 }
 
 impl Export {
@@ -56,9 +58,9 @@ impl Export {
 }
 
 /// Gathers a pet's history for `actor` (its owner, or staff of a clinic it is shared with) and audits
-/// the export.
+/// the export. Links in it start at `public_url` (the export is read away from Pawfile).
 #[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
-pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Export> {
+pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId, public_url: &url::Url) -> Result<Export> {
     let permissions = require_pet(pool, actor, pet, Need::Read).await?;
     let pet_view = view_pet_unaudited(pool, actor, pet, permissions).await?;
     let records = load_pet_records(pool, pet, actor.zone()).await?;
@@ -88,6 +90,9 @@ pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Export>
         documents,
         exported_at: localize(time::OffsetDateTime::now_utc(), actor.zone()).local,
         exported_by: actor.user.display_name.clone(),
+        pet_url: public_url
+            .join(&format!("pets/{pet}"))
+            .map_or_else(|_| format!("/pets/{pet}"), String::from),
     })
 }
 

@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use std::{net::IpAddr, sync::LazyLock};
 
 static HASHER: LazyLock<PasswordHasher> = LazyLock::new(|| PasswordHasher::new(2));
+const LIMITS: rate_limit::AccountLimits = rate_limit::AccountLimits::DEFAULT;
 const ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 5));
 
 fn registration<'a>(email: &'a str, name: &'a str, password: &'a str) -> Registration<'a> {
@@ -31,6 +32,7 @@ async fn register(pool: &PgPool, email: &str) -> UserId {
     register_owner(
         pool,
         &HASHER,
+        &LIMITS,
         registration(email, "Olivia Owner", "correct horse battery"),
     )
     .await
@@ -41,6 +43,7 @@ async fn attempt(pool: &PgPool, email: &str, password: &str) -> Result<SignInOut
     sign_in(
         pool,
         &HASHER,
+        &LIMITS,
         SignInAttempt {
             email,
             password,
@@ -91,6 +94,7 @@ async fn a_second_account_with_the_same_email_is_refused(pool: PgPool) {
     let err = register_owner(
         &pool,
         &HASHER,
+        &LIMITS,
         registration("OLIVIA@example.org", "Other", "another long password"),
     )
     .await
@@ -114,7 +118,7 @@ async fn invalid_registrations_name_the_field(pool: PgPool) {
         ("o@example.org", "  ", "correct horse battery", "display_name"),
         ("o@example.org", "Olivia", "short", "password"),
     ] {
-        let err = register_owner(&pool, &HASHER, registration(email, name, password))
+        let err = register_owner(&pool, &HASHER, &LIMITS, registration(email, name, password))
             .await
             .unwrap_err();
         assert!(
@@ -156,7 +160,10 @@ async fn wrong_password_and_unknown_email_get_the_same_answer(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn repeated_failures_lock_the_account_for_a_while(pool: PgPool) {
     register(&pool, "olivia@example.org").await;
-    for _ in 0..rate_limit::FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+    for _ in 0..rate_limit::AccountLimits::DEFAULT
+        .sign_in_failures_per_account_and_address
+        .max_hits
+    {
         assert!(matches!(
             attempt(&pool, "olivia@example.org", "guess guess guess")
                 .await
@@ -182,7 +189,11 @@ async fn repeated_failures_lock_the_account_for_a_while(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_successful_sign_in_resets_the_account_counter(pool: PgPool) {
     register(&pool, "olivia@example.org").await;
-    for _ in 0..rate_limit::FAILED_SIGN_INS_PER_ACCOUNT.max_hits - 1 {
+    for _ in 0..rate_limit::AccountLimits::DEFAULT
+        .sign_in_failures_per_account_and_address
+        .max_hits
+        - 1
+    {
         attempt(&pool, "olivia@example.org", "guess guess guess")
             .await
             .unwrap();
@@ -298,7 +309,9 @@ async fn exclusive_work_runs_when_the_lock_is_free(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn parallel_guesses_cannot_slip_under_the_limit(pool: PgPool) {
     register(&pool, "olivia@example.org").await;
-    let limit = rate_limit::FAILED_SIGN_INS_PER_ACCOUNT.max_hits as usize;
+    let limit = rate_limit::AccountLimits::DEFAULT
+        .sign_in_failures_per_account_and_address
+        .max_hits as usize;
 
     let guesses = (0..limit * 2).map(|i| {
         let pool = pool.clone();

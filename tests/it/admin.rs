@@ -69,6 +69,7 @@ async fn admins_create_clinics_and_their_staff(pool: PgPool) {
     let outcome = sign_in(
         &pool,
         &HASHER,
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
         SignInAttempt {
             email: "nina@example.org",
             password: "initial password",

@@ -6,8 +6,7 @@ use pawfile::{
     auth::{Registration, load_session_user, register_owner},
     domain::{Email, OwnerContact, PetId, Role},
     error::Error,
-    pets::{self, CLAIM_ATTEMPTS_PER_USER},
-    records,
+    pets, records,
 };
 use sqlx::PgPool;
 
@@ -269,15 +268,27 @@ async fn a_walk_in_patient_is_shared_at_once_and_claimed_once(pool: PgPool) {
     ));
 
     // Typing variations are forgiven.
-    let claimed = pets::claim_pet(&pool, &walter, &issued.code.to_lowercase().replace('-', " "))
-        .await
-        .unwrap();
+    let claimed = pets::claim_pet(
+        &pool,
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
+        &walter,
+        &issued.code.to_lowercase().replace('-', " "),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(claimed, issued.pet_id);
     let mine = pets::view_pet(&pool, &walter, claimed).await.unwrap();
     assert!(mine.permissions.owner);
     assert_eq!(mine.shares.len(), 1, "still shared with the clinic");
-    let again = pets::claim_pet(&pool, &someone, &issued.code).await.unwrap_err();
+    let again = pets::claim_pet(
+        &pool,
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
+        &someone,
+        &issued.code,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&again, Error::Invalid(invalid) if invalid.field == "code"),
         "{again:?}"
@@ -309,7 +320,14 @@ async fn a_claim_code_works_only_for_its_pet_and_only_until_it_expires_or_is_rep
 
     // Pepper's code takes Pepper, not Salt.
     assert_eq!(
-        pets::claim_pet(&pool, &walter, &pepper.code).await.unwrap(),
+        pets::claim_pet(
+            &pool,
+            &pawfile::rate_limit::AccountLimits::DEFAULT,
+            &walter,
+            &pepper.code
+        )
+        .await
+        .unwrap(),
         pepper.pet_id
     );
     assert!(matches!(
@@ -324,7 +342,13 @@ async fn a_claim_code_works_only_for_its_pet_and_only_until_it_expires_or_is_rep
         .await
         .unwrap();
     assert!(matches!(
-        pets::claim_pet(&pool, &walter, &salt.code).await,
+        pets::claim_pet(
+            &pool,
+            &pawfile::rate_limit::AccountLimits::DEFAULT,
+            &walter,
+            &salt.code
+        )
+        .await,
         Err(Error::Invalid(_))
     ));
 
@@ -338,13 +362,26 @@ async fn a_claim_code_works_only_for_its_pet_and_only_until_it_expires_or_is_rep
         .unwrap();
     assert!(
         matches!(
-            pets::claim_pet(&pool, &second_owner, &salt.code).await,
+            pets::claim_pet(
+                &pool,
+                &pawfile::rate_limit::AccountLimits::DEFAULT,
+                &second_owner,
+                &salt.code
+            )
+            .await,
             Err(Error::Invalid(_))
         ),
         "replaced"
     );
     assert_eq!(
-        pets::claim_pet(&pool, &second_owner, &fresh.code).await.unwrap(),
+        pets::claim_pet(
+            &pool,
+            &pawfile::rate_limit::AccountLimits::DEFAULT,
+            &second_owner,
+            &fresh.code
+        )
+        .await
+        .unwrap(),
         salt.pet_id
     );
 }
@@ -352,21 +389,37 @@ async fn a_claim_code_works_only_for_its_pet_and_only_until_it_expires_or_is_rep
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn guessing_claim_codes_is_rate_limited(pool: PgPool) {
     let mallory = owner(&pool, "mallory@example.org").await;
-    for _ in 0..CLAIM_ATTEMPTS_PER_USER.max_hits {
+    for _ in 0..pawfile::rate_limit::AccountLimits::DEFAULT
+        .claim_attempts_per_user
+        .max_hits
+    {
         assert!(matches!(
-            pets::claim_pet(&pool, &mallory, "AAAA-BBBB-CCCC").await,
+            pets::claim_pet(
+                &pool,
+                &pawfile::rate_limit::AccountLimits::DEFAULT,
+                &mallory,
+                "AAAA-BBBB-CCCC"
+            )
+            .await,
             Err(Error::Invalid(_))
         ));
     }
 
-    let err = pets::claim_pet(&pool, &mallory, "AAAA-BBBB-CCCD")
-        .await
-        .unwrap_err();
+    let err = pets::claim_pet(
+        &pool,
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
+        &mallory,
+        "AAAA-BBBB-CCCD",
+    )
+    .await
+    .unwrap_err();
 
     assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
     assert_eq!(
         audited(&pool, "claim_failed").await,
-        CLAIM_ATTEMPTS_PER_USER.max_hits
+        pawfile::rate_limit::AccountLimits::DEFAULT
+            .claim_attempts_per_user
+            .max_hits
     );
 }
 
@@ -388,6 +441,7 @@ async fn registering_with_a_claim_code_takes_the_pet_or_creates_nothing(pool: Pg
     let err = register_owner(
         &pool,
         &HASHER,
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
         registration("walter@example.org", "ZZZZ-ZZZZ-ZZZZ"),
     )
     .await
@@ -403,9 +457,14 @@ async fn registering_with_a_claim_code_takes_the_pet_or_creates_nothing(pool: Pg
     assert_eq!(users, 0, "no account without the pet");
 
     let code: &'static str = Box::leak(issued.code.clone().into_boxed_str());
-    let walter = register_owner(&pool, &HASHER, registration("walter@example.org", code))
-        .await
-        .unwrap();
+    let walter = register_owner(
+        &pool,
+        &HASHER,
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
+        registration("walter@example.org", code),
+    )
+    .await
+    .unwrap();
 
     let walter =
         pawfile::access::Actor::new(load_session_user(&pool, walter, 0).await.unwrap().unwrap(), None);

@@ -29,7 +29,13 @@ pub async fn register(
                 claim_code: Some(&claim_code),
                 client_addr: Some(ctx.client.addr),
             };
-            let user_id = pawfile::auth::register_owner(&state.db, &state.hasher, registration).await?;
+            let user_id = pawfile::auth::register_owner(
+                &state.db,
+                &state.hasher,
+                &state.config.limits.accounts,
+                registration,
+            )
+            .await?;
             // A new account starts at session generation 0.
             session::start(&ctx.session, user_id, 0).await?;
             let user = pawfile::auth::load_session_user(&state.db, user_id, 0)
@@ -57,7 +63,7 @@ pub async fn login(email: String, password: String) -> Result<SessionUser, ApiEr
                 password: &password,
                 client_addr: Some(ctx.client.addr),
             };
-            match sign_in(&state.db, &state.hasher, attempt).await? {
+            match sign_in(&state.db, &state.hasher, &state.config.limits.accounts, attempt).await? {
                 SignInOutcome::SignedIn { user_id, generation } => {
                     session::start(&ctx.session, user_id, generation).await?;
                     let user = load_session_user(&state.db, user_id, generation)
@@ -138,6 +144,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
             let generation = pawfile::account::change_password(
                 &ctx.state.db,
                 &ctx.state.hasher,
+                &ctx.state.config.limits.accounts,
                 &actor,
                 &current_password,
                 &new_password,

@@ -509,7 +509,7 @@ async fn export_pet(
     caller: Caller,
     Path(pet): Path<PetId>,
 ) -> Result<Response, ApiError> {
-    let prepared = export::prepare(&state.db, &caller.actor, pet).await?;
+    let prepared = export::prepare(&state.db, &caller.actor, pet, &state.config.public_url).await?;
     pawfile::rate_limit::take(
         &state.db,
         &format!("exports:user:{}", caller.actor.user.id),

@@ -442,6 +442,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             download_bytes_per_hour: settings.http.limit_download_per_hour.as_u64(),
             exports_per_hour: settings.http.limit_exports_per_hour,
             concurrent_uploads: settings.http.limit_concurrent_uploads.max(1),
+            accounts: settings.http.account_limits(),
         },
         max_upload_bytes: settings.http.max_upload_size.as_u64(),
         accepted_types: settings

@@ -54,6 +54,8 @@ pub struct UsageLimits {
     pub exports_per_hour: u32,
     /// Uploads one user runs at once.
     pub concurrent_uploads: usize,
+    /// Sign-in failures, registrations, password changes and claim attempts.
+    pub accounts: pawfile::rate_limit::AccountLimits,
 }
 
 impl Default for UsageLimits {
@@ -63,6 +65,7 @@ impl Default for UsageLimits {
             download_bytes_per_hour: 50 << 30,
             exports_per_hour: 20,
             concurrent_uploads: 10,
+            accounts: pawfile::rate_limit::AccountLimits::DEFAULT,
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Registration, sign-in, sessions and sign-out over HTTP, as browsers and scripts use them.
 
 use crate::support::{PASSWORD, client_with_jar, session_set_cookie, spawn_app, spawn_app_with, test_config};
-use pawfile::{
-    auth::disable_user, domain::Role, net::TrustedProxies, rate_limit::FAILED_SIGN_INS_PER_ACCOUNT,
-};
+use pawfile::{auth::disable_user, domain::Role, net::TrustedProxies, rate_limit::AccountLimits};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -215,7 +213,10 @@ async fn the_idle_timeout_sets_the_stored_expiry_of_a_browser_session_cookie(poo
 async fn too_many_failed_sign_ins_answer_429(pool: PgPool) {
     let app = spawn_app(pool).await;
     app.signed_in_owner("olivia@example.org").await;
-    for _ in 0..FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+    for _ in 0..AccountLimits::DEFAULT
+        .sign_in_failures_per_account_and_address
+        .max_hits
+    {
         assert_eq!(
             app.login("olivia@example.org", "guess guess").await.status(),
             StatusCode::UNAUTHORIZED

@@ -990,7 +990,9 @@ async fn an_upload_that_stalls_ends_with_a_clear_error_and_leaves_nothing(pool: 
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn a_pets_history_exports_as_a_zip_that_opens_offline(pool: PgPool) {
-    let setup = with_a_pet(spawn_app(pool).await).await;
+    let mut config = test_config();
+    config.public_url = "http://records.example-clinic.test:8080/".parse().unwrap();
+    let setup = with_a_pet(spawn_app_with(pool, config).await).await;
     let scan = pdf(30_000);
     setup.upload(file(scan.clone(), "scan \"1\".pdf")).await;
     setup.upload(file(png(50, 50), "photo.png")).await;
@@ -1010,6 +1012,13 @@ async fn a_pets_history_exports_as_a_zip_that_opens_offline(pool: PgPool) {
             .unwrap()
             .contains("Biscuit")
     );
+    // A file answer, sandboxed like every other: never rendered as a page of ours, never embedded elsewhere.
+    assert_eq!(
+        response.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox"
+    );
+    assert_eq!(response.headers()["cross-origin-resource-policy"], "same-origin");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let zip = response.bytes().await.unwrap().to_vec();
     // Read it with another implementation (the zip crate), as any unzip tool would.
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
@@ -1026,6 +1035,9 @@ async fn a_pets_history_exports_as_a_zip_that_opens_offline(pool: PgPool) {
     assert_eq!(names.len(), 3, "{names:?}");
     let index = String::from_utf8(read("index.html")).unwrap();
     assert!(index.contains("<h1>Biscuit</h1>"));
+    // Read away from Pawfile, the export links back to the pet at the public address.
+    let pet_url = format!("http://records.example-clinic.test:8080/pets/{}", setup.pet);
+    assert!(index.contains(&format!("<a href=\"{pet_url}\">")), "{index}");
     for name in names.iter().filter(|name| *name != "index.html") {
         assert!(name.starts_with("documents/") && !name.contains(".."), "{name}");
         let escaped = name.replace('"', "&#34;");

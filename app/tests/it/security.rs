@@ -5,11 +5,7 @@ use crate::support::{
     PASSWORD, client_with_jar, spawn_app, spawn_app_with, spawn_app_with_hasher, test_config,
 };
 use pawfile::{
-    auth::PasswordHasher,
-    domain::Role,
-    net::TrustedProxies,
-    rate_limit::{FAILED_SIGN_INS_PER_ACCOUNT, PASSWORD_CHANGES_PER_ACCOUNT},
-    testing::TestBucket,
+    auth::PasswordHasher, domain::Role, net::TrustedProxies, rate_limit::AccountLimits, testing::TestBucket,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -123,7 +119,7 @@ async fn password_changes_are_rate_limited(pool: PgPool) {
             ],
         )
     };
-    for _ in 0..PASSWORD_CHANGES_PER_ACCOUNT.max_hits {
+    for _ in 0..AccountLimits::DEFAULT.password_changes_per_account.max_hits {
         assert_eq!(change().await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
@@ -290,7 +286,10 @@ async fn guesses_from_elsewhere_do_not_lock_the_owner_out_of_their_own_address(p
     app.create_user("olivia@example.org", &[Role::Owner], None).await;
     let url = app.url("/api/login");
     let (attacker, _) = client_with_jar();
-    for _ in 0..FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+    for _ in 0..AccountLimits::DEFAULT
+        .sign_in_failures_per_account_and_address
+        .max_hits
+    {
         let response = sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", "guess").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
@@ -340,7 +339,10 @@ async fn throttled_sign_ins_are_audited_once_per_window_not_once_per_attempt(poo
     let app = spawn_app_with(pool, behind_proxy()).await;
     let url = app.url("/api/login");
     let (attacker, _) = client_with_jar();
-    for _ in 0..FAILED_SIGN_INS_PER_ACCOUNT.max_hits {
+    for _ in 0..AccountLimits::DEFAULT
+        .sign_in_failures_per_account_and_address
+        .max_hits
+    {
         sign_in_from(&attacker, &url, "198.51.100.66", "olivia@example.org", "guess").await;
     }
     let audited_guesses = audit_count(&app.pool, "sign_in_failed").await;
@@ -361,7 +363,10 @@ async fn throttled_sign_ins_are_audited_once_per_window_not_once_per_attempt(poo
         .unwrap();
     assert_eq!(
         counted,
-        FAILED_SIGN_INS_PER_ACCOUNT.max_hits + 30,
+        AccountLimits::DEFAULT
+            .sign_in_failures_per_account_and_address
+            .max_hits
+            + 30,
         "the counter keeps the count"
     );
 }

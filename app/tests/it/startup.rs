@@ -3,6 +3,7 @@
 
 use pawfile::{
     config::{BackupStoreSettings, DatabaseSettings, DocumentStoreSettings, HttpSettings, ServeSettings},
+    rate_limit::AccountLimits,
     testing::TestBucket,
 };
 use pawfile_app::startup::build_state;
@@ -55,6 +56,13 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_download_per_hour: bytesize::ByteSize::gib(1),
             limit_exports_per_hour: 5,
             limit_concurrent_uploads: 4,
+            limit_sign_in_failures_per_account_and_address: AccountLimits::DEFAULT
+                .sign_in_failures_per_account_and_address,
+            limit_sign_in_failures_per_address: AccountLimits::DEFAULT.sign_in_failures_per_address,
+            limit_sign_in_failures_per_account: AccountLimits::DEFAULT.sign_in_failures_per_account,
+            limit_registrations_per_address: AccountLimits::DEFAULT.registrations_per_address,
+            limit_password_changes: AccountLimits::DEFAULT.password_changes_per_account,
+            limit_claim_attempts: AccountLimits::DEFAULT.claim_attempts_per_user,
             shutdown_grace: std::time::Duration::from_secs(5),
         },
         documents: DocumentStoreSettings {
@@ -356,4 +364,235 @@ fn help_lists_every_setting_with_its_environment_variable() {
         .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(!help.contains("leaked-password") && !help.contains("leaked-secret"));
+}
+
+/// `pawfile serve` as its own process, configured through the environment like a deployment, documents
+/// in `documents`, with `extra` settings on top. Its log goes to `log`.
+fn serve_binary(
+    database_url: &str,
+    documents: &TestBucket,
+    data_dir: &std::path::Path,
+    port: u16,
+    extra: &[(&str, &str)],
+) -> std::process::Child {
+    let s3 = &documents.settings;
+    let credentials = s3.credentials.as_ref().unwrap();
+    let log = std::fs::File::create(data_dir.join("serve.log")).unwrap();
+    let mut command = pawfile_command(database_url);
+    command
+        .arg("serve")
+        .env("PAWFILE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PAWFILE_DATA_DIR", data_dir)
+        .env("PAWFILE_S3_ENDPOINT", s3.endpoint.as_ref().unwrap().as_str())
+        .env("PAWFILE_S3_REGION", &s3.region)
+        .env("PAWFILE_S3_BUCKET", &s3.bucket)
+        .env("PAWFILE_S3_ACCESS_KEY_ID", &credentials.access_key_id)
+        .env(
+            "PAWFILE_S3_SECRET_ACCESS_KEY",
+            secrecy::ExposeSecret::expose_secret(&credentials.secret_access_key),
+        )
+        .env("PAWFILE_S3_FORCE_PATH_STYLE", "true")
+        .envs(extra.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    command.spawn().unwrap()
+}
+
+/// Waits until the server on `port` answers `/readyz` (or fails the test with its log).
+async fn wait_until_ready(port: u16, data_dir: &std::path::Path) {
+    for _ in 0..300 {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+            && response.status() == reqwest::StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "pawfile serve did not become ready: {}",
+        std::fs::read_to_string(data_dir.join("serve.log")).unwrap_or_default()
+    );
+}
+
+fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-pawfile-client", reqwest::header::HeaderValue::from_static("1"));
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_account_limits_are_read_from_the_environment(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let mut server = serve_binary(
+        &database_url(&pool).await,
+        &documents,
+        folder.path(),
+        port,
+        &[("PAWFILE_LIMIT_REGISTRATIONS_PER_ADDRESS", "2/1h")],
+    );
+    wait_until_ready(port, folder.path()).await;
+
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let response = client()
+            .post(format!("http://127.0.0.1:{port}/api/register"))
+            .form(&[
+                ("email", format!("owner{n}@example.org")),
+                ("display_name", format!("Owner {n}")),
+                ("password", crate::support::PASSWORD.to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    assert_eq!(statuses, [200, 200, 429]);
+    let accounts: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 2);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn sigterm_lets_an_upload_in_flight_finish_cuts_the_one_past_the_grace_and_exits_0(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let mut server = serve_binary(
+        &database_url(&pool).await,
+        &documents,
+        folder.path(),
+        port,
+        &[("PAWFILE_SHUTDOWN_GRACE", "3s")],
+    );
+    wait_until_ready(port, folder.path()).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let browser = client();
+    let registered = browser
+        .post(format!("{base}/api/register"))
+        .form(&[
+            ("email", "olivia@example.org"),
+            ("display_name", "Olivia"),
+            ("password", crate::support::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::OK);
+    let cookie = registered
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|cookie| cookie.starts_with("pawfile_session="))
+        .unwrap();
+    let pet: String = browser
+        .post(format!("{base}/api/pets/create"))
+        .form(&[("name", "Biscuit"), ("species", "dog")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Two uploads whose bodies are still arriving when SIGTERM comes: one finishes within the grace,
+    // the other never does.
+    let pdf = {
+        let mut bytes = b"%PDF-1.7\n".to_vec();
+        bytes.resize(200_000, b'x');
+        bytes
+    };
+    let tail = b"\r\n--XYZ--\r\n";
+    let file_length = pdf.len() + tail.len();
+    let upload = |pet: String, cookie: String| async move {
+        let address = format!("127.0.0.1:{port}");
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let start = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.pdf\"\r\n\
+                     Content-Type: application/pdf\r\n\r\n";
+        let head = format!(
+            "POST /api/pets/{pet}/documents HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+             X-Pawfile-Client: 1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n\
+             Content-Length: {}\r\n\r\n{start}",
+            start.len() + file_length
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    };
+    let mut finishing = upload(pet.clone(), cookie.clone()).await;
+    let mut stalled = upload(pet.clone(), cookie.clone()).await;
+    finishing.write_all(&pdf[..100_000]).await.unwrap();
+    stalled.write_all(&pdf[..100_000]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "it waits for the uploads in flight"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .is_err(),
+        "no new connection is accepted"
+    );
+    finishing.write_all(&pdf[100_000..]).await.unwrap();
+    finishing.write_all(tail).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        finishing.read_to_string(&mut answer),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if let Some(status) = server.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("it stops after the grace");
+    let log = std::fs::read_to_string(folder.path().join("serve.log")).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}\n{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(5), stalled.read_to_end(&mut rest))
+        .await
+        .expect("the stalled upload's connection is closed");
+    assert!(cut.is_err() || !String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 201"));
+    // Exactly the finished upload is stored: one row, one object, no upload left open.
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    let objects: Vec<String> = documents
+        .keys()
+        .await
+        .into_iter()
+        .filter(|key| key.starts_with("documents/"))
+        .collect();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert_eq!(documents.pending_uploads().await, 0);
 }
