@@ -448,6 +448,21 @@ pub struct HttpSettings {
         default_value_t = 10
     )]
     pub limit_concurrent_uploads: usize,
+    /// Storage one owner's uploads may hold (documents in the trash count until purged); an upload
+    /// that does not fit is refused before its bytes are stored.
+    #[arg(
+        long = "quota-per-owner",
+        env = "PAWFILE_QUOTA_PER_OWNER",
+        default_value = "2GiB"
+    )]
+    pub quota_per_owner: ByteSize,
+    /// Storage one clinic's staff's uploads may hold, together.
+    #[arg(
+        long = "quota-per-clinic",
+        env = "PAWFILE_QUOTA_PER_CLINIC",
+        default_value = "500GiB"
+    )]
+    pub quota_per_clinic: ByteSize,
     /// Failed sign-ins to one account from one client address, per window (`COUNT/WINDOW`); more
     /// answers 429 with `Retry-After`, and the owner at another address can still sign in.
     #[arg(
@@ -523,6 +538,14 @@ impl HttpSettings {
                 self.listen
             )),
             None => None,
+        }
+    }
+
+    /// The storage quotas.
+    pub fn quotas(&self) -> crate::documents::quota::Quotas {
+        crate::documents::quota::Quotas {
+            per_owner: self.quota_per_owner.as_u64(),
+            per_clinic: self.quota_per_clinic.as_u64(),
         }
     }
 
@@ -628,6 +651,10 @@ mod tests {
         assert_eq!(
             http("127.0.0.1:3000", None).account_limits(),
             crate::rate_limit::AccountLimits::DEFAULT
+        );
+        assert_eq!(
+            http("127.0.0.1:3000", None).quotas(),
+            crate::documents::quota::Quotas::DEFAULT
         );
         use clap::Parser;
         #[derive(Parser)]

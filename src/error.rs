@@ -26,6 +26,9 @@ pub enum Error {
         /// What to tell the person, when more than "too many attempts" helps them.
         message: Option<String>,
     },
+    /// The upload does not fit in the storage quota; the message says what is used and what to do.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// A file of an upload was refused or could not be stored; the message is for the person uploading.
     #[error("{file}: {error}")]
     Upload {

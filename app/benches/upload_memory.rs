@@ -124,6 +124,10 @@ async fn main() -> anyhow::Result<()> {
             session_absolute_timeout: Duration::from_secs(3600),
             connections: Default::default(),
             limits: Default::default(),
+            quotas: pawfile::documents::quota::Quotas {
+                per_owner: u64::MAX,
+                per_clinic: u64::MAX,
+            },
             max_upload_bytes: total + 1,
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: Duration::from_secs(86400),

@@ -66,6 +66,12 @@ pub enum ApiError {
         /// The message.
         error: String,
     },
+    /// The upload does not fit in the owner's or clinic's storage quota (413).
+    #[error("{error}")]
+    QuotaExceeded {
+        /// The message: what is used, what the upload needs.
+        error: String,
+    },
     /// The file's content is not of an accepted type (415).
     #[error("{error}")]
     UnsupportedType {
@@ -126,7 +132,7 @@ impl ApiError {
             ApiError::Conflict { .. } => 409,
             ApiError::RateLimited { .. } => 429,
             ApiError::BadRequest { .. } => 400,
-            ApiError::TooLarge { .. } => 413,
+            ApiError::TooLarge { .. } | ApiError::QuotaExceeded { .. } => 413,
             ApiError::UnsupportedType { .. } => 415,
             ApiError::Unavailable { .. } => 503,
             ApiError::Internal { .. } => 500,
@@ -201,6 +207,7 @@ impl From<pawfile::error::Error> for ApiError {
             Error::Conflict(error) => ApiError::Conflict { error },
             Error::NotFound => ApiError::not_found(),
             Error::Forbidden(error) => ApiError::Forbidden { error },
+            Error::QuotaExceeded(error) => ApiError::QuotaExceeded { error },
             Error::Upload { file, error } => name_the_file(error.into(), &file),
             Error::Storage(storage) => {
                 let missing = storage.is_not_found();

@@ -572,6 +572,7 @@ type SnapshotDocument = (
     Option<String>,
     Option<String>,
     time::OffsetDateTime,
+    Option<Uuid>,
 );
 
 /// Brings documents back from a snapshot into the live system, as new documents in the trash of their
@@ -604,7 +605,8 @@ pub async fn restore_documents(
     let statement = dump::load_statement("snapshot_documents", &table.columns).replace("public.", "");
     copy_dump(&mut tx, &statement, backups, &table.stored, encrypted, identities).await?;
     let select = "select s.id, s.pet_id, s.record_id, s.uploaded_by, s.original_filename, s.content_type,
-                         s.size_bytes, s.sha256, s.crc32, s.object_key, s.caption, s.category, s.created_at
+                         s.size_bytes, s.sha256, s.crc32, s.object_key, s.caption, s.category, s.created_at,
+                         s.charged_clinic_id
                   from snapshot_documents s";
     let wanted: Vec<SnapshotDocument> = match selection {
         Selection::Document(id) => {
@@ -658,6 +660,7 @@ pub async fn restore_documents(
         caption,
         category,
         created_at,
+        charged_clinic,
     ) in wanted
     {
         let stored = objects.get(key.as_str()).ok_or_else(|| {
@@ -700,8 +703,8 @@ pub async fn restore_documents(
         sqlx::query(
             "insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
                                     sha256, crc32, bucket, object_key, caption, category, thumbnail_state, created_at,
-                                    deleted_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())",
+                                    deleted_at, charged_clinic_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now(), $16)",
         )
         .bind(new.0)
         .bind(pet)
@@ -718,6 +721,7 @@ pub async fn restore_documents(
         .bind(&category)
         .bind(thumbnail_state)
         .bind(created_at)
+        .bind(charged_clinic)
         .execute(&mut *tx)
         .await?;
         audit::record(

@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod headers;
+pub mod quota;
 pub mod reconcile;
 pub mod slots;
 pub mod sniff;

@@ -24,6 +24,11 @@ pub struct UploadSlot {
 }
 
 impl UploadSlot {
+    /// The slot's row.
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
     /// Takes one of `user`'s `most` slots, or fails with [`Error::RateLimited`] when all are taken.
     pub async fn take(db: &PgPool, user: UserId, most: usize) -> Result<Self> {
         let id = Uuid::new_v4();

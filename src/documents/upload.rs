@@ -13,7 +13,11 @@
 //! announcements: all files of a batch are stored, or none. If S3 cannot be told, the announcement stays
 //! so that reconcile finishes the job later.
 
-use super::sniff::{SNIFF_BYTES, sniff};
+use super::{
+    quota::{Payer, Quotas, Reservation},
+    slots::UploadSlot,
+    sniff::{SNIFF_BYTES, sniff},
+};
 use crate::{
     access::{Actor, Need, lock_live_share, lock_ownership, require_pet},
     audit::{self, Action},
@@ -295,6 +299,8 @@ pub struct UploadBatch {
     policy: Policy,
     actor: Actor,
     pet: PetId,
+    payer: Payer,
+    reservation: Option<Reservation>,
     files: Vec<Received>,
 }
 
@@ -312,15 +318,32 @@ impl UploadBatch {
         actor: &Actor,
         pet: PetId,
     ) -> Result<Self> {
-        authorize_upload(db, actor, pet, None).await?;
+        let permissions = authorize_upload(db, actor, pet, None).await?;
         Ok(Self {
             db: db.clone(),
             store: store.clone(),
             policy,
             actor: actor.clone(),
             pet,
+            payer: payer(&permissions, actor),
+            reservation: None,
             files: Vec::new(),
         })
+    }
+
+    /// Who the batch's documents count against: the clinic when its staff upload, the owner otherwise.
+    pub fn payer(&self) -> Payer {
+        self.payer
+    }
+
+    /// Reserves storage for the batch on `slot` before any byte is read: `declared` bytes when the
+    /// request says how long it is, otherwise step by step as bytes arrive. Fails with
+    /// [`Error::QuotaExceeded`] when that does not fit in the payer's quota. The reservation (and the
+    /// slot) is given back when the batch ends.
+    pub async fn reserve(&mut self, slot: UploadSlot, quotas: &Quotas, declared: Option<u64>) -> Result<()> {
+        let reservation = Reservation::new(&self.db, slot, self.payer, quotas, declared.unwrap_or(0)).await?;
+        self.reservation = Some(reservation);
+        Ok(())
     }
 
     /// Streams one file (as the device named it) into the store. If it is refused or fails, every
@@ -341,7 +364,45 @@ impl UploadBatch {
                 },
             });
         }
-        match store_stream(&self.store, &self.db, DocumentId::new(), body, &self.policy).await {
+        // With a reservation, each chunk is counted against it before it goes on to the store.
+        let over_quota = std::sync::Mutex::new(None);
+        let stored = match &self.reservation {
+            None => store_stream(&self.store, &self.db, DocumentId::new(), body, &self.policy).await,
+            Some(reservation) => {
+                let db = &self.db;
+                let over_quota = &over_quota;
+                let counted = futures::stream::try_unfold(body, move |mut body| async move {
+                    let Some(chunk) = body.next().await else {
+                        return Ok(None);
+                    };
+                    let chunk = chunk.map_err(|err| err.to_string())?;
+                    if let Err(err) = reservation.arrive(db, chunk.len() as u64).await {
+                        let message = err.to_string();
+                        *over_quota
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err);
+                        return Err(message);
+                    }
+                    Ok(Some((chunk, body)))
+                });
+                store_stream(
+                    &self.store,
+                    &self.db,
+                    DocumentId::new(),
+                    std::pin::pin!(counted),
+                    &self.policy,
+                )
+                .await
+            }
+        };
+        if let Some(err) = over_quota
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            self.discard_files().await;
+            return Err(err);
+        }
+        match stored {
             Ok((stored, pending)) => {
                 self.files.push(Received {
                     filename,
@@ -433,8 +494,9 @@ impl UploadBatch {
             let stored = &file.stored;
             sqlx::query!(
                 r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
-                                          sha256, crc32, bucket, object_key, caption, category, thumbnail_state)
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"#,
+                                          sha256, crc32, bucket, object_key, caption, category, thumbnail_state,
+                                          charged_clinic_id)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"#,
                 stored.id as DocumentId,
                 self.pet as PetId,
                 details.record as Option<RecordId>,
@@ -449,9 +511,11 @@ impl UploadBatch {
                 details.caption,
                 details.category.map(DocumentCategory::as_str),
                 thumbnail_state(&stored.content_type),
+                permissions.clinic as Option<ClinicId>,
             )
             .execute(&mut *tx)
             .await?;
+
             audit::record(
                 &mut *tx,
                 self.actor
@@ -462,8 +526,20 @@ impl UploadBatch {
             )
             .await?;
         }
+        if let Some(reservation) = &self.reservation {
+            reservation.settle(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Who an upload with `permissions` is charged to (the same choice [`UploadBatch::finish`] makes
+/// between the clinic's share and the ownership).
+fn payer(permissions: &PetPermissions, actor: &Actor) -> Payer {
+    match permissions.clinic {
+        Some(clinic) => Payer::Clinic(clinic),
+        None => Payer::Owner(actor.user.id),
     }
 }
 

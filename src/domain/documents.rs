@@ -119,13 +119,7 @@ pub struct DocumentView {
 impl DocumentView {
     /// Its size for people: `2.4 MiB`.
     pub fn size_label(&self) -> String {
-        let size = self.size_bytes.max(0) as f64;
-        match size {
-            s if s >= 1024.0 * 1024.0 * 1024.0 => format!("{:.1} GiB", s / (1024.0 * 1024.0 * 1024.0)),
-            s if s >= 1024.0 * 1024.0 => format!("{:.1} MiB", s / (1024.0 * 1024.0)),
-            s if s >= 1024.0 => format!("{:.0} KiB", s / 1024.0),
-            s => format!("{s} bytes"),
-        }
+        size_label(u64::try_from(self.size_bytes).unwrap_or(0))
     }
 
     /// Its type, if Pawfile knows it.
@@ -161,6 +155,51 @@ pub struct UploadRules {
     pub accepted_labels: String,
 }
 
+/// A size as people read it: `512 bytes`, `12 KiB`, `3.4 MiB`, `1.2 GiB`.
+pub fn size_label(bytes: u64) -> String {
+    let size = bytes as f64;
+    match size {
+        s if s >= 1024.0 * 1024.0 * 1024.0 => format!("{:.1} GiB", s / (1024.0 * 1024.0 * 1024.0)),
+        s if s >= 1024.0 * 1024.0 => format!("{:.1} MiB", s / (1024.0 * 1024.0)),
+        s if s >= 1024.0 => format!("{:.0} KiB", s / 1024.0),
+        s => format!("{s} bytes"),
+    }
+}
+
+/// How much of a storage quota is used: an owner's (for what they upload) or a clinic's (for what its
+/// staff upload). Documents in the trash count until they are purged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageUsage {
+    /// Whose: `"owner"` or `"clinic"`.
+    pub payer: String,
+    /// The owner's or the clinic's name.
+    pub name: String,
+    /// Bytes held by documents (the trash included).
+    pub used: u64,
+    /// Bytes reserved by uploads running now.
+    pub reserved: u64,
+    /// The quota.
+    pub quota: u64,
+    /// How many documents (the trash included).
+    pub documents: u64,
+}
+
+impl StorageUsage {
+    /// `12.3 MiB of 2.0 GiB`.
+    pub fn label(&self) -> String {
+        format!("{} of {}", size_label(self.used), size_label(self.quota))
+    }
+
+    /// The share of the quota used, 0 to 100.
+    pub fn percent(&self) -> u8 {
+        if self.quota == 0 {
+            return 100;
+        }
+        let share = (u128::from(self.used) * 100).div_ceil(u128::from(self.quota));
+        u8::try_from(share.min(100)).unwrap_or(100)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +224,24 @@ mod tests {
         );
         assert!(parse_caption(&"x".repeat(501)).is_err());
         assert!(parse_caption("two\nlines").is_err());
+    }
+
+    #[test]
+    fn storage_usage_reads_as_a_share_of_the_quota() {
+        let usage = |used: u64, quota: u64| StorageUsage {
+            payer: "owner".to_owned(),
+            name: "Olivia".to_owned(),
+            used,
+            reserved: 0,
+            quota,
+            documents: 1,
+        };
+        assert_eq!(usage(3 << 29, 2 << 30).label(), "1.5 GiB of 2.0 GiB");
+        assert_eq!(usage(3 << 29, 2 << 30).percent(), 75);
+        assert_eq!(usage(1, 2 << 30).percent(), 1, "anything stored shows");
+        assert_eq!(usage(0, 2 << 30).percent(), 0);
+        assert_eq!(usage(5 << 30, 2 << 30).percent(), 100);
+        assert_eq!(usage(0, 0).percent(), 100);
+        assert_eq!(size_label(512), "512 bytes");
     }
 }

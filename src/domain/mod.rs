@@ -19,7 +19,7 @@ pub use admin::{
     AUDIT_ACTIONS, AuditEntry, AuditPage, BackupOverview, BackupRun, BackupStatus, ClinicSummary,
     IntegrityIssue, StorageReport, StoreStatus, UserSummary,
 };
-pub use documents::{DocumentCategory, DocumentView, UploadRules, parse_caption};
+pub use documents::{DocumentCategory, DocumentView, StorageUsage, UploadRules, parse_caption, size_label};
 pub use email::Email;
 pub use file_type::FileType;
 pub use flash::Flash;

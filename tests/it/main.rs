@@ -52,6 +52,7 @@ mod backup;
 mod documents;
 mod fixtures;
 mod pets;
+mod quotas;
 mod records;
 mod storage;
 mod writer;

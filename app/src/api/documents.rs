@@ -177,3 +177,33 @@ pub async fn scrub_coverage() -> Result<ScrubProgress, ApiError> {
         .await,
     )
 }
+
+/// How much of their storage quota the caller uses: their own as an owner, their clinic's as staff.
+/// `GET /api/account/storage`.
+#[server(endpoint = "account/storage", input = GetUrl)]
+pub async fn my_storage() -> Result<Vec<pawfile::domain::StorageUsage>, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::documents::quota::usage_of(&ctx.state.db, &actor, &ctx.state.config.quotas).await?)
+        }
+        .await,
+    )
+}
+
+/// Storage used per clinic and per owner, fullest first (admins). `GET /api/admin/storage-usage`.
+#[server(endpoint = "admin/storage-usage", input = GetUrl)]
+pub async fn storage_usage() -> Result<Vec<pawfile::domain::StorageUsage>, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(
+                pawfile::documents::quota::usage_report(&ctx.state.db, &actor, &ctx.state.config.quotas)
+                    .await?,
+            )
+        }
+        .await,
+    )
+}

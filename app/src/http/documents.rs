@@ -180,7 +180,10 @@ async fn receive(
     let mut batch = UploadBatch::begin(&state.db, &state.documents, policy, actor, pet).await?;
     // One of the user's upload slots, held until the upload ends (or the request is dropped).
     let limits = state.config.limits;
-    let _slot = UploadSlot::take(&state.db, actor.user.id, limits.concurrent_uploads).await?;
+    let slot = UploadSlot::take(&state.db, actor.user.id, limits.concurrent_uploads).await?;
+    // Storage is reserved before a byte reaches the store (the declared length whole, or as bytes
+    // arrive); the batch holds the slot and the reservation until it ends.
+    batch.reserve(slot, &state.config.quotas, declared).await?;
     // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
     // body of unknown length is counted once it has arrived (so it can exceed the allowance once).
     let limit_key = format!("upload_bytes:user:{}", actor.user.id);

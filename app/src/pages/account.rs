@@ -5,13 +5,13 @@ use super::{
     pets::ClaimForm,
 };
 use crate::{
-    api::{ChangePassword, SetTimeZone, time_zones},
+    api::{ChangePassword, SetTimeZone, my_storage, time_zones},
     auth_state::{AuthState, UserResource},
     error::ApiError,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use pawfile::domain::{NewPassword, Role};
+use pawfile::domain::{NewPassword, Role, StorageUsage};
 
 /// The account page.
 #[component]
@@ -89,10 +89,65 @@ pub fn AccountPage() -> impl IntoView {
                         <button type="submit">"Change password"</button>
                     </ActionForm>
                 </section>
+                <StorageCard />
                 {is_owner.then(|| view! { <ClaimForm /> })}
             }
             .into_any()
         })}
         </Suspense>
+    }
+}
+
+/// How much of the storage quota the person's documents use (their clinic's too, for staff).
+#[component]
+fn StorageCard() -> impl IntoView {
+    let usages = Resource::new(|| (), |_| my_storage());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let usages = usages.await.unwrap_or_default();
+                (!usages.is_empty()).then(|| view! {
+                    <section class="card narrow" data-testid="storage">
+                        <h2>"Storage"</h2>
+                        {usages.into_iter().map(|usage| view! { <StorageMeter usage /> }).collect_view()}
+                        <p class="hint">"Documents in the trash count until they are purged."</p>
+                    </section>
+                })
+            })}
+        </Suspense>
+    }
+}
+
+/// One quota: a meter and what it means in bytes and documents.
+#[component]
+pub fn StorageMeter(usage: StorageUsage) -> impl IntoView {
+    let whose = match usage.payer.as_str() {
+        "clinic" => format!("{} (clinic)", usage.name),
+        _ => usage.name.clone(),
+    };
+    // An account has at most one quota of each kind (its own, its clinic's).
+    let id = format!("storage-{}", usage.payer);
+    let summary = format!(
+        "{} used · {} document{}",
+        usage.label(),
+        usage.documents,
+        if usage.documents == 1 { "" } else { "s" }
+    );
+    view! {
+        <div class="storage">
+            <label for=id.clone()>{whose}</label>
+            <meter
+                id=id
+                min="0"
+                max="100"
+                low="80"
+                high="95"
+                optimum="0"
+                value=usage.percent().to_string()
+            >
+                {format!("{}%", usage.percent())}
+            </meter>
+            <p class="storage-summary">{summary}</p>
+        </div>
     }
 }

@@ -3,7 +3,7 @@
 use super::components::{ErrorNotice, FieldError, FormError, action_error, query};
 use crate::api::{
     CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail, integrity_issues,
-    scrub_coverage,
+    scrub_coverage, storage_usage,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,6 +32,7 @@ pub fn AdminPage() -> impl IntoView {
             </p>
         </section>
         <IntegrityPanel />
+        <StoragePanel />
         <section class="card">
             <h2>"Clinics"</h2>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -92,6 +93,41 @@ pub fn AdminPage() -> impl IntoView {
                 <label class="checkbox"><input type="checkbox" name="also_admin" value="true" />" Also an administrator"</label>
                 <button type="submit">"Create staff account"</button>
             </ActionForm>
+        </section>
+    }
+}
+
+/// Storage used per clinic and per owner, fullest first.
+#[component]
+fn StoragePanel() -> impl IntoView {
+    let usages = Resource::new(|| (), |_| storage_usage());
+    view! {
+        <section class="card">
+            <h2>"Storage"</h2>
+            <p class="hint">"Per clinic (what its staff upload) and per owner (what they upload), fullest first; the trash counts until it is purged."</p>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match usages.await {
+                        Ok(usages) if usages.is_empty() => view! { <p>"Nothing stored yet."</p> }.into_any(),
+                        Ok(usages) => view! {
+                            <table data-testid="storage-usage">
+                                <thead><tr><th>"Whose"</th><th>"Used"</th><th>"Documents"</th><th>"Share"</th></tr></thead>
+                                <tbody>
+                                    {usages.into_iter().map(|usage| view! {
+                                        <tr>
+                                            <td>{usage.name.clone()} {(usage.payer == "clinic").then_some(" (clinic)")}</td>
+                                            <td>{usage.label()}</td>
+                                            <td>{usage.documents}</td>
+                                            <td>{format!("{}%", usage.percent())}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

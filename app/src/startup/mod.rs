@@ -444,6 +444,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             concurrent_uploads: settings.http.limit_concurrent_uploads.max(1),
             accounts: settings.http.account_limits(),
         },
+        quotas: settings.http.quotas(),
         max_upload_bytes: settings.http.max_upload_size.as_u64(),
         accepted_types: settings
             .http

@@ -20,6 +20,8 @@ pub struct RuntimeConfig {
     pub connections: ConnectionLimits,
     /// How much one user may do per hour.
     pub limits: UsageLimits,
+    /// Storage per owner and per clinic.
+    pub quotas: pawfile::documents::quota::Quotas,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
     /// Accepted document types (sniffed MIME types).

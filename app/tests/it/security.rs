@@ -532,6 +532,7 @@ fn server_functions() -> Vec<(String, String)> {
 /// GET makes, by design). A new GET function must be added here, after checking that it changes
 /// nothing.
 const READ_ONLY: &[&str] = &[
+    "/api/account/storage",
     "/api/account/time-zones",
     "/api/admin/audit",
     "/api/admin/backups",
@@ -539,6 +540,7 @@ const READ_ONLY: &[&str] = &[
     "/api/admin/integrity",
     "/api/admin/integrity/coverage",
     "/api/admin/storage-status",
+    "/api/admin/storage-usage",
     "/api/admin/users",
     "/api/clinic/patients",
     "/api/clinics",
@@ -1081,6 +1083,90 @@ async fn uploaded_bytes_are_limited_per_user_and_hour_and_a_refused_upload_store
         upload_pdf(&app, &pet, 50_000).await.status(),
         StatusCode::CREATED,
         "what fits still does"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_upload_beyond_the_owners_quota_is_refused_whole_and_usage_is_shown(pool: PgPool) {
+    let mut config = test_config();
+    config.quotas.per_owner = 500_000;
+    let app = spawn_app_with(pool, config).await;
+    let pet = a_pet_of(&app).await;
+    assert_eq!(
+        upload_pdf(&app, &pet, 300_000).await.status(),
+        StatusCode::CREATED
+    );
+
+    let (status, body) = error_of(upload_pdf(&app, &pet, 300_000).await).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["kind"], "quota_exceeded");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("Not enough storage left: your documents use 293 KiB of 488 KiB"),
+        "{message}"
+    );
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    let objects = app.documents.keys().await;
+    assert_eq!(
+        objects.iter().filter(|key| key.starts_with("documents/")).count(),
+        1,
+        "{objects:?}"
+    );
+    // The owner sees the usage on their account page (and through the API).
+    let usage: Value = app
+        .client
+        .get(app.url("/api/account/storage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage[0]["payer"], "owner");
+    assert_eq!(usage[0]["used"], 300_000);
+    assert_eq!(usage[0]["quota"], 500_000);
+    assert_eq!(usage[0]["documents"], 1);
+    let page = app
+        .client
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("293 KiB of 488 KiB used · 1 document"), "{page}");
+    assert!(page.contains("<meter"), "{page}");
+    // Admins see it beside every clinic's; others may not.
+    let (status, _) = error_of(
+        app.client
+            .get(app.url("/api/admin/storage-usage"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let admin = app.browser_for("admin@example.org").await;
+    let report: Value = admin
+        .get(app.url("/api/admin/storage-usage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report[0]["payer"], "owner");
+    assert_eq!(report[0]["used"], 300_000);
+    assert!(
+        report[0]["name"].as_str().unwrap().contains("olivia@example.org"),
+        "{report}"
     );
 }
 

@@ -56,6 +56,8 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_download_per_hour: bytesize::ByteSize::gib(1),
             limit_exports_per_hour: 5,
             limit_concurrent_uploads: 4,
+            quota_per_owner: bytesize::ByteSize::gib(2),
+            quota_per_clinic: bytesize::ByteSize::gib(500),
             limit_sign_in_failures_per_account_and_address: AccountLimits::DEFAULT
                 .sign_in_failures_per_account_and_address,
             limit_sign_in_failures_per_address: AccountLimits::DEFAULT.sign_in_failures_per_address,

@@ -30,6 +30,7 @@ pub fn test_config() -> RuntimeConfig {
         session_absolute_timeout: Duration::from_secs(12 * 60 * 60),
         connections: pawfile_app::startup::ConnectionLimits::default(),
         limits: pawfile_app::startup::UsageLimits::default(),
+        quotas: pawfile::documents::quota::Quotas::DEFAULT,
         max_upload_bytes: 64 * 1024 * 1024,
         accepted_types: pawfile::documents::sniff::DEFAULT_ACCEPTED
             .iter()
