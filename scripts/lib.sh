@@ -108,6 +108,17 @@ ensure_garage() {
   cargo install --quiet garage --version "$GARAGE_VERSION" --locked --force
 }
 
+# Schemathesis (PyPI), the API fuzzer, in its own virtual environment (about 30 seconds, once per machine).
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-$HOME/.cache/pawfile/schemathesis-$SCHEMATHESIS_VERSION}
+ensure_schemathesis() {
+  if "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then return 0; fi
+  log "installing schemathesis $SCHEMATHESIS_VERSION (the API fuzzer; about 30 seconds)"
+  rm -rf "$SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 ensure_sqlx_cli() {
   if cargo sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then return 0; fi
   log "installing sqlx-cli $SQLX_CLI_VERSION (checks the committed .sqlx query data)"

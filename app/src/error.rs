@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// "<message>"}`, plus `field` for invalid input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ApiError {
     /// Bad input (422); `field` names the form field.
     #[error("{error}")]

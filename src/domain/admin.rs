@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 /// A clinic, as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ClinicSummary {
     /// The clinic.
     pub id: ClinicId,
@@ -16,6 +17,7 @@ pub struct ClinicSummary {
 
 /// An account, as the admin's user list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     /// The account.
     pub id: UserId,
@@ -35,6 +37,7 @@ pub struct UserSummary {
 
 /// One entry of the audit trail as shown to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// When.
     pub at: Timestamp,
@@ -60,6 +63,7 @@ pub struct AuditEntry {
 
 /// A page of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// The entries, newest first.
     pub entries: Vec<AuditEntry>,
@@ -111,6 +115,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
 
 /// A document whose stored object failed the integrity check, as the admin page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct IntegrityIssue {
     /// The flagged document.
     pub document_id: DocumentId,
@@ -124,6 +129,7 @@ pub struct IntegrityIssue {
 
 /// Whether one bucket answers, as the admin page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StoreStatus {
     /// The bucket's name.
     pub bucket: String,
@@ -135,6 +141,7 @@ pub struct StoreStatus {
 
 /// The state of the documents and backup stores, for admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StorageReport {
     /// The documents bucket.
     pub documents: StoreStatus,
@@ -146,6 +153,7 @@ pub struct StorageReport {
 
 /// A run's state, as admins see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BackupStatus {
     /// Under way.
@@ -175,6 +183,7 @@ impl BackupStatus {
 
 /// One backup run, for the admin page, the API and `backup list`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct BackupRun {
     /// The run's id (the snapshot id).
     pub id: Uuid,
@@ -229,6 +238,7 @@ impl BackupStatus {
 
 /// The backup section of the admin page: the runs, the schedule, and what an admin must hear about.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct BackupOverview {
     /// Runs, newest first.
     pub runs: Vec<BackupRun>,

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a document is, as the uploader files it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentCategory {
     /// Laboratory results.
@@ -85,6 +86,7 @@ pub fn parse_caption(input: &str) -> Result<Option<String>, InvalidInput> {
 
 /// A document as lists and its metadata route show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct DocumentView {
     /// The document.
     pub id: DocumentId,
@@ -146,6 +148,7 @@ impl DocumentView {
 
 /// What the upload form tells people before they choose files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct UploadRules {
     /// Largest file, in bytes.
     pub max_bytes: u64,
@@ -169,6 +172,7 @@ pub fn size_label(bytes: u64) -> String {
 /// How much of a storage quota is used: an owner's (for what they upload) or a clinic's (for what its
 /// staff upload). Documents in the trash count until they are purged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct StorageUsage {
     /// Whose: `"owner"` or `"clinic"`.
     pub payer: String,

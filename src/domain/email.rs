@@ -5,6 +5,7 @@ use std::fmt;
 /// An e-mail address, trimmed and lower-cased, so that addresses compare case-insensitively everywhere
 /// (sign-in, uniqueness, the audit trail).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

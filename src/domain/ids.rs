@@ -6,6 +6,7 @@ macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         #[cfg_attr(feature = "server", derive(sqlx::Type), sqlx(transparent))]
         pub struct $name(pub Uuid);

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 /// A moment, with how it reads in the viewer's time zone. The server renders `local`, so the page it
 /// sends and the page the browser hydrates show the same text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Timestamp {
     /// The moment (RFC 3339 in JSON).
     #[serde(with = "time::serde::rfc3339")]

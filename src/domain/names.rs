@@ -36,6 +36,7 @@ fn capitalise(what: &str) -> String {
 
 /// The name a person is shown by: 1 to 100 characters, one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
 
@@ -56,6 +57,7 @@ impl DisplayName {
 
 /// A clinic's name: 1 to 200 characters, one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct ClinicName(String);
 

@@ -5,6 +5,7 @@ use time::{Date, macros::format_description};
 
 /// A pet's sex, as clinics record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     /// Female, intact.
@@ -67,6 +68,7 @@ impl Sex {
 
 /// A microchip number: 15 digits (ISO 11784/11785). Spaces and dashes people type are dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Microchip(String);
 
@@ -162,6 +164,7 @@ pub(crate) fn parse_date(input: &str, field: &'static str) -> Result<Option<Date
 
 /// A pet's details as a form sends them: every field as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PetForm {
     /// The pet's name.
     pub name: String,
@@ -181,6 +184,7 @@ pub struct PetForm {
 
 /// A pet's details, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PetDetails {
     /// The pet's name: 1 to 100 characters.
     pub name: String,
@@ -248,6 +252,7 @@ impl PetDetails {
 
 /// Who a walk-in patient's owner is, as the clinic was told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct OwnerContact {
     /// Their name.
     pub name: String,
@@ -257,6 +262,7 @@ pub struct OwnerContact {
 
 /// A pet in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PetSummary {
     /// The pet.
     pub id: PetId,
@@ -280,6 +286,7 @@ pub struct PetSummary {
 
 /// A live share of a pet with a clinic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Share {
     /// The clinic.
     pub clinic_id: ClinicId,
@@ -291,6 +298,7 @@ pub struct Share {
 
 /// What the caller may do with a pet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PetPermissions {
     /// The caller owns the pet: edit, archive, share, see its access history.
     pub owner: bool,
@@ -300,6 +308,7 @@ pub struct PetPermissions {
 
 /// Everything a pet page shows about the pet itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PetView {
     /// The pet.
     pub id: PetId,
@@ -323,6 +332,7 @@ pub struct PetView {
 
 /// A claim code as handed to an owner: shown once, stored only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct IssuedClaimCode {
     /// The pet it claims.
     pub pet_id: PetId,

@@ -7,6 +7,7 @@ use time::{Date, Duration};
 
 /// What kind of medical record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     /// An examination or consultation.
@@ -74,6 +75,7 @@ impl RecordKind {
 
 /// A record form as sent: every field as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct RecordForm {
     /// `YYYY-MM-DD`.
     pub visit_date: String,
@@ -87,6 +89,7 @@ pub struct RecordForm {
 
 /// A record's content, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct RecordDetails {
     /// The day of the visit: not before 1950, at most a day ahead (time zones).
     pub visit_date: Date,
@@ -129,6 +132,7 @@ impl RecordDetails {
 
 /// A record in a pet's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct RecordSummary {
     /// The record.
     pub id: RecordId,
@@ -146,6 +150,7 @@ pub struct RecordSummary {
 
 /// An earlier version of a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct RecordRevision {
     /// Its version number (1 is the first).
     pub version: i32,
@@ -159,6 +164,7 @@ pub struct RecordRevision {
 
 /// A record page: the current text and every earlier version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct RecordView {
     /// The record.
     pub id: RecordId,

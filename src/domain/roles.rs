@@ -3,6 +3,7 @@ use std::fmt;
 
 /// What a user may do. A user holds a set of roles: an admin of a small clinic may also be its staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Keeps pets and their documents.
@@ -49,6 +50,7 @@ impl fmt::Display for Role {
 
 /// A set of roles, kept sorted and without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Roles(Vec<Role>);
 
 impl Roles {

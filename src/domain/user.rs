@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// The signed-in user, as pages and server functions see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct SessionUser {
     /// Their account.
     pub id: UserId,

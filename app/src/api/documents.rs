@@ -149,6 +149,7 @@ pub async fn integrity_issues() -> Result<Vec<IntegrityIssue>, ApiError> {
 /// How far the integrity scrub's rotation has come: documents whose bytes were read back and re-hashed
 /// within the scrub period, of all documents.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ScrubProgress {
     /// Documents re-hashed within the period.
     pub rehashed: i64,

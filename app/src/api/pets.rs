@@ -18,6 +18,7 @@ use pawfile::domain::{PetDetails, PetForm};
 
 /// A pet page: the pet and its medical records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PetPage {
     /// The pet, its shares and the caller's permissions.
     pub pet: PetView,

@@ -9,12 +9,11 @@ use super::{
 use crate::error::ApiError;
 use crate::startup::AppState;
 use axum::{
-    Json, Router,
+    Json,
     body::Body,
     extract::{FromRef, FromRequestParts, Multipart, Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
 };
 use futures::TryStreamExt;
 use pawfile::documents::slots::UploadSlot;
@@ -31,6 +30,7 @@ use pawfile::{
 };
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The most bytes a text field of the upload form (`record_id`, `caption`, `category`) may carry.
 pub const TEXT_FIELD_MAX: usize = 4 * 1024;
@@ -105,22 +105,39 @@ impl Caller {
     }
 }
 
-/// Every document route, to be mounted behind the session layer.
-pub fn routes<S>() -> Router<S>
+/// Every document route with its OpenAPI description (registered together, so neither can be
+/// missing), to be mounted behind the session layer.
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     AppState: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/pets/{pet_id}/documents", get(list).post(upload))
-        .route("/api/pets/{pet_id}/export", get(export_pet))
-        .route("/api/documents/{id}", get(metadata).delete(trash))
-        .route("/api/documents/{id}/content", get(content))
-        .route("/api/documents/{id}/thumbnail", get(thumbnail))
-        .route("/api/documents/{id}/trash", post(trash))
-        .route("/api/documents/{id}/restore", post(restore))
+    OpenApiRouter::new()
+        .routes(routes!(list, upload))
+        .routes(routes!(export_pet))
+        .routes(routes!(metadata, trash))
+        .routes(routes!(content))
+        .routes(routes!(thumbnail))
+        .routes(routes!(trash_by_post))
+        .routes(routes!(restore))
         // Uploads stream and enforce their own limits; axum's default 2 MB body limit must not apply.
         .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// The upload form, for the OpenAPI document (the handler streams the parts itself).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// One or more files (at most 20).
+    #[schema(content_media_type = "application/octet-stream")]
+    file: Vec<Vec<u8>>,
+    /// Attach the files to this record (staff of the record's clinic).
+    record_id: Option<uuid::Uuid>,
+    /// At most 500 characters.
+    caption: Option<String>,
+    /// `lab_result`, `x_ray`, `invoice`, `vaccination_certificate`, `prescription`, `report`, `photo`
+    /// or `other`.
+    category: Option<String>,
 }
 
 fn upload_policy(state: &AppState) -> Policy {
@@ -130,6 +147,18 @@ fn upload_policy(state: &AppState) -> Policy {
     }
 }
 
+/// Uploads one or more files to a pet (its owner, or staff of a clinic it is shared with).
+#[utoipa::path(
+    post,
+    path = "/api/pets/{pet_id}/documents",
+    tag = "documents",
+    params(("pet_id" = uuid::Uuid, Path, description = "The pet")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The documents stored (all of the request's files, or none)", body = Vec<DocumentView>),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,16 +320,33 @@ async fn read_text(field: &mut axum::extract::multipart::Field<'_>, name: &str) 
     Ok(String::from_utf8(text).unwrap_or_default())
 }
 
-#[derive(Debug, Deserialize)]
+/// Which of the pet's documents to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this category (`lab_result`, `x_ray`, `invoice`, `vaccination_certificate`,
+    /// `prescription`, `report`, `photo`, `other`).
     #[serde(default)]
     category: String,
+    /// Only the files attached to this record.
     #[serde(default)]
     record_id: String,
+    /// `1`: the caller's trash instead.
     #[serde(default)]
     trashed: String,
 }
 
+/// The pet's documents (or the caller's trash), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/pets/{pet_id}/documents",
+    tag = "documents",
+    params(("pet_id" = uuid::Uuid, Path, description = "The pet"), ListQuery),
+    responses(
+        (status = 200, description = "The documents", body = Vec<DocumentView>),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -333,6 +379,17 @@ pub fn list_filter(category: &str, record_id: &str, trashed: bool) -> Result<Lis
     })
 }
 
+/// A document's metadata.
+#[utoipa::path(
+    get,
+    path = "/api/documents/{id}",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "The document")),
+    responses(
+        (status = 200, description = "The document", body = DocumentView),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn metadata(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,8 +400,11 @@ async fn metadata(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// How to send the bytes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ContentQuery {
+    /// `1`: an inline preview (images and PDFs) instead of an attachment.
     #[serde(default)]
     inline: String,
 }
@@ -353,6 +413,21 @@ fn header_value(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
+/// The document's bytes: an attachment, or an inline preview (`inline=1`) for images and PDFs. One
+/// `Range` (206, 416), `ETag` and `If-None-Match` (304).
+#[utoipa::path(
+    get,
+    path = "/api/documents/{id}/content",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "The document"), ContentQuery),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 416, description = "The range lies outside the document"),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn content(
     State(state): State<AppState>,
     caller: Caller,
@@ -379,6 +454,18 @@ async fn content(
     .await
 }
 
+/// A JPEG thumbnail of an image document.
+#[utoipa::path(
+    get,
+    path = "/api/documents/{id}/thumbnail",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "The document")),
+    responses(
+        (status = 200, description = "The thumbnail", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn thumbnail(
     State(state): State<AppState>,
     caller: Caller,
@@ -475,6 +562,17 @@ async fn serve_object(
         .expect("valid response"))
 }
 
+/// Moves a document to the trash (its uploader). `DELETE` or `POST .../trash`.
+#[utoipa::path(
+    delete,
+    path = "/api/documents/{id}",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "The document")),
+    responses(
+        (status = 204, description = "In the trash"),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn trash(
     State(state): State<AppState>,
     caller: Caller,
@@ -492,6 +590,37 @@ async fn trash(
         .await
 }
 
+/// Moves a document to the trash (its uploader); the same as `DELETE /api/documents/{id}`.
+#[utoipa::path(
+    post,
+    path = "/api/documents/{id}/trash",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "The document")),
+    responses(
+        (status = 204, description = "In the trash"),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
+async fn trash_by_post(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<DocumentId>,
+    headers: HeaderMap,
+) -> Response {
+    trash(state, caller, id, headers).await
+}
+
+/// Takes a document out of the trash (its uploader).
+#[utoipa::path(
+    post,
+    path = "/api/documents/{id}/restore",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "The document")),
+    responses(
+        (status = 204, description = "Restored"),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn restore(
     State(state): State<AppState>,
     caller: Caller,
@@ -507,6 +636,17 @@ async fn restore(
         .await
 }
 
+/// The pet's whole history as a zip: `index.html` and every document.
+#[utoipa::path(
+    get,
+    path = "/api/pets/{pet_id}/export",
+    tag = "documents",
+    params(("pet_id" = uuid::Uuid, Path, description = "The pet")),
+    responses(
+        (status = 200, description = "The zip", content_type = "application/zip", body = Vec<u8>),
+        (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),
+    )
+)]
 async fn export_pet(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,6 +5,7 @@ mod context;
 pub mod documents;
 mod health;
 mod middleware;
+pub mod openapi;
 pub mod security;
 pub mod session;
 
@@ -26,6 +27,7 @@ use tower_sessions::{
     cookie::{SameSite, time::Duration as CookieDuration},
 };
 use tower_sessions_sqlx_store::PostgresStore;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The router's state: the application and Leptos's options.
 #[derive(Clone, FromRef)]
@@ -53,8 +55,16 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
         .with_secure(false) // set per request by `client_context`, from the client's scheme
         .with_expiry(Expiry::OnInactivity(idle));
 
+    let (document_routes, mut api) = documents::routes::<ServerState>().split_for_parts();
+    let (health_routes, health_api) = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .split_for_parts();
+    api.merge(health_api);
+    let description = std::sync::Arc::new(openapi::document(api));
+
     let pages = Router::new()
-        .merge(documents::routes::<ServerState>())
+        .merge(document_routes)
         .leptos_routes_with_context(&server_state, generate_route_list(App), provide_state.clone(), {
             let leptos = leptos.clone();
             move || shell(leptos.clone())
@@ -69,8 +79,14 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
     let headers = default_headers(&state.config.public_url);
     let pkg_dir = PathBuf::from(&*leptos.site_root).join(&*leptos.site_pkg_dir);
     let mut router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .merge(health_routes)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let description = description.clone();
+                async move { axum::Json(description) }
+            }),
+        )
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(

@@ -519,7 +519,7 @@ async fn an_idle_session_is_refused_by_the_server_and_polling_does_not_keep_it_a
 }
 
 /// Every server function, as the framework registered it.
-fn server_functions() -> Vec<(String, String)> {
+pub fn server_functions() -> Vec<(String, String)> {
     let mut functions: Vec<(String, String)> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, method)| (path.to_owned(), method.to_string()))
         .collect();
