@@ -110,19 +110,25 @@ fn StoragePanel() -> impl IntoView {
                     match usages.await {
                         Ok(usages) if usages.is_empty() => view! { <p>"Nothing stored yet."</p> }.into_any(),
                         Ok(usages) => view! {
+                            <div class="table-scroll">
                             <table data-testid="storage-usage">
-                                <thead><tr><th>"Whose"</th><th>"Used"</th><th>"Documents"</th><th>"Share"</th></tr></thead>
+                                <thead><tr><th>"Whose"</th><th>"Used"</th></tr></thead>
                                 <tbody>
                                     {usages.into_iter().map(|usage| view! {
                                         <tr>
                                             <td>{usage.name.clone()} {(usage.payer == "clinic").then_some(" (clinic)")}</td>
-                                            <td>{usage.label()}</td>
-                                            <td>{usage.documents}</td>
-                                            <td>{format!("{}%", usage.percent())}</td>
+                                            <td>{format!(
+                                                "{} ({}%) · {} document{}",
+                                                usage.label(),
+                                                usage.percent(),
+                                                usage.documents,
+                                                if usage.documents == 1 { "" } else { "s" },
+                                            )}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            </div>
                         }.into_any(),
                         Err(error) => view! { <ErrorNotice error /> }.into_any(),
                     }
