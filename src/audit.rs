@@ -93,6 +93,8 @@ actions! {
     UpdateRecord => "update_record", "edited a medical record";
     /// A medical record was opened.
     ViewRecord => "view_record", "viewed a medical record";
+    /// Searched the text of medical records (the count of results is kept, never the words).
+    SearchRecords => "search_records", "searched medical records";
     /// A request was refused by the access rules.
     AccessDenied => "access_denied", "was denied access";
     /// Files were uploaded.

@@ -448,6 +448,14 @@ pub struct HttpSettings {
         default_value_t = 10
     )]
     pub limit_concurrent_uploads: usize,
+    /// The language medical records are searched in: a PostgreSQL text-search configuration (english,
+    /// german, french, simple, ...). Changing it re-indexes every record at start-up.
+    #[arg(
+        long = "search-language",
+        env = "PAWFILE_SEARCH_LANGUAGE",
+        default_value = "english"
+    )]
+    pub search_language: String,
     /// Storage one owner's uploads may hold (documents in the trash count until purged); an upload
     /// that does not fit is refused before its bytes are stored.
     #[arg(

@@ -7,8 +7,8 @@ use crate::{
     audit::{self, Action},
     clock::localize,
     domain::{
-        ClinicId, PetId, RecordDetails, RecordId, RecordKind, RecordRevision, RecordSummary, RecordView,
-        UserId,
+        ClinicId, Highlight, PetId, RecordDetails, RecordHit, RecordId, RecordKind, RecordRevision,
+        RecordSummary, RecordView, UserId,
     },
     error::{Error, Result},
 };
@@ -291,4 +291,118 @@ async fn load_record(
         revisions,
         can_edit: may_edit,
     })
+}
+
+/// Most results a record search answers.
+pub const SEARCH_RESULTS: i64 = 50;
+
+/// Marks the start and end of a matching word in a passage (characters a record's text does not hold).
+const HIT_START: char = '\u{2}';
+const HIT_STOP: char = '\u{3}';
+
+/// Searches the title and body of the medical records `actor` may read (their own pets', and those of
+/// pets shared with their clinic) with PostgreSQL full-text search in `language` (a text-search
+/// configuration, `PAWFILE_SEARCH_LANGUAGE`): the best matches first, each with the passage around the
+/// matching words. The search is audited with the number of results, never its words.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
+pub async fn search_records(
+    pool: &PgPool,
+    actor: &Actor,
+    language: &str,
+    query: &str,
+) -> Result<Vec<RecordHit>> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    if query.chars().count() > 200 {
+        return Err(crate::domain::InvalidInput::new("q", "Search for at most 200 characters.").into());
+    }
+    let options = format!(
+        "StartSel={HIT_START}, StopSel={HIT_STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \""
+    );
+    let rows = sqlx::query!(
+        r#"
+        with q as (select websearch_to_tsquery($3::text::regconfig, $2) as query)
+        select r.id as "id: RecordId", r.pet_id as "pet_id: PetId", p.name as pet_name, r.visit_date,
+               r.kind, r.title, c.name as clinic_name,
+               ts_headline($3::text::regconfig, r.title || E'\n' || r.body, q.query, $5) as "passage!"
+        from q, medical_records r
+        join pets p on p.id = r.pet_id
+        join clinics c on c.id = r.clinic_id
+        where r.search @@ q.query
+          and (p.owner_id = $1
+               or exists (select 1 from pet_clinic_access a
+                          where a.pet_id = r.pet_id and a.clinic_id = $4 and a.revoked_at is null))
+        order by ts_rank(r.search, q.query) desc, r.visit_date desc, r.id
+        limit $6
+        "#,
+        actor.user.id as UserId,
+        query,
+        language,
+        actor.clinic() as Option<ClinicId>,
+        options,
+        SEARCH_RESULTS,
+    )
+    .fetch_all(pool)
+    .await?;
+    let hits: Vec<RecordHit> = rows
+        .into_iter()
+        .map(|row| {
+            Ok(RecordHit {
+                id: row.id,
+                pet_id: row.pet_id,
+                pet_name: row.pet_name,
+                visit_date: row.visit_date,
+                kind: RecordKind::parse(&row.kind)?,
+                title: row.title,
+                clinic_name: row.clinic_name,
+                passage: Highlight::split(&row.passage, HIT_START, HIT_STOP),
+            })
+        })
+        .collect::<Result<_>>()?;
+    audit::record(
+        pool,
+        actor
+            .event(Action::SearchRecords)
+            .detail(json!({ "results": hits.len() })),
+    )
+    .await?;
+    Ok(hits)
+}
+
+/// Moves every record's search vector to `language` (after `PAWFILE_SEARCH_LANGUAGE` changed) and makes
+/// it the default for new records; does nothing when they already use it. Fails with a message naming
+/// the setting when PostgreSQL has no such text-search configuration.
+pub async fn use_search_language(pool: &PgPool, language: &str) -> Result<u64> {
+    let known = sqlx::query_scalar!(
+        r#"select exists (select 1 from pg_ts_config where cfgname = $1) as "known!""#,
+        language
+    )
+    .fetch_one(pool)
+    .await?;
+    if !known {
+        return Err(crate::domain::InvalidInput::new(
+            "PAWFILE_SEARCH_LANGUAGE",
+            format!("PostgreSQL has no text-search configuration {language:?} (see `\\dF` in psql; for example english, german, french)"),
+        )
+        .into());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query!("select pg_advisory_xact_lock(hashtextextended('search_language', 0))")
+        .execute(&mut *tx)
+        .await?;
+    // A validated name of an existing configuration: safe to put in the statement (DDL takes no parameters).
+    let default =
+        format!("alter table medical_records alter column search_language set default '{language}'");
+    sqlx::Executor::execute(&mut *tx, default.as_str()).await?;
+    let moved = sqlx::query!(
+        "update medical_records set search_language = $1::text::regconfig where search_language <> $1::text::regconfig",
+        language
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(moved)
 }

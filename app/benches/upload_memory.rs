@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             session_absolute_timeout: Duration::from_secs(3600),
             connections: Default::default(),
             limits: Default::default(),
+            search_language: "english".to_owned(),
             quotas: pawfile::documents::quota::Quotas {
                 per_owner: u64::MAX,
                 per_clinic: u64::MAX,

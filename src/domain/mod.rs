@@ -31,7 +31,9 @@ pub use pets::{
     IssuedClaimCode, Microchip, OwnerContact, PetDetails, PetForm, PetPermissions, PetSummary, PetView, Sex,
     Share,
 };
-pub use records::{RecordDetails, RecordForm, RecordKind, RecordRevision, RecordSummary, RecordView};
+pub use records::{
+    Highlight, RecordDetails, RecordForm, RecordHit, RecordKind, RecordRevision, RecordSummary, RecordView,
+};
 pub use roles::{Role, Roles};
 pub use user::SessionUser;
 

@@ -148,6 +148,71 @@ pub struct RecordSummary {
     pub revisions: i32,
 }
 
+/// A record a search found, with the passage that matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct RecordHit {
+    /// The record.
+    pub id: RecordId,
+    /// Its pet.
+    pub pet_id: PetId,
+    /// The pet's name.
+    pub pet_name: String,
+    /// When the visit was.
+    pub visit_date: Date,
+    /// What kind.
+    pub kind: RecordKind,
+    /// Its title.
+    pub title: String,
+    /// The clinic that wrote it.
+    pub clinic_name: String,
+    /// The passage around the matching words, in order; the parts marked `hit` are the words that matched
+    /// (shown highlighted, always as text).
+    pub passage: Vec<Highlight>,
+}
+
+/// A part of a passage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Highlight {
+    /// The text.
+    pub text: String,
+    /// Whether it is a word the search matched.
+    pub hit: bool,
+}
+
+impl Highlight {
+    /// Splits text whose matching words sit between `start` and `stop` markers into parts.
+    pub fn split(marked: &str, start: char, stop: char) -> Vec<Highlight> {
+        let mut parts = Vec::new();
+        let mut rest = marked;
+        while let Some(begin) = rest.find(start) {
+            if begin > 0 {
+                parts.push(Highlight {
+                    text: rest[..begin].to_owned(),
+                    hit: false,
+                });
+            }
+            let after = &rest[begin + start.len_utf8()..];
+            let end = after.find(stop).unwrap_or(after.len());
+            if end > 0 {
+                parts.push(Highlight {
+                    text: after[..end].to_owned(),
+                    hit: true,
+                });
+            }
+            rest = after.get(end + stop.len_utf8()..).unwrap_or("");
+        }
+        if !rest.is_empty() {
+            parts.push(Highlight {
+                text: rest.to_owned(),
+                hit: false,
+            });
+        }
+        parts
+    }
+}
+
 /// An earlier version of a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

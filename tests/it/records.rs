@@ -268,3 +268,185 @@ async fn viewing_a_record_is_audited_once_per_window(pool: PgPool) {
         "once per person within the window"
     );
 }
+
+fn record_about(title: &str, body: &str) -> RecordDetails {
+    let today = time::OffsetDateTime::now_utc().date();
+    RecordDetails::parse(
+        &RecordForm {
+            visit_date: (today - time::Duration::days(3)).to_string(),
+            kind: "lab_result".into(),
+            title: title.into(),
+            body: body.into(),
+        },
+        today,
+    )
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn records_are_found_by_their_words_only_by_those_who_may_read_them(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    let bob = owner(&pool, "bob@example.org").await;
+    let riverside = clinic(&pool, "Riverside").await;
+    let hillside = clinic(&pool, "Hillside").await;
+    let vet = staff(&pool, "vet@riverside.example", riverside).await;
+    let other_vet = staff(&pool, "vet@hillside.example", hillside).await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    let rex = pet(&pool, &bob, "Rex").await;
+    pets::share_pet(&pool, &alice, biscuit, riverside).await.unwrap();
+    pets::share_pet(&pool, &bob, rex, hillside).await.unwrap();
+    let found = records::create_record(
+        &pool,
+        &vet,
+        biscuit,
+        &record_about(
+            "Blood panel",
+            "Mild anaemia; the kidneys look fine. Recheck in two weeks.",
+        ),
+    )
+    .await
+    .unwrap();
+    records::create_record(
+        &pool,
+        &other_vet,
+        rex,
+        &record_about("Blood panel", "Anaemia again, worse than last month."),
+    )
+    .await
+    .unwrap();
+
+    // English stemming: "kidney" finds "kidneys"; the owner and the clinic both find it.
+    for reader in [&alice, &vet] {
+        let hits = records::search_records(&pool, reader, "english", "kidney")
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].id, found);
+        assert_eq!(hits[0].pet_name, "Biscuit");
+        let marked: Vec<&str> = hits[0]
+            .passage
+            .iter()
+            .filter(|part| part.hit)
+            .map(|part| part.text.as_str())
+            .collect();
+        assert_eq!(marked, ["kidneys"]);
+        let text: String = hits[0].passage.iter().map(|part| part.text.as_str()).collect();
+        assert!(text.contains("the kidneys look fine"), "{text}");
+    }
+    // "anaemia" is in both records; each reader gets only the one they may read.
+    let for_alice = records::search_records(&pool, &alice, "english", "anaemia")
+        .await
+        .unwrap();
+    assert_eq!(for_alice.iter().map(|hit| hit.id).collect::<Vec<_>>(), [found]);
+    let for_bob = records::search_records(&pool, &bob, "english", "anaemia")
+        .await
+        .unwrap();
+    assert_eq!(for_bob.len(), 1);
+    assert_eq!(for_bob[0].pet_name, "Rex");
+    assert!(
+        records::search_records(&pool, &other_vet, "english", "kidney")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A share that ends ends the clinic's results.
+    pets::revoke_share(&pool, &alice, biscuit, riverside)
+        .await
+        .unwrap();
+    assert!(
+        records::search_records(&pool, &vet, "english", "kidney")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Each search is audited with its count, never its words.
+    let detail: Vec<serde_json::Value> =
+        sqlx::query_scalar("select detail from audit_events where action = 'search_records' order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(detail.len(), 6);
+    assert_eq!(detail[0], serde_json::json!({ "results": 1 }));
+    assert!(!detail.iter().any(|detail| detail.to_string().contains("kidney")));
+    // Nothing to search for: nothing found, nothing audited; text that is not a query is no error.
+    assert!(
+        records::search_records(&pool, &alice, "english", "  ")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        records::search_records(&pool, &alice, "english", "\"( & | !")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(audited(&pool, "search_records").await, 7);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_search_language_is_a_setting_that_moves_every_record(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    let riverside = clinic(&pool, "Riverside").await;
+    let vet = staff(&pool, "vet@riverside.example", riverside).await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    pets::share_pet(&pool, &alice, biscuit, riverside).await.unwrap();
+    records::create_record(
+        &pool,
+        &vet,
+        biscuit,
+        &record_about("Wounds", "Two wounds were cleaned."),
+    )
+    .await
+    .unwrap();
+    // English stems "wounds" to "wound"; the simple configuration keeps words as they are.
+    assert_eq!(
+        records::search_records(&pool, &alice, "english", "wound")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert_eq!(records::use_search_language(&pool, "simple").await.unwrap(), 1);
+    assert_eq!(
+        records::use_search_language(&pool, "simple").await.unwrap(),
+        0,
+        "nothing left to move"
+    );
+    assert!(
+        records::search_records(&pool, &alice, "simple", "wound")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        records::search_records(&pool, &alice, "simple", "wounds")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // New records use it too.
+    records::create_record(
+        &pool,
+        &vet,
+        biscuit,
+        &record_about("Stitches", "Stitches removed."),
+    )
+    .await
+    .unwrap();
+    let languages: Vec<String> =
+        sqlx::query_scalar("select distinct search_language::text from medical_records")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(languages, ["simple"]);
+
+    let err = records::use_search_language(&pool, "klingon").await.unwrap_err();
+    assert!(
+        err.to_string().contains("PAWFILE_SEARCH_LANGUAGE")
+            || format!("{err:?}").contains("PAWFILE_SEARCH_LANGUAGE"),
+        "{err:?}"
+    );
+}

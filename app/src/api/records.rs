@@ -86,3 +86,27 @@ pub async fn update_record(
         .await,
     )
 }
+
+/// Searches the text (title and body) of the medical records the caller may read, best matches first,
+/// each with the passage around the matching words. `GET /api/records/search?q=...`.
+#[server(endpoint = "records/search", input = GetUrl)]
+pub async fn search_records(
+    #[server(default)] q: String,
+) -> Result<Vec<pawfile::domain::RecordHit>, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(
+                pawfile::records::search_records(
+                    &ctx.state.db,
+                    &actor,
+                    &ctx.state.config.search_language,
+                    &q,
+                )
+                .await?,
+            )
+        }
+        .await,
+    )
+}

@@ -9,7 +9,7 @@ use crate::api::{PetPage, ScrubProgress};
 use crate::error::ApiError;
 use pawfile::domain::{
     AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, IntegrityIssue, IssuedClaimCode,
-    PetSummary, RecordView, SessionUser, StorageReport, StorageUsage, UploadRules, UserSummary,
+    PetSummary, RecordHit, RecordView, SessionUser, StorageReport, StorageUsage, UploadRules, UserSummary,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         IntegrityIssue,
         IssuedClaimCode,
         PetPage,
+        RecordHit,
         PetSummary,
         RecordView,
         ScrubProgress,
@@ -415,6 +416,12 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         "A record with every earlier version",
         &[IdField("record_id")],
         Schema("RecordView"),
+    ),
+    get(
+        "/api/records/search",
+        "Searches the text of the records the caller may read (audited with the count, not the words)",
+        &[OptionalText("q")],
+        ListOf("RecordHit"),
     ),
     post(
         "/api/records/update",

@@ -357,6 +357,14 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     }
     let pool = db::connect(&settings.database).await?;
     db::migrate(&pool).await?;
+    let search_language = settings.http.search_language.trim().to_lowercase();
+    match pawfile::records::use_search_language(&pool, &search_language).await {
+        Ok(0) => {}
+        Ok(moved) => {
+            tracing::info!(language = %search_language, records = moved, "records re-indexed for search");
+        }
+        Err(err) => return Err(StartupError::new("PAWFILE_SEARCH_LANGUAGE", err.to_string())),
+    }
 
     let mut embedded = Vec::new();
     let document_settings = settings
@@ -445,6 +453,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             accounts: settings.http.account_limits(),
         },
         quotas: settings.http.quotas(),
+        search_language,
         max_upload_bytes: settings.http.max_upload_size.as_u64(),
         accepted_types: settings
             .http

@@ -20,6 +20,8 @@ pub struct RuntimeConfig {
     pub connections: ConnectionLimits,
     /// How much one user may do per hour.
     pub limits: UsageLimits,
+    /// The text-search configuration records are searched with.
+    pub search_language: String,
     /// Storage per owner and per clinic.
     pub quotas: pawfile::documents::quota::Quotas,
     /// Largest accepted upload, in bytes.

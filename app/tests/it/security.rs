@@ -550,6 +550,7 @@ const READ_ONLY: &[&str] = &[
     "/api/pets/get",
     "/api/pets/history",
     "/api/records/get",
+    "/api/records/search",
 ];
 
 #[test]

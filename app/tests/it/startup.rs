@@ -56,6 +56,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_download_per_hour: bytesize::ByteSize::gib(1),
             limit_exports_per_hour: 5,
             limit_concurrent_uploads: 4,
+            search_language: "english".to_owned(),
             quota_per_owner: bytesize::ByteSize::gib(2),
             quota_per_clinic: bytesize::ByteSize::gib(500),
             limit_sign_in_failures_per_account_and_address: AccountLimits::DEFAULT
@@ -597,4 +598,17 @@ async fn sigterm_lets_an_upload_in_flight_finish_cuts_the_one_past_the_grace_and
         .collect();
     assert_eq!(objects.len(), 1, "{objects:?}");
     assert_eq!(documents.pending_uploads().await, 0);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_unknown_search_language_is_named(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.http.search_language = "klingon".to_owned();
+
+    let err = build_state(&settings).await.unwrap_err();
+
+    assert_eq!(err.setting, "PAWFILE_SEARCH_LANGUAGE");
+    assert!(err.to_string().contains("\"klingon\""), "{err}");
 }

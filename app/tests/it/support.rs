@@ -31,6 +31,7 @@ pub fn test_config() -> RuntimeConfig {
         connections: pawfile_app::startup::ConnectionLimits::default(),
         limits: pawfile_app::startup::UsageLimits::default(),
         quotas: pawfile::documents::quota::Quotas::DEFAULT,
+        search_language: "english".to_owned(),
         max_upload_bytes: 64 * 1024 * 1024,
         accepted_types: pawfile::documents::sniff::DEFAULT_ACCEPTED
             .iter()
