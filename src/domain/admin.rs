@@ -98,6 +98,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "create_record",
     "update_record",
     "view_record",
+    "search_records",
     "access_denied",
     "upload_document",
     "view_document",
