@@ -392,10 +392,21 @@ pub async fn use_search_language(pool: &PgPool, language: &str) -> Result<u64> {
     sqlx::query!("select pg_advisory_xact_lock(hashtextextended('search_language', 0))")
         .execute(&mut *tx)
         .await?;
-    // A validated name of an existing configuration: safe to put in the statement (DDL takes no parameters).
-    let default =
-        format!("alter table medical_records alter column search_language set default '{language}'");
-    sqlx::Executor::execute(&mut *tx, default.as_str()).await?;
+    // The default changes only when the setting did: altering the table locks it against every reader,
+    // which every start-up of every replica would otherwise do.
+    let current_default = sqlx::query_scalar!(
+        r#"select column_default as "default!" from information_schema.columns
+           where table_name = 'medical_records' and column_name = 'search_language'"#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if current_default != format!("'{language}'::regconfig") {
+        // A validated name of an existing configuration: safe to put in the statement (DDL takes no
+        // parameters).
+        let default =
+            format!("alter table medical_records alter column search_language set default '{language}'");
+        sqlx::Executor::execute(&mut *tx, default.as_str()).await?;
+    }
     let moved = sqlx::query!(
         "update medical_records set search_language = $1::text::regconfig where search_language <> $1::text::regconfig",
         language

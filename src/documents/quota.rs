@@ -174,17 +174,14 @@ async fn counted(
 ) -> Result<(u64, u64, u64)> {
     let row = sqlx::query!(
         r#"
-        select
-          (select coalesce(sum(size_bytes), 0)::bigint from documents
-            where ($1::uuid is not null and uploaded_by = $1 and charged_clinic_id is null)
-               or ($2::uuid is not null and charged_clinic_id = $2)) as "used!",
-          (select count(*) from documents
-            where ($1::uuid is not null and uploaded_by = $1 and charged_clinic_id is null)
-               or ($2::uuid is not null and charged_clinic_id = $2)) as "documents!",
+        select stored.used as "used!", stored.documents as "documents!",
           (select coalesce(sum(reserved_bytes), 0)::bigint from upload_slots
             where lease_until > now() and id is distinct from $3
               and (($1::uuid is not null and payer_user_id = $1)
                 or ($2::uuid is not null and payer_clinic_id = $2))) as "reserved!"
+        from (select coalesce(sum(size_bytes), 0)::bigint as used, count(*) as documents from documents
+               where ($1::uuid is not null and uploaded_by = $1 and charged_clinic_id is null)
+                  or ($2::uuid is not null and charged_clinic_id = $2)) as stored
         "#,
         payer.user(),
         payer.clinic(),
