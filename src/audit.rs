@@ -73,6 +73,8 @@ actions! {
     ArchivePet => "archive_pet", "archived the pet";
     /// A pet was restored from the archive.
     RestorePet => "restore_pet", "restored the pet from the archive";
+    /// The owner picked the photo shown for the pet.
+    SetProfilePhoto => "set_profile_photo", "chose the pet's photo";
     /// A pet page was opened.
     ViewPet => "view_pet", "viewed the pet";
     /// A pet was shared with a clinic.

@@ -78,12 +78,17 @@ test("an owner uploads two files with progress, sees the thumbnail, previews and
   expect(headers["cache-control"]).toBe("no-store");
   expect(headers["content-security-policy"]).not.toContain("sandbox");
 
-  // Filter by category.
+  // Filter by category. The page was reloaded above: a click before the wasm takes over submits the
+  // form natively, and a choice made while that reload is on its way would be lost, so wait for both.
+  await waitForHydration(page);
   await page.locator("#category-filter").selectOption("lab_result");
   await page.getByRole("button", { name: "Show" }).click();
+  await expect(page).toHaveURL(/category=lab_result/);
   await expect(documents).toHaveCount(2);
+  await expect(page.locator("#category-filter")).toHaveValue("lab_result");
   await page.locator("#category-filter").selectOption("invoice");
   await page.getByRole("button", { name: "Show" }).click();
+  await expect(page).toHaveURL(/category=invoice/);
   await expect(page.getByText("No documents here.")).toBeVisible();
 
   expect(errors).toEqual([]);

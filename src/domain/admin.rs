@@ -88,6 +88,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "update_pet",
     "archive_pet",
     "restore_pet",
+    "set_profile_photo",
     "view_pet",
     "share_pet",
     "revoke_share",

@@ -6,6 +6,7 @@ mod documents;
 mod email;
 mod file_type;
 mod flash;
+mod home;
 mod ids;
 mod moment;
 mod names;
@@ -23,6 +24,7 @@ pub use documents::{DocumentCategory, DocumentView, StorageUsage, UploadRules, p
 pub use email::Email;
 pub use file_type::FileType;
 pub use flash::Flash;
+pub use home::{ClinicRecord, Home, PetCard, RecentPatient, StaffDesk, SystemGlance, age_label};
 pub use ids::{ClinicId, DocumentId, PetId, RecordId, UserId};
 pub use moment::Timestamp;
 pub use names::{ClinicName, DisplayName};

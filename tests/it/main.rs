@@ -51,6 +51,7 @@ mod admin;
 mod backup;
 mod documents;
 mod fixtures;
+mod home;
 mod pets;
 mod quotas;
 mod records;
