@@ -12,13 +12,14 @@ use crate::{
         home::HomePage,
         pets::{EditPetPage, NewPetPage, PetHistoryPage, PetPage, PetsPage},
         records::{EditRecordPage, NewRecordPage, RecordPage},
+        search::SearchPage,
     },
 };
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
-    components::{A, Route, Router, Routes},
+    components::{A, Form, Route, Router, Routes},
     path,
 };
 use pawfile::domain::{Role, SessionUser};
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/pets/:id/records/new") view=NewRecordPage ssr=SsrMode::Async />
                         <Route path=path!("/records/:id") view=RecordPage ssr=SsrMode::Async />
                         <Route path=path!("/records/:id/edit") view=EditRecordPage ssr=SsrMode::Async />
+                        <Route path=path!("/search") view=SearchPage ssr=SsrMode::Async />
                         <Route path=path!("/clinic") view=PatientsPage ssr=SsrMode::Async />
                         <Route path=path!("/clinic/walk-in") view=WalkInPage ssr=SsrMode::Async />
                         <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
@@ -139,51 +141,80 @@ fn browser_time_zone() -> Option<String> {
     None
 }
 
-/// The header: the brand, and who is signed in with a sign-out button, or the sign-in links.
+/// The header: the brand, the record search (owners and staff), the pages of each role, who is signed
+/// in and a sign-out button, or the sign-in links. On a phone the links fold into a menu that opens
+/// without JavaScript (`<details>`).
 #[component]
 fn Header() -> impl IntoView {
     let UserResource(user) = expect_context();
     let auth = expect_context::<AuthState>();
     view! {
         <header class="site-header">
+            <a class="skip-link" href="#main">"Skip to the content"</a>
             <A href="/" attr:class="brand">
                 "Pawfile"
             </A>
-            <nav aria-label="Account">
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        match user.await {
-                            Ok(Some(user)) => {
-                                let owner = user.has_role(Role::Owner);
-                                let staff = user.has_role(Role::Staff);
-                                let admin = user.has_role(Role::Admin);
-                                view! {
-                                    {owner.then(|| view! { <A href="/pets">"My pets"</A> })}
-                                    {staff.then(|| view! { <A href="/clinic">"Patients"</A> })}
-                                    {admin.then(|| view! { <A href="/admin">"Administration"</A> })}
-                                    <A href="/account" attr:class="who" attr:data-testid="signed-in-as">
-                                        {user.display_name}
-                                    </A>
-                                    <ActionForm action=auth.logout attr:class="inline">
-                                        <button type="submit" class="link-button">
-                                            "Sign out"
-                                        </button>
-                                    </ActionForm>
-                                }
-                                    .into_any()
-                            }
-                            _ => {
-                                view! {
-                                    <A href="/login">"Sign in"</A>
-                                    <A href="/register">"Create account"</A>
-                                }
-                                    .into_any()
-                            }
-                        }
-                    })}
-                </Transition>
-            </nav>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let user = user.await.ok().flatten();
+                    let searches = user
+                        .as_ref()
+                        .is_some_and(|user| user.has_role(Role::Owner) || user.has_role(Role::Staff));
+                    let links = move |menu: bool| header_links(user.clone(), auth, menu);
+                    view! {
+                        {searches.then(|| view! { <HeaderSearch /> })}
+                        <nav class="wide-nav" aria-label="Main">{links(false)}</nav>
+                        <details class="phone-menu">
+                            <summary>"Menu"</summary>
+                            <nav aria-label="Menu">{links(true)}</nav>
+                        </details>
+                    }
+                })}
+            </Transition>
         </header>
+    }
+}
+
+/// The search box of the header: a plain GET form to the search page.
+#[component]
+fn HeaderSearch() -> impl IntoView {
+    view! {
+        <Form method="GET" action="/search" attr:class="header-search" attr:role="search">
+            <label for="header-q" class="visually-hidden">"Search medical records"</label>
+            <input id="header-q" name="q" type="search" placeholder="Search records" maxlength="200" />
+            <button type="submit" class="secondary">"Search"</button>
+        </Form>
+    }
+}
+
+/// The header's links for `user` (the phone menu's copy gets its own element ids).
+fn header_links(user: Option<SessionUser>, auth: AuthState, menu: bool) -> AnyView {
+    match user {
+        Some(user) => {
+            let owner = user.has_role(Role::Owner);
+            let staff = user.has_role(Role::Staff);
+            let admin = user.has_role(Role::Admin);
+            let testid = if menu { "menu-signed-in-as" } else { "signed-in-as" };
+            view! {
+                {owner.then(|| view! { <A href="/pets">"My pets"</A> })}
+                {staff.then(|| view! { <A href="/clinic">"Patients"</A> })}
+                {admin.then(|| view! { <A href="/admin">"Administration"</A> })}
+                <A href="/account" attr:class="who" attr:data-testid=testid>
+                    {user.display_name}
+                </A>
+                <ActionForm action=auth.logout attr:class="inline">
+                    <button type="submit" class="link-button">
+                        "Sign out"
+                    </button>
+                </ActionForm>
+            }
+            .into_any()
+        }
+        None => view! {
+            <A href="/login">"Sign in"</A>
+            <A href="/register">"Create account"</A>
+        }
+        .into_any(),
     }
 }
 

@@ -36,6 +36,9 @@ test("an owner uploads two files with progress, sees the thumbnail, previews and
   await expect(transfers).toHaveCount(2);
   await expect(page.getByTestId("progress")).toHaveCount(2);
   await expect(page.getByTestId("transfer-done")).toHaveCount(2);
+  // Screen readers are told once, not at every percent.
+  await expect(page.getByTestId("upload-status")).toHaveText("2 files uploaded.");
+  await expect(page.getByTestId("upload-status")).toHaveAttribute("role", "status");
   await expect(page.getByTestId("progress").first()).toHaveAttribute("value", "100");
 
   // Both are listed; the photo gets a thumbnail from the server.

@@ -200,42 +200,7 @@ pub async fn backups(
             } else {
                 ctx.actor().await?
             };
-            let state = &ctx.state;
-            let config = &state.config;
-            let next_run = match config.backup_schedule {
-                pawfile::config::BackupSchedule::Daily(hour, minute) => {
-                    Some(crate::startup::next_backup_at(time::OffsetDateTime::now_utc(), hour, minute))
-                }
-                pawfile::config::BackupSchedule::Off => None,
-            };
-            let mut warnings = Vec::new();
-            if let Some(refusal) = state.backup.policy().refusal() {
-                warnings.push(format!("Backups cannot run: {refusal}."));
-            } else if state.backup.policy().recipients.is_unencrypted() {
-                warnings.push("Backups are stored unencrypted (PAWFILE_ALLOW_UNENCRYPTED_BACKUPS).".to_owned());
-            }
-            if config.backup_key_beside_data {
-                warnings.push(
-                    "The backup key was generated into the data folder, beside the data it protects: copy \
-                     backup-key.txt somewhere safe, away from this machine, and set PAWFILE_BACKUP_RECIPIENTS."
-                        .to_owned(),
-                );
-            }
-            for problem in &config.backup_separation {
-                warnings.push(format!("Backups are not separate from the documents: {problem}."));
-            }
-            if config.backups_on_this_machine {
-                warnings.push(
-                    "Backups are stored on this machine (embedded store), not separately: set \
-                     PAWFILE_BACKUP_S3_ENDPOINT."
-                        .to_owned(),
-                );
-            }
-            if let Err(err) = pawfile::backup::drill::import_reports(&state.db, &state.backups).await {
-                tracing::warn!(error = %err, "cannot read drill reports from the backup bucket");
-            }
-            let drills = config.backup_drill.is_some();
-            Ok(pawfile::admin::backup_overview(&state.db, &actor, next_run, drills, warnings).await?)
+            Ok(overview(&ctx.state, &actor).await?)
         }
         .await,
     )
@@ -262,4 +227,50 @@ pub async fn run_backup() -> Result<uuid::Uuid, ApiError> {
         options.set_status(axum::http::StatusCode::ACCEPTED);
     }
     result
+}
+
+/// The backup overview with the warnings only the server knows (its settings), for the backups page and
+/// the admin's start page.
+#[cfg(feature = "ssr")]
+pub(crate) async fn overview(
+    state: &crate::startup::AppState,
+    actor: &pawfile::access::Actor,
+) -> Result<pawfile::domain::BackupOverview, pawfile::error::Error> {
+    let config = &state.config;
+    let next_run = match config.backup_schedule {
+        pawfile::config::BackupSchedule::Daily(hour, minute) => Some(crate::startup::next_backup_at(
+            time::OffsetDateTime::now_utc(),
+            hour,
+            minute,
+        )),
+        pawfile::config::BackupSchedule::Off => None,
+    };
+    let mut warnings = Vec::new();
+    if let Some(refusal) = state.backup.policy().refusal() {
+        warnings.push(format!("Backups cannot run: {refusal}."));
+    } else if state.backup.policy().recipients.is_unencrypted() {
+        warnings.push("Backups are stored unencrypted (PAWFILE_ALLOW_UNENCRYPTED_BACKUPS).".to_owned());
+    }
+    if config.backup_key_beside_data {
+        warnings.push(
+            "The backup key was generated into the data folder, beside the data it protects: copy \
+             backup-key.txt somewhere safe, away from this machine, and set PAWFILE_BACKUP_RECIPIENTS."
+                .to_owned(),
+        );
+    }
+    for problem in &config.backup_separation {
+        warnings.push(format!("Backups are not separate from the documents: {problem}."));
+    }
+    if config.backups_on_this_machine {
+        warnings.push(
+            "Backups are stored on this machine (embedded store), not separately: set \
+             PAWFILE_BACKUP_S3_ENDPOINT."
+                .to_owned(),
+        );
+    }
+    if let Err(err) = pawfile::backup::drill::import_reports(&state.db, &state.backups).await {
+        tracing::warn!(error = %err, "cannot read drill reports from the backup bucket");
+    }
+    let drills = config.backup_drill.is_some();
+    pawfile::admin::backup_overview(&state.db, actor, next_run, drills, warnings).await
 }

@@ -4,11 +4,13 @@
 mod account;
 mod admin;
 mod documents;
+mod home;
 mod pets;
 mod records;
 
 pub use account::*;
 pub use admin::*;
 pub use documents::*;
+pub use home::*;
 pub use pets::*;
 pub use records::*;

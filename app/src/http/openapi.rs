@@ -8,8 +8,9 @@
 use crate::api::{PetPage, ScrubProgress};
 use crate::error::ApiError;
 use pawfile::domain::{
-    AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, IntegrityIssue, IssuedClaimCode,
-    PetSummary, RecordHit, RecordView, SessionUser, StorageReport, StorageUsage, UploadRules, UserSummary,
+    AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, Home, IntegrityIssue,
+    IssuedClaimCode, PetSummary, RecordHit, RecordView, SessionUser, StorageReport, StorageUsage,
+    UploadRules, UserSummary,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -30,6 +31,7 @@ use utoipa::OpenApi;
         BackupOverview,
         ClinicSummary,
         DocumentView,
+        Home,
         IntegrityIssue,
         IssuedClaimCode,
         PetPage,
@@ -357,6 +359,19 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         "/api/pets/revoke",
         "Ends a clinic's access to a pet (its owner)",
         &[IdField("pet_id"), IdField("clinic_id")],
+        Nothing,
+    ),
+    get(
+        "/api/home",
+        "The start page by role: an owner's pets, a staff member's recent patients and clinic week, the \
+         admin's view of the system (nothing medical)",
+        &[],
+        Schema("Home"),
+    ),
+    post(
+        "/api/pets/photo",
+        "Shows one of the pet's photos on its card (its owner)",
+        &[IdField("pet_id"), IdField("document_id")],
         Nothing,
     ),
     get(

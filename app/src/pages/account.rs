@@ -1,7 +1,7 @@
 //! The user's own account: time zone, password, and claiming a walk-in patient.
 
 use super::{
-    components::{ErrorNotice, FieldError, FormError, action_error},
+    components::{ErrorNotice, FieldError, FormError, action_error, described_by, invalid},
     pets::ClaimForm,
 };
 use crate::{
@@ -58,7 +58,7 @@ pub fn AccountPage() -> impl IntoView {
                                     Suspend::new(async move {
                                         let names = zones.await.unwrap_or_default();
                                         view! {
-                                            <select id="time_zone" name="time_zone" data-testid="time-zone">
+                                            <select id="time_zone" name="time_zone" aria-describedby=described_by(zone_error, "time_zone") aria-invalid=invalid(zone_error, "time_zone") data-testid="time-zone">
                                                 {names.into_iter().map(|name| {
                                                     let selected = name == current_zone;
                                                     let label = name.clone();
@@ -81,10 +81,10 @@ pub fn AccountPage() -> impl IntoView {
                     <ActionForm action=change>
                         <FormError error=password_error fields=&["current_password", "new_password"] />
                         <label for="current_password">"Current password"</label>
-                        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
+                        <input id="current_password" name="current_password" aria-describedby=described_by(password_error, "current_password") aria-invalid=invalid(password_error, "current_password") type="password" autocomplete="current-password" required />
                         <FieldError error=password_error field="current_password" />
                         <label for="new_password">"New password"</label>
-                        <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength=NewPassword::MIN_LEN required />
+                        <input id="new_password" name="new_password" aria-describedby=described_by(password_error, "new_password") aria-invalid=invalid(password_error, "new_password") type="password" autocomplete="new-password" minlength=NewPassword::MIN_LEN required />
                         <FieldError error=password_error field="new_password" />
                         <button type="submit">"Change password"</button>
                     </ActionForm>

@@ -1,6 +1,6 @@
 //! Administration: clinics and staff accounts, disabling accounts, the audit trail.
 
-use super::components::{ErrorNotice, FieldError, FormError, action_error, query};
+use super::components::{ErrorNotice, FieldError, FormError, action_error, described_by, invalid, query};
 use crate::api::{
     CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail, integrity_issues,
     scrub_coverage, storage_usage,
@@ -55,12 +55,12 @@ pub fn AdminPage() -> impl IntoView {
             <ActionForm action=create_clinic>
                 <FormError error=clinic_error fields=&["name"] />
                 <label for="clinic_name">"New clinic"</label>
-                <input id="clinic_name" name="name" maxlength="200" required />
+                <input id="clinic_name" name="name" aria-describedby=described_by(clinic_error, "name") aria-invalid=invalid(clinic_error, "name") maxlength="200" required />
                 <FieldError error=clinic_error field="name" />
                 <button type="submit">"Create clinic"</button>
             </ActionForm>
         </section>
-        <section class="card narrow">
+        <section class="card">
             <h2>"New staff account"</h2>
             <p class="hint">"Hand the initial password to the person in a safe way; they can change it on their account page."</p>
             {move || staff_created().then(|| view! { <p class="ok" role="status">"Staff account created."</p> })}
@@ -71,7 +71,7 @@ pub fn AdminPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         let clinics = clinics.await.unwrap_or_default();
                         view! {
-                            <select id="clinic_id" name="clinic_id" required>
+                            <select id="clinic_id" name="clinic_id" aria-describedby=described_by(staff_error, "clinic_id") aria-invalid=invalid(staff_error, "clinic_id") required>
                                 <option value="">"Choose a clinic…"</option>
                                 {clinics.into_iter().map(|clinic| view! {
                                     <option value=clinic.id.to_string()>{clinic.name}</option>
@@ -82,13 +82,13 @@ pub fn AdminPage() -> impl IntoView {
                 </Suspense>
                 <FieldError error=staff_error field="clinic_id" />
                 <label for="staff_name">"Name"</label>
-                <input id="staff_name" name="display_name" maxlength="100" required />
+                <input id="staff_name" name="display_name" aria-describedby=described_by(staff_error, "display_name") aria-invalid=invalid(staff_error, "display_name") maxlength="100" required />
                 <FieldError error=staff_error field="display_name" />
                 <label for="staff_email">"E-mail address"</label>
-                <input id="staff_email" name="email" type="email" required />
+                <input id="staff_email" name="email" aria-describedby=described_by(staff_error, "email") aria-invalid=invalid(staff_error, "email") type="email" required />
                 <FieldError error=staff_error field="email" />
                 <label for="staff_password">"Initial password"</label>
-                <input id="staff_password" name="password" type="text" autocomplete="off" minlength=NewPassword::MIN_LEN required />
+                <input id="staff_password" name="password" aria-describedby=described_by(staff_error, "password") aria-invalid=invalid(staff_error, "password") type="text" autocomplete="off" minlength=NewPassword::MIN_LEN required />
                 <FieldError error=staff_error field="password" />
                 <label class="checkbox"><input type="checkbox" name="also_admin" value="true" />" Also an administrator"</label>
                 <button type="submit">"Create staff account"</button>
@@ -110,7 +110,7 @@ fn StoragePanel() -> impl IntoView {
                     match usages.await {
                         Ok(usages) if usages.is_empty() => view! { <p>"Nothing stored yet."</p> }.into_any(),
                         Ok(usages) => view! {
-                            <div class="table-scroll">
+                            <div class="table-scroll" tabindex="0" role="region" aria-label="Storage per account">
                             <table data-testid="storage-usage">
                                 <thead><tr><th>"Whose"</th><th>"Used"</th></tr></thead>
                                 <tbody>
@@ -308,7 +308,7 @@ pub fn AuditPage() -> impl IntoView {
                         Ok(page) => {
                             let number = page.page;
                             view! {
-                                <table data-testid="audit">
+                                <table class="stack" data-testid="audit">
                                     <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Pet"</th><th>"Address"</th></tr></thead>
                                     <tbody>
                                         {page.entries.into_iter().map(|entry| {
@@ -319,12 +319,12 @@ pub fn AuditPage() -> impl IntoView {
                                             };
                                             view! {
                                                 <tr>
-                                                    <td>{entry.at.local}</td>
-                                                    <td>{who}</td>
-                                                    <td>{entry.action}</td>
-                                                    <td class="id">{target}</td>
-                                                    <td class="id">{entry.pet_id.map(|id| id.to_string()).unwrap_or_default()}</td>
-                                                    <td>{entry.client_addr.unwrap_or_default()}</td>
+                                                    <td data-label="When">{entry.at.local}</td>
+                                                    <td data-label="Who">{who}</td>
+                                                    <td data-label="Action">{entry.action}</td>
+                                                    <td data-label="Target" class="id">{target}</td>
+                                                    <td data-label="Pet" class="id">{entry.pet_id.map(|id| id.to_string()).unwrap_or_default()}</td>
+                                                    <td data-label="Address">{entry.client_addr.unwrap_or_default()}</td>
                                                 </tr>
                                             }
                                         }).collect_view()}

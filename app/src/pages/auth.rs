@@ -1,6 +1,6 @@
 //! Sign in and create an account.
 
-use super::components::{FieldError, FormError, PasswordField};
+use super::components::{FieldError, FormError, PasswordField, described_by, invalid};
 use crate::{
     api::{Login, Register},
     auth_state::AuthState,
@@ -38,9 +38,9 @@ pub fn LoginPage() -> impl IntoView {
             <ActionForm action=action>
                 <FormError error=error fields=&["email", "password"] />
                 <label for="email">"E-mail address"</label>
-                <input id="email" name="email" type="email" autocomplete="username" required />
+                <input id="email" name="email" aria-describedby=described_by(error, "email") aria-invalid=invalid(error, "email") type="email" autocomplete="username" required />
                 <FieldError error=error field="email" />
-                <PasswordField name="password" label="Password" autocomplete="current-password" />
+                <PasswordField name="password" error=error label="Password" autocomplete="current-password" />
                 <FieldError error=error field="password" />
                 <button type="submit" disabled=move || action.pending().get()>
                     "Sign in"
@@ -68,13 +68,13 @@ pub fn RegisterPage() -> impl IntoView {
             <ActionForm action=action>
                 <FormError error=error fields=&["email", "display_name", "password", "claim_code"] />
                 <label for="display_name">"Your name"</label>
-                <input id="display_name" name="display_name" autocomplete="name" maxlength="100" required />
+                <input id="display_name" name="display_name" aria-describedby=described_by(error, "display_name") aria-invalid=invalid(error, "display_name") autocomplete="name" maxlength="100" required />
                 <FieldError error=error field="display_name" />
                 <label for="email">"E-mail address"</label>
-                <input id="email" name="email" type="email" autocomplete="email" required />
+                <input id="email" name="email" aria-describedby=described_by(error, "email") aria-invalid=invalid(error, "email") type="email" autocomplete="email" required />
                 <FieldError error=error field="email" />
                 <PasswordField
-                    name="password"
+                    name="password" error=error
                     label="Password"
                     autocomplete="new-password"
                     minlength=NewPassword::MIN_LEN
@@ -85,7 +85,7 @@ pub fn RegisterPage() -> impl IntoView {
                 )}</p>
                 <FieldError error=error field="password" />
                 <label for="claim_code">"Claim code from your clinic " <span class="hint">"(optional)"</span></label>
-                <input id="claim_code" name="claim_code" autocomplete="off" maxlength="20" />
+                <input id="claim_code" name="claim_code" aria-describedby=described_by(error, "claim_code") aria-invalid=invalid(error, "claim_code") autocomplete="off" maxlength="20" />
                 <FieldError error=error field="claim_code" />
                 <button type="submit" disabled=move || action.pending().get()>
                     "Create account"

@@ -118,7 +118,7 @@ fn Overview(overview: BackupOverview) -> impl IntoView {
         </section>
         <section class="card">
             <h2>"History"</h2>
-            <div class="table-scroll">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Backup history">
                 <table data-testid="backup-history">
                     <thead>
                         <tr>

@@ -1,7 +1,7 @@
 //! Clinic staff: the patients shared with their clinic, and registering walk-in patients.
 
 use super::{
-    components::{ErrorNotice, FieldError, FormError, action_error, query},
+    components::{ErrorNotice, FieldError, FormError, action_error, described_by, invalid, query},
     pet_form::PetFields,
     pets::{ClaimCodeCard, PET_FIELDS, PetTable},
 };
@@ -83,10 +83,10 @@ pub fn WalkInPage() -> impl IntoView {
                         <fieldset>
                             <legend>"The owner"</legend>
                             <label for="owner_name">"Owner's name"</label>
-                            <input id="owner_name" name="owner_name" maxlength="100" required />
+                            <input id="owner_name" name="owner_name" aria-describedby=described_by(error, "owner_name") aria-invalid=invalid(error, "owner_name") maxlength="100" required />
                             <FieldError error=error field="owner_name" />
                             <label for="owner_email">"Owner's e-mail address"</label>
-                            <input id="owner_email" name="owner_email" type="email" required />
+                            <input id="owner_email" name="owner_email" aria-describedby=described_by(error, "owner_email") aria-invalid=invalid(error, "owner_email") type="email" required />
                             <FieldError error=error field="owner_email" />
                         </fieldset>
                         <fieldset>

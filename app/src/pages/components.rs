@@ -41,6 +41,33 @@ pub fn FieldError(#[prop(into)] error: Signal<Option<ApiError>>, field: &'static
     }
 }
 
+/// For an input's `aria-describedby`: the id of the [`FieldError`] message while `error` is about
+/// `field`, so a screen reader reads the message with the field.
+pub fn described_by(
+    error: Signal<Option<ApiError>>,
+    field: &'static str,
+) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+    move || {
+        error
+            .get()
+            .filter(|err| err.field() == Some(field))
+            .map(|_| format!("{field}-error"))
+    }
+}
+
+/// For an input's `aria-invalid`: `true` while `error` is about `field`.
+pub fn invalid(
+    error: Signal<Option<ApiError>>,
+    field: &'static str,
+) -> impl Fn() -> Option<&'static str> + Send + Sync + 'static {
+    move || {
+        error
+            .get()
+            .filter(|err| err.field() == Some(field))
+            .map(|_| "true")
+    }
+}
+
 /// A password input with a Show/Hide button. The button appears once the page is interactive (it needs
 /// the browser code), so without JavaScript the form stays plain and fully usable.
 #[component]
@@ -54,6 +81,9 @@ pub fn PasswordField(
     /// The shortest acceptable password (a hint to the browser; the server checks).
     #[prop(optional)]
     minlength: Option<usize>,
+    /// The form's latest error: one for this field ties its message to the input.
+    #[prop(optional, into)]
+    error: Signal<Option<ApiError>>,
 ) -> impl IntoView {
     let (visible, set_visible) = signal(false);
     let (interactive, set_interactive) = signal(false);
@@ -68,6 +98,8 @@ pub fn PasswordField(
                 type=move || if visible.get() { "text" } else { "password" }
                 autocomplete=autocomplete
                 minlength=minlength
+                aria-describedby=described_by(error, name)
+                aria-invalid=invalid(error, name)
                 required
             />
             <button

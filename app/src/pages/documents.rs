@@ -18,6 +18,9 @@ pub fn DocumentsPanel(
     record: Option<RecordId>,
     /// Whether the viewer may upload here.
     can_upload: bool,
+    /// Whether the viewer owns the pet (and so picks its photo).
+    #[prop(optional)]
+    owner: bool,
 ) -> impl IntoView {
     let category = query("category");
     let show_trash = query("trash");
@@ -61,7 +64,7 @@ pub fn DocumentsPanel(
                         Ok(documents) if documents.is_empty() => view! { <p>"No documents here."</p> }.into_any(),
                         Ok(documents) => view! {
                             <ul class="documents" data-testid="documents">
-                                {documents.into_iter().map(|document| view! { <DocumentItem document /> }).collect_view()}
+                                {documents.into_iter().map(|document| view! { <DocumentItem document pet owner /> }).collect_view()}
                             </ul>
                         }.into_any(),
                         Err(error) => view! { <ErrorNotice error /> }.into_any(),
@@ -74,8 +77,9 @@ pub fn DocumentsPanel(
 }
 
 #[component]
-fn DocumentItem(document: DocumentView) -> impl IntoView {
+fn DocumentItem(document: DocumentView, pet: PetId, owner: bool) -> impl IntoView {
     let id = document.id;
+    let photo_choice = owner && document.has_thumbnail && document.deleted_at.is_none();
     let previewable = document.previewable();
     let trashed = document.deleted_at.clone();
     let meta = format!(
@@ -107,6 +111,13 @@ fn DocumentItem(document: DocumentView) -> impl IntoView {
                     {(document.can_delete && trashed.is_none()).then(|| view! {
                         <form method="post" action=format!("/api/documents/{id}/trash") class="inline">
                             <button type="submit" class="secondary small">"Delete"</button>
+                        </form>
+                    })}
+                    {photo_choice.then(|| view! {
+                        <form method="post" action="/api/pets/photo" class="inline">
+                            <input type="hidden" name="pet_id" value=pet.to_string() />
+                            <input type="hidden" name="document_id" value=id.to_string() />
+                            <button type="submit" class="secondary small">"Use as the pet's photo"</button>
                         </form>
                     })}
                     {trashed.map(|at| view! {
@@ -195,11 +206,13 @@ fn UploadForm(pet: PetId, record: Option<RecordId>, uploaded: RwSignal<u32>) -> 
                 })
             }}
         </Suspense>
-        <ul class="transfers" data-testid="transfers">
+        // What a screen reader announces: uploads starting and ending, not every percent.
+        <p class="visually-hidden" role="status" data-testid="upload-status">{move || upload_status(&transfers.get())}</p>
+        <ul class="transfers" data-testid="transfers" aria-label="Uploads">
             <For each=move || transfers.get() key=|transfer| (transfer.key, transfer.percent, transfer.outcome.clone()) let:transfer>
                 <li class="transfer">
                     <span class="name">{transfer.name.clone()}</span>
-                    <progress max="100" value=transfer.percent data-testid="progress"></progress>
+                    <progress max="100" value=transfer.percent data-testid="progress" aria-label=format!("{} sent", transfer.name)></progress>
                     {match transfer.outcome.clone() {
                         None => view! { <span class="hint">{format!("{}%", transfer.percent)}</span> }.into_any(),
                         Some(Ok(())) => view! { <span class="ok" data-testid="transfer-done">"Uploaded"</span> }.into_any(),
@@ -209,6 +222,37 @@ fn UploadForm(pet: PetId, record: Option<RecordId>, uploaded: RwSignal<u32>) -> 
             </For>
         </ul>
     }
+}
+
+/// The sentence announced about the uploads: how many are on their way, done and refused.
+pub fn upload_status(transfers: &[Transfer]) -> String {
+    let sending = transfers.iter().filter(|t| t.outcome.is_none()).count();
+    let done = transfers
+        .iter()
+        .filter(|t| matches!(t.outcome, Some(Ok(()))))
+        .count();
+    let failed = transfers
+        .iter()
+        .filter(|t| matches!(t.outcome, Some(Err(_))))
+        .count();
+    let files = |n: usize| {
+        if n == 1 {
+            "1 file".to_owned()
+        } else {
+            format!("{n} files")
+        }
+    };
+    let mut parts = Vec::new();
+    if sending > 0 {
+        parts.push(format!("Uploading {}.", files(sending)));
+    }
+    if done > 0 {
+        parts.push(format!("{} uploaded.", files(done)));
+    }
+    if failed > 0 {
+        parts.push(format!("{} refused.", files(failed)));
+    }
+    parts.join(" ")
 }
 
 #[cfg(feature = "hydrate")]
@@ -386,5 +430,40 @@ mod upload {
         request.set_onloadend(Some(done.as_ref().unchecked_ref()));
         done.forget();
         let _ = request.send_with_opt_form_data(Some(&data));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Transfer, upload_status};
+
+    fn transfer(key: u32, outcome: Option<Result<(), String>>) -> Transfer {
+        Transfer {
+            key,
+            name: format!("file-{key}.pdf"),
+            percent: if outcome.is_some() { 100 } else { 40 },
+            outcome,
+        }
+    }
+
+    #[test]
+    fn the_upload_status_says_what_is_sent_done_and_refused() {
+        assert_eq!(upload_status(&[]), "");
+        assert_eq!(
+            upload_status(&[transfer(1, None), transfer(2, None)]),
+            "Uploading 2 files."
+        );
+        assert_eq!(
+            upload_status(&[transfer(1, None), transfer(2, Some(Ok(())))]),
+            "Uploading 1 file. 1 file uploaded."
+        );
+        assert_eq!(
+            upload_status(&[
+                transfer(1, Some(Ok(()))),
+                transfer(2, Some(Ok(()))),
+                transfer(3, Some(Err("too big".into())))
+            ]),
+            "2 files uploaded. 1 file refused."
+        );
     }
 }

@@ -11,3 +11,4 @@ pub mod home;
 pub mod pet_form;
 pub mod pets;
 pub mod records;
+pub mod search;

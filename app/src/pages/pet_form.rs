@@ -1,6 +1,6 @@
 //! The pet form fields, shared by "add a pet", "edit" and the clinic's walk-in registration.
 
-use super::components::{FieldError, iso_date};
+use super::components::{FieldError, described_by, invalid, iso_date};
 use crate::error::ApiError;
 use leptos::prelude::*;
 use pawfile::domain::{PetDetails, Sex};
@@ -53,22 +53,22 @@ pub fn PetFields(
         .unwrap_or_default();
     view! {
         <label for="name">"Name"</label>
-        <input id="name" name="name" value=name maxlength="100" required />
+        <input id="name" name="name" aria-describedby=described_by(error, "name") aria-invalid=invalid(error, "name") value=name maxlength="100" required />
         <FieldError error=error field="name" />
 
         <label for="species">"Species"</label>
-        <input id="species" name="species" value=species list="species-list" maxlength="60" required />
+        <input id="species" name="species" aria-describedby=described_by(error, "species") aria-invalid=invalid(error, "species") value=species list="species-list" maxlength="60" required />
         <datalist id="species-list">
             {SPECIES.map(|species| view! { <option value=species></option> }).collect_view()}
         </datalist>
         <FieldError error=error field="species" />
 
         <label for="breed">"Breed " <span class="hint">"(optional)"</span></label>
-        <input id="breed" name="breed" value=breed maxlength="100" />
+        <input id="breed" name="breed" aria-describedby=described_by(error, "breed") aria-invalid=invalid(error, "breed") value=breed maxlength="100" />
         <FieldError error=error field="breed" />
 
         <label for="sex">"Sex"</label>
-        <select id="sex" name="sex">
+        <select id="sex" name="sex" aria-describedby=described_by(error, "sex") aria-invalid=invalid(error, "sex")>
             {Sex::ALL
                 .map(|option| {
                     view! {
@@ -82,15 +82,15 @@ pub fn PetFields(
         <FieldError error=error field="sex" />
 
         <label for="birth_date">"Birth date " <span class="hint">"(optional)"</span></label>
-        <input id="birth_date" name="birth_date" type="date" value=birth_date />
+        <input id="birth_date" name="birth_date" aria-describedby=described_by(error, "birth_date") aria-invalid=invalid(error, "birth_date") type="date" value=birth_date />
         <FieldError error=error field="birth_date" />
 
         <label for="microchip">"Microchip number " <span class="hint">"(15 digits, optional)"</span></label>
-        <input id="microchip" name="microchip" value=microchip inputmode="numeric" autocomplete="off" maxlength="19" />
+        <input id="microchip" name="microchip" aria-describedby=described_by(error, "microchip") aria-invalid=invalid(error, "microchip") value=microchip inputmode="numeric" autocomplete="off" maxlength="19" />
         <FieldError error=error field="microchip" />
 
         <label for="notes">"Notes " <span class="hint">"(allergies, temperament, optional)"</span></label>
-        <textarea id="notes" name="notes" rows="4" maxlength="5000">{notes}</textarea>
+        <textarea id="notes" name="notes" aria-describedby=described_by(error, "notes") aria-invalid=invalid(error, "notes") rows="4" maxlength="5000">{notes}</textarea>
         <FieldError error=error field="notes" />
     }
 }

@@ -1,7 +1,9 @@
 //! The owner's pets, a pet page, adding and editing a pet, and its access history.
 
 use super::{
-    components::{ErrorNotice, FieldError, FormError, action_error, format_date, param, query},
+    components::{
+        ErrorNotice, FieldError, FormError, action_error, described_by, format_date, invalid, param, query,
+    },
     documents::DocumentsPanel,
     pet_form::PetFields,
 };
@@ -122,7 +124,7 @@ pub fn ClaimForm() -> impl IntoView {
             <ActionForm action=claim>
                 <FormError error=error fields=&["code"] />
                 <label for="code">"Claim code"</label>
-                <input id="code" name="code" autocomplete="off" required maxlength="20" />
+                <input id="code" name="code" aria-describedby=described_by(error, "code") aria-invalid=invalid(error, "code") autocomplete="off" required maxlength="20" />
                 <FieldError error=error field="code" />
                 <button type="submit">"Claim"</button>
             </ActionForm>
@@ -261,7 +263,7 @@ fn PetDetailsView(page: PetPageData, issued: Option<IssuedClaimCode>, actions: P
         </section>
         {is_clinic.then(|| view! { <ClaimCodePanel pet=pet.clone() issued actions /> })}
         <RecordsList pet=id records can_write=is_clinic />
-        <DocumentsPanel pet=id can_upload={is_owner || is_clinic} />
+        <DocumentsPanel pet=id can_upload={is_owner || is_clinic} owner=is_owner />
         {is_owner.then(|| view! { <SharingPanel pet=pet.clone() actions /> })}
         {is_owner.then(|| view! {
             <section class="card">
@@ -365,7 +367,7 @@ fn SharingPanel(pet: PetView, actions: PetActions) -> impl IntoView {
                             <ActionForm action=actions.share>
                                 <input type="hidden" name="pet_id" value=id.to_string() />
                                 <label for="clinic_id">"Share with"</label>
-                                <select id="clinic_id" name="clinic_id" required>
+                                <select id="clinic_id" name="clinic_id" aria-describedby=described_by(share_error, "clinic_id") aria-invalid=invalid(share_error, "clinic_id") required>
                                     <option value="">"Choose a clinic…"</option>
                                     {choices.into_iter().map(|clinic| view! {
                                         <option value=clinic.id.to_string()>{clinic.name}</option>

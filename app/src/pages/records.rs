@@ -1,7 +1,9 @@
 //! Writing, reading and editing medical records, with every earlier version on show.
 
 use super::{
-    components::{ErrorNotice, FieldError, FormError, action_error, format_date, iso_date, param},
+    components::{
+        ErrorNotice, FieldError, FormError, action_error, described_by, format_date, invalid, iso_date, param,
+    },
     documents::DocumentsPanel,
 };
 use crate::{
@@ -38,20 +40,20 @@ fn RecordFields(
         .unwrap_or_default();
     view! {
         <label for="visit_date">"Visit date"</label>
-        <input id="visit_date" name="visit_date" type="date" value=visit_date required />
+        <input id="visit_date" name="visit_date" aria-describedby=described_by(error, "visit_date") aria-invalid=invalid(error, "visit_date") type="date" value=visit_date required />
         <FieldError error=error field="visit_date" />
         <label for="kind">"Kind"</label>
-        <select id="kind" name="kind">
+        <select id="kind" name="kind" aria-describedby=described_by(error, "kind") aria-invalid=invalid(error, "kind")>
             {RecordKind::ALL.map(|option| view! {
                 <option value=option.as_str() selected=option == kind>{option.label()}</option>
             }).collect_view()}
         </select>
         <FieldError error=error field="kind" />
         <label for="title">"Title"</label>
-        <input id="title" name="title" value=title maxlength="200" required />
+        <input id="title" name="title" aria-describedby=described_by(error, "title") aria-invalid=invalid(error, "title") value=title maxlength="200" required />
         <FieldError error=error field="title" />
         <label for="body">"Notes"</label>
-        <textarea id="body" name="body" rows="10" maxlength="20000">{body}</textarea>
+        <textarea id="body" name="body" aria-describedby=described_by(error, "body") aria-invalid=invalid(error, "body") rows="10" maxlength="20000">{body}</textarea>
         <FieldError error=error field="body" />
     }
 }

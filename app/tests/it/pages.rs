@@ -104,3 +104,79 @@ async fn unknown_paths_answer_404(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("Page not found"));
 }
+
+/// Each role's start page is rendered on the server with its own part and title, and nothing medical
+/// reaches an administrator's.
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn each_role_gets_its_own_start_page(pool: PgPool) {
+    use pawfile::domain::Role;
+    let app = spawn_app(pool).await;
+    let clinic = app.create_clinic("Riverside").await;
+    app.create_user("alice@example.org", &[Role::Owner], None).await;
+    app.create_user("vet@riverside.example", &[Role::Staff], Some(clinic))
+        .await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let owner = app.browser_for("alice@example.org").await;
+    let pet: serde_json::Value = owner
+        .post(app.url("/api/pets/create"))
+        .form(&[
+            ("name", "Biscuit"),
+            ("species", "dog"),
+            ("birth_date", "2020-01-15"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pet = pet.as_str().unwrap();
+    let shared = owner
+        .post(app.url("/api/pets/share"))
+        .form(&[("pet_id", pet), ("clinic_id", &clinic.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status(), StatusCode::OK);
+    let page = |client: reqwest::Client| {
+        let url = app.url("/");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    };
+
+    let home = page(owner).await;
+    assert!(home.contains("<title>Your pets · Pawfile</title>"), "{home}");
+    assert!(home.contains(r#"data-testid="pet-card""#));
+    assert!(home.contains("0 records · 0 documents"));
+    assert!(home.contains("Shared with Riverside"));
+    assert!(
+        home.contains(&format!(r#"action="/api/pets/{pet}/documents""#)),
+        "the one-tap upload posts the file"
+    );
+    assert!(home.contains(r#"id="header-q""#), "owners search records");
+
+    let vet = app.browser_for("vet@riverside.example").await;
+    let opened = vet.get(app.url(&format!("/pets/{pet}"))).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let home = page(vet).await;
+    assert!(home.contains("<title>Riverside · Pawfile</title>"), "{home}");
+    assert!(home.contains(r#"data-testid="recent-patients""#), "{home}");
+    assert!(home.contains("Biscuit"));
+    assert!(home.contains(r#"href="/clinic/walk-in""#));
+
+    let admin = app.browser_for("admin@example.org").await;
+    let home = page(admin).await;
+    assert!(
+        home.contains("<title>System overview · Pawfile</title>"),
+        "{home}"
+    );
+    assert!(home.contains("The system at a glance"));
+    assert!(!home.contains("Biscuit"), "no medical content for admins");
+    assert!(
+        !home.contains(r#"id="header-q""#),
+        "no record search for an admin without a clinic"
+    );
+}

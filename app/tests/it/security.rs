@@ -545,6 +545,7 @@ const READ_ONLY: &[&str] = &[
     "/api/clinic/patients",
     "/api/clinics",
     "/api/documents/rules",
+    "/api/home",
     "/api/me",
     "/api/pets",
     "/api/pets/get",
