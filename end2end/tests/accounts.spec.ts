@@ -63,7 +63,8 @@ test("the demo vet signs in and sees their clinic", async ({ page }) => {
 
   await expect(page.getByTestId("welcome")).toHaveText("Welcome, Dr. Victor Vet");
   await expect(page.getByTestId("roles")).toContainText("Clinic staff");
-  await expect(page.getByText("Riverside Veterinary Clinic")).toBeVisible();
+  await expect(page.locator(".greeting")).toContainText("at Riverside Veterinary Clinic");
+  await expect(page.getByRole("heading", { name: "Find a patient" })).toBeVisible();
   expect(errors).toEqual([]);
 });
 
@@ -92,7 +93,7 @@ test("the admin sees the storage state and the same-machine backup warning", asy
   await page.getByLabel("E-mail address").fill("admin@pawfile.test");
   await page.locator("#password").fill("admin-demo-pass");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Storage" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "The system at a glance" })).toBeVisible();
   await expect(page.getByText("Backups are stored on this machine")).toBeVisible();
   await expect(page.locator("td.ok")).toHaveCount(2);
 });

@@ -146,7 +146,7 @@ test("the vet's home, search and pages", async ({ browser }) => {
 
   // Open a patient: it is first among the recently opened ones.
   await page.getByLabel("Pet name, owner name or e-mail, or microchip").fill("Miso");
-  await page.getByRole("button", { name: "Search", exact: true }).last().click();
+  await page.getByRole("main").getByRole("button", { name: "Search" }).click();
   await expect(page).toHaveURL(/\/clinic\?q=Miso/);
   await page.getByRole("link", { name: "Miso" }).click();
   await expect(page.getByRole("heading", { name: "Miso" })).toBeVisible();

@@ -48,7 +48,7 @@ test("an owner shares a pet, the vet writes and edits a record, the owner reads 
   await signIn(page, "vet@pawfile.test", "vet-demo-pass");
   await page.getByRole("link", { name: "Patients" }).first().click();
   await page.getByLabel(/Search by pet name/).fill("2760981065990");
-  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("main").getByRole("button", { name: "Search" }).click();
   await page.getByRole("link", { name: petName }).click();
   await expect(page.getByTestId("pet-name")).toHaveText(petName);
   await page.getByRole("link", { name: "New record" }).click();
