@@ -73,6 +73,9 @@ test("signed-out pages", async ({ browser }) => {
   // No search box for visitors.
   await expect(page.locator("#header-q")).toHaveCount(0);
   expect(errors).toEqual([]);
+  // The page for a wrong address too (the browser logs its 404 status, and nothing else).
+  await checkPage(page, "/no-such-page");
+  expect(errors.filter((error) => !error.includes("status of 404"))).toEqual([]);
 });
 
 test("the owner's home, search and pages", async ({ browser }) => {
@@ -115,7 +118,7 @@ test("the owner's home, search and pages", async ({ browser }) => {
   await expect(hits.first().locator("mark")).toHaveText("drops");
   const recordUrl = await hits.first().getByRole("link", { name: "Itchy ears" }).getAttribute("href");
 
-  for (const url of ["/", "/pets", petUrl!, `${petUrl}/history`, "/pets/new", recordUrl!, "/search?q=drops", "/account"]) {
+  for (const url of ["/", "/pets", petUrl!, `${petUrl}/edit`, `${petUrl}/history`, "/pets/new", recordUrl!, "/search?q=drops", "/account"]) {
     await checkPage(page, url, url === "/" ? "owner-home" : undefined);
   }
   expect(errors).toEqual([]);
@@ -162,7 +165,7 @@ test("the vet's home, search and pages", async ({ browser }) => {
   const recordUrl = await page.getByTestId("hit").getByRole("link", { name: "Annual vaccination" }).getAttribute("href");
   const biscuitUrl = await page.getByTestId("hit").getByRole("link", { name: "Biscuit" }).getAttribute("href");
 
-  for (const url of ["/", "/clinic", "/clinic/walk-in", petUrl, `${petUrl}/records/new`, recordUrl!, "/search?q=booster", "/account"]) {
+  for (const url of ["/", "/clinic", "/clinic/walk-in", petUrl, `${petUrl}/records/new`, recordUrl!, `${recordUrl}/edit`, "/search?q=booster", "/account"]) {
     await checkPage(page, url, url === "/" ? "vet-home" : undefined);
   }
   // Vets print a record and a patient's record list.
