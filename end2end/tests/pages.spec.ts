@@ -7,6 +7,9 @@ import { failOnConsoleErrors, overflowing, signIn, smallTargets, uniqueEmail, wa
 // shows, that nothing runs out of the phone's screen, that controls are big enough for a finger, and that
 // axe-core finds no serious or critical accessibility problem. Screenshots of each home are saved.
 
+// Each role's test visits every page of the role twice, with axe each time: more than the default minute.
+test.describe.configure({ timeout: 240_000 });
+
 const desktop = { width: 1280, height: 900 };
 const phone = { width: 390, height: 844 };
 // Outside test-results (which each run empties first), so the last run's pictures stay to be looked at.
@@ -107,6 +110,30 @@ test("the owner's home, search and pages", async ({ browser }) => {
     await expect(pepper.locator(".pet-photo img")).toHaveCount(1, { timeout: 1000 });
   }).toPass({ timeout: 20_000 });
   await waitForHydration(page);
+
+  // A second photo from the pet's page; the owner picks which one the card shows.
+  const pepperUrl = (await pepper.getByRole("link", { name: "Pepper" }).getAttribute("href"))!;
+  await page.goto(pepperUrl);
+  await waitForHydration(page);
+  await page.locator("#upload-files").setInputFiles(path.join(__dirname, "..", "fixtures", "paw-photo.png"));
+  await page.getByRole("main").getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByTestId("transfer-done")).toHaveCount(1);
+  const documents = page.getByTestId("document");
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId("thumbnail")).toHaveCount(await documents.count(), { timeout: 1000 });
+  }).toPass({ timeout: 20_000 });
+  await page.goto("/");
+  const shown = await pepper.locator(".pet-photo img").getAttribute("src");
+  await page.goto(pepperUrl);
+  await waitForHydration(page);
+  const other = documents.filter({ has: page.locator(`img[data-testid=thumbnail]:not([src="${shown}"])`) }).first();
+  const chosen = await other.getByTestId("thumbnail").getAttribute("src");
+  await other.getByRole("button", { name: "Use as the pet's photo" }).click();
+  await expect(documents.filter({ has: page.locator(`img[src="${chosen}"]`) }).getByTestId("card-photo")).toBeVisible();
+  await expect(page.getByTestId("card-photo")).toHaveCount(1);
+  await page.goto("/");
+  await expect(pepper.locator(".pet-photo img")).toHaveAttribute("src", chosen!);
 
   // Search from the header: a word of a record's body, marked in the passage.
   await page.locator("#header-q").fill("drops");

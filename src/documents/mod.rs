@@ -238,7 +238,7 @@ async fn query_documents(
     let rows = sqlx::query!(
         r#"select d.id as "id: DocumentId", d.record_id as "record_id: RecordId", d.original_filename,
                   d.content_type, d.size_bytes, d.sha256, d.caption, d.category, d.thumbnail_key, d.created_at,
-                  d.deleted_at, d.uploaded_by as "uploaded_by: UserId", u.display_name
+                  d.deleted_at, d.uploaded_by as "uploaded_by: UserId", u.display_name, d.profile_photo
            from documents d join users u on u.id = d.uploaded_by
            where d.pet_id = $1
              and ($2::text is null or d.category = $2)
@@ -275,6 +275,7 @@ async fn query_documents(
             has_thumbnail: row.thumbnail_key.is_some(),
             deleted_at: row.deleted_at.map(|at| localize(at, actor.zone())),
             can_delete: row.uploaded_by == actor.user.id,
+            profile_photo: row.profile_photo,
         })
         .collect())
 }

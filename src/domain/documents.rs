@@ -116,6 +116,9 @@ pub struct DocumentView {
     pub deleted_at: Option<Timestamp>,
     /// Whether the caller may move it to the trash (and back): its uploader.
     pub can_delete: bool,
+    /// Whether the owner chose it as the photo on the pet's card.
+    #[serde(default)]
+    pub profile_photo: bool,
 }
 
 impl DocumentView {

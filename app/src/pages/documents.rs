@@ -113,7 +113,10 @@ fn DocumentItem(document: DocumentView, pet: PetId, owner: bool) -> impl IntoVie
                             <button type="submit" class="secondary small">"Delete"</button>
                         </form>
                     })}
-                    {photo_choice.then(|| view! {
+                    {document.profile_photo.then(|| view! {
+                        <span class="badge" data-testid="card-photo">"On the pet's card"</span>
+                    })}
+                    {(photo_choice && !document.profile_photo).then(|| view! {
                         <form method="post" action="/api/pets/photo" class="inline">
                             <input type="hidden" name="pet_id" value=pet.to_string() />
                             <input type="hidden" name="document_id" value=id.to_string() />
