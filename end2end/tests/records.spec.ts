@@ -1,14 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { failOnConsoleErrors, uniqueEmail, waitForHydration } from "./helpers";
-
-async function signIn(page: Page, email: string, password: string) {
-  await page.goto("/login");
-  await waitForHydration(page);
-  await page.getByLabel("E-mail address").fill(email);
-  await page.locator("#password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("welcome")).toBeVisible();
-}
+import { failOnConsoleErrors, signIn, uniqueEmail, waitForHydration } from "./helpers";
 
 async function signOut(page: Page) {
   await page.getByRole("button", { name: "Sign out" }).click();
