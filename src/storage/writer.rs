@@ -1,7 +1,8 @@
 //! Streaming one object into S3 with flat memory: bytes are buffered into parts of [`PART_SIZE`]; an
 //! object that fits in one part goes up as a single `PutObject` (with its SHA-256 for S3 to verify),
 //! a larger one as a multipart upload with one part buffered and one in flight. Part bodies are `Bytes`
-//! in memory, so the SDK signs their SHA-256 (S3 verifies every part) and can retry them.
+//! in memory, so the SDK can retry them; each carries its SHA-256 in the signed `x-amz-checksum-sha256`
+//! header, which S3 verifies, so the payload itself is sent unsigned (no second hash of every byte).
 //!
 //! Nothing is left behind unless the caller says so: an error aborts the multipart upload (or deletes
 //! the object), and so does dropping the writer or calling [`ObjectWriter::discard`]. A finished object
@@ -268,6 +269,10 @@ impl ObjectWriter {
                     .content_length(self.size as i64)
                     .checksum_sha256(BASE64.encode(sha256))
                     .body(ByteStream::from(rest))
+                    .customize()
+                    // The signed x-amz-checksum-sha256 header already binds the body (S3 refuses bytes
+                    // that do not match it): signing the payload too would hash every byte again.
+                    .disable_payload_signing()
                     .send()
                     .await
                     .map_err(|err| self.store.classify(&err))?;
@@ -396,6 +401,9 @@ async fn upload_part(
         .content_length(length)
         .checksum_sha256(&checksum)
         .body(ByteStream::from(bytes))
+        .customize()
+        // As for a single PutObject: the signed checksum header binds the body.
+        .disable_payload_signing()
         .send()
         .await
         .map_err(|err| store.classify(&err))?;
