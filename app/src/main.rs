@@ -13,6 +13,11 @@ use pawfile_app::startup::{Application, telemetry};
 use secrecy::{ExposeSecret, SecretString};
 use std::{io::BufRead, process::ExitCode};
 
+/// mimalloc instead of glibc's malloc: rendering a page allocates and frees many small strings, and
+/// glibc's malloc and free took about a fifth of the server's time under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Pawfile: pet medical records and a secure document store.
 #[derive(Debug, Parser)]
 #[command(name = "pawfile", version, about, propagate_version = true)]
