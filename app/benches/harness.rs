@@ -1681,7 +1681,7 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     for _ in 0..scale.runs {
         let started = Instant::now();
         let status = Command::new("pg_dump")
-            .args(["--format=custom", "--file=/dev/null", &site.url])
+            .args(["--format=custom", "--no-sync", "--file=/dev/null", &site.url])
             .stdin(Stdio::null())
             .status()
             .await?;
@@ -2020,10 +2020,15 @@ async fn main() -> Result<()> {
     }
     let elapsed = started.elapsed();
     if let Some(out) = &args.out {
+        // Beside the harness when the results go to the repository's root, else beside the results.
         let chart_name = (!report.bars.is_empty()).then(|| {
-            let name = "benchmarks-throughput.svg";
-            let path = out.with_file_name(name);
-            (path, name)
+            let at_root = out.parent().is_some_and(|parent| parent == root);
+            let name = if at_root {
+                "app/benches/throughput.svg"
+            } else {
+                "throughput.svg"
+            };
+            (out.with_file_name(name), name)
         });
         if let Some((path, _)) = &chart_name {
             std::fs::write(path, chart(&report.bars))?;
