@@ -246,8 +246,6 @@ pub const VIEW_WINDOW_SECONDS: f64 = 600.0;
     )
 )]
 pub async fn record_view(pool: &PgPool, event: Event) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    // Concurrent requests for the same view queue here, so exactly one of them records it.
     let key = format!(
         "view:{}:{}:{}:{}",
         event.session_ref.map(|id| id.to_string()).unwrap_or_default(),
@@ -255,30 +253,47 @@ pub async fn record_view(pool: &PgPool, event: Event) -> Result<()> {
         event.action.as_str(),
         event.target_id.map(|id| id.to_string()).unwrap_or_default(),
     );
-    sqlx::query!("select pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-        .execute(&mut *tx)
-        .await?;
-    let seen = sqlx::query_scalar!(
-        r#"select exists(
-               select 1 from audit_events
-               where target_id = $1 and action = $2
-                 and at > clock_timestamp() - make_interval(secs => $3::float8)
-                 and case when $4::uuid is null then session_ref is null and actor_id = $5
-                          else session_ref = $4 end
-           ) as "seen!""#,
-        event.target_id,
-        event.action.as_str(),
+    let client_addr = event.client_addr.map(ipnet::IpNet::from);
+    // One statement: claim the window (a new mark, or one whose window has ended) and, only if this
+    // request claimed it, write the entry. Concurrent requests for the same view wait on the mark's key
+    // until the first commits, then find its window open and write nothing.
+    sqlx::query!(
+        r#"
+        with claimed as (
+            insert into audit_view_marks (key, until)
+            values ($1, clock_timestamp() + make_interval(secs => $2::float8))
+            on conflict (key) do update set until = excluded.until
+                where audit_view_marks.until <= clock_timestamp()
+            returning 1
+        )
+        insert into audit_events
+            (id, actor_id, action, target_kind, target_id, pet_id, client_addr, session_ref, detail)
+        select $3, $4, $5, $6, $7, $8, $9, $10, $11
+        where exists (select 1 from claimed)
+        "#,
+        key,
         VIEW_WINDOW_SECONDS,
-        event.session_ref,
+        Uuid::now_v7(),
         event.actor as Option<UserId>,
+        event.action.as_str(),
+        event.target_kind,
+        event.target_id,
+        event.pet_id as Option<PetId>,
+        client_addr,
+        event.session_ref,
+        event.detail,
     )
-    .fetch_one(&mut *tx)
+    .execute(pool)
     .await?;
-    if !seen {
-        record(&mut *tx, event).await?;
-    }
-    tx.commit().await?;
     Ok(())
+}
+
+/// Deletes the marks of view windows that have ended (see [`record_view`]); returns how many.
+pub async fn prune_view_marks(pool: &PgPool) -> Result<u64> {
+    Ok(sqlx::query!("delete from audit_view_marks where until <= now()")
+        .execute(pool)
+        .await?
+        .rows_affected())
 }
 
 /// What to look for in the trail.

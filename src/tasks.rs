@@ -2,6 +2,7 @@
 //! advisory lock, so with several replicas only one does it at a time; tests call a run directly.
 
 use crate::{
+    audit,
     db::{ExclusiveTask, run_exclusive},
     error::Result,
     rate_limit,
@@ -17,9 +18,11 @@ pub struct HousekeepingReport {
     pub expired_sessions: u64,
     /// Stale rate-limit counters deleted.
     pub stale_counters: u64,
+    /// Marks of ended view windows deleted (see [`audit::record_view`]).
+    pub ended_view_marks: u64,
 }
 
-/// Deletes expired sessions and stale rate-limit counters. `None` when another replica is doing it.
+/// Deletes expired sessions, stale rate-limit counters and the marks of ended view windows. `None` when another replica is doing it.
 #[tracing::instrument(skip_all)]
 pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingReport>> {
     let report = run_exclusive(pool, ExclusiveTask::Housekeeping, || async {
@@ -34,9 +37,11 @@ pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingRepor
         return Ok(None);
     };
     let stale_counters = rate_limit::prune(pool).await?;
+    let ended_view_marks = audit::prune_view_marks(pool).await?;
     Ok(Some(HousekeepingReport {
         expired_sessions,
         stale_counters,
+        ended_view_marks,
     }))
 }
 

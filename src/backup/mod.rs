@@ -48,13 +48,14 @@ pub const TABLES: &[&str] = &[
 ];
 
 /// Tables left out of a backup, and why: sessions (everyone signs in again after a restore), rate-limit
-/// counters and upload announcements (short-lived), the migrations table (the manifest records the
-/// migrations), and the backup catalogue itself (rebuilt from the manifests).
+/// counters, upload announcements and audit view marks (short-lived), the migrations table (the
+/// manifest records the migrations), and the backup catalogue itself (rebuilt from the manifests).
 pub const EXCLUDED: &[&str] = &[
     "tower_sessions.session",
     "rate_limit_hits",
     "upload_intents",
     "upload_slots",
+    "audit_view_marks",
     "_sqlx_migrations",
     "backup_runs",
     "backup_objects",

@@ -545,3 +545,43 @@ async fn sharing_with_a_clinic_that_does_not_exist_is_refused(pool: PgPool) {
         "{err:?}"
     );
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_view_is_audited_once_per_window_then_again_and_housekeeping_drops_ended_windows(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    let age_the_windows = || async {
+        sqlx::query("update audit_view_marks set until = now() - interval '1 second'")
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    };
+
+    // Reloads within the window, several at once, make one entry.
+    let views = (0..4).map(|_| pets::view_pet(&pool, &alice, biscuit));
+    for view in futures::future::join_all(views).await {
+        view.unwrap();
+    }
+    pets::view_pet(&pool, &alice, biscuit).await.unwrap();
+    assert_eq!(audited(&pool, "view_pet").await, 1);
+
+    // Once the window has ended, the next view is recorded again.
+    assert_eq!(age_the_windows().await, 1);
+    pets::view_pet(&pool, &alice, biscuit).await.unwrap();
+    pets::view_pet(&pool, &alice, biscuit).await.unwrap();
+    assert_eq!(audited(&pool, "view_pet").await, 2);
+
+    // Housekeeping deletes the marks of ended windows and keeps the open ones.
+    let report = pawfile::tasks::housekeeping_once(&pool).await.unwrap().unwrap();
+    assert_eq!(report.ended_view_marks, 0);
+    age_the_windows().await;
+    let report = pawfile::tasks::housekeeping_once(&pool).await.unwrap().unwrap();
+    assert_eq!(report.ended_view_marks, 1);
+    let marks: i64 = sqlx::query_scalar("select count(*) from audit_view_marks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(marks, 0);
+    assert_eq!(audited(&pool, "view_pet").await, 2, "the trail itself is kept");
+}
