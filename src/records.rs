@@ -23,15 +23,27 @@ fn kind(stored: &str) -> RecordKind {
 }
 
 /// A pet's records, newest visit first.
-#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
 pub async fn list_records(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<Vec<RecordSummary>> {
+    recent_records(pool, actor, pet, None).await
+}
+
+/// At most `limit` of a pet's records (`None`: all), newest visit first.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
+pub async fn recent_records(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    limit: Option<u32>,
+) -> Result<Vec<RecordSummary>> {
     require_pet(pool, actor, pet, Need::Read).await?;
     let rows = sqlx::query!(
         r#"select r.id as "id: RecordId", r.visit_date, r.kind, r.title, c.name as clinic_name, r.version
            from medical_records r join clinics c on c.id = r.clinic_id
            where r.pet_id = $1
-           order by r.visit_date desc, r.created_at desc"#,
-        pet as PetId
+           order by r.visit_date desc, r.created_at desc, r.id
+           limit $2::int8"#,
+        pet as PetId,
+        limit.map(i64::from),
     )
     .fetch_all(pool)
     .await?;

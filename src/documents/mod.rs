@@ -203,6 +203,8 @@ pub struct ListFilter {
     pub record: Option<RecordId>,
     /// List the trash instead (only what the actor uploaded).
     pub trashed: bool,
+    /// At most this many, the newest (`None`: all of them).
+    pub limit: Option<u32>,
 }
 
 /// A pet's documents, newest first.
@@ -245,13 +247,15 @@ async fn query_documents(
              and ($3::uuid is null or d.record_id = $3)
              and case when $4 then d.deleted_at is not null and d.uploaded_by = $5 else d.deleted_at is null end
              and ($6::uuid[] is null or d.id = any($6))
-           order by d.created_at desc, d.id desc"#,
+           order by d.created_at desc, d.id desc
+           limit $7::int8"#,
         pet as PetId,
         filter.category.map(DocumentCategory::as_str),
         filter.record as Option<RecordId>,
         filter.trashed,
         actor.user.id as UserId,
         ids.as_deref(),
+        filter.limit.map(i64::from),
     )
     .fetch_all(pool)
     .await?;

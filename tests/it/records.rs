@@ -52,6 +52,40 @@ async fn staff_write_records_that_owners_read(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_most_recent_visits_come_first_and_a_limit_keeps_them(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    let riverside = clinic(&pool, "Riverside").await;
+    let vet = staff(&pool, "vet@riverside.example", riverside).await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    pets::share_pet(&pool, &alice, biscuit, riverside).await.unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    for (days_ago, title) in [(30, "Older"), (1, "Newest"), (10, "Middle")] {
+        let mut details = visit_titled(title);
+        details.visit_date = today - time::Duration::days(days_ago);
+        records::create_record(&pool, &vet, biscuit, &details)
+            .await
+            .unwrap();
+    }
+
+    let titles = |records: Vec<pawfile::domain::RecordSummary>| -> Vec<String> {
+        records.into_iter().map(|record| record.title).collect()
+    };
+    let two = records::recent_records(&pool, &alice, biscuit, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(titles(two), ["Newest", "Middle"]);
+    let all = records::recent_records(&pool, &alice, biscuit, None)
+        .await
+        .unwrap();
+    assert_eq!(titles(all), ["Newest", "Middle", "Older"]);
+    let stranger = owner(&pool, "mallory@example.org").await;
+    assert!(matches!(
+        records::recent_records(&pool, &stranger, biscuit, Some(2)).await,
+        Err(Error::NotFound)
+    ));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn owners_cannot_write_or_edit_records(pool: PgPool) {
     let alice = owner(&pool, "alice@example.org").await;
     let riverside = clinic(&pool, "Riverside").await;

@@ -10,13 +10,14 @@ use pawfile::domain::{DocumentView, IntegrityIssue, PetId, UploadRules};
 use crate::http::{RequestContext, respond};
 
 /// A pet's documents (or the caller's trash for it), optionally one category's or one record's: what
-/// `GET /api/pets/{pet_id}/documents?category=&record_id=&trashed=1` answers. Rendering on the server
+/// `GET /api/pets/{pet_id}/documents?category=&record_id=&trashed=1&limit=` answers. Rendering on the server
 /// asks the core directly; the browser fetches that route as JSON.
 pub async fn list_pet_documents(
     pet: PetId,
     category: String,
     record_id: String,
     trashed: bool,
+    limit: Option<u32>,
 ) -> Result<Vec<DocumentView>, ApiError> {
     #[cfg(feature = "ssr")]
     {
@@ -24,7 +25,7 @@ pub async fn list_pet_documents(
             async {
                 let ctx = RequestContext::get()?;
                 let actor = ctx.actor().await?;
-                let filter = crate::http::documents::list_filter(&category, &record_id, trashed)?;
+                let filter = crate::http::documents::list_filter(&category, &record_id, trashed, limit)?;
                 Ok(pawfile::documents::list_documents(&ctx.state.db, &actor, pet, filter).await?)
             }
             .await,
@@ -42,6 +43,9 @@ pub async fn list_pet_documents(
             }
             if trashed {
                 query.append_pair("trashed", "1");
+            }
+            if let Some(limit) = limit {
+                query.append_pair("limit", &limit.to_string());
             }
             match query.finish() {
                 query if query.is_empty() => format!("/api/pets/{pet}/documents"),

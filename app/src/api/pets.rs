@@ -22,9 +22,15 @@ use pawfile::domain::{PetDetails, PetForm};
 pub struct PetPage {
     /// The pet, its shares and the caller's permissions.
     pub pet: PetView,
-    /// Its records, newest visit first.
+    /// Its most recent records, newest visit first: all of them, or [`RECENT_RECORDS`] unless asked
+    /// for all.
     pub records: Vec<RecordSummary>,
+    /// Whether it has more records than those.
+    pub more_records: bool,
 }
+
+/// How many records a pet page shows before "show all".
+pub const RECENT_RECORDS: u32 = 20;
 
 /// Sends a plain HTML form to the pet's page, leaving the claim code it issued for that page's render
 /// (in the session, never in a URL: URLs end up in logs and browser history).
@@ -83,16 +89,25 @@ pub async fn create_pet(
     )
 }
 
-/// A pet page's data. `GET /api/pets/get?pet_id=...`.
+/// A pet page's data. `GET /api/pets/get?pet_id=...` (`&all_records=true` for every record).
 #[server(endpoint = "pets/get", input = GetUrl)]
-pub async fn get_pet(pet_id: PetId) -> Result<PetPage, ApiError> {
+pub async fn get_pet(pet_id: PetId, #[server(default)] all_records: bool) -> Result<PetPage, ApiError> {
     respond(
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
             let pet = pawfile::pets::view_pet(&ctx.state.db, &actor, pet_id).await?;
-            let records = pawfile::records::list_records(&ctx.state.db, &actor, pet_id).await?;
-            Ok(PetPage { pet, records })
+            let limit = (!all_records).then_some(RECENT_RECORDS + 1);
+            let mut records = pawfile::records::recent_records(&ctx.state.db, &actor, pet_id, limit).await?;
+            let more_records = !all_records && records.len() > RECENT_RECORDS as usize;
+            if more_records {
+                records.truncate(RECENT_RECORDS as usize);
+            }
+            Ok(PetPage {
+                pet,
+                records,
+                more_records,
+            })
         }
         .await,
     )

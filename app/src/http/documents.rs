@@ -334,6 +334,9 @@ struct ListQuery {
     /// `1`: the caller's trash instead.
     #[serde(default)]
     trashed: String,
+    /// At most this many, the newest (all when absent).
+    #[serde(default)]
+    limit: Option<u32>,
 }
 
 /// The pet's documents (or the caller's trash), newest first.
@@ -357,6 +360,7 @@ async fn list(
         &query.category,
         &query.record_id,
         matches!(query.trashed.as_str(), "1" | "true"),
+        query.limit,
     )?;
     Ok(Json(
         documents::list_documents(&state.db, &caller.actor, pet, filter).await?,
@@ -365,7 +369,12 @@ async fn list(
 
 /// The filter of a document list, from the fields of `GET /api/pets/{pet_id}/documents` (the pages
 /// rendering on the server use it too, so both read the same list).
-pub fn list_filter(category: &str, record_id: &str, trashed: bool) -> Result<ListFilter, ApiError> {
+pub fn list_filter(
+    category: &str,
+    record_id: &str,
+    trashed: bool,
+    limit: Option<u32>,
+) -> Result<ListFilter, ApiError> {
     Ok(ListFilter {
         category: DocumentCategory::parse(category)?,
         record: match record_id.trim() {
@@ -376,6 +385,7 @@ pub fn list_filter(category: &str, record_id: &str, trashed: bool) -> Result<Lis
             ),
         },
         trashed,
+        limit,
     })
 }
 

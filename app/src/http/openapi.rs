@@ -312,8 +312,8 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
     ),
     get(
         "/api/pets/get",
-        "A pet page: details, shares, permissions, records",
-        &[IdField("pet_id")],
+        "A pet page: details, shares, permissions, the 20 most recent records (all with `all_records`)",
+        &[IdField("pet_id"), Flag("all_records")],
         Schema("PetPage"),
     ),
     post(

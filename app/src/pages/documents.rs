@@ -2,13 +2,16 @@
 //! upload form — a plain multipart form without JavaScript, drag and drop with a progress bar per file
 //! once the page is interactive.
 
-use super::components::{ErrorNotice, format_bytes, query};
+use super::components::{ErrorNotice, format_bytes, query, show_all};
 use crate::api::{get_upload_rules, list_pet_documents};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use pawfile::domain::{DocumentCategory, DocumentView, PetId, RecordId, UploadRules};
 
-/// The documents of a pet (or of one of its records), with the upload form when allowed.
+/// How many documents a list shows before "show all".
+const RECENT_DOCUMENTS: usize = 20;
+
+/// The documents of a pet (or of one of its records), newest first, with the upload form when allowed.
 #[component]
 pub fn DocumentsPanel(
     /// The pet.
@@ -24,11 +27,32 @@ pub fn DocumentsPanel(
 ) -> impl IntoView {
     let category = query("category");
     let show_trash = query("trash");
+    let all = query("documents");
+    let all_link = StoredValue::new(show_all("documents"));
     let uploaded = RwSignal::new(0u32);
     let record_filter = record.map(|record| record.to_string()).unwrap_or_default();
     let documents = Resource::new(
-        move || (category.get(), show_trash.get() == "1", uploaded.get()),
-        move |(category, trashed, _)| list_pet_documents(pet, category, record_filter.clone(), trashed),
+        move || {
+            (
+                category.get(),
+                show_trash.get() == "1",
+                all.get() == "all",
+                uploaded.get(),
+            )
+        },
+        move |(category, trashed, all, _)| {
+            // One more than shown tells whether there are more.
+            let limit = (!all).then_some(RECENT_DOCUMENTS as u32 + 1);
+            let listed = list_pet_documents(pet, category, record_filter.clone(), trashed, limit);
+            async move {
+                let mut documents = listed.await?;
+                let more = !all && documents.len() > RECENT_DOCUMENTS;
+                if more {
+                    documents.truncate(RECENT_DOCUMENTS);
+                }
+                Ok::<_, crate::error::ApiError>((documents, more))
+            }
+        },
     );
     let heading = if record.is_some() {
         "Attached files"
@@ -61,12 +85,20 @@ pub fn DocumentsPanel(
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match documents.await {
-                        Ok(documents) if documents.is_empty() => view! { <p>"No documents here."</p> }.into_any(),
-                        Ok(documents) => view! {
-                            <ul class="documents" data-testid="documents">
-                                {documents.into_iter().map(|document| view! { <DocumentItem document pet owner /> }).collect_view()}
-                            </ul>
-                        }.into_any(),
+                        Ok((documents, _)) if documents.is_empty() => view! { <p>"No documents here."</p> }.into_any(),
+                        Ok((documents, more)) => {
+                            view! {
+                                <ul class="documents" data-testid="documents">
+                                    {documents.into_iter().map(|document| view! { <DocumentItem document pet owner /> }).collect_view()}
+                                </ul>
+                                {more.then(|| view! {
+                                    <p class="more" data-testid="more-documents">
+                                        "The " {RECENT_DOCUMENTS} " most recent files. "
+                                        <a href=all_link.get_value()>"Show all files"</a>
+                                    </p>
+                                })}
+                            }.into_any()
+                        }
                         Err(error) => view! { <ErrorNotice error /> }.into_any(),
                     }
                 })}

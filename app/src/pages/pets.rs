@@ -3,13 +3,14 @@
 use super::{
     components::{
         ErrorNotice, FieldError, FormError, action_error, described_by, format_date, invalid, param, query,
+        show_all,
     },
     documents::DocumentsPanel,
     pet_form::PetFields,
 };
 use crate::api::{
-    ArchivePet, ClaimPet, CreatePet, PetPage as PetPageData, ReissueClaimCode, RestorePet, RevokeShare,
-    SharePet, UpdatePet, get_pet, list_clinics, list_pets, pet_history,
+    ArchivePet, ClaimPet, CreatePet, PetPage as PetPageData, RECENT_RECORDS, ReissueClaimCode, RestorePet,
+    RevokeShare, SharePet, UpdatePet, get_pet, list_clinics, list_pets, pet_history,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -171,10 +172,12 @@ pub fn PetPage() -> impl IntoView {
     let share = ServerAction::<SharePet>::new();
     let revoke = ServerAction::<RevokeShare>::new();
     let reissue = ServerAction::<ReissueClaimCode>::new();
+    let all_records = query("records");
     let page = Resource::new(
         move || {
             (
                 pet_id.get(),
+                all_records.get() == "all",
                 archive.version().get(),
                 restore.version().get(),
                 share.version().get(),
@@ -184,10 +187,10 @@ pub fn PetPage() -> impl IntoView {
         },
         // A claim code a plain form just issued is taken only once the viewer may see the pet, and only
         // while the server renders the page (see `crate::feedback`).
-        |(pet_id, ..)| async move {
+        |(pet_id, all_records, ..)| async move {
             match pet_id {
                 Some(pet_id) => {
-                    let page = get_pet(pet_id).await?;
+                    let page = get_pet(pet_id, all_records).await?;
                     let issued = crate::feedback::take_claim_code(pet_id).await;
                     Ok((page, issued))
                 }
@@ -225,7 +228,11 @@ struct PetActions {
 
 #[component]
 fn PetDetailsView(page: PetPageData, issued: Option<IssuedClaimCode>, actions: PetActions) -> impl IntoView {
-    let PetPageData { pet, records } = page;
+    let PetPageData {
+        pet,
+        records,
+        more_records,
+    } = page;
     let id = pet.id;
     let details = pet.details.clone();
     let title = format!("{} · Pawfile", details.name);
@@ -262,7 +269,7 @@ fn PetDetailsView(page: PetPageData, issued: Option<IssuedClaimCode>, actions: P
             {is_owner.then(|| view! { <ArchiveButtons id archived=archived.is_some() actions /> })}
         </section>
         {is_clinic.then(|| view! { <ClaimCodePanel pet=pet.clone() issued actions /> })}
-        <RecordsList pet=id records can_write=is_clinic />
+        <RecordsList pet=id records more=more_records can_write=is_clinic />
         <DocumentsPanel pet=id can_upload={is_owner || is_clinic} owner=is_owner />
         {is_owner.then(|| view! { <SharingPanel pet=pet.clone() actions /> })}
         {is_owner.then(|| view! {
@@ -297,10 +304,10 @@ fn ArchiveButtons(id: PetId, archived: bool, actions: PetActions) -> impl IntoVi
 }
 
 #[component]
-fn RecordsList(pet: PetId, records: Vec<RecordSummary>, can_write: bool) -> impl IntoView {
+fn RecordsList(pet: PetId, records: Vec<RecordSummary>, more: bool, can_write: bool) -> impl IntoView {
     let empty = records.is_empty();
     view! {
-        <section class="card">
+        <section class="card" id="records">
             <div class="title-row">
                 <h2>"Medical records"</h2>
                 {can_write.then(|| view! { <A href=format!("/pets/{pet}/records/new") attr:class="button">"New record"</A> })}
@@ -321,6 +328,12 @@ fn RecordsList(pet: PetId, records: Vec<RecordSummary>, can_write: bool) -> impl
                         }).collect_view()}
                     </tbody>
                 </table>
+            })}
+            {more.then(|| view! {
+                <p class="more" data-testid="more-records">
+                    "The " {RECENT_RECORDS} " most recent visits. "
+                    <a href=show_all("records")>"Show all records"</a>
+                </p>
             })}
         </section>
     }
@@ -447,7 +460,7 @@ pub fn EditPetPage() -> impl IntoView {
         move || pet_id.get(),
         |pet_id| async move {
             match pet_id {
-                Some(pet_id) => get_pet(pet_id).await,
+                Some(pet_id) => get_pet(pet_id, false).await,
                 None => Err(crate::error::ApiError::not_found()),
             }
         },

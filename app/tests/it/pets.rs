@@ -413,3 +413,94 @@ async fn a_plain_form_walk_in_shows_the_claim_code_once_on_the_pet_page(pool: Pg
         .unwrap();
     assert!(!again.contains(r#"data-testid="claim-code""#), "shown once");
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_pet_page_shows_the_recent_records_and_files_and_links_to_all_of_them(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_user("alice@example.org", &[Role::Owner], None).await;
+    let riverside = app.create_clinic("Riverside").await;
+    app.create_user("vet@riverside.example", &[Role::Staff], Some(riverside))
+        .await;
+    let alice = app.browser_for("alice@example.org").await;
+    let vet = app.browser_for("vet@riverside.example").await;
+    let (_, pet) = post(&alice, app.url("/api/pets/create"), PET).await;
+    let pet = pet.as_str().unwrap().to_owned();
+    let clinic = riverside.to_string();
+    post(
+        &alice,
+        app.url("/api/pets/share"),
+        &[("pet_id", &pet), ("clinic_id", &clinic)],
+    )
+    .await;
+    for day in 1..=23 {
+        let date = format!("2026-01-{day:02}");
+        let title = format!("Visit {day:02}");
+        let (status, _) = post(
+            &vet,
+            app.url("/api/records/create"),
+            &[
+                ("pet_id", &pet),
+                ("visit_date", &date),
+                ("kind", "consultation"),
+                ("title", &title),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for batch in [0..20, 20..23] {
+        let mut form = reqwest::multipart::Form::new();
+        for n in batch {
+            let bytes = format!("%PDF-1.7\nfile {n}\n").into_bytes();
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(format!("file-{n:02}.pdf")),
+            );
+        }
+        let response = alice
+            .post(app.url(&format!("/api/pets/{pet}/documents")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let page = |query: &'static str| {
+        let request = alice.get(app.url(&format!("/pets/{pet}{query}")));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+
+    // The 20 latest visits and files, and a link to each whole list.
+    let html = page("").await;
+    assert_eq!(html.matches("href=\"/records/").count(), 20);
+    assert_eq!(html.matches("data-testid=\"document\"").count(), 20);
+    assert!(html.contains("Visit 23") && html.contains("Visit 04"));
+    assert!(
+        !html.contains("Visit 03"),
+        "older visits are neither rendered nor sent for hydration"
+    );
+    assert!(html.contains(&format!("href=\"/pets/{pet}?records=all#records\"")));
+    assert!(html.contains(&format!("href=\"/pets/{pet}?documents=all#documents\"")));
+
+    // Following both links shows everything, without the links.
+    let html = page("?records=all&documents=all").await;
+    assert_eq!(html.matches("href=\"/records/").count(), 23);
+    assert_eq!(html.matches("data-testid=\"document\"").count(), 23);
+    assert!(!html.contains("Show all"));
+
+    // The JSON routes page the same way.
+    let (_, data) = get(&alice, app.url(&format!("/api/pets/get?pet_id={pet}"))).await;
+    assert_eq!(data["records"].as_array().unwrap().len(), 20);
+    assert_eq!(data["more_records"], true);
+    let (_, data) = get(
+        &alice,
+        app.url(&format!("/api/pets/get?pet_id={pet}&all_records=true")),
+    )
+    .await;
+    assert_eq!(data["records"].as_array().unwrap().len(), 23);
+    assert_eq!(data["more_records"], false);
+    let (_, listed) = get(&alice, app.url(&format!("/api/pets/{pet}/documents?limit=5"))).await;
+    assert_eq!(listed.as_array().unwrap().len(), 5);
+    let (_, listed) = get(&alice, app.url(&format!("/api/pets/{pet}/documents"))).await;
+    assert_eq!(listed.as_array().unwrap().len(), 23);
+}
