@@ -313,12 +313,25 @@ fn pattern() -> Bytes {
 
 /// A file of `total` bytes as a stream of chunks, generated as it is sent (the client holds nothing).
 fn body(total: u64) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    // Each body differs from every other in its first line (after the PDF signature), so no two
+    // documents share a checksum: backups store identical content once, and would copy nothing.
+    static UPLOADS: AtomicU64 = AtomicU64::new(0);
+    let serial = UPLOADS.fetch_add(1, Ordering::Relaxed);
     let pattern = pattern();
     let chunks = total.div_ceil(CHUNK as u64);
     stream::iter((0..chunks).map(move |index| {
         let left = (total - index * CHUNK as u64).min(CHUNK as u64) as usize;
         let start = if index == 0 { 0 } else { CHUNK };
-        Ok(pattern.slice(start..start + left))
+        let chunk = pattern.slice(start..start + left);
+        if index > 0 {
+            return Ok(chunk);
+        }
+        let mut first = chunk.to_vec();
+        let tag = format!("%{}:{serial:016x}\n", std::process::id());
+        let from = 9.min(first.len());
+        let to = (from + tag.len()).min(first.len());
+        first[from..to].copy_from_slice(&tag.as_bytes()[..to - from]);
+        Ok(Bytes::from(first))
     }))
 }
 
