@@ -69,10 +69,15 @@ impl Obtained {
 }
 
 /// A catalogued object, as dedup finds it.
+#[derive(Clone)]
 struct Catalogued {
     stored: Stored,
     missing: bool,
 }
+
+/// Files looked up in the catalogue with one query (an unchanged backup of many documents is mostly
+/// these look-ups).
+const LOOKUP_BATCH: usize = 500;
 
 impl Backups {
     /// Starts a run unless one is running somewhere: `Ok(None)` then. The lock is taken and the run's
@@ -431,22 +436,26 @@ impl Backups {
         let mut objects = Vec::new();
         let (mut done, mut bytes_done) = (0i32, 0i64);
         let mut last_progress = Instant::now();
-        for (key, known, size) in work {
-            let obtained = self.copy_file(id, &key, known).await?;
-            self.reference(id, &obtained, &mut report).await?;
-            objects.push(ObjectEntry {
-                key,
-                stored: obtained.stored().clone(),
-            });
-            report.files += 1;
-            done += 1;
-            bytes_done += size as i64;
-            if let Some(pace) = self.policy.pace {
-                tokio::time::sleep(pace).await;
-            }
-            if last_progress.elapsed() > Duration::from_millis(500) || self.policy.pace.is_some() {
-                self.progress(id, done, bytes_done, &report).await?;
-                last_progress = Instant::now();
+        for batch in work.chunks(LOOKUP_BATCH) {
+            let hashes: Vec<[u8; 32]> = batch.iter().filter_map(|(_, known, _)| *known).collect();
+            let mut catalogued = self.find_catalogued_many(&hashes).await?;
+            for (key, known, size) in batch {
+                let obtained = self.copy_file(id, key, *known, &mut catalogued).await?;
+                self.reference(id, &obtained, &mut report).await?;
+                objects.push(ObjectEntry {
+                    key: key.clone(),
+                    stored: obtained.stored().clone(),
+                });
+                report.files += 1;
+                done += 1;
+                bytes_done += *size as i64;
+                if let Some(pace) = self.policy.pace {
+                    tokio::time::sleep(pace).await;
+                }
+                if last_progress.elapsed() > Duration::from_millis(500) || self.policy.pace.is_some() {
+                    self.progress(id, done, bytes_done, &report).await?;
+                    last_progress = Instant::now();
+                }
             }
         }
         self.progress(id, done, bytes_done, &report).await?;
@@ -501,18 +510,49 @@ impl Backups {
     }
 
     /// One file of the documents bucket: reused when its plaintext is catalogued for these recipients
-    /// (documents carry their SHA-256; a thumbnail is hashed first), copied otherwise.
-    async fn copy_file(&self, id: Uuid, key: &str, known: Option<[u8; 32]>) -> Result<Obtained> {
-        let sha256 = match known {
-            Some(sha256) => sha256,
-            None => self.documents.sha256_of(key).await?.0,
+    /// (documents carry their SHA-256, looked up in `catalogued` beforehand; a thumbnail is hashed and
+    /// looked up here), copied otherwise. What it copies joins `catalogued`.
+    async fn copy_file(
+        &self,
+        id: Uuid,
+        key: &str,
+        known: Option<[u8; 32]>,
+        catalogued: &mut HashMap<[u8; 32], Catalogued>,
+    ) -> Result<Obtained> {
+        let (sha256, found) = match known {
+            Some(sha256) => (sha256, catalogued.get(&sha256).cloned()),
+            None => {
+                let sha256 = self.documents.sha256_of(key).await?.0;
+                (sha256, self.find_catalogued(&sha256).await?)
+            }
         };
-        let found = self.find_catalogued(&sha256).await?;
         if let Some(found) = &found
             && !found.missing
         {
             return Ok(Obtained::Reused(found.stored.clone()));
         }
+        let obtained = self.copy_new_file(id, key, known, sha256, found).await?;
+        if obtained.stored().sha256 == hex::encode(sha256) {
+            catalogued.insert(
+                sha256,
+                Catalogued {
+                    stored: obtained.stored().clone(),
+                    missing: false,
+                },
+            );
+        }
+        Ok(obtained)
+    }
+
+    /// [`Backups::copy_file`] for a file not (or no longer) in the backup bucket.
+    async fn copy_new_file(
+        &self,
+        id: Uuid,
+        key: &str,
+        known: Option<[u8; 32]>,
+        sha256: [u8; 32],
+        found: Option<Catalogued>,
+    ) -> Result<Obtained> {
         let body = self.documents.get_stream(key, None).await?;
         let length = body.length;
         let name = found.map(|found| found.stored.object);
@@ -533,6 +573,39 @@ impl Backups {
             }
             other => other,
         }
+    }
+
+    /// [`Backups::find_catalogued`] for many plaintexts at once: those catalogued, by SHA-256.
+    async fn find_catalogued_many(&self, hashes: &[[u8; 32]]) -> Result<HashMap<[u8; 32], Catalogued>> {
+        let keys: Vec<Vec<u8>> = hashes.iter().map(|sha256| sha256.to_vec()).collect();
+        let rows = sqlx::query!(
+            r#"select plaintext_sha256, name, plaintext_size, ciphertext_size, ciphertext_sha256,
+                      missing_since is not null as "missing!"
+               from backup_objects where plaintext_sha256 = any($1) and recipients = $2"#,
+            &keys[..],
+            self.policy.recipients.fingerprint()
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let sha256: [u8; 32] = row.plaintext_sha256.as_slice().try_into().ok()?;
+                Some((
+                    sha256,
+                    Catalogued {
+                        stored: Stored {
+                            object: row.name,
+                            size: row.plaintext_size as u64,
+                            sha256: hex::encode(sha256),
+                            ciphertext_size: row.ciphertext_size as u64,
+                            ciphertext_sha256: hex::encode(row.ciphertext_sha256),
+                        },
+                        missing: row.missing,
+                    },
+                ))
+            })
+            .collect())
     }
 
     async fn find_catalogued(&self, sha256: &[u8; 32]) -> Result<Option<Catalogued>> {

@@ -392,6 +392,53 @@ async fn a_second_run_copies_nothing_and_a_new_upload_copies_just_that(pool: PgP
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn identical_files_are_stored_once_and_each_comes_back(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    let same = pdf(20_000, 7);
+    upload(&pool, &site, &alice, biscuit, "scan.pdf", &same).await;
+    upload(&pool, &site, &alice, biscuit, "scan again.pdf", &same).await;
+    upload(&pool, &site, &alice, biscuit, "other.pdf", &pdf(20_000, 8)).await;
+
+    let report = site.backups.run(by_cli()).await.unwrap().unwrap();
+    assert_eq!(report.files, 3);
+    let stored_as = |size: usize, seed: u8| {
+        let pool = pool.clone();
+        async move {
+            let sha256 = <sha2::Sha256 as sha2::Digest>::digest(pdf(size, seed)).to_vec();
+            sqlx::query_scalar::<_, i64>("select count(*) from backup_objects where plaintext_sha256 = $1")
+                .bind(sha256)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(stored_as(20_000, 7).await, 1, "the same bytes are stored once");
+    assert_eq!(stored_as(20_000, 8).await, 1);
+
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::new(S3Backend::Embedded).await;
+    let restored = restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.objects_written, 3);
+    assert_eq!(
+        all_objects(&target_bucket).await,
+        all_objects(&site.documents).await,
+        "each document comes back byte for byte"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn nothing_in_the_bucket_is_plaintext_and_a_wrong_key_fails_clearly(pool: PgPool) {
     let key = Key::new();
     let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
