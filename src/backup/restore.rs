@@ -16,6 +16,7 @@ use crate::{
     storage::{ObjectStore, StorageError},
 };
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor, PgPool};
 use std::collections::{HashMap, HashSet};
@@ -127,6 +128,36 @@ where
             OpenError::WrongKey | OpenError::NoKey => refuse(format!("cannot decrypt {name}: {err}")),
             OpenError::Damaged(_) => refuse(format!("{name}: {err}")),
         })
+}
+
+/// Files a restore writes at once.
+const FILES_AT_ONCE: usize = 8;
+
+/// Writes one file of a snapshot into the documents bucket as `key`, or nothing if it fails.
+async fn restore_file(
+    documents: &ObjectStore,
+    backups: &ObjectStore,
+    key: &str,
+    stored: &Stored,
+    encrypted: bool,
+    identities: Option<&Identities>,
+) -> Result<()> {
+    let mut writer = documents.writer(key);
+    let written = async {
+        let mut plaintext = Plaintext::open(backups, stored, encrypted, identities).await?;
+        while let Some(chunk) = plaintext.next_chunk().await? {
+            writer.write(chunk).await?;
+        }
+        plaintext.check()
+    }
+    .await;
+    if let Err(err) = written {
+        let _ = writer.discard().await;
+        return Err(err);
+    }
+    writer.finish().await?;
+    writer.keep();
+    Ok(())
 }
 
 /// A stored backup object's plaintext, read chunk by chunk and checked against the manifest at the end.
@@ -285,34 +316,30 @@ pub async fn restore(
         ..RestoreReport::default()
     };
     progress.stage("files", manifest.objects.len() as u64);
-    for object in &manifest.objects {
-        let stored = &object.stored;
-        if present.get(&object.key) == Some(&stored.size)
-            && documents.sha256_of(&object.key).await?.0
-                == sha256_from_hex(&stored.sha256).unwrap_or_default()
-        {
-            report.objects_present += 1;
-            progress.step(stored.size);
-            continue;
-        }
-        let mut writer = documents.writer(&object.key);
-        let written = async {
-            let mut plaintext = Plaintext::open(backups, stored, encrypted, identities).await?;
-            while let Some(chunk) = plaintext.next_chunk().await? {
-                writer.write(chunk).await?;
+    // Several files at once: each is mostly waiting on the two stores. On a failure the files in
+    // flight are abandoned (their partial uploads removed); those already written stay, and a
+    // restore run again into the same bucket skips them.
+    let mut files = futures::stream::iter(&manifest.objects)
+        .map(|object| async {
+            let stored = &object.stored;
+            let was_present = present.get(&object.key) == Some(&stored.size)
+                && documents.sha256_of(&object.key).await?.0
+                    == sha256_from_hex(&stored.sha256).unwrap_or_default();
+            if !was_present {
+                restore_file(documents, backups, &object.key, stored, encrypted, identities).await?;
             }
-            plaintext.check()
+            progress.step(stored.size);
+            Ok::<_, Error>(was_present)
+        })
+        .buffer_unordered(FILES_AT_ONCE);
+    while let Some(was_present) = files.try_next().await? {
+        if was_present {
+            report.objects_present += 1;
+        } else {
+            report.objects_written += 1;
         }
-        .await;
-        if let Err(err) = written {
-            let _ = writer.discard().await;
-            return Err(err);
-        }
-        writer.finish().await?;
-        writer.keep();
-        report.objects_written += 1;
-        progress.step(stored.size);
     }
+    drop(files);
 
     progress.stage("tables", manifest.tables.len() as u64);
     report.rows = load_database(pool, manifest, backups, encrypted, identities, progress).await?;

@@ -439,6 +439,75 @@ async fn identical_files_are_stored_once_and_each_comes_back(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_restore_stopped_by_a_damaged_file_leaves_whole_files_and_resumes(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let objects = site.backups_bucket.store.list(backup::DATA_PREFIX).await.unwrap();
+    let largest = objects
+        .iter()
+        .max_by_key(|object| object.size)
+        .unwrap()
+        .key
+        .clone();
+    let original = site.backups_bucket.store.get_bytes(&largest).await.unwrap();
+    let mut damaged = original.to_vec();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x01;
+    site.backups_bucket
+        .store
+        .put_bytes(&largest, Bytes::from(damaged), "application/octet-stream")
+        .await
+        .unwrap();
+
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::new(S3Backend::Embedded).await;
+    let identities = key.identities();
+    let restore_into = || {
+        restore::restore(
+            &target,
+            &target_bucket.store,
+            &site.backups_bucket.store,
+            Which::Latest,
+            Some(&identities),
+            &Quiet,
+        )
+    };
+    let failed = restore_into().await;
+    assert!(failed.is_err(), "{failed:?}");
+    // The files in flight were abandoned: no partial upload stays, and what was written is whole.
+    let mut waited = 0;
+    while target_bucket.pending_uploads().await > 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(target_bucket.pending_uploads().await, 0);
+    let source = all_objects(&site.documents).await;
+    let written = all_objects(&target_bucket).await;
+    assert!(written.len() < source.len(), "the damaged file was not written");
+    for (object, sha256) in &written {
+        assert_eq!(source.get(object), Some(sha256), "{object} is whole");
+    }
+    let loaded: bool = sqlx::query_scalar("select to_regclass('public.pets') is not null")
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    assert!(!loaded, "the database is loaded only after every file");
+
+    // With the file repaired, the same restore finishes and skips what is already there.
+    site.backups_bucket
+        .store
+        .put_bytes(&largest, original, "application/octet-stream")
+        .await
+        .unwrap();
+    let resumed = restore_into().await.unwrap();
+    assert_eq!(resumed.objects_present, written.len());
+    assert_eq!(resumed.objects_present + resumed.objects_written, source.len());
+    assert_eq!(all_objects(&target_bucket).await, source);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn nothing_in_the_bucket_is_plaintext_and_a_wrong_key_fails_clearly(pool: PgPool) {
     let key = Key::new();
     let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
