@@ -145,17 +145,16 @@ pub fn query(name: &'static str) -> Memo<String> {
     Memo::new(move |_| query.read().get(name).unwrap_or_default())
 }
 
-/// The current page's address with `name=all` in its query (the rest of the query kept), scrolled to
-/// the element `#name`: the "show all" link of a list that shows its most recent entries first.
-pub fn show_all(name: &'static str) -> String {
+/// The current page's address with `name=all` in its query (the rest of the query kept, and followed
+/// as it changes), scrolled to the element `#name`: the "show all" link of a list that shows its most
+/// recent entries first.
+pub fn show_all(name: &'static str) -> Signal<String> {
     let location = leptos_router::hooks::use_location();
-    let mut query = location.query.get_untracked();
-    query.replace(name, "all".to_owned());
-    format!(
-        "{}{}#{name}",
-        location.pathname.get_untracked(),
-        query.to_query_string()
-    )
+    Signal::derive(move || {
+        let mut query = location.query.get();
+        query.replace(name, "all".to_owned());
+        format!("{}{}#{name}", location.pathname.get(), query.to_query_string())
+    })
 }
 
 /// Why a page cannot be shown. Sets the HTTP status on the server (404 for what the caller may not see,

@@ -28,7 +28,7 @@ pub fn DocumentsPanel(
     let category = query("category");
     let show_trash = query("trash");
     let all = query("documents");
-    let all_link = StoredValue::new(show_all("documents"));
+    let all_link = show_all("documents");
     let uploaded = RwSignal::new(0u32);
     let record_filter = record.map(|record| record.to_string()).unwrap_or_default();
     let documents = Resource::new(
@@ -94,7 +94,7 @@ pub fn DocumentsPanel(
                                 {more.then(|| view! {
                                     <p class="more" data-testid="more-documents">
                                         "The " {RECENT_DOCUMENTS} " most recent files. "
-                                        <a href=all_link.get_value()>"Show all files"</a>
+                                        <a href=all_link>"Show all files"</a>
                                     </p>
                                 })}
                             }.into_any()
