@@ -314,16 +314,16 @@ fn RecordsList(pet: PetId, records: Vec<RecordSummary>, more: bool, can_write: b
             </div>
             {empty.then(|| view! { <p>"No medical records yet."</p> })}
             {(!empty).then(|| view! {
-                <table data-testid="records">
+                <table class="stack" data-testid="records">
                     <thead><tr><th>"Visit"</th><th>"Kind"</th><th>"Title"</th><th>"Clinic"</th><th>"Revisions"</th></tr></thead>
                     <tbody>
                         {records.into_iter().map(|record| view! {
                             <tr>
-                                <td>{format_date(record.visit_date)}</td>
-                                <td>{record.kind.label()}</td>
-                                <td><A href=format!("/records/{}", record.id)>{record.title}</A></td>
-                                <td>{record.clinic_name}</td>
-                                <td>{record.revisions}</td>
+                                <td data-label="Visit" class="nowrap">{format_date(record.visit_date)}</td>
+                                <td data-label="Kind">{record.kind.label()}</td>
+                                <td data-label="Title"><A href=format!("/records/{}", record.id)>{record.title}</A></td>
+                                <td data-label="Clinic">{record.clinic_name}</td>
+                                <td data-label="Revisions">{record.revisions}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>
