@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt, future::BoxFuture, stream::BoxStream};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor, PgConnection};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     time::{Duration, Instant},
 };
 use time::OffsetDateTime;
@@ -366,6 +366,7 @@ impl Backups {
         })
         .collect();
         let mut tables = Vec::new();
+        let mut references = References::default();
         for table in TABLES {
             let described = dump::describe(&mut conn, table).await?;
             // First pass: hash and count, so an unchanged dump is reused without being stored again.
@@ -385,7 +386,7 @@ impl Backups {
                     .await?
                 }
             };
-            self.reference(id, &obtained, &mut report).await?;
+            references.add(&obtained, &mut report);
             if let Some(pace) = self.policy.pace {
                 tokio::time::sleep(pace).await;
             }
@@ -397,6 +398,7 @@ impl Backups {
             });
             report.tables += 1;
         }
+        self.flush_references(id, &mut references).await?;
         let files =
             sqlx::query!("select object_key, size_bytes, sha256, thumbnail_key from documents order by id")
                 .fetch_all(&mut conn)
@@ -441,7 +443,7 @@ impl Backups {
             let mut catalogued = self.find_catalogued_many(&hashes).await?;
             for (key, known, size) in batch {
                 let obtained = self.copy_file(id, key, *known, &mut catalogued).await?;
-                self.reference(id, &obtained, &mut report).await?;
+                references.add(&obtained, &mut report);
                 objects.push(ObjectEntry {
                     key: key.clone(),
                     stored: obtained.stored().clone(),
@@ -457,7 +459,9 @@ impl Backups {
                     last_progress = Instant::now();
                 }
             }
+            self.flush_references(id, &mut references).await?;
         }
+        self.flush_references(id, &mut references).await?;
         self.progress(id, done, bytes_done, &report).await?;
         let manifest = Manifest {
             format: FORMAT,
@@ -732,19 +736,41 @@ impl Backups {
         ))
     }
 
-    async fn reference(&self, id: Uuid, obtained: &Obtained, report: &mut RunReport) -> Result<()> {
-        let inserted = sqlx::query!(
-            "insert into backup_snapshot_objects (run_id, object_name) values ($1, $2) on conflict do nothing",
-            id,
-            obtained.stored().object
-        )
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            // The same plaintext twice in one snapshot (two identical files): counted once.
+    /// Records the snapshot's references collected so far (one statement for a batch of files).
+    async fn flush_references(&self, id: Uuid, references: &mut References) -> Result<()> {
+        if references.pending.is_empty() {
             return Ok(());
         }
+        sqlx::query!(
+            "insert into backup_snapshot_objects (run_id, object_name)
+             select $1, unnest($2::text[]) on conflict do nothing",
+            id,
+            &references.pending[..]
+        )
+        .execute(&self.pool)
+        .await?;
+        references.pending.clear();
+        Ok(())
+    }
+}
+
+/// The objects a snapshot refers to: counted as they come, recorded in `backup_snapshot_objects` a
+/// batch at a time ([`Backups::flush_references`]). Until then a crash leaves them catalogued but
+/// unreferenced, which the next prune removes, as it does a failed run's.
+#[derive(Default)]
+struct References {
+    seen: HashSet<String>,
+    pending: Vec<String>,
+}
+
+impl References {
+    fn add(&mut self, obtained: &Obtained, report: &mut RunReport) {
+        let name = &obtained.stored().object;
+        if !self.seen.insert(name.clone()) {
+            // The same plaintext twice in one snapshot (two identical files): counted once.
+            return;
+        }
+        self.pending.push(name.clone());
         match obtained {
             Obtained::Copied(stored) => {
                 report.objects_copied += 1;
@@ -752,7 +778,6 @@ impl Backups {
             }
             Obtained::Reused(_) => report.objects_reused += 1,
         }
-        Ok(())
     }
 }
 
