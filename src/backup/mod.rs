@@ -69,6 +69,10 @@ pub const DATA_PREFIX: &str = "data/";
 /// Prefix of manifests in the backup bucket.
 pub const MANIFEST_PREFIX: &str = "manifests/";
 
+/// Files a backup copies, or a restore writes, at once: each is mostly waiting on the two stores, and
+/// each holds at most a part or two of memory.
+const FILES_AT_ONCE: usize = 8;
+
 /// Advisory lock key for backup, prune, drill and catalogue rebuild.
 const BACKUP_LOCK: i64 = 0x7061_7766_0010;
 

@@ -4,7 +4,7 @@
 //! manifests in the backup bucket (so the restored server's first prune keeps newer snapshots).
 
 use super::{
-    MANIFEST_PREFIX,
+    FILES_AT_ONCE, MANIFEST_PREFIX,
     crypto::{self, Identities, OpenError, UNENCRYPTED},
     dump::{self, PORTABLE_SETTINGS},
     manifest::{FORMAT, Manifest, Stored, sha256_from_hex},
@@ -129,9 +129,6 @@ where
             OpenError::Damaged(_) => refuse(format!("{name}: {err}")),
         })
 }
-
-/// Files a restore writes at once.
-const FILES_AT_ONCE: usize = 8;
 
 /// Writes one file of a snapshot into the documents bucket as `key`, or nothing if it fails.
 async fn restore_file(

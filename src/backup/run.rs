@@ -3,7 +3,7 @@
 //! encrypt → PUT with the backup credentials), write the manifest last, then commit the run complete.
 
 use super::{
-    Backups, DATA_PREFIX, MANIFEST_PREFIX, RunLock, StartedBy, TABLES,
+    Backups, DATA_PREFIX, FILES_AT_ONCE, MANIFEST_PREFIX, RunLock, StartedBy, TABLES,
     dump::{self, PORTABLE_SETTINGS},
     manifest::{FORMAT, Manifest, MigrationEntry, ObjectEntry, Stored, TableEntry},
     random_name,
@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt, future::BoxFuture, stream::BoxStream};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor, PgConnection};
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     time::{Duration, Instant},
 };
 use time::OffsetDateTime;
@@ -440,17 +440,49 @@ impl Backups {
         let mut last_progress = Instant::now();
         for batch in work.chunks(LOOKUP_BATCH) {
             let hashes: Vec<[u8; 32]> = batch.iter().filter_map(|(_, known, _)| *known).collect();
-            let mut catalogued = self.find_catalogued_many(&hashes).await?;
-            for (key, known, size) in batch {
-                let obtained = self.copy_file(id, key, *known, &mut catalogued).await?;
+            let catalogued = self.find_catalogued_many(&hashes).await?;
+            // Several files at once, each mostly waiting on the two stores; results come back in the
+            // batch's order, so the manifest, the references and the progress read as before.
+            // (Items owned, not borrowed from the batch: the run's future must be `Send` for any lifetime.)
+            let steps: Vec<(String, Option<[u8; 32]>, Step)> = batch
+                .iter()
+                .zip(plan(batch, &catalogued))
+                .map(|((key, known, _), step)| (key.clone(), *known, step))
+                .collect();
+            let mut copies = futures::stream::iter(steps)
+                .map(|(key, known, step)| async move {
+                    match step {
+                        Step::Reuse(stored) => Ok(Copied::Obtained(Obtained::Reused(stored))),
+                        Step::Same(index) => Ok(Copied::Same(index)),
+                        Step::Copy(found) => {
+                            self.copy_file(id, &key, known, found).await.map(Copied::Obtained)
+                        }
+                    }
+                })
+                .buffered(FILES_AT_ONCE);
+            let mut stored_in_batch: Vec<Stored> = Vec::with_capacity(batch.len());
+            while let Some(copied) = copies.try_next().await? {
+                let (key, known, _) = &batch[stored_in_batch.len()];
+                let obtained = match copied {
+                    Copied::Obtained(obtained) => obtained,
+                    // The earlier file's bytes were not what its document recorded (it was backed up
+                    // under its real hash): this one is copied for itself.
+                    Copied::Same(index)
+                        if known.map(hex::encode).as_ref() != Some(&stored_in_batch[index].sha256) =>
+                    {
+                        self.copy_file(id, key, *known, None).await?
+                    }
+                    Copied::Same(index) => Obtained::Reused(stored_in_batch[index].clone()),
+                };
                 references.add(&obtained, &mut report);
+                stored_in_batch.push(obtained.stored().clone());
                 objects.push(ObjectEntry {
                     key: key.clone(),
                     stored: obtained.stored().clone(),
                 });
                 report.files += 1;
                 done += 1;
-                bytes_done += *size as i64;
+                bytes_done += batch[stored_in_batch.len() - 1].2 as i64;
                 if let Some(pace) = self.policy.pace {
                     tokio::time::sleep(pace).await;
                 }
@@ -459,6 +491,7 @@ impl Backups {
                     last_progress = Instant::now();
                 }
             }
+            drop(copies);
             self.flush_references(id, &mut references).await?;
         }
         self.flush_references(id, &mut references).await?;
@@ -513,18 +546,18 @@ impl Backups {
         Ok(())
     }
 
-    /// One file of the documents bucket: reused when its plaintext is catalogued for these recipients
-    /// (documents carry their SHA-256, looked up in `catalogued` beforehand; a thumbnail is hashed and
-    /// looked up here), copied otherwise. What it copies joins `catalogued`.
+    /// One file of the documents bucket that [`plan`] did not find catalogued. A document carries its
+    /// SHA-256 (looked up beforehand: `found`); a thumbnail is hashed and looked up here, and reused
+    /// when catalogued.
     async fn copy_file(
         &self,
         id: Uuid,
         key: &str,
         known: Option<[u8; 32]>,
-        catalogued: &mut HashMap<[u8; 32], Catalogued>,
+        found: Option<Catalogued>,
     ) -> Result<Obtained> {
         let (sha256, found) = match known {
-            Some(sha256) => (sha256, catalogued.get(&sha256).cloned()),
+            Some(sha256) => (sha256, found),
             None => {
                 let sha256 = self.documents.sha256_of(key).await?.0;
                 (sha256, self.find_catalogued(&sha256).await?)
@@ -535,17 +568,7 @@ impl Backups {
         {
             return Ok(Obtained::Reused(found.stored.clone()));
         }
-        let obtained = self.copy_new_file(id, key, known, sha256, found).await?;
-        if obtained.stored().sha256 == hex::encode(sha256) {
-            catalogued.insert(
-                sha256,
-                Catalogued {
-                    stored: obtained.stored().clone(),
-                    missing: false,
-                },
-            );
-        }
-        Ok(obtained)
+        self.copy_new_file(id, key, known, sha256, found).await
     }
 
     /// [`Backups::copy_file`] for a file not (or no longer) in the backup bucket.
@@ -659,7 +682,7 @@ impl Backups {
             ciphertext_size,
             ciphertext_sha256: hex::encode(ciphertext_sha256),
         };
-        sqlx::query!(
+        let catalogued = sqlx::query!(
             "insert into backup_objects (name, plaintext_sha256, plaintext_size, recipients, ciphertext_size, ciphertext_sha256)
              values ($1, $2, $3, $4, $5, $6)
              on conflict (name) do update set ciphertext_size = excluded.ciphertext_size,
@@ -672,9 +695,28 @@ impl Backups {
             &ciphertext_sha256[..]
         )
         .execute(&self.pool)
-        .await?;
-        writer.keep();
-        Ok(Obtained::Copied(stored))
+        .await;
+        match catalogued {
+            Ok(_) => {
+                writer.keep();
+                Ok(Obtained::Copied(stored))
+            }
+            // Files copied at once whose bytes were not known beforehand (two identical thumbnails):
+            // the other was catalogued first; keep its object and drop this one.
+            Err(sqlx::Error::Database(err)) if err.constraint() == Some("backup_objects_dedup_key") => {
+                let _ = writer.discard().await;
+                match self.find_catalogued(&sha256).await? {
+                    Some(found) => Ok(Obtained::Reused(found.stored)),
+                    None => {
+                        Err(anyhow::anyhow!("{what} was catalogued twice at once and then not at all").into())
+                    }
+                }
+            }
+            Err(err) => {
+                let _ = writer.discard().await;
+                Err(err.into())
+            }
+        }
     }
 
     /// Streams `body` through the sealer into the backup object `name`, recording its multipart upload
@@ -759,26 +801,81 @@ impl Backups {
 /// unreferenced, which the next prune removes, as it does a failed run's.
 #[derive(Default)]
 struct References {
-    seen: HashSet<String>,
+    /// Each object referenced so far, and whether it was counted as copied.
+    seen: HashMap<String, bool>,
     pending: Vec<String>,
 }
 
 impl References {
     fn add(&mut self, obtained: &Obtained, report: &mut RunReport) {
-        let name = &obtained.stored().object;
-        if !self.seen.insert(name.clone()) {
-            // The same plaintext twice in one snapshot (two identical files): counted once.
-            return;
-        }
-        self.pending.push(name.clone());
-        match obtained {
-            Obtained::Copied(stored) => {
-                report.objects_copied += 1;
-                report.bytes_copied += stored.ciphertext_size;
+        let stored = obtained.stored();
+        let copied = matches!(obtained, Obtained::Copied(_));
+        match self.seen.get_mut(&stored.object) {
+            // The same plaintext twice in one snapshot (two identical files): counted once, as copied
+            // if this run copied it. (Of two identical thumbnails copied at once, the one that lost the
+            // race to the catalogue may come first, as reused.)
+            Some(counted_as_copied) => {
+                if copied && !*counted_as_copied {
+                    *counted_as_copied = true;
+                    report.objects_reused -= 1;
+                    report.objects_copied += 1;
+                    report.bytes_copied += stored.ciphertext_size;
+                }
             }
-            Obtained::Reused(_) => report.objects_reused += 1,
+            None => {
+                self.seen.insert(stored.object.clone(), copied);
+                self.pending.push(stored.object.clone());
+                if copied {
+                    report.objects_copied += 1;
+                    report.bytes_copied += stored.ciphertext_size;
+                } else {
+                    report.objects_reused += 1;
+                }
+            }
         }
     }
+}
+
+/// What a batch does with one of its files.
+enum Step {
+    /// Catalogued and present in the backup bucket: referenced again.
+    Reuse(Stored),
+    /// Copied: the bytes are not catalogued, or their object went missing (then its name is reused),
+    /// or they are not known before reading (a thumbnail).
+    Copy(Option<Catalogued>),
+    /// The same bytes as the file at this earlier index of the batch: it gets that file's object.
+    Same(usize),
+}
+
+/// A file of the batch once its step is done.
+enum Copied {
+    Obtained(Obtained),
+    Same(usize),
+}
+
+/// Decides each file's step from the catalogue, so that files copied at once never copy the same bytes
+/// twice: the first file with a plaintext copies it, later ones wait for its object.
+fn plan(batch: &[(String, Option<[u8; 32]>, u64)], catalogued: &HashMap<[u8; 32], Catalogued>) -> Vec<Step> {
+    let mut first: HashMap<[u8; 32], usize> = HashMap::new();
+    batch
+        .iter()
+        .enumerate()
+        .map(|(index, (_, known, _))| {
+            let Some(sha256) = known else {
+                return Step::Copy(None);
+            };
+            match catalogued.get(sha256) {
+                Some(found) if !found.missing => Step::Reuse(found.stored.clone()),
+                found => match first.entry(*sha256) {
+                    std::collections::hash_map::Entry::Occupied(earlier) => Step::Same(*earlier.get()),
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(index);
+                        Step::Copy(found.cloned())
+                    }
+                },
+            }
+        })
+        .collect()
 }
 
 /// First pass of a table's dump: its SHA-256, size and row count (each row is one line in text format).

@@ -438,6 +438,80 @@ async fn identical_files_are_stored_once_and_each_comes_back(pool: PgPool) {
     );
 }
 
+/// Files are copied several at once; two photos with the same bytes have thumbnails with the same
+/// bytes too, which nobody knows until they are read. Each plaintext is still stored once.
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn files_copied_at_once_store_each_plaintext_once(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    for copy in 0..3 {
+        upload(&pool, &site, &alice, biscuit, &format!("paw {copy}.png"), PHOTO).await;
+    }
+    for seed in 0..20 {
+        upload(
+            &pool,
+            &site,
+            &alice,
+            biscuit,
+            &format!("lab {seed}.pdf"),
+            &pdf(4000, seed),
+        )
+        .await;
+    }
+    documents::thumbnails::make_pending(&pool, &site.documents.store)
+        .await
+        .unwrap();
+    let in_documents = all_objects(&site.documents).await;
+    assert_eq!(in_documents.len(), 26, "23 documents and 3 thumbnails");
+
+    let report = site.backups.run(by_cli()).await.unwrap().unwrap();
+    assert_eq!(report.files, 26);
+    let plaintexts: std::collections::BTreeSet<[u8; 32]> = in_documents.values().copied().collect();
+    assert_eq!(plaintexts.len(), 22, "one photo, one thumbnail and 20 PDFs");
+    let catalogued: Vec<Vec<u8>> = sqlx::query_scalar("select plaintext_sha256 from backup_objects")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for sha256 in &plaintexts {
+        let times = catalogued
+            .iter()
+            .filter(|stored| stored[..] == sha256[..])
+            .count();
+        assert_eq!(times, 1, "each plaintext is stored once");
+    }
+    assert_eq!(
+        report.objects_copied as usize,
+        catalogued.len(),
+        "what was copied is what is catalogued: files and table dumps, each plaintext once"
+    );
+    let stored_objects = site.backups_bucket.store.list(backup::DATA_PREFIX).await.unwrap();
+    assert_eq!(
+        stored_objects.len(),
+        catalogued.len(),
+        "no object is left in the backup bucket beside the catalogued ones"
+    );
+
+    let target = empty_database(&pool).await;
+    let target_bucket = TestBucket::new(S3Backend::Embedded).await;
+    restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        all_objects(&target_bucket).await,
+        in_documents,
+        "each file comes back byte for byte"
+    );
+}
+
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn a_restore_stopped_by_a_damaged_file_leaves_whole_files_and_resumes(pool: PgPool) {
     let key = Key::new();
