@@ -173,16 +173,8 @@ async fn counted(
     except: Option<uuid::Uuid>,
 ) -> Result<(u64, u64, u64)> {
     let row = sqlx::query!(
-        r#"
-        select stored.used as "used!", stored.documents as "documents!",
-          (select coalesce(sum(reserved_bytes), 0)::bigint from upload_slots
-            where lease_until > now() and id is distinct from $3
-              and (($1::uuid is not null and payer_user_id = $1)
-                or ($2::uuid is not null and payer_clinic_id = $2))) as "reserved!"
-        from (select coalesce(sum(size_bytes), 0)::bigint as used, count(*) as documents from documents
-               where ($1::uuid is not null and uploaded_by = $1 and charged_clinic_id is null)
-                  or ($2::uuid is not null and charged_clinic_id = $2)) as stored
-        "#,
+        r#"select used as "used!", documents as "documents!", reserved as "reserved!"
+           from storage_counted($1, $2, $3)"#,
         payer.user(),
         payer.clinic(),
         except,
@@ -258,32 +250,32 @@ impl Reservation {
 
     /// Sets the reservation to between `needed` and `wanted` bytes, as much as fits.
     async fn reserve(&self, db: &PgPool, needed: u64, wanted: u64) -> Result<()> {
-        let mut tx = db.begin().await?;
-        sqlx::query!(
-            "select pg_advisory_xact_lock(hashtextextended($1, 0))",
-            self.payer.lock_key()
-        )
-        .execute(&mut *tx)
-        .await?;
-        let (used, _, others) = counted(&mut tx, self.payer, Some(self.slot.id())).await?;
-        let available = self.quota.saturating_sub(used.saturating_add(others));
-        if needed > available {
-            return Err(Error::QuotaExceeded(refusal(
-                self.payer, self.quota, used, others, needed,
-            )));
-        }
-        let reserved = wanted.min(available);
-        sqlx::query!(
-            "update upload_slots set reserved_bytes = $2, payer_user_id = $3, payer_clinic_id = $4 where id = $1",
+        let signed = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
+        // Counted and set under the payer's lock, in one round trip (see the migration).
+        let row = sqlx::query!(
+            r#"select reserved, used as "used!", others as "others!"
+               from reserve_storage($1, $2, $3, $4, $5, $6, $7)"#,
             self.slot.id(),
-            i64::try_from(reserved).unwrap_or(i64::MAX),
+            self.payer.lock_key(),
             self.payer.user(),
             self.payer.clinic(),
+            signed(self.quota),
+            signed(needed),
+            signed(wanted),
         )
-        .execute(&mut *tx)
+        .fetch_one(db)
         .await?;
-        tx.commit().await?;
-        self.reserved.store(reserved, Ordering::SeqCst);
+        let unsigned = |value: i64| u64::try_from(value).unwrap_or(0);
+        let Some(reserved) = row.reserved else {
+            return Err(Error::QuotaExceeded(refusal(
+                self.payer,
+                self.quota,
+                unsigned(row.used),
+                unsigned(row.others),
+                needed,
+            )));
+        };
+        self.reserved.store(unsigned(reserved), Ordering::SeqCst);
         Ok(())
     }
 

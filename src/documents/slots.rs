@@ -32,19 +32,15 @@ impl UploadSlot {
     /// Takes one of `user`'s `most` slots, or fails with [`Error::RateLimited`] when all are taken.
     pub async fn take(db: &PgPool, user: UserId, most: usize) -> Result<Self> {
         let id = Uuid::new_v4();
-        let mut tx = db.begin().await?;
-        // One user's slots are counted and taken one request at a time.
-        sqlx::query!(
-            "select pg_advisory_xact_lock(hashtextextended('upload_slots:' || $1::text, 0))",
-            user as UserId
-        )
-        .execute(&mut *tx)
-        .await?;
+        // Counted and taken under a lock per user, in one round trip (see the migration).
         let running = sqlx::query_scalar!(
-            r#"select count(*) as "count!" from upload_slots where user_id = $1 and lease_until > now()"#,
-            user as UserId
+            r#"select take_upload_slot($1, $2, $3, $4) as "running!""#,
+            id,
+            user as UserId,
+            i64::try_from(most).unwrap_or(i64::MAX),
+            LEASE.as_secs_f64()
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(db)
         .await?;
         if usize::try_from(running).unwrap_or(usize::MAX) >= most {
             return Err(Error::RateLimited {
@@ -54,22 +50,6 @@ impl UploadSlot {
                 )),
             });
         }
-        sqlx::query!(
-            "delete from upload_slots where user_id = $1 and lease_until <= now()",
-            user as UserId
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "insert into upload_slots (id, user_id, lease_until)
-             values ($1, $2, now() + make_interval(secs => $3::float8))",
-            id,
-            user as UserId,
-            LEASE.as_secs_f64()
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         let renewal = tokio::spawn({
             let db = db.clone();
             async move {
