@@ -245,6 +245,35 @@ async fn clinics_search_patients_by_pet_owner_email_and_microchip(pool: PgPool) 
         "microchip prefix, spaces ignored"
     );
     assert_eq!(names("%").await, Vec::<String>::new(), "wildcards are literal");
+    assert_eq!(names("bi").await, vec!["Biscuit"], "shorter than a trigram");
+    assert_eq!(
+        names("9001112223334445").await,
+        Vec::<String>::new(),
+        "longer than a microchip"
+    );
+
+    // Only this clinic's live, unarchived patients, however many others match.
+    let elsewhere = clinic(&pool, "Elsewhere").await;
+    let bob = owner(&pool, "bob@example.org").await;
+    let other_biscuit = pet(&pool, &bob, "Biscuit Two").await;
+    pets::share_pet(&pool, &bob, other_biscuit, elsewhere)
+        .await
+        .unwrap();
+    let former = pet(&pool, &bob, "Biscuit Three").await;
+    pets::share_pet(&pool, &bob, former, riverside).await.unwrap();
+    pets::revoke_share(&pool, &bob, former, riverside).await.unwrap();
+    let archived = pet(&pool, &alice, "Biscuit Four").await;
+    pets::share_pet(&pool, &alice, archived, riverside).await.unwrap();
+    pets::set_archived(&pool, &alice, archived, true).await.unwrap();
+    let shared = pet(&pool, &bob, "Biscuit Five").await;
+    pets::share_pet(&pool, &bob, shared, riverside).await.unwrap();
+    assert_eq!(names("biscuit").await, vec!["Biscuit", "Biscuit Five"]);
+    assert_eq!(
+        names("bob@").await,
+        vec!["Biscuit Five"],
+        "a claimed pet by its owner's e-mail"
+    );
+    assert_eq!(names("").await, vec!["Biscuit", "Biscuit Five", "Pepper"]);
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
