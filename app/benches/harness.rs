@@ -383,6 +383,106 @@ async fn peak_rss<T>(pid: u32, work: impl Future<Output = T>) -> (T, u64) {
     (output, peak.load(Ordering::Relaxed))
 }
 
+/// CPU time (user and system, with reaped children) spent by each side of a measurement, read from
+/// `/proc/<pid>/stat`: where the two cores went while Pawfile or the baseline moved the bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    server: f64,
+    s3: f64,
+    postgres: f64,
+    client: f64,
+}
+
+impl Cpu {
+    /// Clock ticks per second in `/proc/<pid>/stat` (Linux's `USER_HZ`).
+    const TICKS: f64 = 100.0;
+
+    fn now(server: u32, s3: &[u32]) -> Self {
+        let mut cpu = Self::default();
+        let me = std::process::id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return cpu;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let comm = head.split_once('(').map_or("", |(_, comm)| comm);
+            // After the name: state is the first field, utime, stime, cutime and cstime the 12th to 15th.
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let seconds = fields.get(11..15).map_or(0.0, |times| {
+                times
+                    .iter()
+                    .filter_map(|value| value.parse::<f64>().ok())
+                    .sum::<f64>()
+            }) / Self::TICKS;
+            if pid == server {
+                cpu.server += seconds;
+            } else if pid == me {
+                cpu.client += seconds;
+            } else if s3.contains(&pid) || comm == "garage" {
+                cpu.s3 += seconds;
+            } else if comm == "postgres" {
+                cpu.postgres += seconds;
+            }
+        }
+        cpu
+    }
+
+    fn since(self, start: Self) -> Self {
+        Self {
+            server: self.server - start.server,
+            s3: self.s3 - start.s3,
+            postgres: self.postgres - start.postgres,
+            client: self.client - start.client,
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.server += other.server;
+        self.s3 += other.s3;
+        self.postgres += other.postgres;
+        self.client += other.client;
+    }
+
+    fn total(&self) -> f64 {
+        self.server + self.s3 + self.postgres + self.client
+    }
+
+    /// CPU-seconds per GiB moved, by process, and how busy the cores were.
+    fn per_gib(&self, bytes: f64, wall: f64) -> String {
+        let gib = bytes / (1024.0 * MIB as f64);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let mut parts = Vec::new();
+        for (name, seconds) in [
+            ("Pawfile", self.server),
+            ("S3", self.s3),
+            ("PostgreSQL", self.postgres),
+            ("client", self.client),
+        ] {
+            if seconds > 0.0 {
+                parts.push(format!("{name} {}", num(seconds / gib)));
+            }
+        }
+        format!(
+            "{} CPU-s/GiB ({}), cores {:.0} % busy",
+            num(self.total() / gib),
+            parts.join(", "),
+            100.0 * self.total() / (wall * cores)
+        )
+    }
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -455,10 +555,15 @@ struct Stores {
     backend: Backend,
     documents: Bucket,
     backups: Bucket,
-    _processes: Vec<Child>,
+    processes: Vec<Child>,
 }
 
 impl Stores {
+    /// The embedded endpoints' processes (Garage is found by name).
+    fn s3_pids(&self) -> Vec<u32> {
+        self.processes.iter().filter_map(Child::id).collect()
+    }
+
     async fn start(backend: Backend, work: &Path) -> Result<Self> {
         match backend {
             Backend::Embedded => {
@@ -468,7 +573,7 @@ impl Stores {
                     backend,
                     documents,
                     backups,
-                    _processes: vec![first, second],
+                    processes: vec![first, second],
                 })
             }
             Backend::Garage => {
@@ -487,7 +592,7 @@ impl Stores {
                     backend,
                     backups: documents.clone(),
                     documents,
-                    _processes: Vec::new(),
+                    processes: Vec::new(),
                 })
             }
         }
@@ -989,6 +1094,10 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
     let name = stores.backend.name();
     let mut up_lines = Vec::new();
     let mut down_lines = Vec::new();
+    let cpu_note =
+        "CPU time by process while the bytes moved (all runs), per GiB moved; the client is this harness:";
+    let (mut up_cpu, mut down_cpu) = (vec![cpu_note.to_owned()], vec![cpu_note.to_owned()]);
+    let s3_pids = stores.s3_pids();
     let mut largest: Option<String> = None;
     for (size, count, at_once) in sizes {
         let label = format!(
@@ -1002,12 +1111,26 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
         );
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let mut documents = Vec::new();
+        let moved = (size * count as u64 * scale.runs as u64) as f64;
+        let (mut cpu_ours, mut cpu_theirs) = (Cpu::default(), Cpu::default());
+        let (mut wall_ours, mut wall_theirs) = (0.0, 0.0);
         for _ in 0..scale.runs {
+            let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
             let (rate, ids) = timed_uploads(&user, &pet, size, count, at_once).await?;
+            wall_ours += started.elapsed().as_secs_f64();
+            cpu_ours.add(Cpu::now(server.pid, &s3_pids).since(before));
             ours.push(rate);
             documents = ids;
+            let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
             theirs.push(timed_direct_puts(&s3, &bucket, size, count, at_once).await?);
+            wall_theirs += started.elapsed().as_secs_f64();
+            cpu_theirs.add(Cpu::now(server.pid, &s3_pids).since(before));
         }
+        up_cpu.push(format!(
+            "- {label}: Pawfile {}; direct {}.",
+            cpu_ours.per_gib(moved, wall_ours),
+            cpu_theirs.per_gib(moved, wall_theirs)
+        ));
         let (ours, theirs) = (Sample::of(ours), Sample::of(theirs));
         if rows.contains(&Row::Upload) {
             up_lines.push(
@@ -1032,26 +1155,38 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
                 stored.push(object_key(&site.pool, document).await?);
             }
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            let (mut cpu_ours, mut cpu_theirs) = (Cpu::default(), Cpu::default());
+            let (mut wall_ours, mut wall_theirs) = (0.0, 0.0);
             for _ in 0..scale.runs {
-                let started = Instant::now();
+                let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
                 let read: Vec<u64> = stream::iter(documents.iter())
                     .map(|id| user.download(id))
                     .buffer_unordered(at_once)
                     .try_collect()
                     .await?;
+                wall_ours += started.elapsed().as_secs_f64();
+                cpu_ours.add(Cpu::now(server.pid, &s3_pids).since(before));
                 ours.push(read.iter().sum::<u64>() as f64 / MIB as f64 / started.elapsed().as_secs_f64());
-                let started = Instant::now();
+                let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
                 let read: Vec<(u64, Duration)> = stream::iter(stored.iter())
                     .map(|key| direct_get(&s3, &bucket, key, None))
                     .buffer_unordered(at_once)
                     .try_collect()
                     .await?;
+                wall_theirs += started.elapsed().as_secs_f64();
+                cpu_theirs.add(Cpu::now(server.pid, &s3_pids).since(before));
                 theirs.push(
                     read.iter().map(|(n, _)| n).sum::<u64>() as f64
                         / MIB as f64
                         / started.elapsed().as_secs_f64(),
                 );
             }
+            let moved = (size * documents.len() as u64 * scale.runs as u64) as f64;
+            down_cpu.push(format!(
+                "- {label}: Pawfile {}; direct {}.",
+                cpu_ours.per_gib(moved, wall_ours),
+                cpu_theirs.per_gib(moved, wall_theirs)
+            ));
             let (ours, theirs) = (Sample::of(ours), Sample::of(theirs));
             down_lines.push(
                 Line::new(
@@ -1127,7 +1262,10 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
                 scale.runs,
                 PART_SIZE as u64 / MIB,
                 PART_SIZE as u64 / MIB
-            )],
+            )]
+            .into_iter()
+            .chain(up_cpu)
+            .collect(),
         );
     }
     if !down_lines.is_empty() {
@@ -1139,7 +1277,10 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
                  audited); baseline: GetObject of the same size. Ratio: Pawfile / baseline for throughput, \
                  baseline / Pawfile for times.",
                 scale.runs
-            )],
+            )]
+            .into_iter()
+            .chain(down_cpu)
+            .collect(),
         );
     }
     server.stop().await?;
@@ -1587,6 +1728,9 @@ async fn backup_once(site: &Site, admin: &User) -> Result<(f64, i64, i32, i64)> 
 }
 
 /// The baseline of a backup: every object of `from` streamed into `to` under the same key.
+/// Objects the plain copy moves at once: as many as a backup copies.
+const PLAIN_COPIES_AT_ONCE: usize = 8;
+
 async fn plain_copy(from: &Bucket, to: &Bucket) -> Result<(f64, u64)> {
     let (source, target) = (from.client(), to.client());
     let started = Instant::now();
@@ -1604,20 +1748,28 @@ async fn plain_copy(from: &Bucket, to: &Bucket) -> Result<(f64, u64)> {
                 .filter_map(|object| object.key().map(str::to_owned)),
         );
     }
-    let mut bytes = 0;
-    for key in keys {
-        let object = source.get_object().bucket(&from.name).key(&key).send().await?;
-        let data = object.body.collect().await?.into_bytes();
-        bytes += data.len() as u64;
-        target
-            .put_object()
-            .bucket(&to.name)
-            .key(&key)
-            .body(ByteStream::from(data))
-            .send()
-            .await?;
-    }
-    Ok((started.elapsed().as_secs_f64(), bytes))
+    // As many objects at once as a backup copies (its FILES_AT_ONCE).
+    let copied: Vec<u64> = stream::iter(keys)
+        .map(|key| {
+            let (source, target) = (&source, &target);
+            async move {
+                let object = source.get_object().bucket(&from.name).key(&key).send().await?;
+                let data = object.body.collect().await?.into_bytes();
+                let bytes = data.len() as u64;
+                target
+                    .put_object()
+                    .bucket(&to.name)
+                    .key(&key)
+                    .body(ByteStream::from(data))
+                    .send()
+                    .await?;
+                Ok::<_, anyhow::Error>(bytes)
+            }
+        })
+        .buffer_unordered(PLAIN_COPIES_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok((started.elapsed().as_secs_f64(), copied.iter().sum()))
 }
 
 /// Full and incremental backups, the table dump beside pg_dump, and a restore.
@@ -1643,10 +1795,21 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     let mut lines = Vec::new();
     let gib = scale.backup_files as f64 / 1024.0;
 
+    let s3_pids = stores.s3_pids();
+    let before = Cpu::now(server.pid, &s3_pids);
     let (full, copied, objects, _) = backup_once(&site, &admin).await?;
+    let cpu_backup = Cpu::now(server.pid, &s3_pids).since(before);
     let copy = site.backups.named(format!("{}-plain", site.backups.name));
     copy.create().await?;
+    let before = Cpu::now(server.pid, &s3_pids);
     let (plain, plain_bytes) = plain_copy(&site.documents, &copy).await?;
+    let cpu_plain = Cpu::now(server.pid, &s3_pids).since(before);
+    let mut notes = vec![format!(
+        "CPU time by process during the full backup and the plain copy, per GiB copied (the plain copy runs \
+         in this harness, the client): backup {}; plain copy {}.",
+        cpu_backup.per_gib(copied as f64, full),
+        cpu_plain.per_gib(plain_bytes as f64, plain)
+    )];
     lines.push(
         Line::new(
             format!(
@@ -1659,7 +1822,7 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
                 copied as f64 / MIB as f64
             ),
             format!(
-                "{plain:.1} s, {:.0} MiB/s (plain GET + PUT)",
+                "{plain:.1} s, {:.0} MiB/s (plain GET + PUT, {PLAIN_COPIES_AT_ONCE} at a time)",
                 plain_bytes as f64 / MIB as f64 / plain
             ),
         )
@@ -1768,13 +1931,19 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     report.section(
         format!("Backups ({})", stores.backend.name()),
         lines,
-        vec![
-            "Backups are encrypted (age, one recipient) and started through `POST /api/admin/backups/run`; times are the \
-             run's own (started to finished, from `backup_runs`). The plain copy streams every object of the documents \
-             bucket into a fresh bucket on the backup store, one after another, with aws-sdk-s3. Restore is \
-             `pawfile restore latest` into an empty database and bucket (a process of its own)."
-                .to_owned(),
-        ],
+        {
+            notes.insert(
+                0,
+                format!(
+                    "Backups are encrypted (age, one recipient) and started through `POST /api/admin/backups/run`; \
+                     times are the run's own (started to finished, from `backup_runs`). The plain copy moves every \
+                     object of the documents bucket into a fresh bucket on the backup store, {PLAIN_COPIES_AT_ONCE} at \
+                     a time (as many as a backup copies), with aws-sdk-s3. Restore is `pawfile restore latest` into an \
+                     empty database and bucket (a process of its own)."
+                ),
+            );
+            notes
+        },
     );
     server.stop().await?;
     site.drop_database(ctx).await
