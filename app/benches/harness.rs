@@ -2068,16 +2068,45 @@ fn git(root: &Path, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The code a run measured, read when it starts (before it writes its own results).
+struct Source {
+    commit: String,
+    /// Changes beside the commit, other than the results a previous run wrote.
+    dirty: bool,
+    date: String,
+}
+
+impl Source {
+    fn read(root: &Path) -> Self {
+        Self {
+            commit: git(root, &["rev-parse", "--short", "HEAD"]),
+            dirty: !git(
+                root,
+                &[
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--",
+                    ".",
+                    ":!BENCHMARKS.md",
+                    ":!app/benches/throughput.svg",
+                ],
+            )
+            .is_empty(),
+            date: git(root, &["log", "-1", "--format=%cs"]),
+        }
+    }
+}
+
 fn markdown(
     report: &Report,
     args: &Args,
     root: &Path,
+    source: &Source,
     chart_name: Option<&str>,
     elapsed: Duration,
 ) -> String {
-    let commit = git(root, &["rev-parse", "--short", "HEAD"]);
-    let dirty = !git(root, &["status", "--porcelain", "--untracked-files=no"]).is_empty();
-    let date = git(root, &["log", "-1", "--format=%cs"]);
+    let Source { commit, dirty, date } = source;
     let mut out = String::from("# Benchmarks\n\n");
     let _ = writeln!(
         out,
@@ -2095,7 +2124,7 @@ fn markdown(
     let _ = writeln!(
         out,
         "- Commit: `{commit}`{} (committed {date}); release build (`cargo bench` profile: thin LTO)",
-        if dirty { " with uncommitted changes" } else { "" }
+        if *dirty { " with uncommitted changes" } else { "" }
     );
     let _ = writeln!(
         out,
@@ -2152,6 +2181,7 @@ async fn main() -> Result<()> {
         .parent()
         .context("the workspace")?
         .to_owned();
+    let source = Source::read(&root);
     let work = tempfile::Builder::new().prefix("pawfile-bench-").tempdir()?;
     let ctx = Ctx {
         admin: PgPool::connect(&database_url).await?,
@@ -2217,7 +2247,14 @@ async fn main() -> Result<()> {
         }
         std::fs::write(
             out,
-            markdown(&report, &args, &root, chart_name.map(|(_, name)| name), elapsed),
+            markdown(
+                &report,
+                &args,
+                &root,
+                &source,
+                chart_name.map(|(_, name)| name),
+                elapsed,
+            ),
         )?;
         println!("\nwrote {}", out.display());
     }
