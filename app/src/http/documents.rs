@@ -448,20 +448,32 @@ async fn content(
     let document = documents::find_readable(&state.db, &caller.actor, id).await?;
     let kind = preview(&document.content_type);
     let inline = matches!(query.inline.as_str(), "1" | "true") && kind != Preview::AttachmentOnly;
-    documents::audit_access(&state.db, &caller.actor, &document, inline).await?;
-    serve_object(
-        &state,
-        &caller.actor,
-        &document,
-        Rendition::Original,
-        &document.content_type,
-        document.size,
-        &etag(&document.sha256),
-        &content_disposition(&document.filename, inline),
-        if inline { kind } else { Preview::AttachmentOnly },
-        &headers,
-    )
-    .await
+    // The view is recorded while the object is asked for: no byte leaves before both succeeded (the
+    // answer is returned only then), and the first byte waits on the slower of the two, not on both.
+    let (tag, disposition) = (
+        etag(&document.sha256),
+        content_disposition(&document.filename, inline),
+    );
+    let (_, response) = tokio::try_join!(
+        async {
+            documents::audit_access(&state.db, &caller.actor, &document, inline)
+                .await
+                .map_err(ApiError::from)
+        },
+        serve_object(
+            &state,
+            &caller.actor,
+            &document,
+            Rendition::Original,
+            &document.content_type,
+            document.size,
+            &tag,
+            &disposition,
+            if inline { kind } else { Preview::AttachmentOnly },
+            &headers,
+        )
+    )?;
+    Ok(response)
 }
 
 /// A JPEG thumbnail of an image document.
@@ -552,15 +564,18 @@ async fn serve_object(
     };
     // Downloaded bytes per user and hour: what this answer sends, so a viewer's many small range
     // requests and a page of thumbnails cost what they weigh.
+    // Counted while S3 is asked: a refusal drops the object unread.
     let sending = wanted.map_or(size, |(start, end)| end - start + 1);
-    pawfile::rate_limit::take_amount(
-        &state.db,
-        &format!("download_bytes:user:{}", caller.user.id),
-        sending,
-        state.config.limits.downloads(),
-    )
-    .await?;
-    let object = documents::read(&state.documents, document, rendition, wanted).await?;
+    let allowance_key = format!("download_bytes:user:{}", caller.user.id);
+    let (_, object) = tokio::try_join!(
+        pawfile::rate_limit::take_amount(
+            &state.db,
+            &allowance_key,
+            sending,
+            state.config.limits.downloads(),
+        ),
+        documents::read(&state.documents, document, rendition, wanted)
+    )?;
     let length = object.length;
     let body = Body::from_stream(object.into_stream());
     Ok(response
