@@ -435,7 +435,7 @@ impl Backups {
         )
         .execute(&self.pool)
         .await?;
-        let mut objects = Vec::new();
+        let mut objects: Vec<ObjectEntry> = Vec::new();
         let (mut done, mut bytes_done) = (0i32, 0i64);
         let mut last_progress = Instant::now();
         for batch in work.chunks(LOOKUP_BATCH) {
@@ -460,29 +460,31 @@ impl Backups {
                     }
                 })
                 .buffered(FILES_AT_ONCE);
-            let mut stored_in_batch: Vec<Stored> = Vec::with_capacity(batch.len());
+            // The batch's files done so far are the last entries of `objects`, in order.
+            let batch_start = objects.len();
             while let Some(copied) = copies.try_next().await? {
-                let (key, known, _) = &batch[stored_in_batch.len()];
+                let (key, known, size) = &batch[objects.len() - batch_start];
                 let obtained = match copied {
                     Copied::Obtained(obtained) => obtained,
-                    // The earlier file's bytes were not what its document recorded (it was backed up
-                    // under its real hash): this one is copied for itself.
-                    Copied::Same(index)
-                        if known.map(hex::encode).as_ref() != Some(&stored_in_batch[index].sha256) =>
-                    {
-                        self.copy_file(id, key, *known, None).await?
+                    Copied::Same(index) => {
+                        let earlier = &objects[batch_start + index].stored;
+                        if known.map(hex::encode).as_ref() == Some(&earlier.sha256) {
+                            Obtained::Reused(earlier.clone())
+                        } else {
+                            // The earlier file's bytes were not what its document recorded (it was
+                            // backed up under its real hash): this one is copied for itself.
+                            self.copy_file(id, key, *known, None).await?
+                        }
                     }
-                    Copied::Same(index) => Obtained::Reused(stored_in_batch[index].clone()),
                 };
                 references.add(&obtained, &mut report);
-                stored_in_batch.push(obtained.stored().clone());
                 objects.push(ObjectEntry {
                     key: key.clone(),
                     stored: obtained.stored().clone(),
                 });
                 report.files += 1;
                 done += 1;
-                bytes_done += batch[stored_in_batch.len() - 1].2 as i64;
+                bytes_done += *size as i64;
                 if let Some(pace) = self.policy.pace {
                     tokio::time::sleep(pace).await;
                 }
@@ -491,10 +493,8 @@ impl Backups {
                     last_progress = Instant::now();
                 }
             }
-            drop(copies);
             self.flush_references(id, &mut references).await?;
         }
-        self.flush_references(id, &mut references).await?;
         self.progress(id, done, bytes_done, &report).await?;
         let manifest = Manifest {
             format: FORMAT,

@@ -170,6 +170,24 @@ async fn empty_database(pool: &PgPool) -> PgPool {
         .unwrap()
 }
 
+/// Restores `site`'s newest snapshot (opened with `key`) into a new database and an empty embedded
+/// bucket; returns the bucket and the report.
+async fn restore_latest(pool: &PgPool, site: &Site, key: &Key) -> (TestBucket, restore::RestoreReport) {
+    let target = empty_database(pool).await;
+    let target_bucket = TestBucket::new(S3Backend::Embedded).await;
+    let restored = restore::restore(
+        &target,
+        &target_bucket.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    (target_bucket, restored)
+}
+
 /// Every row of every backed-up table, as text, in a stable order (without the restore's own audit event).
 async fn all_rows(pool: &PgPool) -> BTreeMap<&'static str, Vec<String>> {
     let mut rows = BTreeMap::new();
@@ -418,18 +436,7 @@ async fn identical_files_are_stored_once_and_each_comes_back(pool: PgPool) {
     assert_eq!(stored_as(20_000, 7).await, 1, "the same bytes are stored once");
     assert_eq!(stored_as(20_000, 8).await, 1);
 
-    let target = empty_database(&pool).await;
-    let target_bucket = TestBucket::new(S3Backend::Embedded).await;
-    let restored = restore::restore(
-        &target,
-        &target_bucket.store,
-        &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let (target_bucket, restored) = restore_latest(&pool, &site, &key).await;
     assert_eq!(restored.objects_written, 3);
     assert_eq!(
         all_objects(&target_bucket).await,
@@ -493,18 +500,7 @@ async fn files_copied_at_once_store_each_plaintext_once(pool: PgPool) {
         "no object is left in the backup bucket beside the catalogued ones"
     );
 
-    let target = empty_database(&pool).await;
-    let target_bucket = TestBucket::new(S3Backend::Embedded).await;
-    restore::restore(
-        &target,
-        &target_bucket.store,
-        &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let (target_bucket, _) = restore_latest(&pool, &site, &key).await;
     assert_eq!(
         all_objects(&target_bucket).await,
         in_documents,
