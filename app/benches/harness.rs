@@ -483,6 +483,39 @@ impl Cpu {
     }
 }
 
+/// CPU and wall time spent by one side of a comparison, summed over the runs it measures.
+struct Spent<'a> {
+    server: u32,
+    s3: &'a [u32],
+    cpu: Cpu,
+    wall: f64,
+}
+
+impl<'a> Spent<'a> {
+    fn new(server: u32, s3: &'a [u32]) -> Self {
+        Self {
+            server,
+            s3,
+            cpu: Cpu::default(),
+            wall: 0.0,
+        }
+    }
+
+    /// Runs `work`, adding what it took; returns its output and its seconds.
+    async fn measure<T>(&mut self, work: impl Future<Output = T>) -> (T, f64) {
+        let (before, started) = (Cpu::now(self.server, self.s3), Instant::now());
+        let output = work.await;
+        let seconds = started.elapsed().as_secs_f64();
+        self.wall += seconds;
+        self.cpu.add(Cpu::now(self.server, self.s3).since(before));
+        (output, seconds)
+    }
+
+    fn per_gib(&self, bytes: f64) -> String {
+        self.cpu.per_gib(bytes, self.wall)
+    }
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -1112,24 +1145,24 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let mut documents = Vec::new();
         let moved = (size * count as u64 * scale.runs as u64) as f64;
-        let (mut cpu_ours, mut cpu_theirs) = (Cpu::default(), Cpu::default());
-        let (mut wall_ours, mut wall_theirs) = (0.0, 0.0);
+        let (mut spent_ours, mut spent_theirs) =
+            (Spent::new(server.pid, &s3_pids), Spent::new(server.pid, &s3_pids));
         for _ in 0..scale.runs {
-            let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
-            let (rate, ids) = timed_uploads(&user, &pet, size, count, at_once).await?;
-            wall_ours += started.elapsed().as_secs_f64();
-            cpu_ours.add(Cpu::now(server.pid, &s3_pids).since(before));
+            let (uploaded, _) = spent_ours
+                .measure(timed_uploads(&user, &pet, size, count, at_once))
+                .await;
+            let (rate, ids) = uploaded?;
             ours.push(rate);
             documents = ids;
-            let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
-            theirs.push(timed_direct_puts(&s3, &bucket, size, count, at_once).await?);
-            wall_theirs += started.elapsed().as_secs_f64();
-            cpu_theirs.add(Cpu::now(server.pid, &s3_pids).since(before));
+            let (rate, _) = spent_theirs
+                .measure(timed_direct_puts(&s3, &bucket, size, count, at_once))
+                .await;
+            theirs.push(rate?);
         }
         up_cpu.push(format!(
             "- {label}: Pawfile {}; direct {}.",
-            cpu_ours.per_gib(moved, wall_ours),
-            cpu_theirs.per_gib(moved, wall_theirs)
+            spent_ours.per_gib(moved),
+            spent_theirs.per_gib(moved)
         ));
         let (ours, theirs) = (Sample::of(ours), Sample::of(theirs));
         if rows.contains(&Row::Upload) {
@@ -1155,37 +1188,33 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
                 stored.push(object_key(&site.pool, document).await?);
             }
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            let (mut cpu_ours, mut cpu_theirs) = (Cpu::default(), Cpu::default());
-            let (mut wall_ours, mut wall_theirs) = (0.0, 0.0);
+            let (mut spent_ours, mut spent_theirs) =
+                (Spent::new(server.pid, &s3_pids), Spent::new(server.pid, &s3_pids));
             for _ in 0..scale.runs {
-                let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
-                let read: Vec<u64> = stream::iter(documents.iter())
-                    .map(|id| user.download(id))
-                    .buffer_unordered(at_once)
-                    .try_collect()
-                    .await?;
-                wall_ours += started.elapsed().as_secs_f64();
-                cpu_ours.add(Cpu::now(server.pid, &s3_pids).since(before));
-                ours.push(read.iter().sum::<u64>() as f64 / MIB as f64 / started.elapsed().as_secs_f64());
-                let (before, started) = (Cpu::now(server.pid, &s3_pids), Instant::now());
-                let read: Vec<(u64, Duration)> = stream::iter(stored.iter())
-                    .map(|key| direct_get(&s3, &bucket, key, None))
-                    .buffer_unordered(at_once)
-                    .try_collect()
-                    .await?;
-                wall_theirs += started.elapsed().as_secs_f64();
-                cpu_theirs.add(Cpu::now(server.pid, &s3_pids).since(before));
-                theirs.push(
-                    read.iter().map(|(n, _)| n).sum::<u64>() as f64
-                        / MIB as f64
-                        / started.elapsed().as_secs_f64(),
-                );
+                let (read, seconds) = spent_ours
+                    .measure(
+                        stream::iter(documents.iter())
+                            .map(|id| user.download(id))
+                            .buffer_unordered(at_once)
+                            .try_collect::<Vec<u64>>(),
+                    )
+                    .await;
+                ours.push(read?.iter().sum::<u64>() as f64 / MIB as f64 / seconds);
+                let (read, seconds) = spent_theirs
+                    .measure(
+                        stream::iter(stored.iter())
+                            .map(|key| direct_get(&s3, &bucket, key, None))
+                            .buffer_unordered(at_once)
+                            .try_collect::<Vec<(u64, Duration)>>(),
+                    )
+                    .await;
+                theirs.push(read?.iter().map(|(n, _)| n).sum::<u64>() as f64 / MIB as f64 / seconds);
             }
             let moved = (size * documents.len() as u64 * scale.runs as u64) as f64;
             down_cpu.push(format!(
                 "- {label}: Pawfile {}; direct {}.",
-                cpu_ours.per_gib(moved, wall_ours),
-                cpu_theirs.per_gib(moved, wall_theirs)
+                spent_ours.per_gib(moved),
+                spent_theirs.per_gib(moved)
             ));
             let (ours, theirs) = (Sample::of(ours), Sample::of(theirs));
             down_lines.push(
@@ -1796,19 +1825,19 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     let gib = scale.backup_files as f64 / 1024.0;
 
     let s3_pids = stores.s3_pids();
-    let before = Cpu::now(server.pid, &s3_pids);
-    let (full, copied, objects, _) = backup_once(&site, &admin).await?;
-    let cpu_backup = Cpu::now(server.pid, &s3_pids).since(before);
+    let mut spent_backup = Spent::new(server.pid, &s3_pids);
+    let (backed_up, _) = spent_backup.measure(backup_once(&site, &admin)).await;
+    let (full, copied, objects, _) = backed_up?;
     let copy = site.backups.named(format!("{}-plain", site.backups.name));
     copy.create().await?;
-    let before = Cpu::now(server.pid, &s3_pids);
-    let (plain, plain_bytes) = plain_copy(&site.documents, &copy).await?;
-    let cpu_plain = Cpu::now(server.pid, &s3_pids).since(before);
+    let mut spent_plain = Spent::new(server.pid, &s3_pids);
+    let (plain_copied, _) = spent_plain.measure(plain_copy(&site.documents, &copy)).await;
+    let (plain, plain_bytes) = plain_copied?;
     let mut notes = vec![format!(
         "CPU time by process during the full backup and the plain copy, per GiB copied (the plain copy runs \
          in this harness, the client): backup {}; plain copy {}.",
-        cpu_backup.per_gib(copied as f64, full),
-        cpu_plain.per_gib(plain_bytes as f64, plain)
+        spent_backup.per_gib(copied as f64),
+        spent_plain.per_gib(plain_bytes as f64)
     )];
     lines.push(
         Line::new(
