@@ -49,6 +49,7 @@ macro_rules! on_both_s3_servers_with_pool {
 mod accounts;
 mod admin;
 mod backup;
+mod db;
 mod documents;
 mod fixtures;
 mod home;

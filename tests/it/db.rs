@@ -1,0 +1,63 @@
+//! The server's connection pool against a real Postgres.
+
+use pawfile::db::{MIGRATOR, PING_AFTER_IDLE, pool};
+use sqlx::{
+    Connection, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use std::time::Duration;
+
+async fn backend(pool: &PgPool) -> sqlx::Result<i32> {
+    sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+}
+
+/// Ends the backend `pid` from a connection of its own and waits until it is gone.
+async fn terminate(options: &PgConnectOptions, pid: i32) {
+    let mut admin = PgConnection::connect_with(options).await.unwrap();
+    let ended: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(ended, "backend {pid} was not there to end");
+    for _ in 0..100 {
+        let alive: bool = sqlx::query_scalar("select exists (select from pg_stat_activity where pid = $1)")
+            .bind(pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if !alive {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("backend {pid} did not end");
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_connection_postgres_closed_while_idle_is_replaced_not_handed_out(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let pool = pool(options.clone(), 1).await.unwrap();
+    let first = backend(&pool).await.unwrap();
+
+    // Idle past the threshold: checked before use, so the request never sees the dead connection.
+    terminate(&options, first).await;
+    tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
+    let second = backend(&pool)
+        .await
+        .expect("the closed connection was handed out");
+    assert_ne!(second, first);
+
+    // Closed between two statements of steady use (no check): at most the next statement fails, and the
+    // pool does not keep the broken connection.
+    terminate(&options, second).await;
+    let _ = backend(&pool).await;
+    let third = backend(&pool)
+        .await
+        .expect("the broken connection went back into the pool");
+    assert_ne!(third, second);
+}
