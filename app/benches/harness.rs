@@ -514,6 +514,18 @@ impl<'a> Spent<'a> {
     fn per_gib(&self, bytes: f64) -> String {
         self.cpu.per_gib(bytes, self.wall)
     }
+
+    /// The ratio to `baseline` that CPU time alone would allow if both kept every core busy: its CPU
+    /// per byte over ours. Where both sides saturate the cores, the measured ratio cannot pass it.
+    fn ceiling(&self, bytes: f64, baseline: &Spent<'_>, baseline_bytes: f64) -> String {
+        let ours = self.cpu.total() / bytes;
+        let theirs = baseline.cpu.total() / baseline_bytes;
+        if ours > 0.0 {
+            format!("CPU per byte alone allows at most {:.2}×", theirs / ours)
+        } else {
+            "no CPU time measured".to_owned()
+        }
+    }
 }
 
 fn free_port() -> Result<u16> {
@@ -1160,9 +1172,10 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
             theirs.push(rate?);
         }
         up_cpu.push(format!(
-            "- {label}: Pawfile {}; direct {}.",
+            "- {label}: Pawfile {}; direct {}; {}.",
             spent_ours.per_gib(moved),
-            spent_theirs.per_gib(moved)
+            spent_theirs.per_gib(moved),
+            spent_ours.ceiling(moved, &spent_theirs, moved)
         ));
         let (ours, theirs) = (Sample::of(ours), Sample::of(theirs));
         if rows.contains(&Row::Upload) {
@@ -1212,9 +1225,10 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
             }
             let moved = (size * documents.len() as u64 * scale.runs as u64) as f64;
             down_cpu.push(format!(
-                "- {label}: Pawfile {}; direct {}.",
+                "- {label}: Pawfile {}; direct {}; {}.",
                 spent_ours.per_gib(moved),
-                spent_theirs.per_gib(moved)
+                spent_theirs.per_gib(moved),
+                spent_ours.ceiling(moved, &spent_theirs, moved)
             ));
             let (ours, theirs) = (Sample::of(ours), Sample::of(theirs));
             down_lines.push(
@@ -1835,9 +1849,10 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     let (plain, plain_bytes) = plain_copied?;
     let mut notes = vec![format!(
         "CPU time by process during the full backup and the plain copy, per GiB copied (the plain copy runs \
-         in this harness, the client): backup {}; plain copy {}.",
+         in this harness, the client): backup {}; plain copy {}; {}.",
         spent_backup.per_gib(copied as f64),
-        spent_plain.per_gib(plain_bytes as f64)
+        spent_plain.per_gib(plain_bytes as f64),
+        spent_backup.ceiling(copied as f64, &spent_plain, plain_bytes as f64)
     )];
     lines.push(
         Line::new(
@@ -1925,21 +1940,22 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     )
     .fetch_one(&site.pool)
     .await?;
-    let started = Instant::now();
-    site.pawfile(
-        &[
-            "restore",
-            "latest",
-            "--identity",
-            &site.identity.display().to_string(),
-        ],
-        &[
-            ("DATABASE_URL".to_owned(), target_url.to_string()),
-            ("PAWFILE_S3_BUCKET".to_owned(), target_bucket.name.clone()),
-        ],
-    )
-    .await?;
-    let restore = started.elapsed().as_secs_f64();
+    let mut spent_restore = Spent::new(server.pid, &s3_pids);
+    let (restored, restore) = spent_restore
+        .measure(site.pawfile(
+            &[
+                "restore",
+                "latest",
+                "--identity",
+                &site.identity.display().to_string(),
+            ],
+            &[
+                ("DATABASE_URL".to_owned(), target_url.to_string()),
+                ("PAWFILE_S3_BUCKET".to_owned(), target_bucket.name.clone()),
+            ],
+        ))
+        .await;
+    restored?;
     lines.push(
         Line::new(
             format!(
@@ -1954,6 +1970,11 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
         )
         .ratio(plain / restore),
     );
+    notes.push(format!(
+        "CPU time by process during the restore, per GiB restored (the client is the `pawfile restore` \
+         process, counted with this harness once it has exited): {}.",
+        spent_restore.per_gib(snapshot_bytes as f64)
+    ));
     sqlx::query(&format!("drop database {target_database} with (force)"))
         .execute(&ctx.admin)
         .await?;
