@@ -119,6 +119,20 @@ ensure_schemathesis() {
   "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# aiosmtpd (PyPI), the SMTP server mail tests deliver to, in its own virtual environment (about 10
+# seconds, once per machine). Tests start their own on loopback from PAWFILE_TEST_AIOSMTPD.
+AIOSMTPD_VERSION=1.4.6
+AIOSMTPD_VENV=${AIOSMTPD_VENV:-$HOME/.cache/pawfile/aiosmtpd-$AIOSMTPD_VERSION}
+ensure_aiosmtpd() {
+  if ! "$AIOSMTPD_VENV/bin/aiosmtpd" --version 2>/dev/null | grep -q "$AIOSMTPD_VERSION"; then
+    log "installing aiosmtpd $AIOSMTPD_VERSION (the SMTP server mail tests deliver to; about 10 seconds)"
+    rm -rf "$AIOSMTPD_VENV"
+    python3 -m venv "$AIOSMTPD_VENV"
+    "$AIOSMTPD_VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+  export PAWFILE_TEST_AIOSMTPD="$AIOSMTPD_VENV/bin/aiosmtpd"
+}
+
 ensure_sqlx_cli() {
   if cargo sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then return 0; fi
   log "installing sqlx-cli $SQLX_CLI_VERSION (checks the committed .sqlx query data)"

@@ -289,3 +289,9 @@ pub async fn backup_overview(
         warnings,
     })
 }
+
+/// The mail queue: what waits, what keeps failing, what was given up (admins only).
+pub async fn mail_status(pool: &PgPool, actor: &Actor) -> Result<crate::domain::MailStatus> {
+    actor.require_role(pool, Role::Admin).await?;
+    crate::mail::status(pool).await
+}

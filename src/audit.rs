@@ -61,6 +61,8 @@ actions! {
     DisableUser => "disable_user", "disabled an account";
     /// A password was changed.
     ChangePassword => "change_password", "changed their password";
+    /// A password was reset through an e-mailed link.
+    ResetPassword => "reset_password", "reset their password with an e-mailed link";
     /// A clinic was created.
     CreateClinic => "create_clinic", "created a clinic";
     /// A staff account was created.

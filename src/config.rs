@@ -1,6 +1,7 @@
 //! Typed settings. Every setting has a command-line flag and an environment variable (`DATABASE_URL`,
 //! `PAWFILE_*`); secrets are wrapped so they never reach logs or `Debug` output.
 
+use crate::error::StartupError;
 use bytesize::ByteSize;
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
@@ -509,6 +510,21 @@ pub struct HttpSettings {
         default_value = "10/1h"
     )]
     pub limit_password_changes: crate::rate_limit::Limit,
+    /// "Forgot password" requests per client address, per window.
+    #[arg(
+        long = "limit-password-resets-per-address",
+        env = "PAWFILE_LIMIT_PASSWORD_RESETS_PER_ADDRESS",
+        default_value = "20/1h"
+    )]
+    pub limit_password_resets_per_address: crate::rate_limit::Limit,
+    /// Mails that sign-up and "forgot password" requests may send to one address, per window (beyond
+    /// it the answer is the same and nothing is sent).
+    #[arg(
+        long = "limit-mails-per-recipient",
+        env = "PAWFILE_LIMIT_MAILS_PER_RECIPIENT",
+        default_value = "5/1h"
+    )]
+    pub limit_mails_per_recipient: crate::rate_limit::Limit,
     /// Claim-code attempts per user, per window (only wrong codes count).
     #[arg(
         long = "limit-claim-attempts",
@@ -566,6 +582,8 @@ impl HttpSettings {
             registrations_per_address: self.limit_registrations_per_address,
             password_changes_per_account: self.limit_password_changes,
             claim_attempts_per_user: self.limit_claim_attempts,
+            password_resets_per_address: self.limit_password_resets_per_address,
+            mails_per_recipient: self.limit_mails_per_recipient,
         }
     }
 
@@ -587,6 +605,99 @@ pub enum LogFormat {
     Json,
 }
 
+/// How Pawfile sends mail. Without `PAWFILE_SMTP_HOST`, mail is written as `.eml` files into the data
+/// folder's `mail/` (the log says where), so every link can be followed when trying Pawfile locally.
+#[derive(Debug, Clone, Args)]
+pub struct MailSettings {
+    /// SMTP server to send mail through (for example smtp.example.org). Unset: mail goes to files.
+    #[arg(long = "smtp-host", env = "PAWFILE_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port (default: 587 for starttls, 465 for tls, 25 for none).
+    #[arg(long = "smtp-port", env = "PAWFILE_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// How the SMTP connection is secured: starttls (required, not opportunistic), tls, or none (only
+    /// for a relay on this machine).
+    #[arg(
+        long = "smtp-tls",
+        env = "PAWFILE_SMTP_TLS",
+        value_enum,
+        default_value = "starttls"
+    )]
+    pub smtp_tls: crate::mail::SmtpTls,
+    /// SMTP user name, if the server asks for one.
+    #[arg(long = "smtp-username", env = "PAWFILE_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(long = "smtp-password", env = "PAWFILE_SMTP_PASSWORD", value_parser = parse_secret, hide_env_values = true)]
+    pub smtp_password: Option<SecretString>,
+    /// The sender of every mail, for example "Pawfile <records@clinic.example.org>" (default: Pawfile
+    /// <noreply@ the public URL's host>).
+    #[arg(long = "mail-from", env = "PAWFILE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Wait after a failed send; it doubles after each further failure, up to an hour.
+    #[arg(long = "mail-retry-after", env = "PAWFILE_MAIL_RETRY_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub mail_retry_after: Duration,
+    /// Sends tried before a message is given up (admins see it on their page).
+    #[arg(
+        long = "mail-max-attempts",
+        env = "PAWFILE_MAIL_MAX_ATTEMPTS",
+        default_value_t = 12
+    )]
+    pub mail_max_attempts: u32,
+}
+
+impl MailSettings {
+    /// The SMTP server, when one is set.
+    pub fn smtp_server(&self) -> Result<Option<crate::mail::SmtpServer>, StartupError> {
+        let Some(host) = self.smtp_host.clone().filter(|host| !host.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let credentials = match (&self.smtp_username, &self.smtp_password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(StartupError::new(
+                    "PAWFILE_SMTP_USERNAME",
+                    "set both PAWFILE_SMTP_USERNAME and PAWFILE_SMTP_PASSWORD, or neither",
+                ));
+            }
+        };
+        Ok(Some(crate::mail::SmtpServer {
+            host,
+            port: self.smtp_port,
+            tls: self.smtp_tls,
+            credentials,
+        }))
+    }
+
+    /// The sender: the configured one, or `Pawfile <noreply@host>` for the public URL's host.
+    pub fn from(&self, public_url: &Url) -> Result<lettre::message::Mailbox, StartupError> {
+        let text = self.mail_from.clone().unwrap_or_else(|| {
+            let host = public_url.host_str().unwrap_or("localhost");
+            let host = if host.parse::<std::net::IpAddr>().is_ok() || !host.contains('.') {
+                "localhost"
+            } else {
+                host
+            };
+            format!("Pawfile <noreply@{host}>")
+        });
+        text.parse().map_err(|err| {
+            StartupError::new(
+                "PAWFILE_MAIL_FROM",
+                format!("{text:?} is not a mail address: {err}"),
+            )
+        })
+    }
+
+    /// When failed sends are tried again.
+    pub fn retry(&self) -> crate::mail::RetryPolicy {
+        crate::mail::RetryPolicy {
+            first_wait: self.mail_retry_after,
+            max_attempts: self.mail_max_attempts.max(1),
+        }
+    }
+}
+
 /// Everything `pawfile serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct ServeSettings {
@@ -605,6 +716,9 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub backup: BackupSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub mail: MailSettings,
     /// Folder for the embedded defaults (the embedded S3 endpoints' objects).
     #[arg(long = "data-dir", env = "PAWFILE_DATA_DIR", default_value = "pawfile-data")]
     pub data_dir: PathBuf,

@@ -37,6 +37,8 @@ pub mod health;
 #[cfg(feature = "server")]
 pub mod home;
 #[cfg(feature = "server")]
+pub mod mail;
+#[cfg(feature = "server")]
 pub mod net;
 #[cfg(feature = "server")]
 pub mod pets;

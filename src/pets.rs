@@ -497,6 +497,22 @@ pub async fn reissue_claim_code(pool: &PgPool, actor: &Actor, pet: PetId) -> Res
 /// What an unusable claim code is told (unknown, used, replaced or expired alike).
 pub const INVALID_CODE: &str = "This claim code is not valid. Check it, or ask the clinic for a new one.";
 
+/// Whether the code `canonical` would take its pet now (live, not replaced, pet unclaimed). Nothing is
+/// marked: a sign-up checks its code before the address is confirmed, and claims it only then.
+pub async fn claim_code_is_live(pool: &PgPool, canonical: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"
+        select exists (
+            select from pet_claim_codes c join pets p on p.id = c.pet_id
+            where c.code_hash = $1 and c.used_at is null and c.replaced_at is null and c.expires_at > now()
+              and p.owner_id is null) as "live!"
+        "#,
+        claim::hash(canonical),
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Marks the code `canonical` used by `owner` and gives them its pet, if the code is live and the pet
 /// unclaimed. `None` otherwise.
 #[tracing::instrument(skip_all, fields(owner = %owner))]

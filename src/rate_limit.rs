@@ -70,6 +70,12 @@ pub struct AccountLimits {
     /// Claim-code attempts per user (a code has 60 bits; this stops guessing long before luck). Default
     /// 10 per hour.
     pub claim_attempts_per_user: Limit,
+    /// "Forgot password" requests per client address. Default 20 per hour.
+    pub password_resets_per_address: Limit,
+    /// Mails that requests nobody signed in for (sign-up, forgotten password) may send to one address:
+    /// beyond it the answer stays the same and nothing is sent, so nobody can flood an inbox. Default 5
+    /// per hour.
+    pub mails_per_recipient: Limit,
 }
 
 impl AccountLimits {
@@ -81,6 +87,8 @@ impl AccountLimits {
         registrations_per_address: Limit::new(20, HOUR),
         password_changes_per_account: Limit::new(10, HOUR),
         claim_attempts_per_user: Limit::new(10, HOUR),
+        password_resets_per_address: Limit::new(20, HOUR),
+        mails_per_recipient: Limit::new(5, HOUR),
     };
 }
 
@@ -220,6 +228,17 @@ pub async fn reset(pool: &PgPool, key: &str) -> Result<()> {
     sqlx::query!("delete from rate_limit_hits where key = $1", key)
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+/// Forgets the counters of `key` and of every key under it (`key:…`).
+pub async fn reset_with_prefix(pool: &PgPool, key: &str) -> Result<()> {
+    sqlx::query!(
+        "delete from rate_limit_hits where key = $1 or starts_with(key, $1 || ':')",
+        key
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

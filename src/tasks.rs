@@ -20,9 +20,14 @@ pub struct HousekeepingReport {
     pub stale_counters: u64,
     /// Marks of ended view windows deleted (see [`audit::record_view`]).
     pub ended_view_marks: u64,
+    /// Sent or given-up mail older than 30 days deleted.
+    pub old_mail: u64,
+    /// Expired sign-up and password-reset links deleted.
+    pub expired_links: u64,
 }
 
-/// Deletes expired sessions, stale rate-limit counters and the marks of ended view windows. `None` when another replica is doing it.
+/// Deletes expired sessions, stale rate-limit counters, the marks of ended view windows, old mail and
+/// expired account links. `None` when another replica is doing it.
 #[tracing::instrument(skip_all)]
 pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingReport>> {
     let report = run_exclusive(pool, ExclusiveTask::Housekeeping, || async {
@@ -38,10 +43,14 @@ pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingRepor
     };
     let stale_counters = rate_limit::prune(pool).await?;
     let ended_view_marks = audit::prune_view_marks(pool).await?;
+    let old_mail = crate::mail::prune(pool).await?;
+    let expired_links = crate::auth::prune_links(pool).await?;
     Ok(Some(HousekeepingReport {
         expired_sessions,
         stale_counters,
         ended_view_marks,
+        old_mail,
+        expired_links,
     }))
 }
 

@@ -160,3 +160,179 @@ impl TestBucket {
         keys
     }
 }
+
+/// A real SMTP server on loopback for one test: `aiosmtpd` (PyPI), from the path `scripts/test`
+/// exports as `PAWFILE_TEST_AIOSMTPD`, keeping what arrives in a Maildir of its own. Stopped on drop.
+#[derive(Debug)]
+pub struct SmtpSink {
+    /// The port it listens on (kept across [`SmtpSink::stop`] and [`SmtpSink::restart`]).
+    pub port: u16,
+    child: Option<tokio::process::Child>,
+    folder: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// Starts one on a free port.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut sink = Self {
+            port,
+            child: None,
+            folder: tempfile::tempdir().expect("a temporary folder"),
+        };
+        sink.restart().await;
+        sink
+    }
+
+    /// How Pawfile reaches it: plain SMTP on loopback, no credentials.
+    pub fn server(&self) -> crate::mail::SmtpServer {
+        crate::mail::SmtpServer {
+            host: "127.0.0.1".to_owned(),
+            port: Some(self.port),
+            tls: crate::mail::SmtpTls::None,
+            credentials: None,
+        }
+    }
+
+    /// Stops the server (what arrived stays readable).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the server again on the same port, with the same Maildir; returns once it accepts.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let program = std::env::var("PAWFILE_TEST_AIOSMTPD").unwrap_or_else(|_| {
+            panic!(
+                "PAWFILE_TEST_AIOSMTPD is not set: run the tests with scripts/test, which installs aiosmtpd"
+            )
+        });
+        let child = tokio::process::Command::new(program)
+            .args(["--nosetuid", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--class", "aiosmtpd.handlers.Mailbox"])
+            .arg(self.folder.path().join("maildir"))
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("aiosmtpd did not listen on port {} within 5 s", self.port);
+    }
+
+    /// Every message that arrived, oldest first.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        let maildir = self.folder.path().join("maildir");
+        let mut files: Vec<std::path::PathBuf> = ["new", "cur"]
+            .iter()
+            .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .collect();
+        // Maildir names start with the delivery time in seconds, then a counter: sort by the file's time.
+        files.sort_by_key(|path| std::fs::metadata(path).and_then(|meta| meta.modified()).ok());
+        files.iter().map(|path| ReceivedMail::read(path)).collect()
+    }
+
+    /// Waits up to `within` until `count` messages for `to` arrived; returns them (panics otherwise).
+    pub async fn wait_for(&self, to: &str, count: usize, within: std::time::Duration) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let mail: Vec<ReceivedMail> = self.messages().into_iter().filter(|mail| mail.to == to).collect();
+            if mail.len() >= count {
+                return mail;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{} of {count} messages for {to} arrived within {within:?}",
+                    mail.len()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A delivered message, parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// The first `To` address.
+    pub to: String,
+    /// The `From` address.
+    pub from: String,
+    /// The subject.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+impl ReceivedMail {
+    /// Parses a message file (a Maildir entry or an `.eml`).
+    pub fn read(path: &std::path::Path) -> Self {
+        let bytes = std::fs::read(path).expect("the message file is readable");
+        let message = mail_parser::MessageParser::default()
+            .parse(&bytes)
+            .expect("the message parses");
+        let address = |addr: Option<&mail_parser::Address<'_>>| {
+            addr.and_then(|addr| addr.first())
+                .and_then(|addr| addr.address())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            to: address(message.to()),
+            from: address(message.from()),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            text: message.body_text(0).unwrap_or_default().into_owned(),
+            html: message.body_html(0).unwrap_or_default().into_owned(),
+        }
+    }
+
+    /// Every `.eml` in `folder` (the embedded default's mail), oldest first.
+    pub fn in_folder(folder: &std::path::Path) -> Vec<Self> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort_by_key(|path| std::fs::metadata(path).and_then(|meta| meta.modified()).ok());
+        files.iter().map(|path| Self::read(path)).collect()
+    }
+
+    /// The first link in the plain-text body whose path is `path`, with its query.
+    pub fn link(&self, path: &str) -> Option<Url> {
+        self.text
+            .split_whitespace()
+            .filter_map(|word| Url::parse(word).ok())
+            .find(|url| url.path() == path)
+    }
+
+    /// The `token` of the first link to `path`.
+    pub fn token(&self, path: &str) -> Option<String> {
+        self.link(path)?
+            .query_pairs()
+            .find(|(name, _)| name == "token")
+            .map(|(_, value)| value.into_owned())
+    }
+}

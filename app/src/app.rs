@@ -6,7 +6,7 @@ use crate::{
     pages::{
         account::AccountPage,
         admin::{AdminPage, AdminUsersPage, AuditPage},
-        auth::{LoginPage, RegisterPage},
+        auth::{ForgotPasswordPage, LoginPage, RegisterPage, ResetPasswordPage, VerifyEmailPage},
         backups::BackupsPage,
         clinic::{PatientsPage, WalkInPage},
         home::HomePage,
@@ -65,6 +65,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                         <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                         <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                        <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
+                        <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
+                        <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/pets") view=PetsPage ssr=SsrMode::Async />
                         <Route path=path!("/pets/new") view=NewPetPage ssr=SsrMode::Async />

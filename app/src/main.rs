@@ -29,6 +29,15 @@ struct Cli {
     command: Command,
 }
 
+/// The kinds of account `create-user` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NewUserRole {
+    /// A pet owner.
+    Owner,
+    /// Clinic staff (needs --clinic).
+    Staff,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the web server (and its background tasks). Applies pending migrations first.
@@ -48,6 +57,27 @@ enum Command {
         /// The administrator's display name.
         #[arg(long, default_value = "Administrator")]
         name: String,
+        /// Read the password from the first line of standard input instead of asking for it.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create a pet owner or clinic staff account whose address counts as confirmed (for operators and
+    /// scripts; owners usually sign up themselves and staff are invited).
+    CreateUser {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        /// The account's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The name it is shown by (default: the part of the address before the @).
+        #[arg(long)]
+        name: Option<String>,
+        /// What the account is for.
+        #[arg(long, value_enum)]
+        role: NewUserRole,
+        /// The clinic of a staff account: its name or its id.
+        #[arg(long, required_if_eq("role", "staff"))]
+        clinic: Option<String>,
         /// Read the password from the first line of standard input instead of asking for it.
         #[arg(long)]
         password_stdin: bool,
@@ -176,7 +206,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Serve(settings) => serve(*settings).await,
+        Command::Serve(settings) => Box::pin(serve(*settings)).await,
         Command::Migrate { database } => {
             let pool = db::connect(&database).await?;
             db::migrate(&pool).await?;
@@ -207,6 +237,59 @@ async fn run(command: Command) -> Result<(), CliError> {
             )
             .await?;
             say(&format!("Created administrator {email} ({id})."));
+            Ok(())
+        }
+        Command::CreateUser {
+            database,
+            email,
+            name,
+            role,
+            clinic,
+            password_stdin,
+        } => {
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+            let email_address =
+                Email::parse(&email).map_err(|err| CliError::Invalid(format!("--email: {err}")))?;
+            let display_name =
+                DisplayName::parse(&name).map_err(|err| CliError::Invalid(format!("--name: {err}")))?;
+            let pool = db::connect(&database).await?;
+            db::migrate(&pool).await?;
+            let clinic_id = match (role, clinic) {
+                (NewUserRole::Staff, Some(clinic)) => Some(find_clinic(&pool, &clinic).await?),
+                (NewUserRole::Owner, Some(_)) => {
+                    return Err(CliError::Invalid(
+                        "--clinic is only for staff accounts".to_owned(),
+                    ));
+                }
+                (_, None) => None,
+            };
+            let user = NewUser {
+                email: email_address,
+                display_name,
+                password: read_new_password(password_stdin, &[&email, &name])?,
+                roles: Roles::new([match role {
+                    NewUserRole::Owner => Role::Owner,
+                    NewUserRole::Staff => Role::Staff,
+                }]),
+                clinic_id,
+            };
+            let id = create_user(&pool, &PasswordHasher::for_this_machine(), user).await?;
+            let action = match role {
+                NewUserRole::Owner => pawfile::audit::Action::Register,
+                NewUserRole::Staff => pawfile::audit::Action::CreateStaff,
+            };
+            pawfile::audit::record(
+                &pool,
+                pawfile::audit::Event::new(action, None, None).target("user", id.0),
+            )
+            .await?;
+            say(&format!(
+                "Created {} account {email} ({id}).",
+                match role {
+                    NewUserRole::Owner => "owner",
+                    NewUserRole::Staff => "staff",
+                }
+            ));
             Ok(())
         }
         Command::Reconcile {
@@ -592,6 +675,28 @@ fn read_new_password(from_stdin: bool, context: &[&str]) -> Result<NewPassword, 
     };
     NewPassword::parse_for(password.expose_secret(), context)
         .map_err(|err| CliError::Invalid(err.to_string()))
+}
+
+/// The clinic named `clinic` (case-insensitive) or with that id.
+async fn find_clinic(pool: &sqlx::PgPool, clinic: &str) -> Result<pawfile::domain::ClinicId, CliError> {
+    let by_id = clinic.trim().parse::<uuid::Uuid>().ok();
+    let found: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select id from clinics where id = $1 or lower(name) = lower($2) order by name limit 2",
+    )
+    .bind(by_id)
+    .bind(clinic.trim())
+    .fetch_all(pool)
+    .await
+    .map_err(|err| CliError::Invalid(format!("--clinic: {err}")))?;
+    match found.as_slice() {
+        [id] => Ok(pawfile::domain::ClinicId(*id)),
+        [] => Err(CliError::Invalid(format!(
+            "--clinic: no clinic is named {clinic:?}"
+        ))),
+        _ => Err(CliError::Invalid(format!(
+            "--clinic: more than one clinic is named {clinic:?}; give its id"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 import { expect, test } from "@playwright/test";
-import { failOnConsoleErrors, uniqueEmail, waitForHydration } from "./helpers";
+import { failOnConsoleErrors, mailedLink, signUp, uniqueEmail, waitForHydration } from "./helpers";
 
-test("an owner registers, signs out, signs in again and sees the home page", async ({ page }) => {
+test("an owner registers, confirms the mailed link, signs out, signs in again and sees the home page", async ({ page }) => {
   const errors = failOnConsoleErrors(page);
   const email = uniqueEmail("olivia");
   const password = "correct horse battery";
@@ -21,7 +21,12 @@ test("an owner registers, signs out, signs in again and sees the home page", asy
   await page.getByLabel("Your name").fill("Olivia Owner");
   await page.getByLabel("E-mail address").fill(email);
   await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("sent")).toContainText("Check your e-mail");
+  await expect(page.getByRole("button", { name: "Create account" })).toBeHidden();
 
+  await page.goto(await mailedLink(email.toLowerCase(), "/verify-email"));
+  await waitForHydration(page);
+  await page.getByRole("button", { name: "Confirm and sign in" }).click();
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId("welcome")).toHaveText("Welcome, Olivia Owner");
   await expect(page.getByTestId("roles")).toContainText("Pet owner");
@@ -96,4 +101,32 @@ test("the admin sees the storage state and the same-machine backup warning", asy
   await expect(page.getByRole("heading", { name: "The system at a glance" })).toBeVisible();
   await expect(page.getByText("Backups are stored on this machine")).toBeVisible();
   await expect(page.locator("td.ok")).toHaveCount(2);
+});
+
+test("an owner who forgot their password gets a link and chooses a new one", async ({ page }) => {
+  const errors = failOnConsoleErrors(page);
+  const email = uniqueEmail("forgetful");
+  await signUp(page, "Fred Forgetful", email, "correct horse battery");
+  await page.getByRole("button", { name: "Sign out" }).click();
+
+  await page.goto("/login");
+  await waitForHydration(page);
+  await page.getByRole("link", { name: "Forgot your password?" }).click();
+  await expect(page).toHaveURL(/\/forgot-password$/);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByRole("button", { name: "Mail me a link" }).click();
+  await expect(page.getByTestId("sent")).toContainText("If an account uses this address");
+
+  await page.goto(await mailedLink(email.toLowerCase(), "/reset-password"));
+  await waitForHydration(page);
+  await page.locator("#new_password").fill("a brand new passphrase");
+  await page.getByRole("button", { name: "Set the new password" }).click();
+  await expect(page.getByTestId("sent")).toContainText("Your password is changed");
+  await page.getByRole("link", { name: "Sign in" }).last().click();
+  await waitForHydration(page);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.locator("#password").fill("a brand new passphrase");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Fred Forgetful");
+  expect(errors).toEqual([]);
 });

@@ -1,4 +1,6 @@
 import { expect, type Page } from "@playwright/test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 
 /** Fails the test on any console error or uncaught exception (CSP violations, hydration panics). */
 export function failOnConsoleErrors(page: Page): string[] {
@@ -18,6 +20,57 @@ export async function waitForHydration(page: Page) {
 /** A unique e-mail address for this run. */
 export function uniqueEmail(prefix: string): string {
   return `${prefix}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.org`;
+}
+
+/** Undoes quoted-printable (soft line breaks and `=XX` bytes), as mail bodies arrive. */
+function unquote(text: string): string {
+  return text
+    .replace(/=\r?\n/g, "")
+    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * The newest link to `path` in mail the server wrote for `to` (the test server has no SMTP settings, so
+ * it writes `.eml` files into `PAWFILE_E2E_MAIL_DIR`). Waits up to 10 seconds for it.
+ */
+export async function mailedLink(to: string, path: string): Promise<string> {
+  const folder = process.env.PAWFILE_E2E_MAIL_DIR;
+  if (!folder) throw new Error("PAWFILE_E2E_MAIL_DIR is not set: run the browser tests through scripts/test");
+  const pattern = new RegExp(`https?://[^\\s"<>]+${path.replace(/[/]/g, "\\/")}\\?token=[A-Za-z0-9_-]+`);
+  for (let tries = 0; tries < 100; tries++) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(folder).filter((name) => name.endsWith(".eml"));
+    } catch {
+      // Not created until the first mail.
+    }
+    const newestFirst = files
+      .map((name) => join(folder, name))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    for (const file of newestFirst) {
+      const text = unquote(readFileSync(file, "utf8"));
+      if (!new RegExp(`^To: .*${to.replace(/[.+]/g, "\\$&")}`, "mi").test(text)) continue;
+      const link = text.match(pattern);
+      if (link) return link[0];
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no mail to ${to} with a link to ${path} in ${folder}`);
+}
+
+/** Signs up as an owner on /register, follows the mailed link and confirms: signed in on the home page. */
+export async function signUp(page: Page, name: string, email: string, password: string) {
+  await page.goto("/register");
+  await waitForHydration(page);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.locator("#password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("sent")).toContainText("Check your e-mail");
+  await page.goto(await mailedLink(email.toLowerCase(), "/verify-email"));
+  await waitForHydration(page);
+  await page.getByRole("button", { name: "Confirm and sign in" }).click();
+  await expect(page.getByTestId("welcome")).toHaveText(`Welcome, ${name}`);
 }
 
 /** Signs in with the form on /login and waits for the home page. */

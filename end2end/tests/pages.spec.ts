@@ -1,7 +1,7 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import path from "node:path";
-import { failOnConsoleErrors, overflowing, signIn, smallTargets, uniqueEmail, waitForHydration } from "./helpers";
+import { failOnConsoleErrors, overflowing, signIn, signUp, smallTargets, uniqueEmail, waitForHydration } from "./helpers";
 
 // Each role's pages, on a desktop and on a 390 px phone, in one signed-in browser per role: what the home
 // shows, that nothing runs out of the phone's screen, that controls are big enough for a finger, and that
@@ -153,13 +153,7 @@ test("the owner's home, search and pages", async ({ browser }) => {
 
 test("another owner's search finds nothing of the demo owner's pets", async ({ page }) => {
   const errors = failOnConsoleErrors(page);
-  await page.goto("/register");
-  await waitForHydration(page);
-  await page.getByLabel("Your name").fill("Stranger Owner");
-  await page.getByLabel("E-mail address").fill(uniqueEmail("stranger"));
-  await page.locator("#password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByTestId("welcome")).toBeVisible();
+  await signUp(page, "Stranger Owner", uniqueEmail("stranger"), "correct horse battery");
   await expect(page.getByTestId("pet-card")).toHaveCount(0);
   await page.goto("/search?q=drops");
   await waitForHydration(page);

@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { failOnConsoleErrors, signIn, uniqueEmail, waitForHydration } from "./helpers";
+import { failOnConsoleErrors, signIn, signUp, uniqueEmail, waitForHydration } from "./helpers";
 
 async function signOut(page: Page) {
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -12,13 +12,7 @@ test("an owner shares a pet, the vet writes and edits a record, the owner reads 
   const petName = `Nala ${Date.now() % 100000}`;
 
   // The owner registers and adds a pet.
-  await page.goto("/register");
-  await waitForHydration(page);
-  await page.getByLabel("Your name").fill("Olga Owner");
-  await page.getByLabel("E-mail address").fill(email);
-  await page.locator("#password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByTestId("welcome")).toBeVisible();
+  await signUp(page, "Olga Owner", email, "correct horse battery");
 
   await page.getByRole("link", { name: "My pets" }).first().click();
   await page.getByRole("link", { name: "Add a pet" }).click();

@@ -1,10 +1,24 @@
 //! Accounts: password hashing, registration, sign-in, and the checks every request makes on its session.
 
 mod password;
+mod registration;
+mod reset;
 mod users;
 
 pub use password::PasswordHasher;
-pub use users::{
-    NewUser, Registration, SignInAttempt, SignInOutcome, WRONG_CREDENTIALS, create_user, disable_user,
-    insert_user, load_session_user, register_owner, sign_in,
+pub use registration::{
+    CHECK_YOUR_MAIL, LINK_NOT_VALID, Registration, VERIFICATION_VALID_FOR, Verified, register_owner,
+    verify_email,
 };
+pub use reset::{
+    RESET_LINK_NOT_VALID, RESET_REQUESTED, RESET_VALID_FOR, request_password_reset, reset_password,
+};
+pub use users::{
+    Account, NewUser, SignInAttempt, SignInOutcome, WRONG_CREDENTIALS, create_user, disable_user,
+    insert_user, load_session_user, sign_in,
+};
+
+/// Deletes expired sign-up and password-reset links.
+pub async fn prune_links(pool: &sqlx::PgPool) -> crate::error::Result<u64> {
+    Ok(registration::prune(pool).await? + reset::prune(pool).await?)
+}

@@ -24,6 +24,31 @@ pub struct NewUser {
     pub clinic_id: Option<ClinicId>,
 }
 
+impl NewUser {
+    /// The account's fields, without the password.
+    pub fn account(&self) -> Account<'_> {
+        Account {
+            email: &self.email,
+            display_name: &self.display_name,
+            roles: &self.roles,
+            clinic_id: self.clinic_id,
+        }
+    }
+}
+
+/// An account's fields as stored beside its password hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    /// Sign-in address.
+    pub email: &'a Email,
+    /// The name they are shown by.
+    pub display_name: &'a DisplayName,
+    /// What they may do.
+    pub roles: &'a Roles,
+    /// Their clinic, if they are staff.
+    pub clinic_id: Option<ClinicId>,
+}
+
 const EMAIL_TAKEN: &str = "An account with this e-mail address already exists. Sign in instead.";
 
 /// Creates an account. Fails with [`Error::Conflict`] when the e-mail address is taken.
@@ -32,12 +57,12 @@ pub async fn create_user(pool: &PgPool, hasher: &PasswordHasher, user: NewUser) 
     // Hash first: a queue of sign-ups waiting for the hasher must not hold database connections.
     let password_hash = hasher.hash(user.password.expose()).await;
     let mut conn = pool.acquire().await?;
-    insert_user(&mut conn, &password_hash, user).await
+    insert_user(&mut conn, &password_hash, user.account()).await
 }
 
 /// [`create_user`] on a connection (inside a transaction, say), with the password already hashed.
 #[tracing::instrument(skip_all, fields(clinic = user.clinic_id.map(tracing::field::display)))]
-pub async fn insert_user(conn: &mut PgConnection, password_hash: &str, user: NewUser) -> Result<UserId> {
+pub async fn insert_user(conn: &mut PgConnection, password_hash: &str, user: Account<'_>) -> Result<UserId> {
     if user.roles.has(Role::Staff) != user.clinic_id.is_some() {
         return Err(InvalidInput::new("clinic_id", "Staff accounts belong to exactly one clinic.").into());
     }
@@ -60,75 +85,6 @@ pub async fn insert_user(conn: &mut PgConnection, password_hash: &str, user: New
     if inserted.rows_affected() == 0 {
         return Err(Error::Conflict(EMAIL_TAKEN.to_owned()));
     }
-    Ok(id)
-}
-
-/// What a pet owner types into the sign-up form.
-#[derive(Debug, Clone, Copy)]
-pub struct Registration<'a> {
-    /// E-mail address.
-    pub email: &'a str,
-    /// The name they are shown by.
-    pub display_name: &'a str,
-    /// Their chosen password.
-    pub password: &'a str,
-    /// A claim code from a clinic, to take a walk-in patient into the new account (optional).
-    pub claim_code: Option<&'a str>,
-    /// Where the request came from.
-    pub client_addr: Option<IpAddr>,
-}
-
-/// Registers a pet owner from the public sign-up form. With a claim code, the account is created only if
-/// the code takes its pet into it: both happen, or neither.
-#[tracing::instrument(skip_all)]
-pub async fn register_owner(
-    pool: &PgPool,
-    hasher: &PasswordHasher,
-    limits: &rate_limit::AccountLimits,
-    form: Registration<'_>,
-) -> Result<UserId> {
-    let user = NewUser {
-        email: Email::parse(form.email)?,
-        display_name: DisplayName::parse(form.display_name)?,
-        password: NewPassword::parse_for(form.password, &[form.email, form.display_name])?,
-        roles: Roles::new([Role::Owner]),
-        clinic_id: None,
-    };
-    let claim_code = match form.claim_code.map(str::trim).filter(|code| !code.is_empty()) {
-        Some(code) => Some(crate::claim::normalise(code).ok_or_else(|| {
-            InvalidInput::new(
-                "claim_code",
-                "A claim code has 12 letters and digits, like ABCD-EFGH-JKMN.",
-            )
-        })?),
-        None => None,
-    };
-    let address_key = form.client_addr.map(|addr| format!("register:addr:{addr}"));
-    if let Some(key) = &address_key {
-        rate_limit::take(pool, key, limits.registrations_per_address).await?;
-    }
-    // Hash before opening the transaction: waiting for the hasher must not hold a connection.
-    let password_hash = hasher.hash(user.password.expose()).await;
-    let mut tx = pool.begin().await?;
-    let id = insert_user(&mut tx, &password_hash, user).await?;
-    audit::record(
-        &mut *tx,
-        Event::new(Action::Register, Some(id), form.client_addr).target("user", id.0),
-    )
-    .await?;
-    if let Some(code) = claim_code {
-        let Some(pet) = crate::pets::claim_in_transaction(&mut tx, id, &code).await? else {
-            return Err(InvalidInput::new("claim_code", crate::pets::INVALID_CODE).into());
-        };
-        audit::record(
-            &mut *tx,
-            Event::new(Action::ClaimPet, Some(id), form.client_addr)
-                .target("pet", pet.0)
-                .pet(pet),
-        )
-        .await?;
-    }
-    tx.commit().await?;
     Ok(id)
 }
 

@@ -82,6 +82,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "create_admin",
     "disable_user",
     "change_password",
+    "reset_password",
     "create_clinic",
     "create_staff",
     "create_pet",
@@ -114,6 +115,34 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "restore_from_backup",
     "backup_drill",
 ];
+
+/// The mail queue as the admin page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct MailStatus {
+    /// Messages not sent yet (new, or waiting to be tried again).
+    pub waiting: u64,
+    /// Messages that failed: still being retried, or given up in the last 30 days. Newest first.
+    pub problems: Vec<MailProblem>,
+}
+
+/// A message that could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct MailProblem {
+    /// To whom.
+    pub recipient: String,
+    /// Its subject.
+    pub subject: String,
+    /// Sends tried.
+    pub attempts: i32,
+    /// What the last try said.
+    pub error: String,
+    /// Given up (no more tries); otherwise it is tried again at `at`.
+    pub given_up: bool,
+    /// When it was given up, or when it is tried next (RFC 3339).
+    pub at: String,
+}
 
 /// A document whose stored object failed the integrity check, as the admin page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

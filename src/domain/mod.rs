@@ -18,7 +18,7 @@ mod user;
 
 pub use admin::{
     AUDIT_ACTIONS, AuditEntry, AuditPage, BackupOverview, BackupRun, BackupStatus, ClinicSummary,
-    IntegrityIssue, StorageReport, StoreStatus, UserSummary,
+    IntegrityIssue, MailProblem, MailStatus, StorageReport, StoreStatus, UserSummary,
 };
 pub use documents::{DocumentCategory, DocumentView, StorageUsage, UploadRules, parse_caption, size_label};
 pub use email::Email;

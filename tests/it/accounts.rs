@@ -28,15 +28,20 @@ fn registration<'a>(email: &'a str, name: &'a str, password: &'a str) -> Registr
     }
 }
 
+/// Signs up and follows the mailed link.
 async fn register(pool: &PgPool, email: &str) -> UserId {
-    register_owner(
+    let queued = register_owner(
         pool,
         &HASHER,
         &LIMITS,
         registration(email, "Olivia Owner", "correct horse battery"),
     )
     .await
-    .unwrap()
+    .unwrap();
+    assert!(queued);
+    crate::fixtures::confirm_sign_up(pool, &email.to_lowercase())
+        .await
+        .user_id
 }
 
 async fn attempt(pool: &PgPool, email: &str, password: &str) -> Result<SignInOutcome, Error> {
@@ -88,27 +93,65 @@ async fn registered_owners_can_sign_in_with_their_password(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn a_second_account_with_the_same_email_is_refused(pool: PgPool) {
+async fn signing_up_with_a_taken_address_mails_its_owner_and_creates_nothing(pool: PgPool) {
     register(&pool, "olivia@example.org").await;
 
-    let err = register_owner(
+    let queued = register_owner(
         &pool,
         &HASHER,
         &LIMITS,
         registration("OLIVIA@example.org", "Other", "another long password"),
     )
     .await
-    .unwrap_err();
+    .unwrap();
 
-    assert!(
-        matches!(&err, Error::Conflict(message) if message.contains("already exists")),
-        "{err:?}"
-    );
-    let count = sqlx::query_scalar!(r#"select count(*) as "n!" from users"#)
-        .fetch_one(&pool)
+    assert!(queued);
+    let kinds: Vec<String> =
+        sqlx::query_scalar("select kind from mail_outbox where recipient = 'olivia@example.org' order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(kinds, ["verify_address", "already_registered"]);
+    let (users, pending): (i64, i64) =
+        sqlx::query_as("select (select count(*) from users), (select count(*) from pending_registrations)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((users, pending), (1, 0));
+    // A second confirmation of the same address (two sign-ups, two links) cannot make a second account.
+    register_owner(
+        &pool,
+        &HASHER,
+        &LIMITS,
+        registration("anna@example.org", "Anna", "correct horse battery"),
+    )
+    .await
+    .unwrap();
+    register_owner(
+        &pool,
+        &HASHER,
+        &LIMITS,
+        registration("anna@example.org", "Anna Again", "correct horse battery"),
+    )
+    .await
+    .unwrap();
+    let tokens: Vec<String> = sqlx::query_scalar(
+        "select message->>'token' from mail_outbox where recipient = 'anna@example.org' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tokens.len(), 2);
+    pawfile::auth::verify_email(&pool, &tokens[1], None)
         .await
         .unwrap();
-    assert_eq!(count, 1);
+    let err = pawfile::auth::verify_email(&pool, &tokens[0], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(invalid) if invalid.field == "token"),
+        "{err:?}"
+    );
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

@@ -75,3 +75,17 @@ pub async fn audited(pool: &PgPool, action: &str) -> i64 {
         .await
         .unwrap()
 }
+
+/// Follows the link of the newest sign-up mail queued for `email` (no sender runs in these tests, so
+/// the queued message still holds its token).
+pub async fn confirm_sign_up(pool: &PgPool, email: &str) -> pawfile::auth::Verified {
+    let token: String = sqlx::query_scalar(
+        "select message->>'token' from mail_outbox
+         where recipient = $1 and kind = 'verify_address' order by created_at desc, id desc limit 1",
+    )
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .expect("a queued sign-up mail");
+    pawfile::auth::verify_email(pool, &token, None).await.unwrap()
+}

@@ -486,7 +486,7 @@ async fn registering_with_a_claim_code_takes_the_pet_or_creates_nothing(pool: Pg
     assert_eq!(users, 0, "no account without the pet");
 
     let code: &'static str = Box::leak(issued.code.clone().into_boxed_str());
-    let walter = register_owner(
+    register_owner(
         &pool,
         &HASHER,
         &pawfile::rate_limit::AccountLimits::DEFAULT,
@@ -494,6 +494,9 @@ async fn registering_with_a_claim_code_takes_the_pet_or_creates_nothing(pool: Pg
     )
     .await
     .unwrap();
+    let verified = crate::fixtures::confirm_sign_up(&pool, "walter@example.org").await;
+    assert_eq!(verified.claim, Some(Some(issued.pet_id)));
+    let walter = verified.user_id;
 
     let walter =
         pawfile::access::Actor::new(load_session_user(&pool, walter, 0).await.unwrap().unwrap(), None);

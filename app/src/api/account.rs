@@ -5,20 +5,21 @@ use pawfile::domain::SessionUser;
 #[cfg(feature = "ssr")]
 use crate::http::{RequestContext, respond, session};
 
-/// Creates a pet owner's account and signs them in.
+/// Signs up a pet owner: mails a link that creates the account and signs them in (with a claim code,
+/// the link also takes the walk-in patient it belongs to into the account). The answer is the same
+/// whether or not the address has an account, so it tells a stranger nothing; the owner of an address
+/// that has one gets a mail saying someone tried.
 ///
-/// With a clinic's claim code, the walk-in patient it belongs to is taken into the new account (or, if
-/// the code is not valid, no account is created).
-///
-/// `POST /api/register` with form fields `email`, `display_name`, `password`, optional `claim_code`.
+/// `POST /api/register` with form fields `email`, `display_name`, `password`, optional `claim_code`;
+/// answers 202 with the sentence to show.
 #[server(endpoint = "register")]
 pub async fn register(
     email: String,
     display_name: String,
     password: String,
     #[server(default)] claim_code: String,
-) -> Result<SessionUser, ApiError> {
-    respond(
+) -> Result<String, ApiError> {
+    let result = respond(
         async {
             let ctx = RequestContext::get()?;
             let state = &ctx.state;
@@ -29,20 +30,144 @@ pub async fn register(
                 claim_code: Some(&claim_code),
                 client_addr: Some(ctx.client.addr),
             };
-            let user_id = pawfile::auth::register_owner(
+            if pawfile::auth::register_owner(
                 &state.db,
                 &state.hasher,
                 &state.config.limits.accounts,
                 registration,
             )
-            .await?;
-            // A new account starts at session generation 0.
-            session::start(&ctx.session, user_id, 0).await?;
-            let user = pawfile::auth::load_session_user(&state.db, user_id, 0)
+            .await?
+            {
+                state.tasks.mail.notify_one();
+            }
+            let message = pawfile::auth::CHECK_YOUR_MAIL.to_owned();
+            told_to_check_mail(&ctx, &message).await?;
+            Ok(message)
+        }
+        .await,
+    );
+    accepted(&result);
+    result
+}
+
+/// A plain form goes to the sign-in page with `message` shown there; a script gets it as the answer.
+#[cfg(feature = "ssr")]
+async fn told_to_check_mail(ctx: &RequestContext, message: &str) -> Result<(), ApiError> {
+    if ctx.prefers_html {
+        let flash = pawfile::domain::Flash {
+            ok: true,
+            message: message.to_owned(),
+        };
+        session::leave_flash(&ctx.session, &flash).await?;
+        ctx.redirect_html_form("/login");
+    }
+    Ok(())
+}
+
+/// 202 for a script's request that was taken (its mail is sent in the background).
+#[cfg(feature = "ssr")]
+fn accepted<T>(result: &Result<T, ApiError>) {
+    if result.is_ok()
+        && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
+        && use_context::<axum::http::request::Parts>()
+            .is_none_or(|parts| !crate::http::prefers_html(&parts.headers))
+    {
+        options.set_status(axum::http::StatusCode::ACCEPTED);
+    }
+}
+
+/// Follows the link of a sign-up mail: creates the account, signs in, and claims the pet of the code
+/// given at sign-up if it still works (a flash says so if not). The link works once, for 48 hours.
+///
+/// `POST /api/verify-email` with `token`.
+#[server(endpoint = "verify-email")]
+pub async fn verify_email(token: String) -> Result<SessionUser, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let state = &ctx.state;
+            let verified = pawfile::auth::verify_email(&state.db, &token, Some(ctx.client.addr)).await?;
+            session::start(&ctx.session, verified.user_id, 0).await?;
+            if verified.claim == Some(None) {
+                let flash = pawfile::domain::Flash {
+                    ok: false,
+                    message: "Your account is ready, but the claim code given with it no longer works: \
+                              ask the clinic for a new one and enter it on your pet list."
+                        .to_owned(),
+                };
+                session::leave_flash(&ctx.session, &flash).await?;
+            }
+            let user = pawfile::auth::load_session_user(&state.db, verified.user_id, 0)
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
             ctx.redirect_html_form("/");
             Ok(user)
+        }
+        .await,
+    )
+}
+
+/// "Forgot password": mails a single-use link, valid for an hour, if an enabled account uses the
+/// address. The answer is the same either way.
+///
+/// `POST /api/password/forgot` with `email`; answers 202 with the sentence to show.
+#[server(endpoint = "password/forgot")]
+pub async fn forgot_password(email: String) -> Result<String, ApiError> {
+    let result = respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let state = &ctx.state;
+            if pawfile::auth::request_password_reset(
+                &state.db,
+                &state.config.limits.accounts,
+                &email,
+                Some(ctx.client.addr),
+            )
+            .await?
+            {
+                state.tasks.mail.notify_one();
+            }
+            let message = pawfile::auth::RESET_REQUESTED.to_owned();
+            told_to_check_mail(&ctx, &message).await?;
+            Ok(message)
+        }
+        .await,
+    );
+    accepted(&result);
+    result
+}
+
+/// Sets a new password from a reset link. Every session of the account ends, this one included; the
+/// person signs in with the new password.
+///
+/// `POST /api/password/reset` with `token`, `new_password`.
+#[server(endpoint = "password/reset")]
+pub async fn reset_password(token: String, new_password: String) -> Result<String, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let state = &ctx.state;
+            pawfile::auth::reset_password(
+                &state.db,
+                &state.hasher,
+                &token,
+                &new_password,
+                Some(ctx.client.addr),
+            )
+            .await?;
+            session::end(&ctx.session).await?;
+            let message =
+                "Your password is changed and you are signed out everywhere. Sign in with the new one."
+                    .to_owned();
+            if ctx.prefers_html {
+                let flash = pawfile::domain::Flash {
+                    ok: true,
+                    message: message.clone(),
+                };
+                session::leave_flash(&ctx.session, &flash).await?;
+                ctx.redirect_html_form("/login");
+            }
+            Ok(message)
         }
         .await,
     )

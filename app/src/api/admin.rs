@@ -30,6 +30,21 @@ pub async fn storage_status() -> Result<StorageReport, ApiError> {
 }
 
 /// Every clinic with its staff count (admins). `GET /api/admin/clinics`.
+/// The mail queue: how many messages wait, and those that failed (still retried, or given up in the
+/// last 30 days), newest first. Admins only. `GET /api/admin/mail`.
+#[server(endpoint = "admin/mail", input = GetUrl)]
+pub async fn mail_status() -> Result<pawfile::domain::MailStatus, ApiError> {
+    use crate::http::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::admin::mail_status(&ctx.state.db, &actor).await?)
+        }
+        .await,
+    )
+}
+
 #[server(endpoint = "admin/clinics", input = GetUrl)]
 pub async fn admin_clinics() -> Result<Vec<pawfile::domain::ClinicSummary>, ApiError> {
     use crate::http::{RequestContext, respond};

@@ -9,8 +9,8 @@ use crate::api::{PetPage, ScrubProgress};
 use crate::error::ApiError;
 use pawfile::domain::{
     AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, Home, IntegrityIssue,
-    IssuedClaimCode, PetSummary, RecordHit, RecordView, SessionUser, StorageReport, StorageUsage,
-    UploadRules, UserSummary,
+    IssuedClaimCode, MailProblem, MailStatus, PetSummary, RecordHit, RecordView, SessionUser, StorageReport,
+    StorageUsage, UploadRules, UserSummary,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -33,6 +33,8 @@ use utoipa::OpenApi;
         DocumentView,
         Home,
         IntegrityIssue,
+        MailProblem,
+        MailStatus,
         IssuedClaimCode,
         PetPage,
         RecordHit,
@@ -89,6 +91,8 @@ pub enum Answer {
     Number,
     /// A list of strings.
     Strings,
+    /// A sentence to show.
+    Sentence,
 }
 
 /// One server function, as the document describes it.
@@ -148,7 +152,7 @@ const fn post(
     }
 }
 
-use Answer::{Id, ListOf, Nothing, Number as Int, Schema, SchemaOrNull, Strings};
+use Answer::{Id, ListOf, Nothing, Number as Int, Schema, SchemaOrNull, Sentence, Strings};
 use Field::{Flag, Id as IdField, Number, OptionalText, Text};
 
 const PET_FIELDS: &[Field] = &[
@@ -165,14 +169,34 @@ const PET_FIELDS: &[Field] = &[
 pub const SERVER_FNS: &[ServerFnDoc] = &[
     post(
         "/api/register",
-        "Creates a pet owner account and signs in",
+        "Signs up a pet owner: mails a link that creates the account (the same answer for any address)",
         &[
             Text("email"),
             Text("display_name"),
             Text("password"),
             OptionalText("claim_code"),
         ],
+        Sentence,
+    )
+    .answering(202),
+    post(
+        "/api/verify-email",
+        "Follows a sign-up link: creates the account and signs in",
+        &[Text("token")],
         Schema("SessionUser"),
+    ),
+    post(
+        "/api/password/forgot",
+        "Mails a password reset link, if an account uses the address (the same answer either way)",
+        &[Text("email")],
+        Sentence,
+    )
+    .answering(202),
+    post(
+        "/api/password/reset",
+        "Sets a new password from a reset link; every session of the account ends",
+        &[Text("token"), Text("new_password")],
+        Sentence,
     ),
     post(
         "/api/login",
@@ -272,6 +296,12 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         "Admins: backup runs, newest first",
         &[Flag("background")],
         Schema("BackupOverview"),
+    ),
+    get(
+        "/api/admin/mail",
+        "Admins: the mail queue (waiting, failing, given up)",
+        &[],
+        Schema("MailStatus"),
     ),
     post(
         "/api/admin/backups/run",
@@ -466,6 +496,7 @@ fn answer_schema(answer: Answer) -> Value {
         Id => json!({ "type": "string", "format": "uuid" }),
         Int => json!({ "type": "integer", "format": "int32" }),
         Strings => json!({ "type": "array", "items": { "type": "string" } }),
+        Sentence => json!({ "type": "string" }),
     }
 }
 

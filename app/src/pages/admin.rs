@@ -3,7 +3,7 @@
 use super::components::{ErrorNotice, FieldError, FormError, action_error, described_by, invalid, query};
 use crate::api::{
     CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail, integrity_issues,
-    scrub_coverage, storage_usage,
+    mail_status, scrub_coverage, storage_usage,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,6 +32,7 @@ pub fn AdminPage() -> impl IntoView {
             </p>
         </section>
         <IntegrityPanel />
+        <MailPanel />
         <StoragePanel />
         <section class="card">
             <h2>"Clinics"</h2>
@@ -139,6 +140,55 @@ fn StoragePanel() -> impl IntoView {
 }
 
 /// Documents the integrity check flagged (missing objects, size or checksum mismatches).
+#[component]
+fn MailPanel() -> impl IntoView {
+    let status = Resource::new(|| (), |_| mail_status());
+    view! {
+        <section class="card">
+            <h2>"Mail"</h2>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match status.await {
+                        Ok(status) => {
+                            let waiting = match status.waiting {
+                                0 => "Nothing waiting to be sent.".to_owned(),
+                                1 => "1 message waiting to be sent.".to_owned(),
+                                n => format!("{n} messages waiting to be sent."),
+                            };
+                            let problems = (!status.problems.is_empty()).then(|| view! {
+                                <div class="table-scroll">
+                                    <table data-testid="mail-problems">
+                                        <thead><tr><th>"To"</th><th>"Subject"</th><th>"Tries"</th><th>"Status"</th><th>"Error"</th></tr></thead>
+                                        <tbody>
+                                            {status.problems.into_iter().map(|problem| view! {
+                                                <tr>
+                                                    <td>{problem.recipient}</td>
+                                                    <td>{problem.subject}</td>
+                                                    <td>{problem.attempts}</td>
+                                                    <td class=if problem.given_up { "problem" } else { "" }>{
+                                                        if problem.given_up {
+                                                            format!("Given up {}", problem.at)
+                                                        } else {
+                                                            format!("Next try {}", problem.at)
+                                                        }
+                                                    }</td>
+                                                    <td>{problem.error}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            });
+                            view! { <p data-testid="mail-waiting">{waiting}</p> {problems} }.into_any()
+                        }
+                        Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
 #[component]
 fn IntegrityPanel() -> impl IntoView {
     let issues = Resource::new(|| (), |_| integrity_issues());

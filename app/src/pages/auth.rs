@@ -1,8 +1,8 @@
-//! Sign in and create an account.
+//! Sign in, create an account (confirmed by a mailed link), and recover a forgotten password.
 
-use super::components::{FieldError, FormError, PasswordField, described_by, invalid};
+use super::components::{FieldError, FormError, PasswordField, described_by, invalid, query};
 use crate::{
-    api::{Login, Register},
+    api::{ForgotPassword, Login, Register, ResetPassword, VerifyEmail},
     auth_state::AuthState,
 };
 use leptos::prelude::*;
@@ -46,6 +46,7 @@ pub fn LoginPage() -> impl IntoView {
                     "Sign in"
                 </button>
             </ActionForm>
+            <p><A href="/forgot-password">"Forgot your password?"</A></p>
             <p>"New to Pawfile? " <A href="/register">"Create an account"</A></p>
         </section>
     }
@@ -56,7 +57,7 @@ pub fn LoginPage() -> impl IntoView {
 pub fn RegisterPage() -> impl IntoView {
     let action = ServerAction::<Register>::new();
     let value = action.value();
-    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    let sent = Signal::derive(move || value.get().and_then(Result::ok));
     let error = Signal::derive(move || value.get().and_then(Result::err));
     view! {
         <Title text="Create an account · Pawfile" />
@@ -65,7 +66,10 @@ pub fn RegisterPage() -> impl IntoView {
             <p class="hint">
                 "For pet owners. Clinic staff receive their account from their clinic's administrator."
             </p>
-            <ActionForm action=action>
+            <Show when=move || sent.get().is_some()>
+                <p class="flash ok" role="status" data-testid="sent">{move || sent.get()}</p>
+            </Show>
+            <ActionForm action=action attr:hidden=move || sent.get().is_some()>
                 <FormError error=error fields=&["email", "display_name", "password", "claim_code"] />
                 <label for="display_name">"Your name"</label>
                 <input id="display_name" name="display_name" aria-describedby=described_by(error, "display_name") aria-invalid=invalid(error, "display_name") autocomplete="name" maxlength="100" required />
@@ -92,6 +96,98 @@ pub fn RegisterPage() -> impl IntoView {
                 </button>
             </ActionForm>
             <p>"Already registered? " <A href="/login">"Sign in"</A></p>
+        </section>
+    }
+}
+
+/// "Forgot password": asks for the address and mails a link (the answer is the same for any address).
+#[component]
+pub fn ForgotPasswordPage() -> impl IntoView {
+    let action = ServerAction::<ForgotPassword>::new();
+    let value = action.value();
+    let sent = Signal::derive(move || value.get().and_then(Result::ok));
+    let error = Signal::derive(move || value.get().and_then(Result::err));
+    view! {
+        <Title text="Forgot your password · Pawfile" />
+        <section class="card narrow">
+            <h1>"Forgot your password?"</h1>
+            <p class="hint">"Enter the address you sign in with: we mail you a link to choose a new password."</p>
+            <Show when=move || sent.get().is_some()>
+                <p class="flash ok" role="status" data-testid="sent">{move || sent.get()}</p>
+            </Show>
+            <ActionForm action=action>
+                <FormError error=error fields=&["email"] />
+                <label for="email">"E-mail address"</label>
+                <input id="email" name="email" aria-describedby=described_by(error, "email") aria-invalid=invalid(error, "email") type="email" autocomplete="username" required />
+                <FieldError error=error field="email" />
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Mail me a link"
+                </button>
+            </ActionForm>
+            <p><A href="/login">"Back to sign in"</A></p>
+        </section>
+    }
+}
+
+/// Where a sign-up mail's link leads: one button confirms the address, creates the account and signs in.
+/// (A button, not the link itself, so mail scanners that open links cannot use it up.)
+#[component]
+pub fn VerifyEmailPage() -> impl IntoView {
+    let token = query("token");
+    let action = ServerAction::<VerifyEmail>::new();
+    let value = action.value();
+    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    let error = Signal::derive(move || value.get().and_then(Result::err));
+    view! {
+        <Title text="Confirm your address · Pawfile" />
+        <section class="card narrow">
+            <h1>"Confirm your e-mail address"</h1>
+            <p>"One step left: confirm the address to create your account and sign in."</p>
+            <ActionForm action=action>
+                <FormError error=error fields=&[] />
+                <input type="hidden" name="token" value=move || token.get() />
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Confirm and sign in"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Where a reset mail's link leads: choose a new password.
+#[component]
+pub fn ResetPasswordPage() -> impl IntoView {
+    let token = query("token");
+    let action = ServerAction::<ResetPassword>::new();
+    let value = action.value();
+    let done = Signal::derive(move || value.get().and_then(Result::ok));
+    let error = Signal::derive(move || value.get().and_then(Result::err));
+    view! {
+        <Title text="Choose a new password · Pawfile" />
+        <section class="card narrow">
+            <h1>"Choose a new password"</h1>
+            <Show when=move || done.get().is_some()>
+                <p class="flash ok" role="status" data-testid="sent">{move || done.get()}</p>
+                <p><A href="/login">"Sign in"</A></p>
+            </Show>
+            <ActionForm action=action attr:hidden=move || done.get().is_some()>
+                <FormError error=error fields=&["new_password"] />
+                <input type="hidden" name="token" value=move || token.get() />
+                <PasswordField
+                    name="new_password" error=error
+                    label="New password"
+                    autocomplete="new-password"
+                    minlength=NewPassword::MIN_LEN
+                />
+                <p class="hint">{format!(
+                    "At least {} characters and hard to guess: a few unrelated words work well.",
+                    NewPassword::MIN_LEN,
+                )}</p>
+                <FieldError error=error field="new_password" />
+                <button type="submit" disabled=move || action.pending().get()>
+                    "Set the new password"
+                </button>
+            </ActionForm>
         </section>
     }
 }

@@ -95,7 +95,40 @@ fn spawn_background_tasks(
             }
         }
     };
+    let mail = {
+        let (db, mailer, signals, shutdown) = (
+            state.db.clone(),
+            state.mailer.clone(),
+            state.tasks.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            loop {
+                let full = match pawfile::mail::deliver_due(&db, &mailer).await {
+                    Ok(report) => {
+                        if report.taken() > 0 {
+                            tracing::debug!(?report, "mail delivery pass");
+                        }
+                        i64::from(report.taken()) >= pawfile::mail::BATCH
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "mail delivery failed; will retry");
+                        false
+                    }
+                };
+                if full {
+                    continue;
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = signals.mail.notified() => {}
+                    () = tokio::time::sleep(MAIL_INTERVAL) => {}
+                }
+            }
+        }
+    };
     let mut tasks = vec![
+        tokio::spawn(mail),
         tokio::spawn(housekeeping),
         tokio::spawn(purge),
         tokio::spawn(reconcile),
@@ -118,6 +151,10 @@ fn spawn_background_tasks(
     }
     tasks
 }
+
+/// How often the server looks for mail that is due (a retry, or mail queued by another replica); mail
+/// queued here is sent at once.
+const MAIL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often the server looks whether a weekly drill is due.
 const DRILL_CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -489,6 +526,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         policy,
         CancellationToken::new(),
     );
+    let mailer = mailer(settings, &config.public_url)?;
     let state = AppState {
         db: pool,
         hasher: PasswordHasher::for_this_machine(),
@@ -497,8 +535,31 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         backup,
         config: Arc::new(config),
         tasks: Arc::default(),
+        mailer: Arc::new(mailer),
     };
     Ok((state, embedded))
+}
+
+/// How mail leaves: the SMTP server when one is set, else `.eml` files in the data folder's `mail/`.
+fn mailer(settings: &ServeSettings, public_url: &url::Url) -> Result<pawfile::mail::Mailer, StartupError> {
+    use pawfile::mail::Transport;
+    let transport = match settings.mail.smtp_server()? {
+        Some(server) => {
+            tracing::info!(host = %server.host, tls = ?server.tls, "mail goes through SMTP");
+            Transport::smtp(&server).map_err(|err| StartupError::new("PAWFILE_SMTP_HOST", err.to_string()))?
+        }
+        None => {
+            let folder = settings.data_dir.join("mail");
+            tracing::info!(folder = %folder.display(), "no SMTP server set (PAWFILE_SMTP_HOST): mail is written into this folder");
+            Transport::Folder(folder)
+        }
+    };
+    Ok(pawfile::mail::Mailer {
+        transport,
+        from: settings.mail.from(public_url)?,
+        site: public_url.clone(),
+        retry: settings.mail.retry(),
+    })
 }
 
 /// What a restore needs: a pool on the (empty, unmigrated) database, the documents bucket and the

@@ -151,6 +151,8 @@ pub struct AppState {
     pub config: Arc<RuntimeConfig>,
     /// Wake-up calls for the background tasks of this process.
     pub tasks: Arc<TaskSignals>,
+    /// How queued mail is sent (by the background task; requests only queue it).
+    pub mailer: Arc<pawfile::mail::Mailer>,
 }
 
 /// Ways to wake this process's background tasks early (they also run on their own schedule, and on
@@ -159,4 +161,6 @@ pub struct AppState {
 pub struct TaskSignals {
     /// New images are waiting for thumbnails.
     pub thumbnails: tokio::sync::Notify,
+    /// Mail was queued.
+    pub mail: tokio::sync::Notify,
 }

@@ -8,10 +8,10 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
-async fn registering_creates_an_owner_and_signs_them_in(pool: PgPool) {
+async fn signing_up_creates_an_owner_and_signs_them_in(pool: PgPool) {
     let app = spawn_app(pool).await;
 
-    let response = app.register("Olivia@Example.org", "Olivia Owner", PASSWORD).await;
+    let response = app.sign_up("Olivia@Example.org", "Olivia Owner", PASSWORD).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -41,17 +41,50 @@ async fn invalid_registrations_answer_422_naming_the_field(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
-async fn a_duplicate_email_answers_409(pool: PgPool) {
+async fn registering_a_taken_address_answers_as_for_a_new_one_and_changes_nothing(pool: PgPool) {
     let app = spawn_app(pool).await;
     app.signed_in_owner("olivia@example.org").await;
+    let fresh = app
+        .register("nobody@example.org", "Nobody", "another long password")
+        .await;
+    let (fresh_status, fresh_body) = (fresh.status(), fresh.text().await.unwrap());
 
     let response = app
         .register("OLIVIA@example.org", "Someone Else", "another long password")
         .await;
 
-    assert_eq!(response.status(), StatusCode::CONFLICT);
-    let body: Value = response.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("already exists"));
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        (response.status(), response.text().await.unwrap()),
+        (fresh_status, fresh_body)
+    );
+    let mail = app.mail_to("olivia@example.org", 2).await;
+    assert!(
+        mail[1].subject.contains("tried to register"),
+        "{:?}",
+        mail[1].subject
+    );
+    assert!(
+        mail[1].token("/verify-email").is_none(),
+        "no link that would take over the account"
+    );
+    let (client, _) = client_with_jar();
+    let login = |password: &'static str| {
+        client
+            .post(app.url("/api/login"))
+            .form(&[("email", "olivia@example.org"), ("password", password)])
+            .send()
+    };
+    assert_eq!(login(PASSWORD).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        login("another long password").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let names: Vec<String> = sqlx::query_scalar("select display_name from users")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(names, ["Olivia Owner"]);
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -193,7 +226,7 @@ async fn the_idle_timeout_sets_the_stored_expiry_of_a_browser_session_cookie(poo
     config.session_idle_timeout = Duration::from_secs(30 * 60);
     let app = spawn_app_with(pool, config).await;
 
-    let response = app.register("olivia@example.org", "Olivia", PASSWORD).await;
+    let response = app.sign_up("olivia@example.org", "Olivia", PASSWORD).await;
 
     let cookie = session_set_cookie(&response).unwrap();
     assert!(

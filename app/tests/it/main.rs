@@ -5,6 +5,7 @@ mod accounts;
 mod backups;
 mod documents;
 mod health;
+mod mail;
 mod openapi;
 mod pages;
 mod pets;

@@ -277,6 +277,15 @@ async fn walk_in_registration_claim_and_registration_with_a_code(pool: PgPool) {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let owner: Option<uuid::Uuid> = sqlx::query_scalar("select owner_id from pets where id = $1::uuid")
+        .bind(&pet)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(owner, None, "claimed only once the address is confirmed");
+
+    let response = app.verify_newest("walter@example.org").await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let (status, page) = get(&app.client, app.url(&format!("/api/pets/get?pet_id={pet}"))).await;

@@ -537,6 +537,7 @@ const READ_ONLY: &[&str] = &[
     "/api/admin/audit",
     "/api/admin/backups",
     "/api/admin/clinics",
+    "/api/admin/mail",
     "/api/admin/integrity",
     "/api/admin/integrity/coverage",
     "/api/admin/storage-status",

@@ -66,6 +66,8 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_registrations_per_address: AccountLimits::DEFAULT.registrations_per_address,
             limit_password_changes: AccountLimits::DEFAULT.password_changes_per_account,
             limit_claim_attempts: AccountLimits::DEFAULT.claim_attempts_per_user,
+            limit_password_resets_per_address: AccountLimits::DEFAULT.password_resets_per_address,
+            limit_mails_per_recipient: AccountLimits::DEFAULT.mails_per_recipient,
             shutdown_grace: std::time::Duration::from_secs(5),
         },
         documents: DocumentStoreSettings {
@@ -95,6 +97,16 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             drill_identity: None,
             drill_database_url: None,
             test_pace: None,
+        },
+        mail: pawfile::config::MailSettings {
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: pawfile::mail::SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            mail_from: None,
+            mail_retry_after: std::time::Duration::from_secs(1),
+            mail_max_attempts: 3,
         },
         data_dir: data_dir.to_owned(),
     }
@@ -459,12 +471,12 @@ async fn the_account_limits_are_read_from_the_environment(pool: PgPool) {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    assert_eq!(statuses, [200, 200, 429]);
-    let accounts: i64 = sqlx::query_scalar("select count(*) from users")
+    assert_eq!(statuses, [202, 202, 429]);
+    let sign_ups: i64 = sqlx::query_scalar("select count(*) from pending_registrations")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(accounts, 2);
+    assert_eq!(sign_ups, 2);
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -490,6 +502,16 @@ async fn sigterm_lets_an_upload_in_flight_finish_cuts_the_one_past_the_grace_and
             ("display_name", "Olivia"),
             ("password", crate::support::PASSWORD),
         ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::ACCEPTED);
+    // Without SMTP settings the server writes its mail into the data folder.
+    let mail = crate::support::wait_for_mail(&folder.path().join("mail"), "olivia@example.org", 1).await;
+    let token = mail[0].token("/verify-email").expect("a sign-up link");
+    let registered = browser
+        .post(format!("{base}/api/verify-email"))
+        .form(&[("token", token.as_str())])
         .send()
         .await
         .unwrap();

@@ -3,7 +3,9 @@
 use pawfile::{
     auth::{NewUser, PasswordHasher, create_user},
     domain::{ClinicId, DisplayName, Email, NewPassword, Role, Roles, SessionUser, UserId},
+    mail::{Mailer, RetryPolicy, Transport},
     net::TrustedProxies,
+    testing::ReceivedMail,
     testing::TestBucket,
 };
 use pawfile_app::startup::{AppState, Application, RuntimeConfig};
@@ -78,6 +80,9 @@ pub struct TestApp {
     pub backups: TestBucket,
     config: RuntimeConfig,
     hasher: PasswordHasher,
+    mailer: Arc<Mailer>,
+    /// Where the app writes its mail (unless it sends it through SMTP).
+    pub mail_folder: Option<Arc<tempfile::TempDir>>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -102,6 +107,7 @@ async fn start(
     backups: &TestBucket,
     config: RuntimeConfig,
     hasher: PasswordHasher,
+    mailer: Arc<Mailer>,
 ) -> (
     SocketAddr,
     CancellationToken,
@@ -115,6 +121,7 @@ async fn start(
         backup: test_backups(&pool, documents, backups),
         config: Arc::new(config),
         tasks: Arc::default(),
+        mailer,
     };
     let app = Application::with_state(state, "127.0.0.1:0".parse().unwrap(), Vec::new())
         .await
@@ -155,8 +162,57 @@ pub async fn spawn_app_with_hasher(
     config: RuntimeConfig,
     hasher: PasswordHasher,
 ) -> TestApp {
-    let (addr, shutdown, server) =
-        start(pool.clone(), &documents, &backups, config.clone(), hasher.clone()).await;
+    let mail_folder = tempfile::tempdir().unwrap();
+    let transport = Transport::Folder(mail_folder.path().to_owned());
+    spawn_app_full(
+        pool,
+        documents,
+        backups,
+        config,
+        hasher,
+        transport,
+        Some(mail_folder),
+    )
+    .await
+}
+
+/// Starts Pawfile on `pool` sending its mail through `transport` (an SMTP server, say).
+pub async fn spawn_app_with_mail(pool: PgPool, config: RuntimeConfig, transport: Transport) -> TestApp {
+    let documents = TestBucket::embedded().await;
+    let backups = TestBucket::embedded().await;
+    spawn_app_full(pool, documents, backups, config, HASHER.clone(), transport, None).await
+}
+
+/// How test apps retry mail: after a second, then two, four…, three tries.
+pub const TEST_MAIL_RETRY: RetryPolicy = RetryPolicy {
+    first_wait: Duration::from_secs(1),
+    max_attempts: 3,
+};
+
+async fn spawn_app_full(
+    pool: PgPool,
+    documents: TestBucket,
+    backups: TestBucket,
+    config: RuntimeConfig,
+    hasher: PasswordHasher,
+    transport: Transport,
+    mail_folder: Option<tempfile::TempDir>,
+) -> TestApp {
+    let mailer = Arc::new(Mailer {
+        transport,
+        from: "Pawfile <noreply@pawfile.test>".parse().unwrap(),
+        site: config.public_url.clone(),
+        retry: TEST_MAIL_RETRY,
+    });
+    let (addr, shutdown, server) = start(
+        pool.clone(),
+        &documents,
+        &backups,
+        config.clone(),
+        hasher.clone(),
+        mailer.clone(),
+    )
+    .await;
     let (client, jar) = client_with_jar();
     TestApp {
         address: format!("http://{addr}"),
@@ -167,6 +223,8 @@ pub async fn spawn_app_with_hasher(
         backups,
         config,
         hasher,
+        mailer,
+        mail_folder: mail_folder.map(Arc::new),
         shutdown,
         server,
     }
@@ -234,6 +292,7 @@ impl TestApp {
             &self.backups,
             self.config.clone(),
             self.hasher.clone(),
+            self.mailer.clone(),
         )
         .await;
         let address = format!("http://{addr}");
@@ -301,9 +360,41 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The mail the app wrote for `to` (its mail folder), once `count` arrived (waits up to 10 s).
+    pub async fn mail_to(&self, to: &str, count: usize) -> Vec<ReceivedMail> {
+        let folder = self
+            .mail_folder
+            .as_ref()
+            .expect("this app writes its mail into a folder");
+        wait_for_mail(folder.path(), to, count).await
+    }
+
+    /// Follows the link of the newest sign-up mail for `to`: the `/api/verify-email` answer.
+    pub async fn verify_newest(&self, to: &str) -> Response {
+        let mail = self.mail_to(to, 1).await;
+        let token = mail
+            .iter()
+            .rev()
+            .find_map(|mail| mail.token("/verify-email"))
+            .expect("a sign-up link");
+        self.post_form("/api/verify-email", &[("token", &token)]).await
+    }
+
+    /// Signs up as an owner and follows the mailed link: the `/api/verify-email` answer (signed in).
+    pub async fn sign_up(&self, email: &str, display_name: &str, password: &str) -> Response {
+        let response = self.register(email, display_name, password).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        self.verify_newest(&email.to_lowercase()).await
+    }
+
     /// Registers an owner and signs them in on this app's client.
     pub async fn signed_in_owner(&self, email: &str) -> SessionUser {
-        let response = self.register(email, "Olivia Owner", PASSWORD).await;
+        let response = self.sign_up(email, "Olivia Owner", PASSWORD).await;
         assert_eq!(
             response.status(),
             StatusCode::OK,
@@ -473,4 +564,19 @@ impl Drop for TcpProxy {
         self.accept.abort();
         self.cuts.send_modify(|cuts| *cuts += 1);
     }
+}
+
+/// The mail in `folder` for `to`, once `count` arrived (waits up to 10 s, then fails the test).
+pub async fn wait_for_mail(folder: &std::path::Path, to: &str, count: usize) -> Vec<ReceivedMail> {
+    for _ in 0..200 {
+        let mail: Vec<ReceivedMail> = ReceivedMail::in_folder(folder)
+            .into_iter()
+            .filter(|mail| mail.to == to)
+            .collect();
+        if mail.len() >= count {
+            return mail;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {count} mails for {to} in {}", folder.display());
 }
