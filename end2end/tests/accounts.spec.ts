@@ -92,6 +92,25 @@ test("forms work without JavaScript", async ({ browser }) => {
   await context.close();
 });
 
+test("signing up works without JavaScript", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  const email = uniqueEmail("plain");
+  await page.goto("/register");
+  await page.getByLabel("Your name").fill("Paula Plain");
+  await page.getByLabel("E-mail address").fill(email);
+  await page.locator("#password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Create account" }).click();
+  // Sent to the sign-in page, with the message shown there.
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByTestId("flash")).toContainText("Check your e-mail");
+
+  await page.goto(await mailedLink(email.toLowerCase(), "/verify-email"));
+  await page.getByRole("button", { name: "Confirm and sign in" }).click();
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Paula Plain");
+  await context.close();
+});
+
 test("the admin sees the storage state and the same-machine backup warning", async ({ page }) => {
   await page.goto("/login");
   await waitForHydration(page);
