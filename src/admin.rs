@@ -5,7 +5,7 @@
 use crate::{
     access::Actor,
     audit::{self, Action, Filter},
-    auth::{self, NewUser, PasswordHasher},
+    auth,
     clock::localize,
     domain::{
         AuditPage, ClinicId, ClinicName, ClinicSummary, IntegrityIssue, Role, Roles, StorageReport,
@@ -58,37 +58,6 @@ pub async fn list_clinics(pool: &PgPool, actor: &Actor) -> Result<Vec<ClinicSumm
             staff: row.staff,
         })
         .collect())
-}
-
-/// Creates a staff account for a clinic (optionally also an admin, for a small clinic's manager).
-#[tracing::instrument(skip_all, fields(actor = %actor.user.id, clinic = user.clinic_id.map(tracing::field::display)))]
-pub async fn create_staff(
-    pool: &PgPool,
-    hasher: &PasswordHasher,
-    actor: &Actor,
-    user: NewUser,
-) -> Result<UserId> {
-    actor.require_role(pool, Role::Admin).await?;
-    if !user.roles.has(Role::Staff) || user.clinic_id.is_none() {
-        return Err(crate::domain::InvalidInput::new(
-            "clinic_id",
-            "Choose the clinic the account belongs to.",
-        )
-        .into());
-    }
-    let clinic = user.clinic_id;
-    let exists = sqlx::query_scalar!(
-        r#"select exists(select 1 from clinics where id = $1) as "exists!""#,
-        clinic as Option<ClinicId>
-    )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Err(crate::domain::InvalidInput::new("clinic_id", "Choose a clinic from the list.").into());
-    }
-    let id = auth::create_user(pool, hasher, user).await?;
-    audit::record(pool, actor.event(Action::CreateStaff).target("user", id.0)).await?;
-    Ok(id)
 }
 
 /// Accounts whose e-mail or name contains `query` (all when empty), newest first, at most 200.

@@ -67,6 +67,8 @@ actions! {
     CreateClinic => "create_clinic", "created a clinic";
     /// A staff account was created.
     CreateStaff => "create_staff", "created a staff account";
+    /// A member of staff was invited by e-mail.
+    InviteStaff => "invite_staff", "invited a member of staff";
     /// A pet was added by its owner.
     CreatePet => "create_pet", "added the pet";
     /// A pet's details were changed.

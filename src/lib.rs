@@ -13,6 +13,8 @@ pub mod account;
 #[cfg(feature = "server")]
 pub mod admin;
 #[cfg(feature = "server")]
+pub mod alerts;
+#[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]
 pub mod auth;

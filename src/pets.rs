@@ -416,10 +416,32 @@ async fn store_claim_code(tx: &mut sqlx::PgConnection, actor: &Actor, pet: PetId
         actor.event(Action::IssueClaimCode).target("pet", pet.0).pet(pet),
     )
     .await?;
+    let expires = localize(expires_at, actor.zone());
+    // The owner the clinic knows of gets the code by mail too (sent after the commit).
+    let contact = sqlx::query!(
+        "select name, owner_name, owner_email from pets where id = $1",
+        pet as PetId
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(email) = contact
+        .owner_email
+        .as_deref()
+        .and_then(|email| Email::parse(email).ok())
+    {
+        let mail = crate::mail::Mail::ClaimCode {
+            name: contact.owner_name.unwrap_or_default(),
+            pet: contact.name,
+            clinic: actor.user.clinic_name.clone().unwrap_or_default(),
+            code: code.clone(),
+            expires: expires.local.clone(),
+        };
+        crate::mail::enqueue(&mut *tx, &email, &mail).await?;
+    }
     Ok(IssuedClaimCode {
         pet_id: pet,
         code,
-        expires_at: localize(expires_at, actor.zone()),
+        expires_at: expires,
     })
 }
 

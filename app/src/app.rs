@@ -6,7 +6,10 @@ use crate::{
     pages::{
         account::AccountPage,
         admin::{AdminPage, AdminUsersPage, AuditPage},
-        auth::{ForgotPasswordPage, LoginPage, RegisterPage, ResetPasswordPage, VerifyEmailPage},
+        auth::{
+            AcceptInvitationPage, ForgotPasswordPage, LoginPage, RegisterPage, ResetPasswordPage,
+            VerifyEmailPage,
+        },
         backups::BackupsPage,
         clinic::{PatientsPage, WalkInPage},
         home::HomePage,
@@ -68,6 +71,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
                         <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
                         <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
+                        <Route path=path!("/accept-invitation") view=AcceptInvitationPage ssr=SsrMode::Async />
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/pets") view=PetsPage ssr=SsrMode::Async />
                         <Route path=path!("/pets/new") view=NewPetPage ssr=SsrMode::Async />

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { failOnConsoleErrors, mailedLink, signUp, uniqueEmail, waitForHydration } from "./helpers";
+import { failOnConsoleErrors, mailedLink, signIn, signUp, uniqueEmail, waitForHydration } from "./helpers";
 
 test("an owner registers, confirms the mailed link, signs out, signs in again and sees the home page", async ({ page }) => {
   const errors = failOnConsoleErrors(page);
@@ -147,5 +147,35 @@ test("an owner who forgot their password gets a link and chooses a new one", asy
   await page.locator("#password").fill("a brand new passphrase");
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("welcome")).toHaveText("Welcome, Fred Forgetful");
+  expect(errors).toEqual([]);
+});
+
+test("an admin invites a vet, who chooses their own password from the mailed link", async ({ browser }) => {
+  const adminContext = await browser.newContext();
+  const admin = await adminContext.newPage();
+  const errors = failOnConsoleErrors(admin);
+  await signIn(admin, "admin@pawfile.test", "admin-demo-pass");
+  await admin.goto("/admin");
+  await waitForHydration(admin);
+  const email = uniqueEmail("nina");
+  await admin.getByLabel("Clinic", { exact: true }).selectOption({ label: "Riverside Veterinary Clinic" });
+  await admin.getByLabel("Name", { exact: true }).fill("Nina Nurse");
+  await admin.getByLabel("E-mail address").fill(email);
+  await admin.getByRole("button", { name: "Send the invitation" }).click();
+  await expect(admin.getByTestId("invited")).toHaveText("Invitation sent.");
+  await expect(admin.getByText("Initial password")).toHaveCount(0);
+  await adminContext.close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  errors.push(...failOnConsoleErrors(page));
+  await page.goto(await mailedLink(email.toLowerCase(), "/accept-invitation"));
+  await waitForHydration(page);
+  await expect(page.getByTestId("invitation")).toContainText("staff of Riverside Veterinary Clinic");
+  await page.locator("#password").fill("nina's own passphrase");
+  await page.getByRole("button", { name: "Set my password and sign in" }).click();
+  await expect(page.getByTestId("welcome")).toHaveText("Welcome, Nina Nurse");
+  await expect(page.getByTestId("roles")).toContainText("Clinic staff");
+  await context.close();
   expect(errors).toEqual([]);
 });

@@ -70,7 +70,7 @@ async function rolePage(browser: Browser): Promise<[Page, string[]]> {
 
 test("signed-out pages", async ({ browser }) => {
   const [page, errors] = await rolePage(browser);
-  for (const url of ["/", "/login", "/register", "/forgot-password", "/verify-email?token=x", "/reset-password?token=x"]) {
+  for (const url of ["/", "/login", "/register", "/forgot-password", "/verify-email?token=x", "/reset-password?token=x", "/accept-invitation?token=x"]) {
     await checkPage(page, url, url === "/" ? "visitor-home" : undefined);
   }
   // No search box for visitors.

@@ -1,10 +1,14 @@
 //! Accounts: password hashing, registration, sign-in, and the checks every request makes on its session.
 
+mod invitations;
 mod password;
 mod registration;
 mod reset;
 mod users;
 
+pub use invitations::{
+    INVITATION_NOT_VALID, INVITATION_VALID_FOR, StaffInvitation, accept_invitation, invitation, invite_staff,
+};
 pub use password::PasswordHasher;
 pub use registration::{
     CHECK_YOUR_MAIL, LINK_NOT_VALID, Registration, VERIFICATION_VALID_FOR, Verified, register_owner,
@@ -18,7 +22,7 @@ pub use users::{
     insert_user, load_session_user, sign_in,
 };
 
-/// Deletes expired sign-up and password-reset links.
+/// Deletes expired sign-up, password-reset and invitation links.
 pub async fn prune_links(pool: &sqlx::PgPool) -> crate::error::Result<u64> {
-    Ok(registration::prune(pool).await? + reset::prune(pool).await?)
+    Ok(registration::prune(pool).await? + reset::prune(pool).await? + invitations::prune(pool).await?)
 }

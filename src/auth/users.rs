@@ -136,11 +136,11 @@ pub async fn sign_in(
             .map(|addr| format!("sign_in:account:{email}:addr:{addr}"))
     });
     let address_key = attempt.client_addr.map(|addr| format!("sign_in:addr:{addr}"));
-    // Only a well-formed address is kept: text that is not one may be a password typed in the wrong field.
-    let typed = email.as_ref().map(Email::as_str);
+    // The typed address is never stored: it may be a password typed into the wrong field, and a person
+    // who deletes their account must not stay in the (append-only) trail by address. A failure against
+    // an account names the account.
     let failure = |reason: &str, actor: Option<UserId>| {
-        Event::new(Action::SignInFailed, actor, attempt.client_addr)
-            .detail(json!({ "email": typed, "reason": reason }))
+        Event::new(Action::SignInFailed, actor, attempt.client_addr).detail(json!({ "reason": reason }))
     };
     let limits = [
         (

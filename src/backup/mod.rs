@@ -59,6 +59,8 @@ pub const EXCLUDED: &[&str] = &[
     "mail_outbox",
     "pending_registrations",
     "password_resets",
+    "staff_invitations",
+    "admin_alerts",
     "_sqlx_migrations",
     "backup_runs",
     "backup_objects",

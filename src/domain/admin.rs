@@ -85,6 +85,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "reset_password",
     "create_clinic",
     "create_staff",
+    "invite_staff",
     "create_pet",
     "update_pet",
     "archive_pet",

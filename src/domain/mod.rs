@@ -37,7 +37,7 @@ pub use records::{
     Highlight, RecordDetails, RecordForm, RecordHit, RecordKind, RecordRevision, RecordSummary, RecordView,
 };
 pub use roles::{Role, Roles};
-pub use user::SessionUser;
+pub use user::{InvitationView, SessionUser};
 
 /// Why a value a person typed was refused: the message is meant for that person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -27,3 +27,15 @@ impl SessionUser {
         self.roles.has(role)
     }
 }
+
+/// A staff invitation as its page shows it, before the password is chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct InvitationView {
+    /// The address the account will have.
+    pub email: String,
+    /// The name the admin gave.
+    pub display_name: String,
+    /// The clinic.
+    pub clinic_name: String,
+}

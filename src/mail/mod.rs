@@ -49,6 +49,37 @@ pub enum Mail {
         /// The link's single-use token.
         token: String,
     },
+    /// A walk-in patient's claim code, for the owner the clinic registered it for.
+    ClaimCode {
+        /// Whom to greet.
+        name: String,
+        /// The pet's name.
+        pet: String,
+        /// The clinic that registered it.
+        clinic: String,
+        /// The code, `XXXX-XXXX-XXXX`.
+        code: String,
+        /// Until when it works, in words.
+        expires: String,
+    },
+    /// Problems an admin should know of (each is sent once).
+    AdminAlert {
+        /// Whom to greet.
+        name: String,
+        /// One sentence per problem.
+        problems: Vec<String>,
+    },
+    /// An invitation to a clinic's staff: a link to choose a password.
+    StaffInvitation {
+        /// Whom to greet.
+        name: String,
+        /// The clinic.
+        clinic: String,
+        /// The admin who invited them.
+        invited_by: String,
+        /// The link's single-use token.
+        token: String,
+    },
 }
 
 impl Mail {
@@ -58,6 +89,9 @@ impl Mail {
             Mail::VerifyAddress { .. } => "verify_address",
             Mail::AlreadyRegistered { .. } => "already_registered",
             Mail::ResetPassword { .. } => "reset_password",
+            Mail::StaffInvitation { .. } => "staff_invitation",
+            Mail::ClaimCode { .. } => "claim_code",
+            Mail::AdminAlert { .. } => "admin_alert",
         }
     }
 
@@ -67,6 +101,9 @@ impl Mail {
             Mail::VerifyAddress { .. } => "Confirm your e-mail address for Pawfile",
             Mail::AlreadyRegistered { .. } => "Someone tried to register at Pawfile with your address",
             Mail::ResetPassword { .. } => "Reset your Pawfile password",
+            Mail::StaffInvitation { .. } => "You are invited to Pawfile",
+            Mail::ClaimCode { .. } => "Your pet's records at Pawfile: your claim code",
+            Mail::AdminAlert { .. } => "Pawfile needs your attention",
         }
     }
 

@@ -49,6 +49,64 @@ struct ResetPasswordHtml<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/staff_invitation.txt")]
+struct StaffInvitationText<'a> {
+    name: &'a str,
+    clinic: &'a str,
+    invited_by: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/staff_invitation.html")]
+struct StaffInvitationHtml<'a> {
+    name: &'a str,
+    clinic: &'a str,
+    invited_by: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/claim_code.txt")]
+struct ClaimCodeText<'a> {
+    name: &'a str,
+    pet: &'a str,
+    clinic: &'a str,
+    code: &'a str,
+    expires: &'a str,
+    register: &'a str,
+    claim: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/claim_code.html")]
+struct ClaimCodeHtml<'a> {
+    name: &'a str,
+    pet: &'a str,
+    clinic: &'a str,
+    code: &'a str,
+    expires: &'a str,
+    register: &'a str,
+    claim: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/admin_alert.txt")]
+struct AdminAlertText<'a> {
+    name: &'a str,
+    problems: &'a [String],
+    admin: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/admin_alert.html")]
+struct AdminAlertHtml<'a> {
+    name: &'a str,
+    problems: &'a [String],
+    admin: &'a str,
+}
+
 /// `site` joined with `path` and, if given, `?token=`.
 fn link(site: &Url, path: &str, token: Option<&str>) -> String {
     let mut url = site.clone();
@@ -99,6 +157,83 @@ pub(super) fn render(mail: &Mail, site: &Url) -> Result<(String, String)> {
             Ok((
                 rendered(ResetPasswordText { name, link }.render())?,
                 rendered(ResetPasswordHtml { name, link }.render())?,
+            ))
+        }
+        Mail::AdminAlert { name, problems } => {
+            let admin = &link(site, "/admin", None);
+            Ok((
+                rendered(
+                    AdminAlertText {
+                        name,
+                        problems,
+                        admin,
+                    }
+                    .render(),
+                )?,
+                rendered(
+                    AdminAlertHtml {
+                        name,
+                        problems,
+                        admin,
+                    }
+                    .render(),
+                )?,
+            ))
+        }
+        Mail::ClaimCode {
+            name,
+            pet,
+            clinic,
+            code,
+            expires,
+        } => {
+            let (register, claim) = (&link(site, "/register", None), &link(site, "/", None));
+            let text = ClaimCodeText {
+                name,
+                pet,
+                clinic,
+                code,
+                expires,
+                register,
+                claim,
+            };
+            let html = ClaimCodeHtml {
+                name,
+                pet,
+                clinic,
+                code,
+                expires,
+                register,
+                claim,
+            };
+            Ok((rendered(text.render())?, rendered(html.render())?))
+        }
+        Mail::StaffInvitation {
+            name,
+            clinic,
+            invited_by,
+            token,
+        } => {
+            let link = &link(site, "/accept-invitation", Some(token));
+            Ok((
+                rendered(
+                    StaffInvitationText {
+                        name,
+                        clinic,
+                        invited_by,
+                        link,
+                    }
+                    .render(),
+                )?,
+                rendered(
+                    StaffInvitationHtml {
+                        name,
+                        clinic,
+                        invited_by,
+                        link,
+                    }
+                    .render(),
+                )?,
             ))
         }
     }

@@ -376,3 +376,29 @@ async fn parallel_guesses_cannot_slip_under_the_limit(pool: PgPool) {
         "only {limit} passwords are ever checked"
     );
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_failed_sign_in_never_stores_the_typed_address(pool: PgPool) {
+    let olivia = register(&pool, "olivia@example.org").await;
+    attempt(&pool, "nobody@example.org", "whatever it was")
+        .await
+        .unwrap();
+    attempt(&pool, "olivia@example.org", "wrong password!")
+        .await
+        .unwrap();
+
+    let rows: Vec<(Option<uuid::Uuid>, String)> = sqlx::query_as(
+        "select actor_id, coalesce(detail::text, '') from audit_events where action = 'sign_in_failed' order by at",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|(_, detail)| !detail.contains('@')), "{rows:?}");
+    assert_eq!(rows[0].0, None);
+    assert_eq!(
+        rows[1].0,
+        Some(olivia.0),
+        "a failure against an account names the account"
+    );
+}

@@ -4,21 +4,35 @@ use crate::fixtures::{HASHER, clinic, owner, pet, user};
 use pawfile::{
     admin,
     audit::{Action, Filter},
-    auth::{NewUser, SignInAttempt, SignInOutcome, load_session_user, sign_in},
-    domain::{ClinicName, DisplayName, Email, NewPassword, Role, Roles},
+    auth::{
+        SignInAttempt, SignInOutcome, StaffInvitation, accept_invitation, invitation, invite_staff,
+        load_session_user, sign_in,
+    },
+    domain::{ClinicName, DisplayName, Email, Role},
     error::Error,
     pets,
 };
 use sqlx::PgPool;
 
-fn staff_account(email: &str, clinic: pawfile::domain::ClinicId) -> NewUser {
-    NewUser {
+fn staff_invitation(email: &str, clinic: pawfile::domain::ClinicId) -> StaffInvitation {
+    StaffInvitation {
         email: Email::parse(email).unwrap(),
         display_name: DisplayName::parse("Nina Nurse").unwrap(),
-        password: NewPassword::parse("initial password").unwrap(),
-        roles: Roles::new([Role::Staff]),
-        clinic_id: Some(clinic),
+        clinic_id: clinic,
+        also_admin: false,
     }
+}
+
+/// The token of the newest invitation queued for `email` (no sender runs in these tests).
+async fn invitation_token(pool: &PgPool, email: &str) -> String {
+    sqlx::query_scalar(
+        "select message->>'token' from mail_outbox
+         where recipient = $1 and kind = 'staff_invitation' order by id desc limit 1",
+    )
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -31,9 +45,7 @@ async fn only_admins_administer(pool: PgPool) {
             .await
             .map(drop),
         admin::list_clinics(&pool, &alice).await.map(drop),
-        admin::create_staff(&pool, &HASHER, &alice, staff_account("x@example.org", riverside))
-            .await
-            .map(drop),
+        invite_staff(&pool, &alice, staff_invitation("x@example.org", riverside)).await,
         admin::list_users(&pool, &alice, "").await.map(drop),
         admin::disable_user(&pool, &alice, alice.user.id).await,
         admin::audit_trail(&pool, &alice, &Filter::default(), 1)
@@ -54,14 +66,43 @@ async fn admins_create_clinics_and_their_staff(pool: PgPool) {
         .await
         .unwrap();
     let duplicate = admin::create_clinic(&pool, &root, &ClinicName::parse("RIVERSIDE").unwrap()).await;
-    let nina = admin::create_staff(
-        &pool,
-        &HASHER,
-        &root,
-        staff_account("nina@example.org", riverside),
-    )
-    .await
-    .unwrap();
+    invite_staff(&pool, &root, staff_invitation("nina@example.org", riverside))
+        .await
+        .unwrap();
+    // A second invitation replaces the first.
+    let first = invitation_token(&pool, "nina@example.org").await;
+    invite_staff(&pool, &root, staff_invitation("nina@example.org", riverside))
+        .await
+        .unwrap();
+    let token = invitation_token(&pool, "nina@example.org").await;
+    assert!(invitation(&pool, &first).await.is_err(), "replaced");
+    let view = invitation(&pool, &token).await.unwrap();
+    assert_eq!(
+        (
+            view.email.as_str(),
+            view.display_name.as_str(),
+            view.clinic_name.as_str()
+        ),
+        ("nina@example.org", "Nina Nurse", "Riverside")
+    );
+    let too_short = accept_invitation(&pool, &HASHER, &token, "short", None).await;
+    assert!(
+        matches!(&too_short, Err(Error::Invalid(invalid)) if invalid.field == "password"),
+        "{too_short:?}"
+    );
+    let nina = accept_invitation(&pool, &HASHER, &token, "initial password", None)
+        .await
+        .unwrap();
+    let again = accept_invitation(&pool, &HASHER, &token, "another password", None).await;
+    assert!(
+        matches!(&again, Err(Error::Invalid(invalid)) if invalid.field == "token"),
+        "{again:?}"
+    );
+    let taken = invite_staff(&pool, &root, staff_invitation("nina@example.org", riverside)).await;
+    assert!(
+        matches!(&taken, Err(Error::Invalid(invalid)) if invalid.field == "email"),
+        "{taken:?}"
+    );
 
     assert!(matches!(duplicate, Err(Error::Conflict(_))));
     let clinics = admin::list_clinics(&pool, &root).await.unwrap();

@@ -10,7 +10,7 @@ use pawfile::{
 use sqlx::PgPool;
 
 /// A document row (the start page reads rows only), `thumbnail` saying whether it has a preview.
-async fn document(
+pub(crate) async fn document(
     pool: &PgPool,
     pet: PetId,
     by: &Actor,

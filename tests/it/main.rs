@@ -48,6 +48,7 @@ macro_rules! on_both_s3_servers_with_pool {
 
 mod accounts;
 mod admin;
+mod alerts;
 mod backup;
 mod db;
 mod documents;

@@ -173,6 +173,46 @@ pub async fn reset_password(token: String, new_password: String) -> Result<Strin
     )
 }
 
+/// The staff invitation a link carries (who, which clinic), if it still works.
+/// `GET /api/invitation?token=...`.
+#[server(endpoint = "invitation", input = GetUrl)]
+pub async fn invitation(token: String) -> Result<pawfile::domain::InvitationView, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            Ok(pawfile::auth::invitation(&ctx.state.db, &token).await?)
+        }
+        .await,
+    )
+}
+
+/// Accepts a staff invitation with the password its owner chose; signs them in.
+/// `POST /api/invitation/accept` with `token`, `password`.
+#[server(endpoint = "invitation/accept")]
+pub async fn accept_invitation(token: String, password: String) -> Result<SessionUser, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let state = &ctx.state;
+            let user_id = pawfile::auth::accept_invitation(
+                &state.db,
+                &state.hasher,
+                &token,
+                &password,
+                Some(ctx.client.addr),
+            )
+            .await?;
+            session::start(&ctx.session, user_id, 0).await?;
+            let user = pawfile::auth::load_session_user(&state.db, user_id, 0)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)?;
+            ctx.redirect_html_form("/");
+            Ok(user)
+        }
+        .await,
+    )
+}
+
 /// Signs in with e-mail and password; sets the session cookie.
 ///
 /// `POST /api/login` with form fields `email`, `password`.

@@ -73,18 +73,18 @@ pub async fn create_clinic(name: String) -> Result<pawfile::domain::ClinicId, Ap
     )
 }
 
-/// Creates a staff account for a clinic (admins). `POST /api/admin/staff/create` with `clinic_id`,
-/// `email`, `display_name`, `password` (the initial password, to hand over), optional `also_admin`.
-#[server(endpoint = "admin/staff/create")]
-pub async fn create_staff(
+/// Invites a member of staff to a clinic (admins): they get a link (7 days, once) to choose their own
+/// password. `POST /api/admin/staff/invite` with `clinic_id`, `email`, `display_name`, optional
+/// `also_admin`.
+#[server(endpoint = "admin/staff/invite")]
+pub async fn invite_staff(
     clinic_id: String,
     email: String,
     display_name: String,
-    password: String,
     #[server(default)] also_admin: Option<String>,
-) -> Result<pawfile::domain::UserId, ApiError> {
+) -> Result<(), ApiError> {
     use crate::http::{RequestContext, respond};
-    use pawfile::domain::{DisplayName, Email, NewPassword, Role, Roles};
+    use pawfile::domain::{DisplayName, Email};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -92,18 +92,15 @@ pub async fn create_staff(
             let clinic = clinic_id
                 .parse()
                 .map_err(|_| ApiError::invalid("clinic_id", "Choose the clinic the account belongs to."))?;
-            let mut roles = vec![Role::Staff];
-            if also_admin.is_some_and(|value| !value.is_empty() && value != "false") {
-                roles.push(Role::Admin);
-            }
-            let user = pawfile::auth::NewUser {
+            let invitation = pawfile::auth::StaffInvitation {
                 email: Email::parse(&email)?,
                 display_name: DisplayName::parse(&display_name)?,
-                password: NewPassword::parse_for(&password, &[&email, &display_name])?,
-                roles: Roles::new(roles),
-                clinic_id: Some(clinic),
+                clinic_id: clinic,
+                also_admin: also_admin.is_some_and(|value| !value.is_empty() && value != "false"),
             };
-            Ok(pawfile::admin::create_staff(&ctx.state.db, &ctx.state.hasher, &actor, user).await?)
+            pawfile::auth::invite_staff(&ctx.state.db, &actor, invitation).await?;
+            ctx.state.tasks.mail.notify_one();
+            Ok(())
         }
         .await,
     )

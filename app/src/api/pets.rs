@@ -291,6 +291,7 @@ pub async fn register_walk_in(
             let details = PetDetails::parse(&form, actor.today())?;
             let owner = pawfile::pets::parse_owner_contact(&owner_name, &owner_email)?;
             let issued = pawfile::pets::register_walk_in(&ctx.state.db, &actor, &details, &owner).await?;
+            ctx.state.tasks.mail.notify_one();
             hand_over_code(&ctx, &issued).await?;
             Ok(issued)
         }
@@ -307,6 +308,7 @@ pub async fn reissue_claim_code(pet_id: PetId) -> Result<IssuedClaimCode, ApiErr
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
             let issued = pawfile::pets::reissue_claim_code(&ctx.state.db, &actor, pet_id).await?;
+            ctx.state.tasks.mail.notify_one();
             hand_over_code(&ctx, &issued).await?;
             Ok(issued)
         }

@@ -8,7 +8,7 @@
 use crate::api::{PetPage, ScrubProgress};
 use crate::error::ApiError;
 use pawfile::domain::{
-    AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, Home, IntegrityIssue,
+    AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, Home, IntegrityIssue, InvitationView,
     IssuedClaimCode, MailProblem, MailStatus, PetSummary, RecordHit, RecordView, SessionUser, StorageReport,
     StorageUsage, UploadRules, UserSummary,
 };
@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         DocumentView,
         Home,
         IntegrityIssue,
+        InvitationView,
         MailProblem,
         MailStatus,
         IssuedClaimCode,
@@ -192,6 +193,18 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         Sentence,
     )
     .answering(202),
+    get(
+        "/api/invitation",
+        "The staff invitation a link carries, if it still works",
+        &[Text("token")],
+        Schema("InvitationView"),
+    ),
+    post(
+        "/api/invitation/accept",
+        "Accepts a staff invitation with the chosen password; signs in",
+        &[Text("token"), Text("password")],
+        Schema("SessionUser"),
+    ),
     post(
         "/api/password/reset",
         "Sets a new password from a reset link; every session of the account ends",
@@ -255,16 +268,15 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         Id,
     ),
     post(
-        "/api/admin/staff/create",
-        "Admins: creates a staff account",
+        "/api/admin/staff/invite",
+        "Admins: invites a member of staff to a clinic (a mailed link to choose their password)",
         &[
             Text("clinic_id"),
             Text("email"),
             Text("display_name"),
-            Text("password"),
             OptionalText("also_admin"),
         ],
-        Id,
+        Nothing,
     ),
     get(
         "/api/admin/users",

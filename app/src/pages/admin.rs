@@ -2,26 +2,23 @@
 
 use super::components::{ErrorNotice, FieldError, FormError, action_error, described_by, invalid, query};
 use crate::api::{
-    CreateClinic, CreateStaff, DisableUser, admin_clinics, admin_users, audit_trail, integrity_issues,
+    CreateClinic, DisableUser, InviteStaff, admin_clinics, admin_users, audit_trail, integrity_issues,
     mail_status, scrub_coverage, storage_usage,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
-use pawfile::domain::{AUDIT_ACTIONS, NewPassword};
+use pawfile::domain::AUDIT_ACTIONS;
 
 /// Clinics and staff accounts.
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let create_clinic = ServerAction::<CreateClinic>::new();
-    let create_staff = ServerAction::<CreateStaff>::new();
-    let clinics = Resource::new(
-        move || (create_clinic.version().get(), create_staff.version().get()),
-        |_| admin_clinics(),
-    );
+    let invite_staff = ServerAction::<InviteStaff>::new();
+    let clinics = Resource::new(move || create_clinic.version().get(), |_| admin_clinics());
     let clinic_error = action_error(create_clinic);
-    let staff_error = action_error(create_staff);
-    let staff_created = move || matches!(create_staff.value().get(), Some(Ok(_)));
+    let staff_error = action_error(invite_staff);
+    let staff_invited = move || matches!(invite_staff.value().get(), Some(Ok(_)));
     view! {
         <Title text="Administration · Pawfile" />
         <section class="card">
@@ -62,11 +59,11 @@ pub fn AdminPage() -> impl IntoView {
             </ActionForm>
         </section>
         <section class="card">
-            <h2>"New staff account"</h2>
-            <p class="hint">"Hand the initial password to the person in a safe way; they can change it on their account page."</p>
-            {move || staff_created().then(|| view! { <p class="ok" role="status">"Staff account created."</p> })}
-            <ActionForm action=create_staff>
-                <FormError error=staff_error fields=&["clinic_id", "email", "display_name", "password"] />
+            <h2>"Invite staff"</h2>
+            <p class="hint">"The person gets a link by e-mail (it works once, for 7 days) and chooses their own password."</p>
+            {move || staff_invited().then(|| view! { <p class="ok" role="status" data-testid="invited">"Invitation sent."</p> })}
+            <ActionForm action=invite_staff>
+                <FormError error=staff_error fields=&["clinic_id", "email", "display_name"] />
                 <label for="clinic_id">"Clinic"</label>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
@@ -88,11 +85,8 @@ pub fn AdminPage() -> impl IntoView {
                 <label for="staff_email">"E-mail address"</label>
                 <input id="staff_email" name="email" aria-describedby=described_by(staff_error, "email") aria-invalid=invalid(staff_error, "email") type="email" required />
                 <FieldError error=staff_error field="email" />
-                <label for="staff_password">"Initial password"</label>
-                <input id="staff_password" name="password" aria-describedby=described_by(staff_error, "password") aria-invalid=invalid(staff_error, "password") type="text" autocomplete="off" minlength=NewPassword::MIN_LEN required />
-                <FieldError error=staff_error field="password" />
                 <label class="checkbox"><input type="checkbox" name="also_admin" value="true" />" Also an administrator"</label>
-                <button type="submit">"Create staff account"</button>
+                <button type="submit">"Send the invitation"</button>
             </ActionForm>
         </section>
     }

@@ -2,7 +2,7 @@
 
 use super::components::{FieldError, FormError, PasswordField, described_by, invalid, query};
 use crate::{
-    api::{ForgotPassword, Login, Register, ResetPassword, VerifyEmail},
+    api::{AcceptInvitation, ForgotPassword, Login, Register, ResetPassword, VerifyEmail, invitation},
     auth_state::AuthState,
 };
 use leptos::prelude::*;
@@ -188,6 +188,55 @@ pub fn ResetPasswordPage() -> impl IntoView {
                     "Set the new password"
                 </button>
             </ActionForm>
+        </section>
+    }
+}
+
+/// Where a staff invitation's link leads: who is invited to which clinic, and the password they choose.
+#[component]
+pub fn AcceptInvitationPage() -> impl IntoView {
+    let token = query("token");
+    let details = Resource::new(move || token.get(), invitation);
+    let action = ServerAction::<AcceptInvitation>::new();
+    let value = action.value();
+    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    let error = Signal::derive(move || value.get().and_then(Result::err));
+    view! {
+        <Title text="Join your clinic · Pawfile" />
+        <section class="card narrow">
+            <h1>"Join your clinic on Pawfile"</h1>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match details.await {
+                        Ok(invited) => view! {
+                            <p data-testid="invitation">
+                                {format!("{}, you are invited as staff of {}. You sign in as {}.", invited.display_name, invited.clinic_name, invited.email)}
+                            </p>
+                            <ActionForm action=action>
+                                <FormError error=error fields=&["password"] />
+                                <input type="hidden" name="token" value=move || token.get() />
+                                <PasswordField
+                                    name="password" error=error
+                                    label="Choose your password"
+                                    autocomplete="new-password"
+                                    minlength=NewPassword::MIN_LEN
+                                />
+                                <p class="hint">{format!(
+                                    "At least {} characters and hard to guess: a few unrelated words work well.",
+                                    NewPassword::MIN_LEN,
+                                )}</p>
+                                <FieldError error=error field="password" />
+                                <button type="submit" disabled=move || action.pending().get()>
+                                    "Set my password and sign in"
+                                </button>
+                            </ActionForm>
+                        }.into_any(),
+                        Err(error) => view! {
+                            <p class="form-error" role="alert">{error.to_string()}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

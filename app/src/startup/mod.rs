@@ -134,6 +134,24 @@ fn spawn_background_tasks(
         tokio::spawn(reconcile),
         tokio::spawn(thumbnails),
     ];
+    if state.config.admin_alerts {
+        let (db, signals) = (state.db.clone(), state.tasks.clone());
+        tasks.push(tokio::spawn(tasks::run_periodically(
+            "admin alerts",
+            ALERT_INTERVAL,
+            shutdown.clone(),
+            move || {
+                let (db, signals) = (db.clone(), signals.clone());
+                async move {
+                    let new = pawfile::alerts::notify_admins(&db).await?;
+                    if new > 0 {
+                        signals.mail.notify_one();
+                    }
+                    Ok(new)
+                }
+            },
+        )));
+    }
     if let BackupSchedule::Daily(hour, minute) = state.config.backup_schedule {
         tasks.push(tokio::spawn(backup_schedule(
             state.backup.clone(),
@@ -155,6 +173,9 @@ fn spawn_background_tasks(
 /// How often the server looks for mail that is due (a retry, or mail queued by another replica); mail
 /// queued here is sent at once.
 const MAIL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often the server looks for problems to tell admins of by mail.
+const ALERT_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 /// How often the server looks whether a weekly drill is due.
 const DRILL_CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -506,6 +527,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         backup_key_beside_data,
         backup_separation,
         backup_drill: drill_setup(settings, backup_key_beside_data)?,
+        admin_alerts: true,
     };
     let policy = Policy {
         recipients,

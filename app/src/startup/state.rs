@@ -45,6 +45,9 @@ pub struct RuntimeConfig {
     /// The weekly restore drill: the key it decrypts with and its scratch database, when configured
     /// (or the embedded default, whose key sits in the data folder).
     pub backup_drill: Option<DrillSetup>,
+    /// Whether admins are told by mail of failed backups and drills, stale backups and flagged
+    /// documents (checked every ten minutes; off in tests that do not test it).
+    pub admin_alerts: bool,
 }
 
 /// How much one user may do per hour, counted in PostgreSQL so the limits hold across replicas.

@@ -414,3 +414,150 @@ async fn recipients(app: &crate::support::TestApp) -> Vec<String> {
         .map(|mail| mail.to)
         .collect()
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn invited_staff_choose_their_own_password_from_the_link_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let riverside = app.create_clinic("Riverside").await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let admin = app.browser_for("admin@example.org").await;
+
+    let response = admin
+        .post(app.url("/api/admin/staff/invite"))
+        .form(&[
+            ("clinic_id", riverside.0.to_string()),
+            ("email", "Nina@Example.org".to_owned()),
+            ("display_name", "Nina Nurse".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let mail = app.mail_to("nina@example.org", 1).await;
+    assert_eq!(mail[0].subject, "You are invited to Pawfile");
+    assert!(mail[0].text.contains("Riverside"), "{}", mail[0].text);
+    let token = mail[0].token("/accept-invitation").expect("an invitation link");
+    assert_eq!(
+        count(
+            &app.pool,
+            "select count(*) from users where email = 'nina@example.org'"
+        )
+        .await,
+        0
+    );
+
+    let (client, _) = client_with_jar();
+    let (status, view) = json(
+        client
+            .get(app.url("/api/invitation"))
+            .query(&[("token", &token)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["clinic_name"], "Riverside");
+    assert_eq!(view["email"], "nina@example.org");
+    let accept = |password: &'static str| {
+        client
+            .post(app.url("/api/invitation/accept"))
+            .form(&[("token", token.as_str()), ("password", password)])
+            .send()
+    };
+    let (status, user) = json(accept("nina's own passphrase").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["roles"], serde_json::json!(["staff"]));
+    assert_eq!(user["clinic_name"], "Riverside");
+    let me: Value = client
+        .get(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "nina@example.org");
+
+    let (status, body) = json(accept("another passphrase!").await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "token");
+    let (status, _) = json(app.login("nina@example.org", "nina's own passphrase").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        count(
+            &app.pool,
+            "select count(*) from audit_events where action in ('invite_staff', 'create_staff')"
+        )
+        .await,
+        2
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_invitation_expires_after_seven_days_and_only_admins_invite(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let riverside = app.create_clinic("Riverside").await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let admin = app.browser_for("admin@example.org").await;
+    let form = [
+        ("clinic_id", riverside.0.to_string()),
+        ("email", "nina@example.org".to_owned()),
+        ("display_name", "Nina Nurse".to_owned()),
+    ];
+    app.create_user("vet@example.org", &[Role::Staff], Some(riverside))
+        .await;
+    let vet = app.browser_for("vet@example.org").await;
+    let refused = vet
+        .post(app.url("/api/admin/staff/invite"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    admin
+        .post(app.url("/api/admin/staff/invite"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let token = app.mail_to("nina@example.org", 1).await[0]
+        .token("/accept-invitation")
+        .unwrap();
+    let days_left: f64 = sqlx::query_scalar(
+        "select extract(epoch from expires_at - now())::float8 / 86400 from staff_invitations",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!((6.99..=7.0).contains(&days_left), "{days_left}");
+    sqlx::query("update staff_invitations set expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let (status, body) = json(
+        app.post_form(
+            "/api/invitation/accept",
+            &[("token", &token), ("password", "nina's own passphrase")],
+        )
+        .await,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "token");
+    assert_eq!(
+        count(
+            &app.pool,
+            "select count(*) from users where email = 'nina@example.org'"
+        )
+        .await,
+        0
+    );
+}

@@ -264,6 +264,11 @@ async fn walk_in_registration_claim_and_registration_with_a_code(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{issued}");
     let code = issued["code"].as_str().unwrap().to_owned();
     let pet = issued["pet_id"].as_str().unwrap().to_owned();
+    // The owner the clinic named gets the code by mail too.
+    let mail = app.mail_to("walter@example.org", 1).await;
+    assert!(mail[0].subject.contains("claim code"), "{}", mail[0].subject);
+    assert!(mail[0].text.contains(&code), "{}", mail[0].text);
+    assert!(mail[0].text.contains("Walter Walkin"), "{}", mail[0].text);
 
     let response = app
         .client

@@ -534,6 +534,7 @@ pub fn server_functions() -> Vec<(String, String)> {
 const READ_ONLY: &[&str] = &[
     "/api/account/storage",
     "/api/account/time-zones",
+    "/api/invitation",
     "/api/admin/audit",
     "/api/admin/backups",
     "/api/admin/clinics",

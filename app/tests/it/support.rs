@@ -47,6 +47,7 @@ pub fn test_config() -> RuntimeConfig {
         backup_key_beside_data: false,
         backup_separation: Vec::new(),
         backup_drill: None,
+        admin_alerts: false,
     }
 }
 
@@ -371,13 +372,22 @@ impl TestApp {
 
     /// Follows the link of the newest sign-up mail for `to`: the `/api/verify-email` answer.
     pub async fn verify_newest(&self, to: &str) -> Response {
-        let mail = self.mail_to(to, 1).await;
-        let token = mail
-            .iter()
-            .rev()
-            .find_map(|mail| mail.token("/verify-email"))
-            .expect("a sign-up link");
-        self.post_form("/api/verify-email", &[("token", &token)]).await
+        let folder = self
+            .mail_folder
+            .as_ref()
+            .expect("this app writes its mail into a folder");
+        for _ in 0..200 {
+            let token = ReceivedMail::in_folder(folder.path())
+                .iter()
+                .rev()
+                .filter(|mail| mail.to == to)
+                .find_map(|mail| mail.token("/verify-email"));
+            if let Some(token) = token {
+                return self.post_form("/api/verify-email", &[("token", &token)]).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no sign-up link for {to} within 10 s")
     }
 
     /// Signs up as an owner and follows the mailed link: the `/api/verify-email` answer (signed in).
