@@ -872,18 +872,18 @@ impl User {
         })
     }
 
-    async fn register(base: &str, email: &str) -> Result<Self> {
-        let user = Self::new(base)?;
-        user.post_form(
-            "/api/register",
-            &[
-                ("email", email),
-                ("display_name", "Bench"),
-                ("password", "benchmark password"),
-            ],
-        )
-        .await?;
-        Ok(user)
+    /// An owner account made directly in the database (signing up waits for a mailed link), signed in.
+    async fn owner(pool: &PgPool, base: &str, email: &str) -> Result<Self> {
+        use pawfile::domain::{DisplayName, Email, NewPassword, Role, Roles};
+        let account = pawfile::auth::NewUser {
+            email: Email::parse(email)?,
+            display_name: DisplayName::parse("Bench")?,
+            password: NewPassword::parse("benchmark password")?,
+            roles: Roles::new([Role::Owner]),
+            clinic_id: None,
+        };
+        pawfile::auth::create_user(pool, &pawfile::auth::PasswordHasher::new(1), account).await?;
+        Self::login(base, email, "benchmark password").await
     }
 
     async fn login(base: &str, email: &str, password: &str) -> Result<Self> {
@@ -1123,7 +1123,7 @@ async fn transfer_rows(ctx: &Ctx, stores: &Stores, rows: &[Row], report: &mut Re
     let scale = ctx.scale;
     let site = Site::fresh(ctx, stores).await?;
     let (server, _) = site.serve().await?;
-    let user = User::register(&server.base, "transfer@example.org").await?;
+    let user = User::owner(&site.pool, &server.base, "transfer@example.org").await?;
     let pet = user.create_pet("Transfer").await?;
     let s3 = site.documents.client();
     let bucket = site.documents.name.clone();
@@ -1335,7 +1335,7 @@ async fn memory_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     let scale = ctx.scale;
     let site = Site::fresh(ctx, stores).await?;
     let (server, _) = site.serve().await?;
-    let user = User::register(&server.base, "memory@example.org").await?;
+    let user = User::owner(&site.pool, &server.base, "memory@example.org").await?;
     let pet = user.create_pet("Memory").await?;
     user.upload(&pet, 16 * MIB).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1440,7 +1440,7 @@ async fn concurrency_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Re
     let (server, _) = site.serve().await?;
     let mut users = Vec::new();
     for index in 0..10 {
-        let user = User::register(&server.base, &format!("concurrent{index}@example.org")).await?;
+        let user = User::owner(&site.pool, &server.base, &format!("concurrent{index}@example.org")).await?;
         let pet = user.create_pet("Concurrent").await?;
         user.upload(&pet, MIB).await?;
         users.push((user, pet));
@@ -1589,7 +1589,7 @@ async fn pages_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<(
     let site = Site::fresh(ctx, stores).await?;
     let (server, _) = site.serve().await?;
     site.pawfile(&["seed-demo"], &[]).await?;
-    let owner = User::register(&server.base, "pages@example.org").await?;
+    let owner = User::owner(&site.pool, &server.base, "pages@example.org").await?;
     let vet = User::login(&server.base, "vet@pawfile.test", "vet-demo-pass").await?;
     let pet = owner.create_pet("Pepper").await?;
     let clinics = owner.get_json("/api/clinics").await?;
@@ -1822,7 +1822,7 @@ async fn backup_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Result<
     let (server, _) = site.serve().await?;
     site.pawfile(&["seed-demo"], &[]).await?;
     let admin = User::login(&server.base, "admin@pawfile.test", "admin-demo-pass").await?;
-    let owner = User::register(&server.base, "backup@example.org").await?;
+    let owner = User::owner(&site.pool, &server.base, "backup@example.org").await?;
     let pet = owner.create_pet("Backup").await?;
     let seeding = Instant::now();
     stream::iter(0..scale.backup_files)
