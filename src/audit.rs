@@ -61,6 +61,12 @@ actions! {
     DisableUser => "disable_user", "disabled an account";
     /// A password was changed.
     ChangePassword => "change_password", "changed their password";
+    /// Two-factor sign-in was turned on.
+    EnableTwoFactor => "enable_2fa", "turned on two-factor sign-in";
+    /// New recovery codes replaced the old ones.
+    RenewRecoveryCodes => "renew_recovery_codes", "made new two-factor recovery codes";
+    /// Someone's second factor was reset (an admin, or `pawfile reset-2fa`).
+    ResetTwoFactor => "reset_2fa", "reset a second factor";
     /// A password was reset through an e-mailed link.
     ResetPassword => "reset_password", "reset their password with an e-mailed link";
     /// A clinic was created.

@@ -19,6 +19,18 @@ fn parse_duration(value: &str) -> Result<Duration, humantime::DurationError> {
 }
 
 /// Parses one trusted proxy: an address (`10.0.0.7`) or a network (`10.0.0.0/8`).
+/// A role that must sign in with a second factor, or `none`.
+fn parse_two_factor_role(value: &str) -> Result<Option<crate::domain::Role>, String> {
+    use crate::domain::Role;
+    match value.trim() {
+        "none" | "" => Ok(None),
+        "owner" => Ok(Some(Role::Owner)),
+        "staff" => Ok(Some(Role::Staff)),
+        "admin" => Ok(Some(Role::Admin)),
+        other => Err(format!("{other:?}: expected owner, staff, admin or none")),
+    }
+}
+
 fn parse_proxy(value: &str) -> Result<IpNet, String> {
     let value = value.trim();
     value
@@ -525,6 +537,16 @@ pub struct HttpSettings {
         default_value = "5/1h"
     )]
     pub limit_mails_per_recipient: crate::rate_limit::Limit,
+    /// Roles that must sign in with a second factor (a TOTP app), comma-separated, or `none`. Someone
+    /// in such a role without one can only set it up until they have.
+    #[arg(
+        long = "require-two-factor",
+        env = "PAWFILE_REQUIRE_TWO_FACTOR",
+        value_delimiter = ',',
+        default_value = "staff,admin",
+        value_parser = parse_two_factor_role
+    )]
+    pub require_two_factor: Vec<Option<crate::domain::Role>>,
     /// Claim-code attempts per user, per window (only wrong codes count).
     #[arg(
         long = "limit-claim-attempts",

@@ -19,6 +19,9 @@ pub struct DemoAccount {
     pub display_name: &'static str,
     /// What the account is for.
     pub role: &'static str,
+    /// Its TOTP key (base32), for accounts that sign in with a second factor: known, so that the README
+    /// and the tests can compute the codes (any authenticator app takes it too).
+    pub totp_secret: Option<&'static str>,
 }
 
 /// The demo clinic's name.
@@ -31,18 +34,21 @@ pub const DEMO_ACCOUNTS: [DemoAccount; 3] = [
         password: "owner-demo-pass",
         display_name: "Olivia Owner",
         role: "pet owner",
+        totp_secret: None,
     },
     DemoAccount {
         email: "vet@pawfile.test",
         password: "vet-demo-pass",
         display_name: "Dr. Victor Vet",
         role: "veterinarian at the demo clinic",
+        totp_secret: Some("PAWFILEDEMOVETAAAAAAAAAAAAAAAAAA"),
     },
     DemoAccount {
         email: "admin@pawfile.test",
         password: "admin-demo-pass",
         display_name: "Ada Admin",
         role: "administrator",
+        totp_secret: Some("PAWFILEDEMOADMINAAAAAAAAAAAAAAAA"),
     },
 ];
 
@@ -114,6 +120,9 @@ pub async fn seed_demo(pool: &PgPool, hasher: &PasswordHasher, only_if_empty: bo
             },
         )
         .await?;
+        if let Some(secret) = account.totp_secret {
+            crate::auth::two_factor::set_known_secret(pool, id, secret).await?;
+        }
         ids.push(id);
     }
     let owner: UserId = ids[0];

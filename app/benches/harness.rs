@@ -1440,7 +1440,12 @@ async fn concurrency_rows(ctx: &Ctx, stores: &Stores, report: &mut Report) -> Re
     let (server, _) = site.serve().await?;
     let mut users = Vec::new();
     for index in 0..10 {
-        let user = User::owner(&site.pool, &server.base, &format!("concurrent{index}@example.org")).await?;
+        let user = User::owner(
+            &site.pool,
+            &server.base,
+            &format!("concurrent{index}@example.org"),
+        )
+        .await?;
         let pet = user.create_pet("Concurrent").await?;
         user.upload(&pet, MIB).await?;
         users.push((user, pet));

@@ -82,6 +82,16 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn off someone's second factor (for example the last administrator's, with a lost phone); they
+    /// set it up again at their next sign-in. Audited.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        /// The account's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
     /// Compare the documents bucket with the database once: remove orphan objects, flag missing or
     /// damaged ones, read back a sample. Prints the report; exits 1 if problems were flagged.
     Reconcile {
@@ -291,6 +301,23 @@ async fn run(command: Command) -> Result<(), CliError> {
                 }
             ));
             Ok(())
+        }
+        Command::ResetTwoFactor { database, email } => {
+            let email = Email::parse(&email).map_err(|err| CliError::Invalid(format!("--email: {err}")))?;
+            let pool = db::connect(&database).await?;
+            db::migrate(&pool).await?;
+            match pawfile::auth::two_factor::reset_by_email(&pool, &email).await {
+                Ok(id) => {
+                    say(&format!(
+                        "Two-factor sign-in of {email} ({id}) is off; it is set up again at the next sign-in."
+                    ));
+                    Ok(())
+                }
+                Err(pawfile::error::Error::NotFound) => {
+                    Err(CliError::Invalid(format!("--email: no account uses {email}")))
+                }
+                Err(err) => Err(err.into()),
+            }
         }
         Command::Reconcile {
             settings,

@@ -1,15 +1,10 @@
 import { expect, test } from "@playwright/test";
-import { failOnConsoleErrors, waitForHydration } from "./helpers";
+import { failOnConsoleErrors, signIn, waitForHydration } from "./helpers";
 
 // The browser-test server runs with PAWFILE_BACKUP_TEST_PACE, so a run lasts long enough to be watched.
 test("the admin backs up now, watches the progress and sees the run complete in the history", async ({ page }) => {
   const errors = failOnConsoleErrors(page);
-  await page.goto("/login");
-  await waitForHydration(page);
-  await page.getByLabel("E-mail address").fill("admin@pawfile.test");
-  await page.locator("#password").fill("admin-demo-pass");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("welcome")).toBeVisible();
+  await signIn(page, "admin@pawfile.test", "admin-demo-pass");
 
   await page.goto("/admin");
   await page.getByRole("link", { name: "Backups" }).click();

@@ -4,6 +4,7 @@ mod invitations;
 mod password;
 mod registration;
 mod reset;
+pub mod two_factor;
 mod users;
 
 pub use invitations::{

@@ -95,6 +95,8 @@ pub struct SignInAttempt<'a> {
     pub email: &'a str,
     /// What was typed as the password.
     pub password: &'a str,
+    /// The second factor (a TOTP code or a recovery code), for accounts that have one on.
+    pub code: Option<&'a str>,
     /// Where the attempt came from.
     pub client_addr: Option<IpAddr>,
 }
@@ -109,6 +111,8 @@ pub enum SignInOutcome {
         /// Their current session generation, to store in the session.
         generation: i64,
     },
+    /// The password matched, and the account signs in with a second factor: ask for the code.
+    CodeNeeded,
     /// Refused, with the message to show. Unknown e-mail and wrong password give the same message.
     Refused(String),
 }
@@ -182,7 +186,8 @@ pub async fn sign_in(
 
     let account = match &email {
         Some(email) => sqlx::query!(
-            r#"select id as "id: UserId", password_hash, session_generation, disabled_at is not null as "disabled!"
+            r#"select id as "id: UserId", password_hash, session_generation, disabled_at is not null as "disabled!",
+                      totp_enabled_at is not null as "two_factor!"
                from users where email = $1"#,
             email.as_str()
         )
@@ -209,6 +214,23 @@ pub async fn sign_in(
             return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned()));
         }
     };
+    if account.two_factor && !account.disabled {
+        match attempt.code.map(str::trim).filter(|code| !code.is_empty()) {
+            None => {
+                // Not a failure: the form asks for the code next.
+                for (key, limit) in taken {
+                    rate_limit::give_back(pool, key, limit).await?;
+                }
+                return Ok(SignInOutcome::CodeNeeded);
+            }
+            // A wrong code counts as a failed sign-in (the attempts taken above stay taken).
+            Some(code) if !super::two_factor::check_second_factor(pool, account.id, code).await? => {
+                audit::record(pool, failure("wrong_code", Some(account.id))).await?;
+                return Ok(SignInOutcome::Refused(super::two_factor::WRONG_CODE.to_owned()));
+            }
+            Some(_) => {}
+        }
+    }
     for (key, limit) in taken {
         rate_limit::give_back(pool, key, limit).await?;
     }
@@ -244,7 +266,8 @@ pub async fn load_session_user(
     let row = sqlx::query!(
         r#"
         select u.id as "id: UserId", u.email, u.display_name, u.roles, u.time_zone,
-               u.clinic_id as "clinic_id: ClinicId", c.name as "clinic_name?"
+               u.clinic_id as "clinic_id: ClinicId", c.name as "clinic_name?",
+               u.totp_enabled_at is not null as "two_factor!"
         from users u
         left join clinics c on c.id = u.clinic_id
         where u.id = $1 and u.session_generation = $2 and u.disabled_at is null
@@ -263,6 +286,7 @@ pub async fn load_session_user(
             clinic_id: row.clinic_id,
             clinic_name: row.clinic_name,
             time_zone: row.time_zone,
+            two_factor: row.two_factor,
         })
     })
     .transpose()

@@ -38,6 +38,7 @@ use uuid::Uuid;
 pub const TABLES: &[&str] = &[
     "clinics",
     "users",
+    "totp_recovery_codes",
     "pets",
     "pet_clinic_access",
     "pet_claim_codes",
@@ -48,7 +49,9 @@ pub const TABLES: &[&str] = &[
 ];
 
 /// Tables left out of a backup, and why: sessions (everyone signs in again after a restore), rate-limit
-/// counters, upload announcements and audit view marks (short-lived), the migrations table (the
+/// counters, upload announcements and audit view marks (short-lived), the mail queue, pending sign-ups,
+/// reset links and invitations (short-lived, and they hold tokens), the alerts already mailed, the
+/// migrations table (the
 /// manifest records the migrations), and the backup catalogue itself (rebuilt from the manifests).
 pub const EXCLUDED: &[&str] = &[
     "tower_sessions.session",

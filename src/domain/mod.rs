@@ -37,7 +37,7 @@ pub use records::{
     Highlight, RecordDetails, RecordForm, RecordHit, RecordKind, RecordRevision, RecordSummary, RecordView,
 };
 pub use roles::{Role, Roles};
-pub use user::{InvitationView, SessionUser};
+pub use user::{InvitationView, SessionUser, TwoFactorEnrolment, TwoFactorStatus};
 
 /// Why a value a person typed was refused: the message is meant for that person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

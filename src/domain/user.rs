@@ -19,6 +19,9 @@ pub struct SessionUser {
     pub clinic_name: Option<String>,
     /// Their time zone (IANA name), if they chose one or their browser told us.
     pub time_zone: Option<String>,
+    /// Whether they sign in with a second factor (a TOTP app).
+    #[serde(default)]
+    pub two_factor: bool,
 }
 
 impl SessionUser {
@@ -38,4 +41,29 @@ pub struct InvitationView {
     pub display_name: String,
     /// The clinic.
     pub clinic_name: String,
+}
+
+/// What enrolling in two-factor sign-in shows: the QR code for an authenticator app, and the same key to
+/// type in by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct TwoFactorEnrolment {
+    /// The key in base32, as authenticator apps take it typed in.
+    pub secret: String,
+    /// The `otpauth://` URL the QR code holds.
+    pub otpauth_url: String,
+    /// The QR code as an SVG document, drawn on the server.
+    pub qr_svg: String,
+}
+
+/// A person's two-factor sign-in, as their account page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct TwoFactorStatus {
+    /// Whether it is on.
+    pub enabled: bool,
+    /// Whether their role requires it (then they cannot work until it is on).
+    pub required: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
 }

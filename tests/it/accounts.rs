@@ -52,6 +52,7 @@ async fn attempt(pool: &PgPool, email: &str, password: &str) -> Result<SignInOut
         SignInAttempt {
             email,
             password,
+            code: None,
             client_addr: Some(ADDR),
         },
     )
@@ -401,4 +402,153 @@ async fn a_failed_sign_in_never_stores_the_typed_address(pool: PgPool) {
         Some(olivia.0),
         "a failure against an account names the account"
     );
+}
+
+async fn attempt_with_code(
+    pool: &PgPool,
+    limits: &rate_limit::AccountLimits,
+    email: &str,
+    code: Option<&str>,
+) -> Result<SignInOutcome, Error> {
+    sign_in(
+        pool,
+        &HASHER,
+        limits,
+        SignInAttempt {
+            email,
+            password: "correct horse battery",
+            code,
+            client_addr: Some(ADDR),
+        },
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn two_factor_sign_in_takes_each_code_once_and_each_recovery_code_once(pool: PgPool) {
+    use pawfile::auth::two_factor::{self, WRONG_CODE, code_for};
+    let nina = crate::fixtures::user(&pool, "nina@example.org", &[Role::Admin], None).await;
+    let enrolment = two_factor::start_enrolment(&pool, &nina).await.unwrap();
+    assert!(
+        enrolment
+            .otpauth_url
+            .starts_with("otpauth://totp/Pawfile:nina%40example.org?"),
+        "{}",
+        enrolment.otpauth_url
+    );
+    assert!(
+        enrolment.qr_svg.contains("<svg"),
+        "the QR code is an SVG drawn on the server"
+    );
+    // A wrong first code does not turn it on.
+    let wrong = two_factor::confirm_enrolment(&pool, &nina, "000000").await;
+    assert!(
+        matches!(&wrong, Err(Error::Invalid(invalid)) if invalid.field == "code"),
+        "{wrong:?}"
+    );
+    let recovery = two_factor::confirm_enrolment(&pool, &nina, &code_for(&enrolment.secret, 0).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(two_factor::status(&pool, nina.user.id).await.unwrap(), (true, 10));
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("select code_hash from totp_recovery_codes")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|hash| hash.len() == 32 && !recovery.iter().any(|code| code.as_bytes() == hash.as_slice()))
+    );
+
+    let limits = LIMITS;
+    let email = "nina@example.org";
+    assert_eq!(
+        attempt_with_code(&pool, &limits, email, None).await.unwrap(),
+        SignInOutcome::CodeNeeded
+    );
+    assert_eq!(
+        attempt_with_code(&pool, &limits, email, Some("123456"))
+            .await
+            .unwrap(),
+        SignInOutcome::Refused(WRONG_CODE.to_owned())
+    );
+    // The code that confirmed enrolment was accepted once already; the next step's code works once.
+    let current = code_for(&enrolment.secret, 0).unwrap();
+    assert_eq!(
+        attempt_with_code(&pool, &limits, email, Some(&current))
+            .await
+            .unwrap(),
+        SignInOutcome::Refused(WRONG_CODE.to_owned()),
+        "a code is not accepted twice"
+    );
+    let next = code_for(&enrolment.secret, 1).unwrap();
+    assert!(matches!(
+        attempt_with_code(&pool, &limits, email, Some(&next))
+            .await
+            .unwrap(),
+        SignInOutcome::SignedIn { .. }
+    ));
+    assert_eq!(
+        attempt_with_code(&pool, &limits, email, Some(&next))
+            .await
+            .unwrap(),
+        SignInOutcome::Refused(WRONG_CODE.to_owned()),
+        "replayed within its window"
+    );
+    // A recovery code, typed loosely, works once.
+    let loose = recovery[3].to_lowercase().replace('-', " ");
+    assert!(matches!(
+        attempt_with_code(&pool, &limits, email, Some(&loose))
+            .await
+            .unwrap(),
+        SignInOutcome::SignedIn { .. }
+    ));
+    assert_eq!(
+        attempt_with_code(&pool, &limits, email, Some(&recovery[3]))
+            .await
+            .unwrap(),
+        SignInOutcome::Refused(WRONG_CODE.to_owned())
+    );
+    assert_eq!(two_factor::status(&pool, nina.user.id).await.unwrap(), (true, 9));
+
+    // An admin resets it: the account signs in with its password alone, and enrols again.
+    let root = crate::fixtures::user(&pool, "root@example.org", &[Role::Admin], None).await;
+    two_factor::reset(&pool, Some(&root), nina.user.id).await.unwrap();
+    assert!(matches!(
+        attempt_with_code(&pool, &limits, email, None).await.unwrap(),
+        SignInOutcome::SignedIn { .. }
+    ));
+    assert_eq!(two_factor::status(&pool, nina.user.id).await.unwrap(), (false, 0));
+    let audited: Vec<String> = sqlx::query_scalar(
+        "select action from audit_events where action in ('enable_2fa', 'reset_2fa') order by at",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, ["enable_2fa", "reset_2fa"]);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn wrong_second_factors_are_throttled_like_wrong_passwords(pool: PgPool) {
+    use pawfile::auth::two_factor;
+    let nina = crate::fixtures::user(&pool, "vera@example.org", &[Role::Owner], None).await;
+    two_factor::set_known_secret(&pool, nina.user.id, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        .await
+        .unwrap();
+    let limits = rate_limit::AccountLimits {
+        sign_in_failures_per_account_and_address: rate_limit::Limit::new(
+            3,
+            std::time::Duration::from_secs(900),
+        ),
+        ..LIMITS
+    };
+    for _ in 0..3 {
+        let outcome = attempt_with_code(&pool, &limits, "vera@example.org", Some("000000")).await;
+        assert!(matches!(outcome, Ok(SignInOutcome::Refused(_))), "{outcome:?}");
+    }
+    // Even the right code is not tried now.
+    let right = two_factor::code_for("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 0).unwrap();
+    let outcome = attempt_with_code(&pool, &limits, "vera@example.org", Some(&right)).await;
+    assert!(matches!(outcome, Err(Error::RateLimited { .. })), "{outcome:?}");
 }

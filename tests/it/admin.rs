@@ -114,6 +114,7 @@ async fn admins_create_clinics_and_their_staff(pool: PgPool) {
         SignInAttempt {
             email: "nina@example.org",
             password: "initial password",
+            code: None,
             client_addr: None,
         },
     )

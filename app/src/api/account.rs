@@ -213,11 +213,17 @@ pub async fn accept_invitation(token: String, password: String) -> Result<Sessio
     )
 }
 
-/// Signs in with e-mail and password; sets the session cookie.
+/// Signs in with e-mail and password (and, for an account with two-factor sign-in on, `code`: the
+/// current code of its authenticator app or a recovery code); sets the session cookie. Without the code
+/// such an account answers 422 naming the field `code`.
 ///
-/// `POST /api/login` with form fields `email`, `password`.
+/// `POST /api/login` with form fields `email`, `password`, optional `code`.
 #[server(endpoint = "login")]
-pub async fn login(email: String, password: String) -> Result<SessionUser, ApiError> {
+pub async fn login(
+    email: String,
+    password: String,
+    #[server(default)] code: String,
+) -> Result<SessionUser, ApiError> {
     use pawfile::auth::{SignInAttempt, SignInOutcome, load_session_user, sign_in};
     respond(
         async {
@@ -226,6 +232,7 @@ pub async fn login(email: String, password: String) -> Result<SessionUser, ApiEr
             let attempt = SignInAttempt {
                 email: &email,
                 password: &password,
+                code: Some(&code),
                 client_addr: Some(ctx.client.addr),
             };
             match sign_in(&state.db, &state.hasher, &state.config.limits.accounts, attempt).await? {
@@ -236,6 +243,12 @@ pub async fn login(email: String, password: String) -> Result<SessionUser, ApiEr
                         .ok_or_else(ApiError::unauthenticated)?;
                     ctx.redirect_html_form("/");
                     Ok(user)
+                }
+                SignInOutcome::CodeNeeded => {
+                    Err(ApiError::invalid("code", pawfile::auth::two_factor::CODE_NEEDED))
+                }
+                SignInOutcome::Refused(error) if error == pawfile::auth::two_factor::WRONG_CODE => {
+                    Err(ApiError::invalid("code", error))
                 }
                 SignInOutcome::Refused(error) => Err(ApiError::Unauthenticated { error }),
             }
@@ -317,6 +330,73 @@ pub async fn change_password(current_password: String, new_password: String) -> 
             .await?;
             session::start(&ctx.session, user_id, generation).await?;
             Ok(())
+        }
+        .await,
+    )
+}
+
+/// The caller's two-factor sign-in: on or not, required or not, recovery codes left.
+/// `GET /api/account/2fa`.
+#[server(endpoint = "account/2fa", input = GetUrl)]
+pub async fn two_factor_status() -> Result<pawfile::domain::TwoFactorStatus, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.enrolling_actor().await?;
+            let (enabled, recovery_codes_left) =
+                pawfile::auth::two_factor::status(&ctx.state.db, actor.user.id).await?;
+            Ok(pawfile::domain::TwoFactorStatus {
+                enabled,
+                required: ctx
+                    .state
+                    .config
+                    .two_factor_required_for
+                    .iter()
+                    .any(|role| actor.user.has_role(*role)),
+                recovery_codes_left,
+            })
+        }
+        .await,
+    )
+}
+
+/// Starts setting up two-factor sign-in: a new key, as a QR code (SVG) and as text. It counts once a
+/// code from the app confirms it. `POST /api/account/2fa/start`.
+#[server(endpoint = "account/2fa/start")]
+pub async fn start_two_factor() -> Result<pawfile::domain::TwoFactorEnrolment, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.enrolling_actor().await?;
+            Ok(pawfile::auth::two_factor::start_enrolment(&ctx.state.db, &actor).await?)
+        }
+        .await,
+    )
+}
+
+/// Turns two-factor sign-in on with the first code from the app; answers the ten recovery codes, shown
+/// this once. `POST /api/account/2fa/confirm` with `code`.
+#[server(endpoint = "account/2fa/confirm")]
+pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.enrolling_actor().await?;
+            Ok(pawfile::auth::two_factor::confirm_enrolment(&ctx.state.db, &actor, &code).await?)
+        }
+        .await,
+    )
+}
+
+/// New recovery codes (the old ones stop working), given a current code.
+/// `POST /api/account/2fa/recovery-codes` with `code`.
+#[server(endpoint = "account/2fa/recovery-codes")]
+pub async fn renew_recovery_codes(code: String) -> Result<Vec<String>, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            Ok(pawfile::auth::two_factor::renew_recovery_codes(&ctx.state.db, &actor, &code).await?)
         }
         .await,
     )

@@ -106,6 +106,25 @@ pub async fn invite_staff(
     )
 }
 
+/// Resets someone's second factor (admins; audited): for a lost phone. They set it up again at their
+/// next sign-in. `POST /api/admin/users/reset-2fa` with `user_id`.
+#[server(endpoint = "admin/users/reset-2fa")]
+pub async fn reset_two_factor(user_id: pawfile::domain::UserId) -> Result<(), ApiError> {
+    use crate::http::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            actor
+                .require_role(&ctx.state.db, pawfile::domain::Role::Admin)
+                .await?;
+            pawfile::auth::two_factor::reset(&ctx.state.db, Some(&actor), user_id).await?;
+            Ok(())
+        }
+        .await,
+    )
+}
+
 /// Accounts matching `q` by e-mail or name (admins). `GET /api/admin/users?q=...`.
 #[server(endpoint = "admin/users", input = GetUrl)]
 pub async fn admin_users(

@@ -120,6 +120,18 @@ impl RequestContext {
         self.actor_for(session::Activity::Background).await
     }
 
+    /// As [`RequestContext::actor`], also for someone who must still set up their second factor.
+    pub async fn enrolling_actor(&self) -> Result<Actor, ApiError> {
+        session::enrolling_actor(
+            &self.state,
+            &self.session,
+            Some(self.client),
+            session::Activity::Person,
+        )
+        .await?
+        .ok_or_else(ApiError::unauthenticated)
+    }
+
     async fn actor_for(&self, activity: session::Activity) -> Result<Actor, ApiError> {
         session::actor(&self.state, &self.session, Some(self.client), activity)
             .await?

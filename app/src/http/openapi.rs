@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use pawfile::domain::{
     AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, Home, IntegrityIssue, InvitationView,
     IssuedClaimCode, MailProblem, MailStatus, PetSummary, RecordHit, RecordView, SessionUser, StorageReport,
-    StorageUsage, UploadRules, UserSummary,
+    StorageUsage, TwoFactorEnrolment, TwoFactorStatus, UploadRules, UserSummary,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -34,6 +34,8 @@ use utoipa::OpenApi;
         Home,
         IntegrityIssue,
         InvitationView,
+        TwoFactorEnrolment,
+        TwoFactorStatus,
         MailProblem,
         MailStatus,
         IssuedClaimCode,
@@ -213,9 +215,33 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
     ),
     post(
         "/api/login",
-        "Signs in; sets the session cookie",
-        &[Text("email"), Text("password")],
+        "Signs in; sets the session cookie (`code`: the second factor, for accounts that have one on)",
+        &[Text("email"), Text("password"), OptionalText("code")],
         Schema("SessionUser"),
+    ),
+    get(
+        "/api/account/2fa",
+        "The caller's two-factor sign-in: on, required, recovery codes left",
+        &[],
+        Schema("TwoFactorStatus"),
+    ),
+    post(
+        "/api/account/2fa/start",
+        "Starts setting up two-factor sign-in: the key as a QR code (SVG) and as text",
+        &[],
+        Schema("TwoFactorEnrolment"),
+    ),
+    post(
+        "/api/account/2fa/confirm",
+        "Turns two-factor sign-in on with the first code; answers the recovery codes, shown once",
+        &[Text("code")],
+        Strings,
+    ),
+    post(
+        "/api/account/2fa/recovery-codes",
+        "New recovery codes (the old ones stop working), given a current code",
+        &[Text("code")],
+        Strings,
     ),
     post("/api/logout", "Signs out", &[], Nothing),
     get(
@@ -287,6 +313,12 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
     post(
         "/api/admin/users/disable",
         "Admins: disables an account",
+        &[IdField("user_id")],
+        Nothing,
+    ),
+    post(
+        "/api/admin/users/reset-2fa",
+        "Admins: resets someone's second factor (they set it up again at their next sign-in)",
         &[IdField("user_id")],
         Nothing,
     ),

@@ -118,6 +118,28 @@ pub async fn actor(
     client: Option<ClientInfo>,
     activity: Activity,
 ) -> Result<Option<Actor>, ApiError> {
+    let actor = enrolling_actor(state, session, client, activity).await?;
+    if let Some(actor) = &actor
+        && state.config.needs_two_factor_setup(&actor.user)
+    {
+        return Err(ApiError::Forbidden {
+            error: TWO_FACTOR_FIRST.to_owned(),
+        });
+    }
+    Ok(actor)
+}
+
+/// What someone whose role requires a second factor, and who has none yet, is told everywhere else.
+pub const TWO_FACTOR_FIRST: &str =
+    "Your role requires two-factor sign-in: set it up on your account page first.";
+
+/// As [`actor`], also for someone who must still set up their second factor (the set-up itself).
+pub async fn enrolling_actor(
+    state: &AppState,
+    session: &Session,
+    client: Option<ClientInfo>,
+    activity: Activity,
+) -> Result<Option<Actor>, ApiError> {
     Ok(signed_in(state, session, activity).await?.map(|signed_in| {
         Actor::new(signed_in.user, client.map(|client| client.addr)).in_session(signed_in.audit_ref)
     }))

@@ -5,7 +5,10 @@ use super::{
     pets::ClaimForm,
 };
 use crate::{
-    api::{ChangePassword, SetTimeZone, my_storage, time_zones},
+    api::{
+        ChangePassword, ConfirmTwoFactor, RenewRecoveryCodes, SetTimeZone, StartTwoFactor, my_storage,
+        time_zones, two_factor_status,
+    },
     auth_state::{AuthState, UserResource},
     error::ApiError,
 };
@@ -89,12 +92,92 @@ pub fn AccountPage() -> impl IntoView {
                         <button type="submit">"Change password"</button>
                     </ActionForm>
                 </section>
+                <TwoFactorCard />
                 <StorageCard />
                 {is_owner.then(|| view! { <ClaimForm /> })}
             }
             .into_any()
         })}
         </Suspense>
+    }
+}
+
+/// Two-factor sign-in: set it up (QR code and key, then the first code), or make new recovery codes.
+#[component]
+fn TwoFactorCard() -> impl IntoView {
+    let start = ServerAction::<StartTwoFactor>::new();
+    let confirm = ServerAction::<ConfirmTwoFactor>::new();
+    let renew = ServerAction::<RenewRecoveryCodes>::new();
+    let status = Resource::new(move || confirm.version().get(), |_| two_factor_status());
+    let confirm_error = action_error(confirm);
+    let renew_error = action_error(renew);
+    let start_error = action_error(start);
+    let codes = Signal::derive(move || {
+        confirm
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| renew.value().get().and_then(Result::ok))
+    });
+    view! {
+        <section class="card narrow" id="two-factor" data-testid="two-factor">
+            <h2>"Two-factor sign-in"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let Ok(status) = status.await else { return ().into_any() };
+                    if status.enabled {
+                        view! {
+                            <p class="ok" data-testid="two-factor-on">{format!(
+                                "On: signing in asks for a code from your authenticator app. {} recovery code{} left.",
+                                status.recovery_codes_left,
+                                if status.recovery_codes_left == 1 { "" } else { "s" },
+                            )}</p>
+                            <ActionForm action=renew>
+                                <FormError error=renew_error fields=&["code"] />
+                                <label for="renew_code">"Current code, for new recovery codes"</label>
+                                <input id="renew_code" name="code" aria-describedby=described_by(renew_error, "code") aria-invalid=invalid(renew_error, "code") autocomplete="one-time-code" inputmode="numeric" maxlength="20" required />
+                                <FieldError error=renew_error field="code" />
+                                <button type="submit" class="secondary">"Make new recovery codes"</button>
+                            </ActionForm>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <p>{if status.required {
+                                "Your role requires it: until it is on, Pawfile shows you only this page."
+                            } else {
+                                "Optional: a code from an app on your phone at each sign-in, beside your password."
+                            }}</p>
+                            <ActionForm action=start>
+                                <FormError error=start_error fields=&[] />
+                                <button type="submit" class="secondary">"Set up two-factor sign-in"</button>
+                            </ActionForm>
+                        }.into_any()
+                    }
+                })}
+            </Suspense>
+            {move || start.value().get().and_then(Result::ok).map(|enrolment| view! {
+                <div data-testid="enrolment">
+                    <p>"Scan this with an authenticator app (or type the key in), then enter the code it shows."</p>
+                    <div class="qr" inner_html=enrolment.qr_svg role="img" aria-label="QR code of the two-factor key"></div>
+                    <p>"Key: " <code data-testid="totp-secret">{enrolment.secret}</code></p>
+                    <ActionForm action=confirm>
+                        <FormError error=confirm_error fields=&["code"] />
+                        <label for="confirm_code">"Code from the app"</label>
+                        <input id="confirm_code" name="code" aria-describedby=described_by(confirm_error, "code") aria-invalid=invalid(confirm_error, "code") autocomplete="one-time-code" inputmode="numeric" maxlength="6" required />
+                        <FieldError error=confirm_error field="code" />
+                        <button type="submit">"Turn it on"</button>
+                    </ActionForm>
+                </div>
+            })}
+            {move || codes.get().map(|codes| view! {
+                <div data-testid="recovery-codes">
+                    <p class="ok" role="status">"Keep these recovery codes somewhere safe: each signs you in once if you lose your phone. They are shown only now."</p>
+                    <ul class="recovery-codes">
+                        {codes.into_iter().map(|code| view! { <li><code>{code}</code></li> }).collect_view()}
+                    </ul>
+                </div>
+            })}
+        </section>
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::components::{ErrorNotice, FieldError, FormError, action_error, described_by, invalid, query};
 use crate::api::{
-    CreateClinic, DisableUser, InviteStaff, admin_clinics, admin_users, audit_trail, integrity_issues,
-    mail_status, scrub_coverage, storage_usage,
+    CreateClinic, DisableUser, InviteStaff, ResetTwoFactor, admin_clinics, admin_users, audit_trail,
+    integrity_issues, mail_status, scrub_coverage, storage_usage,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -235,6 +235,7 @@ fn IntegrityPanel() -> impl IntoView {
 pub fn AdminUsersPage() -> impl IntoView {
     let q = query("q");
     let disable = ServerAction::<DisableUser>::new();
+    let reset_2fa = ServerAction::<ResetTwoFactor>::new();
     let users = Resource::new(
         move || (q.get(), disable.version().get()),
         |(q, _)| admin_users(q),
@@ -275,6 +276,10 @@ pub fn AdminUsersPage() -> impl IntoView {
                                                             <ActionForm action=disable attr:class="inline">
                                                                 <input type="hidden" name="user_id" value=user.id.to_string() />
                                                                 <button type="submit" class="secondary small">"Disable"</button>
+                                                            </ActionForm>
+                                                            <ActionForm action=reset_2fa attr:class="inline">
+                                                                <input type="hidden" name="user_id" value=user.id.to_string() />
+                                                                <button type="submit" class="secondary small" title="For a lost phone: they set up two-factor sign-in again">"Reset two-factor"</button>
                                                             </ActionForm>
                                                         }.into_any(),
                                                     }}

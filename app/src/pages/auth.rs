@@ -36,12 +36,16 @@ pub fn LoginPage() -> impl IntoView {
         <section class="card narrow">
             <h1>"Sign in"</h1>
             <ActionForm action=action>
-                <FormError error=error fields=&["email", "password"] />
+                <FormError error=error fields=&["email", "password", "code"] />
                 <label for="email">"E-mail address"</label>
                 <input id="email" name="email" aria-describedby=described_by(error, "email") aria-invalid=invalid(error, "email") type="email" autocomplete="username" required />
                 <FieldError error=error field="email" />
                 <PasswordField name="password" error=error label="Password" autocomplete="current-password" />
                 <FieldError error=error field="password" />
+                <label for="code">"Two-factor code " <span class="hint">"(only if your account uses one)"</span></label>
+                <input id="code" name="code" aria-describedby=described_by(error, "code") aria-invalid=invalid(error, "code") autocomplete="one-time-code" maxlength="20" />
+                <p class="hint">"The 6 digits from your authenticator app, or one of your recovery codes."</p>
+                <FieldError error=error field="code" />
                 <button type="submit" disabled=move || action.pending().get()>
                     "Sign in"
                 </button>

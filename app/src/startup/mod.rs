@@ -528,6 +528,13 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         backup_separation,
         backup_drill: drill_setup(settings, backup_key_beside_data)?,
         admin_alerts: true,
+        two_factor_required_for: settings
+            .http
+            .require_two_factor
+            .iter()
+            .flatten()
+            .copied()
+            .collect(),
     };
     let policy = Policy {
         recipients,

@@ -48,6 +48,19 @@ pub struct RuntimeConfig {
     /// Whether admins are told by mail of failed backups and drills, stale backups and flagged
     /// documents (checked every ten minutes; off in tests that do not test it).
     pub admin_alerts: bool,
+    /// Roles that must sign in with a second factor.
+    pub two_factor_required_for: Vec<pawfile::domain::Role>,
+}
+
+impl RuntimeConfig {
+    /// Whether `user` must have a second factor on and has not: then they may only set it up.
+    pub fn needs_two_factor_setup(&self, user: &pawfile::domain::SessionUser) -> bool {
+        !user.two_factor
+            && self
+                .two_factor_required_for
+                .iter()
+                .any(|role| user.has_role(*role))
+    }
 }
 
 /// How much one user may do per hour, counted in PostgreSQL so the limits hold across replicas.

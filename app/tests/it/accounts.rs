@@ -436,3 +436,128 @@ async fn anonymous_callers_get_401_from_admin_functions(pool: PgPool) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["kind"], "unauthenticated");
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn staff_must_set_up_two_factor_sign_in_and_then_sign_in_with_codes(pool: PgPool) {
+    use pawfile::auth::two_factor::code_for;
+    let mut config = test_config();
+    config.two_factor_required_for = vec![Role::Staff, Role::Admin];
+    let app = spawn_app_with(pool, config).await;
+    let riverside = app.create_clinic("Riverside").await;
+    app.create_user("vet@example.org", &[Role::Staff], Some(riverside))
+        .await;
+    app.create_user("admin@example.org", &[Role::Admin], None).await;
+    let vet = app.browser_for("vet@example.org").await;
+
+    // Signed in, but nothing else works until the second factor is on.
+    let refused = vet.get(app.url("/api/pets")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("two-factor"), "{body}");
+    let status: Value = vet
+        .get(app.url("/api/account/2fa"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (status["enabled"].as_bool(), status["required"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let enrolment: Value = vet
+        .post(app.url("/api/account/2fa/start"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    assert!(enrolment["qr_svg"].as_str().unwrap().contains("<svg"));
+    let response = vet
+        .post(app.url("/api/account/2fa/confirm"))
+        .form(&[("code", code_for(&secret, 0).unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let recovery: Vec<String> = response.json().await.unwrap();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(
+        vet.get(app.url("/api/pets")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Signing in now needs the code: without it, 422 naming the field; a code works once.
+    let (fresh, _) = client_with_jar();
+    let login = |code: Option<String>| {
+        let mut form = vec![
+            ("email", "vet@example.org".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ];
+        if let Some(code) = code {
+            form.push(("code", code));
+        }
+        fresh.post(app.url("/api/login")).form(&form).send()
+    };
+    let response = login(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["field"], "code");
+    let next = code_for(&secret, 1).unwrap();
+    assert_eq!(login(Some(next.clone())).await.unwrap().status(), StatusCode::OK);
+    let replay = login(Some(next)).await.unwrap();
+    assert_eq!(
+        replay.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a code is accepted once"
+    );
+    assert_eq!(
+        login(Some(recovery[0].clone())).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // An admin resets it (the admin signs in with their own code first).
+    let admin = app.browser_for("admin@example.org").await;
+    let admin_enrolment: Value = admin
+        .post(app.url("/api/account/2fa/start"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_secret = admin_enrolment["secret"].as_str().unwrap().to_owned();
+    admin
+        .post(app.url("/api/account/2fa/confirm"))
+        .form(&[("code", code_for(&admin_secret, 0).unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let vet_id: uuid::Uuid = sqlx::query_scalar("select id from users where email = 'vet@example.org'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let reset = admin
+        .post(app.url("/api/admin/users/reset-2fa"))
+        .form(&[("user_id", vet_id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let status: Value = vet
+        .get(app.url("/api/account/2fa"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["enabled"], false);
+    assert_eq!(
+        vet.get(app.url("/api/pets")).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+}

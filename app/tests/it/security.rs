@@ -533,6 +533,7 @@ pub fn server_functions() -> Vec<(String, String)> {
 /// nothing.
 const READ_ONLY: &[&str] = &[
     "/api/account/storage",
+    "/api/account/2fa",
     "/api/account/time-zones",
     "/api/invitation",
     "/api/admin/audit",

@@ -68,6 +68,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_claim_attempts: AccountLimits::DEFAULT.claim_attempts_per_user,
             limit_password_resets_per_address: AccountLimits::DEFAULT.password_resets_per_address,
             limit_mails_per_recipient: AccountLimits::DEFAULT.mails_per_recipient,
+            require_two_factor: vec![None],
             shutdown_grace: std::time::Duration::from_secs(5),
         },
         documents: DocumentStoreSettings {
@@ -293,8 +294,29 @@ async fn seed_demo_creates_the_demo_accounts_once(pool: PgPool) {
     assert!(String::from_utf8_lossy(&second.stdout).contains("already present"));
     let app = crate::support::spawn_app(pool).await;
     for account in pawfile::demo::DEMO_ACCOUNTS {
-        let response = app.login(account.email, account.password).await;
+        let mut form = vec![
+            ("email", account.email.to_owned()),
+            ("password", account.password.to_owned()),
+        ];
+        // The demo staff and admin sign in with the second factor the README prints the key of.
+        if let Some(secret) = account.totp_secret {
+            form.push(("code", pawfile::auth::two_factor::code_for(secret, 0).unwrap()));
+        }
+        let response = app
+            .client
+            .post(app.url("/api/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::OK, "{}", account.email);
+        let without_code = app.login(account.email, account.password).await;
+        let expected = if account.totp_secret.is_some() {
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            reqwest::StatusCode::OK
+        };
+        assert_eq!(without_code.status(), expected, "{}", account.email);
     }
     let pets: i64 = sqlx::query_scalar("select count(*) from pets")
         .fetch_one(&app.pool)

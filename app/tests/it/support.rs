@@ -48,6 +48,8 @@ pub fn test_config() -> RuntimeConfig {
         backup_separation: Vec::new(),
         backup_drill: None,
         admin_alerts: false,
+        // Tests of two-factor sign-in require it themselves.
+        two_factor_required_for: Vec::new(),
     }
 }
 
