@@ -147,7 +147,7 @@ fn TwoFactorCard() -> impl IntoView {
                             } else {
                                 "Optional: a code from an app on your phone at each sign-in, beside your password."
                             }}</p>
-                            <ActionForm action=start>
+                            <ActionForm action=start attr:hidden=move || matches!(start.value().get(), Some(Ok(_)))>
                                 <FormError error=start_error fields=&[] />
                                 <button type="submit" class="secondary">"Set up two-factor sign-in"</button>
                             </ActionForm>
