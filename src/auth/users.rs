@@ -287,6 +287,7 @@ pub async fn load_session_user(
             clinic_name: row.clinic_name,
             time_zone: row.time_zone,
             two_factor: row.two_factor,
+            needs_two_factor_setup: false,
         })
     })
     .transpose()

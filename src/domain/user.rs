@@ -22,6 +22,10 @@ pub struct SessionUser {
     /// Whether they sign in with a second factor (a TOTP app).
     #[serde(default)]
     pub two_factor: bool,
+    /// Whether their role requires a second factor they have not set up yet (then they may only set it
+    /// up). Filled in by the server that knows the requirement.
+    #[serde(default)]
+    pub needs_two_factor_setup: bool,
 }
 
 impl SessionUser {

@@ -97,10 +97,8 @@ pub async fn verify_email(token: String) -> Result<SessionUser, ApiError> {
                 };
                 session::leave_flash(&ctx.session, &flash).await?;
             }
-            let user = pawfile::auth::load_session_user(&state.db, verified.user_id, 0)
-                .await?
-                .ok_or_else(ApiError::unauthenticated)?;
-            ctx.redirect_html_form("/");
+            let user = session::load_signed_in(state, verified.user_id, 0).await?;
+            ctx.redirect_html_form(session::landing(&user));
             Ok(user)
         }
         .await,
@@ -203,10 +201,8 @@ pub async fn accept_invitation(token: String, password: String) -> Result<Sessio
             )
             .await?;
             session::start(&ctx.session, user_id, 0).await?;
-            let user = pawfile::auth::load_session_user(&state.db, user_id, 0)
-                .await?
-                .ok_or_else(ApiError::unauthenticated)?;
-            ctx.redirect_html_form("/");
+            let user = session::load_signed_in(state, user_id, 0).await?;
+            ctx.redirect_html_form(session::landing(&user));
             Ok(user)
         }
         .await,
@@ -224,7 +220,7 @@ pub async fn login(
     password: String,
     #[server(default)] code: String,
 ) -> Result<SessionUser, ApiError> {
-    use pawfile::auth::{SignInAttempt, SignInOutcome, load_session_user, sign_in};
+    use pawfile::auth::{SignInAttempt, SignInOutcome, sign_in};
     respond(
         async {
             let ctx = RequestContext::get()?;
@@ -238,10 +234,8 @@ pub async fn login(
             match sign_in(&state.db, &state.hasher, &state.config.limits.accounts, attempt).await? {
                 SignInOutcome::SignedIn { user_id, generation } => {
                     session::start(&ctx.session, user_id, generation).await?;
-                    let user = load_session_user(&state.db, user_id, generation)
-                        .await?
-                        .ok_or_else(ApiError::unauthenticated)?;
-                    ctx.redirect_html_form("/");
+                    let user = session::load_signed_in(state, user_id, generation).await?;
+                    ctx.redirect_html_form(session::landing(&user));
                     Ok(user)
                 }
                 SignInOutcome::CodeNeeded => {

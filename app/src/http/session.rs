@@ -168,7 +168,7 @@ async fn signed_in(
         return Ok(None);
     }
     let user = pawfile::auth::load_session_user(&state.db, auth.user_id, auth.generation).await?;
-    let Some(user) = user else {
+    let Some(mut user) = user else {
         end(session).await?;
         return Ok(None);
     };
@@ -180,7 +180,32 @@ async fn signed_in(
         auth.audit_ref = Some(audit_ref);
         session.insert(AUTH_KEY, auth).await.map_err(session_failed)?;
     }
+    user.needs_two_factor_setup = state.config.needs_two_factor_setup(&user);
     Ok(Some(SignedIn { user, audit_ref }))
+}
+
+/// The account `user_id` at session generation `generation`, as its own pages see it: with whether it
+/// must still set up a second factor.
+pub async fn load_signed_in(
+    state: &AppState,
+    user_id: UserId,
+    generation: i64,
+) -> Result<SessionUser, ApiError> {
+    let mut user = pawfile::auth::load_session_user(&state.db, user_id, generation)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    user.needs_two_factor_setup = state.config.needs_two_factor_setup(&user);
+    Ok(user)
+}
+
+/// Where a person goes once signed in: home, or their account page while they must set up a second
+/// factor.
+pub fn landing(user: &SessionUser) -> &'static str {
+    if user.needs_two_factor_setup {
+        "/account"
+    } else {
+        "/"
+    }
 }
 
 /// Leaves `flash` for the page a plain form is redirected to.

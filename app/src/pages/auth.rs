@@ -8,17 +8,23 @@ use crate::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_navigate};
-use pawfile::domain::NewPassword;
+use pawfile::domain::{NewPassword, SessionUser};
 
-/// Once `succeeded`, reloads the signed-in user and sends the browser home (plain forms without
-/// JavaScript are redirected by the server instead).
-fn go_home_after_success(succeeded: impl Fn() -> bool + Send + Sync + 'static) {
+/// Once someone is signed in, reloads the signed-in user and sends the browser home, or to their account
+/// page while they must set up a second factor (plain forms without JavaScript are redirected by the
+/// server instead).
+fn go_home_after_success(signed_in: impl Fn() -> Option<SessionUser> + Send + Sync + 'static) {
     let auth = expect_context::<AuthState>();
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if succeeded() {
+        if let Some(user) = signed_in() {
             auth.notify_changed();
-            navigate("/", Default::default());
+            let to = if user.needs_two_factor_setup {
+                "/account#two-factor"
+            } else {
+                "/"
+            };
+            navigate(to, Default::default());
         }
     });
 }
@@ -29,7 +35,7 @@ pub fn LoginPage() -> impl IntoView {
     // Created inside the route, so a plain form's error carried back in the URL reaches it.
     let action = ServerAction::<Login>::new();
     let value = action.value();
-    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    go_home_after_success(move || value.get().and_then(Result::ok));
     let error = Signal::derive(move || value.get().and_then(Result::err));
     view! {
         <Title text="Sign in · Pawfile" />
@@ -140,7 +146,7 @@ pub fn VerifyEmailPage() -> impl IntoView {
     let token = query("token");
     let action = ServerAction::<VerifyEmail>::new();
     let value = action.value();
-    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    go_home_after_success(move || value.get().and_then(Result::ok));
     let error = Signal::derive(move || value.get().and_then(Result::err));
     view! {
         <Title text="Confirm your address · Pawfile" />
@@ -203,7 +209,7 @@ pub fn AcceptInvitationPage() -> impl IntoView {
     let details = Resource::new(move || token.get(), invitation);
     let action = ServerAction::<AcceptInvitation>::new();
     let value = action.value();
-    go_home_after_success(move || matches!(value.get(), Some(Ok(_))));
+    go_home_after_success(move || value.get().and_then(Result::ok));
     let error = Signal::derive(move || value.get().and_then(Result::err));
     view! {
         <Title text="Join your clinic · Pawfile" />

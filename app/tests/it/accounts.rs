@@ -450,6 +450,18 @@ async fn staff_must_set_up_two_factor_sign_in_and_then_sign_in_with_codes(pool: 
     let vet = app.browser_for("vet@example.org").await;
 
     // Signed in, but nothing else works until the second factor is on.
+    let me: Value = vet
+        .get(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["needs_two_factor_setup"], true,
+        "the pages send them to set it up"
+    );
     let refused = vet.get(app.url("/api/pets")).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: Value = refused.json().await.unwrap();
@@ -485,6 +497,18 @@ async fn staff_must_set_up_two_factor_sign_in_and_then_sign_in_with_codes(pool: 
     assert_eq!(response.status(), StatusCode::OK);
     let recovery: Vec<String> = response.json().await.unwrap();
     assert_eq!(recovery.len(), 10);
+    let me: Value = vet
+        .get(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["two_factor"].as_bool(), me["needs_two_factor_setup"].as_bool()),
+        (Some(true), Some(false))
+    );
     assert_eq!(
         vet.get(app.url("/api/pets")).send().await.unwrap().status(),
         StatusCode::OK
