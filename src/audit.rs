@@ -67,6 +67,12 @@ actions! {
     RenewRecoveryCodes => "renew_recovery_codes", "made new two-factor recovery codes";
     /// Someone's second factor was reset (an admin, or `pawfile reset-2fa`).
     ResetTwoFactor => "reset_2fa", "reset a second factor";
+    /// An owner asked for their account to be deleted (after the grace period).
+    RequestDeletion => "request_deletion", "asked for their account to be deleted";
+    /// Signing in cancelled a pending deletion.
+    CancelDeletion => "cancel_deletion", "cancelled their account's deletion by signing in";
+    /// An account was deleted: its uploads purged, the person's name and address replaced.
+    DeleteAccount => "delete_account", "deleted an account after its grace period";
     /// A password was reset through an e-mailed link.
     ResetPassword => "reset_password", "reset their password with an e-mailed link";
     /// A clinic was created.

@@ -886,10 +886,21 @@ impl User {
         Self::login(base, email, "benchmark password").await
     }
 
+    /// Signs in; the demo staff and admin with the current code of their known TOTP key.
     async fn login(base: &str, email: &str, password: &str) -> Result<Self> {
         let user = Self::new(base)?;
-        user.post_form("/api/login", &[("email", email), ("password", password)])
-            .await?;
+        let code = pawfile::demo::DEMO_ACCOUNTS
+            .iter()
+            .find(|account| account.email == email)
+            .and_then(|account| account.totp_secret)
+            .map(|secret| pawfile::auth::two_factor::code_for(secret, 0))
+            .transpose()?
+            .unwrap_or_default();
+        user.post_form(
+            "/api/login",
+            &[("email", email), ("password", password), ("code", &code)],
+        )
+        .await?;
         Ok(user)
     }
 

@@ -110,6 +110,8 @@ pub enum SignInOutcome {
         user_id: UserId,
         /// Their current session generation, to store in the session.
         generation: i64,
+        /// Whether signing in cancelled a pending deletion of the account.
+        deletion_cancelled: bool,
     },
     /// The password matched, and the account signs in with a second factor: ask for the code.
     CodeNeeded,
@@ -248,7 +250,10 @@ pub async fn sign_in(
         Event::new(Action::SignIn, Some(account.id), attempt.client_addr),
     )
     .await?;
+    let deletion_cancelled =
+        crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await?;
     Ok(SignInOutcome::SignedIn {
+        deletion_cancelled,
         user_id: account.id,
         generation: account.session_generation,
     })

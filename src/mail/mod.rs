@@ -62,6 +62,13 @@ pub enum Mail {
         /// Until when it works, in words.
         expires: String,
     },
+    /// An owner's account will be deleted on `date` unless they sign in before.
+    DeletionScheduled {
+        /// Whom to greet.
+        name: String,
+        /// When, in words.
+        date: String,
+    },
     /// Problems an admin should know of (each is sent once).
     AdminAlert {
         /// Whom to greet.
@@ -92,6 +99,7 @@ impl Mail {
             Mail::StaffInvitation { .. } => "staff_invitation",
             Mail::ClaimCode { .. } => "claim_code",
             Mail::AdminAlert { .. } => "admin_alert",
+            Mail::DeletionScheduled { .. } => "deletion_scheduled",
         }
     }
 
@@ -104,6 +112,7 @@ impl Mail {
             Mail::StaffInvitation { .. } => "You are invited to Pawfile",
             Mail::ClaimCode { .. } => "Your pet's records at Pawfile: your claim code",
             Mail::AdminAlert { .. } => "Pawfile needs your attention",
+            Mail::DeletionScheduled { .. } => "Your Pawfile account will be deleted",
         }
     }
 

@@ -107,6 +107,22 @@ struct AdminAlertHtml<'a> {
     admin: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/deletion_scheduled.txt")]
+struct DeletionScheduledText<'a> {
+    name: &'a str,
+    date: &'a str,
+    sign_in: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/deletion_scheduled.html")]
+struct DeletionScheduledHtml<'a> {
+    name: &'a str,
+    date: &'a str,
+    sign_in: &'a str,
+}
+
 /// `site` joined with `path` and, if given, `?token=`.
 fn link(site: &Url, path: &str, token: Option<&str>) -> String {
     let mut url = site.clone();
@@ -157,6 +173,13 @@ pub(super) fn render(mail: &Mail, site: &Url) -> Result<(String, String)> {
             Ok((
                 rendered(ResetPasswordText { name, link }.render())?,
                 rendered(ResetPasswordHtml { name, link }.render())?,
+            ))
+        }
+        Mail::DeletionScheduled { name, date } => {
+            let sign_in = &link(site, "/login", None);
+            Ok((
+                rendered(DeletionScheduledText { name, date, sign_in }.render())?,
+                rendered(DeletionScheduledHtml { name, date, sign_in }.render())?,
             ))
         }
         Mail::AdminAlert { name, problems } => {

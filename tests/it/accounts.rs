@@ -81,7 +81,8 @@ async fn registered_owners_can_sign_in_with_their_password(pool: PgPool) {
         outcome,
         SignInOutcome::SignedIn {
             user_id: id,
-            generation: 0
+            generation: 0,
+            deletion_cancelled: false,
         }
     );
     let user = load_session_user(&pool, id, 0).await.unwrap().unwrap();

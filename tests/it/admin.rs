@@ -124,7 +124,8 @@ async fn admins_create_clinics_and_their_staff(pool: PgPool) {
         outcome,
         SignInOutcome::SignedIn {
             user_id: nina,
-            generation: 0
+            generation: 0,
+            deletion_cancelled: false,
         }
     );
     let nina = load_session_user(&pool, nina, 0).await.unwrap().unwrap();

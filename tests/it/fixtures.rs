@@ -89,3 +89,16 @@ pub async fn confirm_sign_up(pool: &PgPool, email: &str) -> pawfile::auth::Verif
     .expect("a queued sign-up mail");
     pawfile::auth::verify_email(pool, &token, None).await.unwrap()
 }
+
+/// `id` as an [`Actor`] at its current session generation.
+pub async fn actor_of(pool: &PgPool, id: pawfile::domain::UserId) -> Actor {
+    let generation: i64 = sqlx::query_scalar("select session_generation from users where id = $1")
+        .bind(id.0)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    Actor::new(
+        load_session_user(pool, id, generation).await.unwrap().unwrap(),
+        None,
+    )
+}

@@ -51,6 +51,7 @@ mod admin;
 mod alerts;
 mod backup;
 mod db;
+mod deletion;
 mod documents;
 mod fixtures;
 mod home;

@@ -232,8 +232,19 @@ pub async fn login(
                 client_addr: Some(ctx.client.addr),
             };
             match sign_in(&state.db, &state.hasher, &state.config.limits.accounts, attempt).await? {
-                SignInOutcome::SignedIn { user_id, generation } => {
+                SignInOutcome::SignedIn {
+                    user_id,
+                    generation,
+                    deletion_cancelled,
+                } => {
                     session::start(&ctx.session, user_id, generation).await?;
+                    if deletion_cancelled {
+                        let flash = pawfile::domain::Flash {
+                            ok: true,
+                            message: "Welcome back: signing in cancelled your account's deletion.".to_owned(),
+                        };
+                        session::leave_flash(&ctx.session, &flash).await?;
+                    }
                     let user = session::load_signed_in(state, user_id, generation).await?;
                     ctx.redirect_html_form(session::landing(&user));
                     Ok(user)
@@ -391,6 +402,47 @@ pub async fn renew_recovery_codes(code: String) -> Result<Vec<String>, ApiError>
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
             Ok(pawfile::auth::two_factor::renew_recovery_codes(&ctx.state.db, &actor, &code).await?)
+        }
+        .await,
+    )
+}
+
+/// Deletes the caller's account (owners, with their password) after 30 days: every session ends now,
+/// a mail says when, and signing in before then cancels it. Answers the sentence to show.
+/// `POST /api/account/delete` with `password`.
+#[server(endpoint = "account/delete")]
+pub async fn delete_account(password: String) -> Result<String, ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let state = &ctx.state;
+            let due = pawfile::deletion::request_deletion(
+                &state.db,
+                &state.hasher,
+                &state.config.limits.accounts,
+                &actor,
+                &password,
+            )
+            .await?;
+            state.tasks.mail.notify_one();
+            session::end(&ctx.session).await?;
+            let message = format!(
+                "Your account will be deleted on {}. You are signed out; signing in before then cancels it.",
+                due.format(&time::macros::format_description!(
+                    "[day] [month repr:long] [year]"
+                ))
+                .unwrap_or_default()
+            );
+            if ctx.prefers_html {
+                let flash = pawfile::domain::Flash {
+                    ok: true,
+                    message: message.clone(),
+                };
+                session::leave_flash(&ctx.session, &flash).await?;
+                ctx.redirect_html_form("/");
+            }
+            Ok(message)
         }
         .await,
     )

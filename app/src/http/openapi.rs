@@ -219,6 +219,12 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         &[Text("email"), Text("password"), OptionalText("code")],
         Schema("SessionUser"),
     ),
+    post(
+        "/api/account/delete",
+        "Owners: deletes the caller's account after 30 days (signing in before cancels it); signs out",
+        &[Text("password")],
+        Sentence,
+    ),
     get(
         "/api/account/2fa",
         "The caller's two-factor sign-in: on, required, recovery codes left",

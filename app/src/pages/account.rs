@@ -6,8 +6,8 @@ use super::{
 };
 use crate::{
     api::{
-        ChangePassword, ConfirmTwoFactor, RenewRecoveryCodes, SetTimeZone, StartTwoFactor, my_storage,
-        time_zones, two_factor_status,
+        ChangePassword, ConfirmTwoFactor, DeleteAccount, RenewRecoveryCodes, SetTimeZone, StartTwoFactor,
+        my_storage, time_zones, two_factor_status,
     },
     auth_state::{AuthState, UserResource},
     error::ApiError,
@@ -95,10 +95,41 @@ pub fn AccountPage() -> impl IntoView {
                 <TwoFactorCard />
                 <StorageCard />
                 {is_owner.then(|| view! { <ClaimForm /> })}
+                {is_owner.then(|| view! { <DeleteAccountCard /> })}
             }
             .into_any()
         })}
         </Suspense>
+    }
+}
+
+/// Deleting one's own account (owners): after 30 days, cancelled by signing in.
+#[component]
+fn DeleteAccountCard() -> impl IntoView {
+    let auth = expect_context::<AuthState>();
+    let delete = ServerAction::<DeleteAccount>::new();
+    let error = action_error(delete);
+    let done = Signal::derive(move || delete.value().get().and_then(Result::ok));
+    Effect::new(move |_| {
+        if done.get().is_some() {
+            auth.notify_changed();
+        }
+    });
+    view! {
+        <section class="card narrow" data-testid="delete-account">
+            <h2>"Delete my account"</h2>
+            <p class="hint">
+                "After 30 days the documents you uploaded, your name and address and your shares are deleted, and your pets are detached from you (a clinic keeps the records it wrote). Signing in before then cancels it. Backups keep the data until they expire."
+            </p>
+            {move || done.get().map(|message| view! { <p class="flash ok" role="status" data-testid="deletion-scheduled">{message}</p> })}
+            <ActionForm action=delete attr:hidden=move || done.get().is_some()>
+                <FormError error=error fields=&["password"] />
+                <label for="delete_password">"Your password, to confirm"</label>
+                <input id="delete_password" name="password" aria-describedby=described_by(error, "password") aria-invalid=invalid(error, "password") type="password" autocomplete="current-password" required />
+                <FieldError error=error field="password" />
+                <button type="submit" class="danger">"Delete my account"</button>
+            </ActionForm>
+        </section>
     }
 }
 

@@ -55,7 +55,8 @@ fn spawn_background_tasks(
         );
         tasks::run_periodically("purge trash", PURGE_INTERVAL, shutdown.clone(), move || {
             let (db, store) = (db.clone(), store.clone());
-            async move { pawfile::documents::purge_trash(&db, &store, retention).await }
+            // Accounts whose deletion is due first: their uploads join the trash's purge.
+            async move { pawfile::deletion::purge_due(&db, &store, retention).await }
         })
     };
     let reconcile = {

@@ -585,3 +585,43 @@ async fn staff_must_set_up_two_factor_sign_in_and_then_sign_in_with_codes(pool: 
         StatusCode::FORBIDDEN
     );
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_owner_deletes_their_account_with_their_password_and_signing_in_cancels_it(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.signed_in_owner("olivia@example.org").await;
+
+    let wrong = app
+        .post_form("/api/account/delete", &[("password", "not my password")])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = app
+        .post_form("/api/account/delete", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let message: String = response.json().await.unwrap();
+    assert!(message.contains("will be deleted on"), "{message}");
+    assert!(app.me().await.is_none(), "signed out");
+    let mail = app.mail_to("olivia@example.org", 2).await;
+    assert_eq!(mail[1].subject, "Your Pawfile account will be deleted");
+    let pending: bool = sqlx::query_scalar("select deletion_requested_at is not null from users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(pending);
+
+    let signed_in = app.login("olivia@example.org", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let pending: bool = sqlx::query_scalar("select deletion_requested_at is not null from users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!pending, "signing in cancelled it");
+    let actions: Vec<String> = sqlx::query_scalar(
+        "select action from audit_events where action in ('request_deletion', 'cancel_deletion') order by at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["request_deletion", "cancel_deletion"]);
+}

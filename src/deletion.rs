@@ -1,0 +1,198 @@
+//! Owners delete their own account. The request ends every session and starts a grace period of 30
+//! days; signing in during it cancels the deletion. Then the account's uploads are purged, its pets are
+//! archived and detached from the person, shares end except where a clinic wrote records for the pet
+//! (it stays as that clinic's record: medical history and pets are never deleted, the schema forbids
+//! it), a pet no clinic wrote about loses its notes and microchip and nobody can open it, and the users
+//! row is pseudonymised, so the audit trail keeps pointing at a pseudonym.
+
+use crate::{
+    access::Actor,
+    audit::{self, Action, Event},
+    auth::PasswordHasher,
+    domain::{InvalidInput, Role, UserId},
+    error::{Error, Result},
+    mail::{self, Mail},
+    rate_limit,
+    storage::ObjectStore,
+};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// How long a requested deletion waits, cancellable by signing in.
+pub const GRACE: time::Duration = time::Duration::days(30);
+
+/// Asks for the caller's account to be deleted after [`GRACE`] (owners, with their password). Every
+/// session ends; a mail says when and how to cancel. Audited.
+#[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
+pub async fn request_deletion(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    limits: &rate_limit::AccountLimits,
+    actor: &Actor,
+    password: &str,
+) -> Result<time::OffsetDateTime> {
+    actor.require_role(pool, Role::Owner).await?;
+    if actor.user.has_role(Role::Staff) || actor.user.has_role(Role::Admin) {
+        return Err(Error::Forbidden(
+            "Staff and administrator accounts are closed by an administrator.".to_owned(),
+        ));
+    }
+    // The same allowance as password changes: a stolen session cannot guess the password at leisure.
+    rate_limit::take(
+        pool,
+        &format!("password_change:user:{}", actor.user.id),
+        limits.password_changes_per_account,
+    )
+    .await?;
+    let hash = sqlx::query_scalar!(
+        "select password_hash from users where id = $1",
+        actor.user.id as UserId
+    )
+    .fetch_one(pool)
+    .await?;
+    if !hasher.verify(Some(&hash), password).await {
+        return Err(InvalidInput::new("password", "That is not your password.").into());
+    }
+    let mut tx = pool.begin().await?;
+    let due = sqlx::query_scalar!(
+        r#"update users set deletion_requested_at = now(), session_generation = session_generation + 1
+           where id = $1 and deleted_at is null
+           returning now() + $2::float8 * interval '1 second' as "due!""#,
+        actor.user.id as UserId,
+        GRACE.as_seconds_f64(),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(&mut *tx, actor.event(Action::RequestDeletion)).await?;
+    let mail = Mail::DeletionScheduled {
+        name: actor.user.display_name.clone(),
+        date: due
+            .format(&time::macros::format_description!(
+                "[day] [month repr:long] [year]"
+            ))
+            .unwrap_or_default(),
+    };
+    mail::enqueue(&mut *tx, &actor.user.email, &mail).await?;
+    tx.commit().await?;
+    Ok(due)
+}
+
+/// Cancels a pending deletion of `user` (they signed in). Returns whether one was pending. Audited.
+pub async fn cancel_on_sign_in(
+    pool: &PgPool,
+    user: UserId,
+    client_addr: Option<std::net::IpAddr>,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let cancelled = sqlx::query!(
+        "update users set deletion_requested_at = null where id = $1 and deletion_requested_at is not null and deleted_at is null",
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if cancelled {
+        audit::record(
+            &mut *tx,
+            Event::new(Action::CancelDeletion, Some(user), client_addr),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// Deletes the accounts whose grace period is over (see the module), then purges their uploads'
+/// objects. `retention` is the trash's, for
+/// [`crate::documents::purge_trash`]. Returns the accounts deleted in this run.
+#[tracing::instrument(skip_all)]
+pub async fn purge_due(pool: &PgPool, store: &ObjectStore, retention: Duration) -> Result<u64> {
+    let due = sqlx::query_scalar!(
+        r#"select id as "id: UserId" from users
+           where deletion_requested_at < now() - $1::float8 * interval '1 second' and deleted_at is null
+           limit 100"#,
+        GRACE.as_seconds_f64()
+    )
+    .fetch_all(pool)
+    .await?;
+    for user in &due {
+        delete_account(pool, *user).await?;
+    }
+    // The uploads were put in the trash as if long ago: the purge removes their objects, then rows.
+    crate::documents::purge_trash(pool, store, retention).await?;
+    Ok(due.len() as u64)
+}
+
+async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    // Own uploads: into the trash as if deleted long ago, for the purge to remove object and row.
+    sqlx::query!(
+        "update documents set deleted_at = '-infinity' where uploaded_by = $1",
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Every pet of theirs is archived and detached from the person (pets are never deleted: the
+    // schema forbids it). One a clinic wrote records for stays with the clinics that wrote them, as
+    // their record; every other share ends, and a pet no clinic wrote about keeps no notes, microchip
+    // or claim code, and nobody can open it any more.
+    sqlx::query!(
+        r#"
+        delete from pet_clinic_access a
+        where a.pet_id in (select id from pets where owner_id = $1)
+          and not exists (select from medical_records r where r.pet_id = a.pet_id and r.clinic_id = a.clinic_id)
+        "#,
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "delete from pet_claim_codes where pet_id in (select id from pets where owner_id = $1)",
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"
+        update pets p set owner_id = null, owner_name = null, owner_email = null, detached_at = now(),
+                          archived_at = coalesce(p.archived_at, now()),
+                          notes = case when kept then p.notes end,
+                          microchip = case when kept then p.microchip end
+        from (select id, exists (select from medical_records r where r.pet_id = pets.id) as kept
+              from pets where owner_id = $1) mine
+        where p.id = mine.id
+        "#,
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"
+        update users set email = 'deleted-' || id || '@deleted.invalid', display_name = 'Deleted account',
+                         password_hash = '!', disabled_at = coalesce(disabled_at, now()), time_zone = null,
+                         totp_secret = null, totp_enabled_at = null, totp_last_step = null,
+                         session_generation = session_generation + 1, deleted_at = now()
+        where id = $1
+        "#,
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "delete from totp_recovery_codes where user_id = $1",
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("delete from password_resets where user_id = $1", user as UserId)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        Event::new(Action::DeleteAccount, None, None).target("user", user.0),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
