@@ -18,6 +18,13 @@ use crate::{
 use sqlx::PgPool;
 use std::time::Duration;
 
+/// Where each deletion is recorded in the backup bucket (`deletions/<account id>`), so that a restore
+/// from a snapshot taken before it deletes the account again.
+pub const DELETIONS_PREFIX: &str = "deletions/";
+
+/// The trash retention a deletion's purge uses: its uploads are put in the trash as if deleted long ago.
+const LONG_AGO: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// How long a requested deletion waits, cancellable by signing in.
 pub const GRACE: time::Duration = time::Duration::days(30);
 
@@ -104,10 +111,16 @@ pub async fn cancel_on_sign_in(
 }
 
 /// Deletes the accounts whose grace period is over (see the module), then purges their uploads'
-/// objects. `retention` is the trash's, for
-/// [`crate::documents::purge_trash`]. Returns the accounts deleted in this run.
+/// objects. Each deletion is first recorded in the backup bucket (`backups`), so a restore from an
+/// older snapshot repeats it; an account whose record cannot be written yet waits for the next run.
+/// `retention` is the trash's, for [`crate::documents::purge_trash`]. Returns the accounts deleted.
 #[tracing::instrument(skip_all)]
-pub async fn purge_due(pool: &PgPool, store: &ObjectStore, retention: Duration) -> Result<u64> {
+pub async fn purge_due(
+    pool: &PgPool,
+    store: &ObjectStore,
+    backups: &ObjectStore,
+    retention: Duration,
+) -> Result<u64> {
     let due = sqlx::query_scalar!(
         r#"select id as "id: UserId" from users
            where deletion_requested_at < now() - $1::float8 * interval '1 second' and deleted_at is null
@@ -116,12 +129,59 @@ pub async fn purge_due(pool: &PgPool, store: &ObjectStore, retention: Duration) 
     )
     .fetch_all(pool)
     .await?;
+    let mut deleted = 0;
     for user in &due {
+        let record = serde_json::json!({ "account": user.0, "deleted_at": time::OffsetDateTime::now_utc().unix_timestamp() });
+        if let Err(err) = backups
+            .put_bytes(
+                &format!("{DELETIONS_PREFIX}{user}"),
+                bytes::Bytes::from(record.to_string()),
+                "application/json",
+            )
+            .await
+        {
+            tracing::warn!(account = %user, error = %err, "cannot record a deletion in the backup bucket yet; it waits");
+            continue;
+        }
         delete_account(pool, *user).await?;
+        deleted += 1;
     }
     // The uploads were put in the trash as if long ago: the purge removes their objects, then rows.
     crate::documents::purge_trash(pool, store, retention).await?;
-    Ok(due.len() as u64)
+    Ok(deleted)
+}
+
+/// After a restore: deletes again the accounts deleted since the snapshot (recorded in the backup
+/// bucket), and purges their restored uploads. Returns how many accounts it deleted.
+pub async fn reapply_after_restore(
+    pool: &PgPool,
+    documents: &ObjectStore,
+    backups: &ObjectStore,
+) -> Result<u64> {
+    let mut deleted = 0;
+    for object in backups.list(DELETIONS_PREFIX).await? {
+        let Some(id) = object
+            .key
+            .strip_prefix(DELETIONS_PREFIX)
+            .and_then(|id| id.parse::<uuid::Uuid>().ok())
+        else {
+            continue;
+        };
+        let pending = sqlx::query_scalar!(
+            r#"select exists (select from users where id = $1 and deleted_at is null) as "pending!""#,
+            id
+        )
+        .fetch_one(pool)
+        .await?;
+        if pending {
+            delete_account(pool, UserId(id)).await?;
+            deleted += 1;
+        }
+    }
+    if deleted > 0 {
+        crate::documents::purge_trash(pool, documents, LONG_AGO).await?;
+    }
+    Ok(deleted)
 }
 
 async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {

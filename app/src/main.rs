@@ -424,6 +424,12 @@ async fn run(command: Command) -> Result<(), CliError> {
                 report.rows,
                 report.catalogued_snapshots
             ));
+            if report.deletions_reapplied > 0 {
+                say(&format!(
+                    "Deleted again {} accounts whose owners deleted them after this snapshot.",
+                    report.deletions_reapplied
+                ));
+            }
             if !report.unreadable_manifests.is_empty() {
                 say(&format!(
                     "Warning: {} manifests could not be read with the given keys (made for other recipients): {}",

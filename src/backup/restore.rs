@@ -239,6 +239,8 @@ pub struct RestoreReport {
     pub catalogued_snapshots: usize,
     /// Manifests no given key could read (encrypted to other keys).
     pub unreadable_manifests: Vec<String>,
+    /// Accounts deleted since the snapshot, deleted again.
+    pub deletions_reapplied: u64,
 }
 
 /// Progress callbacks for the command line.
@@ -348,6 +350,8 @@ pub async fn restore(
 
     let all: Vec<FoundManifest> = read_manifests(backups, identities).await?.0;
     report.catalogued_snapshots = rebuild_catalogue(pool, &all).await?;
+    // Accounts deleted after the snapshot are deleted again, with their uploads.
+    report.deletions_reapplied = crate::deletion::reapply_after_restore(pool, documents, backups).await?;
     audit::record(
         pool,
         audit::Event::new(Action::RestoreBackup, None, None)

@@ -1309,3 +1309,74 @@ async fn a_run_that_died_after_storing_its_manifest_is_settled_as_complete(pool:
         "{runs:?}"
     );
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_restore_deletes_again_the_accounts_deleted_after_its_snapshot(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    // After the snapshot Alice deletes her account, and her grace period ends.
+    let alice: uuid::Uuid = sqlx::query_scalar("select id from users where email = 'alice@example.org'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update users set deletion_requested_at = now() - interval '31 days' where id = $1")
+        .bind(alice)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deleted = pawfile::deletion::purge_due(
+        &pool,
+        &site.documents.store,
+        &site.backups_bucket.store,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted, 1);
+
+    let target = empty_database(&pool).await;
+    let restored_bucket = TestBucket::new(S3Backend::Embedded).await;
+    let report = restore::restore(
+        &target,
+        &restored_bucket.store,
+        &site.backups_bucket.store,
+        Which::Latest,
+        Some(&key.identities()),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(report.deletions_reapplied, 1);
+    let (email, deleted): (String, bool) =
+        sqlx::query_as("select email, deleted_at is not null from users where id = $1")
+            .bind(alice)
+            .fetch_one(&target)
+            .await
+            .unwrap();
+    assert_eq!((email.ends_with("@deleted.invalid"), deleted), (true, true));
+    let hers: i64 = sqlx::query_scalar("select count(*) from documents where uploaded_by = $1")
+        .bind(alice)
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    assert_eq!(hers, 0, "her uploads are purged from the restored installation");
+    let left: Vec<String> = sqlx::query_scalar("select object_key from documents")
+        .fetch_all(&target)
+        .await
+        .unwrap();
+    let mut expected: Vec<String> = left.clone();
+    expected.sort();
+    let keys: Vec<String> = restored_bucket
+        .keys()
+        .await
+        .into_iter()
+        .filter(|key| key.starts_with("documents/"))
+        .collect();
+    assert_eq!(
+        keys, expected,
+        "the restored bucket holds only the documents still recorded"
+    );
+}

@@ -34,6 +34,7 @@ async fn sign_in_as(pool: &PgPool, email: &str) -> SignInOutcome {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: PgPool) {
     let bucket = TestBucket::new(S3Backend::Embedded).await;
+    let backups = TestBucket::new(S3Backend::Embedded).await;
     let alice = owner(&pool, "alice@example.org").await;
     let riverside = clinic(&pool, "Riverside").await;
     let vet = staff(&pool, "vet@riverside.example", riverside).await;
@@ -98,7 +99,7 @@ async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: P
         .unwrap();
     // Not yet due: nothing happens.
     assert_eq!(
-        deletion::purge_due(&pool, &bucket.store, Duration::from_secs(3600))
+        deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600))
             .await
             .unwrap(),
         0
@@ -110,7 +111,7 @@ async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: P
         .unwrap();
 
     assert_eq!(
-        deletion::purge_due(&pool, &bucket.store, Duration::from_secs(3600))
+        deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600))
             .await
             .unwrap(),
         1
@@ -124,6 +125,11 @@ async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: P
             .await
             .unwrap();
     assert_eq!(email, format!("deleted-{}@deleted.invalid", alice.user.id.0));
+    assert_eq!(
+        backups.keys().await,
+        [format!("deletions/{}", alice.user.id.0)],
+        "recorded for restores from older snapshots"
+    );
     assert_eq!((name.as_str(), deleted), ("Deleted account", true));
     assert!(matches!(
         sign_in_as(&pool, "alice@example.org").await,

@@ -48,15 +48,16 @@ fn spawn_background_tasks(
         )
     };
     let purge = {
-        let (db, store, retention) = (
+        let (db, store, backups, retention) = (
             state.db.clone(),
             state.documents.clone(),
+            state.backups.clone(),
             state.config.trash_retention,
         );
         tasks::run_periodically("purge trash", PURGE_INTERVAL, shutdown.clone(), move || {
-            let (db, store) = (db.clone(), store.clone());
+            let (db, store, backups) = (db.clone(), store.clone(), backups.clone());
             // Accounts whose deletion is due first: their uploads join the trash's purge.
-            async move { pawfile::deletion::purge_due(&db, &store, retention).await }
+            async move { pawfile::deletion::purge_due(&db, &store, &backups, retention).await }
         })
     };
     let reconcile = {

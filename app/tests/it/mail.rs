@@ -1,5 +1,6 @@
-//! Mail and the account flows that depend on it: sign-up confirmed by a link, password reset, the queue
-//! and its retries, through the embedded default (files) and a real SMTP server on loopback.
+//! Mail and the account flows that depend on it: sign-up confirmed by a link, password reset,
+//! invitations, the queue and its retries, end to end through a real SMTP server on loopback (every
+//! test app sends to one; the binary's file default is tested in `startup`).
 
 use crate::support::{
     PASSWORD, TEST_MAIL_RETRY, client_with_jar, spawn_app, spawn_app_with, spawn_app_with_mail, test_config,
@@ -394,7 +395,7 @@ async fn mail_is_given_up_after_its_last_try_and_admins_see_it(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
-/// Everyone the app wrote mail to, once its queue is empty.
+/// Everyone the app's SMTP server received mail for, once the queue is empty.
 async fn recipients(app: &crate::support::TestApp) -> Vec<String> {
     for _ in 0..100 {
         if count(
@@ -408,11 +409,7 @@ async fn recipients(app: &crate::support::TestApp) -> Vec<String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let folder = app.mail_folder.as_ref().unwrap();
-    pawfile::testing::ReceivedMail::in_folder(folder.path())
-        .into_iter()
-        .map(|mail| mail.to)
-        .collect()
+    app.inbox().messages().into_iter().map(|mail| mail.to).collect()
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]

@@ -656,3 +656,134 @@ async fn an_unknown_search_language_is_named(pool: PgPool) {
     assert_eq!(err.setting, "PAWFILE_SEARCH_LANGUAGE");
     assert!(err.to_string().contains("\"klingon\""), "{err}");
 }
+
+/// Runs `pawfile <args>` on `url` with `stdin` as its standard input; its output.
+fn pawfile_with_input(url: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::{io::Write, process::Stdio};
+    let mut child = pawfile_command(url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn create_user_makes_confirmed_owner_and_staff_accounts(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let app = crate::support::spawn_app(pool.clone()).await;
+    app.create_clinic("Riverside").await;
+
+    let owner = pawfile_with_input(
+        &url,
+        &[
+            "create-user",
+            "--email",
+            "Olga@Example.org",
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        b"olga's long password\n",
+    );
+    let staff = pawfile_with_input(
+        &url,
+        &[
+            "create-user",
+            "--email",
+            "vet@example.org",
+            "--role",
+            "staff",
+            "--clinic",
+            "riverside",
+            "--name",
+            "Vera Vet",
+            "--password-stdin",
+        ],
+        b"vera's long password\n",
+    );
+    let no_clinic = pawfile_with_input(
+        &url,
+        &[
+            "create-user",
+            "--email",
+            "x@example.org",
+            "--role",
+            "staff",
+            "--clinic",
+            "Nowhere",
+            "--password-stdin",
+        ],
+        b"some long password\n",
+    );
+
+    for output in [&owner, &staff] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(!no_clinic.status.success());
+    assert!(String::from_utf8_lossy(&no_clinic.stderr).contains("no clinic is named"));
+    let response = app.login("olga@example.org", "olga's long password").await;
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "no confirmation link needed"
+    );
+    let (client, _) = crate::support::client_with_jar();
+    let vet: serde_json::Value = client
+        .post(app.url("/api/login"))
+        .form(&[("email", "vet@example.org"), ("password", "vera's long password")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vet["clinic_name"], "Riverside");
+    assert_eq!(vet["display_name"], "Vera Vet");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn reset_2fa_turns_off_a_second_factor_from_the_command_line(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let app = crate::support::spawn_app(pool.clone()).await;
+    let admin = app
+        .create_user("last-admin@example.org", &[pawfile::domain::Role::Admin], None)
+        .await;
+    pawfile::auth::two_factor::set_known_secret(&pool, admin, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        .await
+        .unwrap();
+    let before = app
+        .login("last-admin@example.org", crate::support::PASSWORD)
+        .await;
+    assert_eq!(
+        before.status(),
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+        "a code is needed"
+    );
+
+    let output = pawfile_with_input(&url, &["reset-2fa", "--email", "last-admin@example.org"], b"");
+    let unknown = pawfile_with_input(&url, &["reset-2fa", "--email", "nobody@example.org"], b"");
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!unknown.status.success());
+    let after = app
+        .login("last-admin@example.org", crate::support::PASSWORD)
+        .await;
+    assert_eq!(after.status(), reqwest::StatusCode::OK);
+    let audited: i64 = sqlx::query_scalar("select count(*) from audit_events where action = 'reset_2fa'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+}

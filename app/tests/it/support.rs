@@ -5,8 +5,7 @@ use pawfile::{
     domain::{ClinicId, DisplayName, Email, NewPassword, Role, Roles, SessionUser, UserId},
     mail::{Mailer, RetryPolicy, Transport},
     net::TrustedProxies,
-    testing::ReceivedMail,
-    testing::TestBucket,
+    testing::{ReceivedMail, SmtpSink, TestBucket},
 };
 use pawfile_app::startup::{AppState, Application, RuntimeConfig};
 use reqwest::{Response, StatusCode, cookie::CookieStore};
@@ -84,8 +83,8 @@ pub struct TestApp {
     config: RuntimeConfig,
     hasher: PasswordHasher,
     mailer: Arc<Mailer>,
-    /// Where the app writes its mail (unless it sends it through SMTP).
-    pub mail_folder: Option<Arc<tempfile::TempDir>>,
+    /// The SMTP server the app sends its mail to (unless the test gave it another transport).
+    pub inbox: Option<Arc<SmtpSink>>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -165,8 +164,9 @@ pub async fn spawn_app_with_hasher(
     config: RuntimeConfig,
     hasher: PasswordHasher,
 ) -> TestApp {
-    let mail_folder = tempfile::tempdir().unwrap();
-    let transport = Transport::Folder(mail_folder.path().to_owned());
+    // Mail goes to a real SMTP server on loopback, one per app, and tests read what arrived there.
+    let sink = SmtpSink::start().await;
+    let transport = Transport::smtp(&sink.server()).unwrap();
     spawn_app_full(
         pool,
         documents,
@@ -174,7 +174,7 @@ pub async fn spawn_app_with_hasher(
         config,
         hasher,
         transport,
-        Some(mail_folder),
+        Some(Arc::new(sink)),
     )
     .await
 }
@@ -199,7 +199,7 @@ async fn spawn_app_full(
     config: RuntimeConfig,
     hasher: PasswordHasher,
     transport: Transport,
-    mail_folder: Option<tempfile::TempDir>,
+    inbox: Option<Arc<SmtpSink>>,
 ) -> TestApp {
     let mailer = Arc::new(Mailer {
         transport,
@@ -227,7 +227,7 @@ async fn spawn_app_full(
         config,
         hasher,
         mailer,
-        mail_folder: mail_folder.map(Arc::new),
+        inbox,
         shutdown,
         server,
     }
@@ -363,23 +363,24 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// The mail the app wrote for `to` (its mail folder), once `count` arrived (waits up to 10 s).
+    /// The mail that arrived for `to` at the app's SMTP server, once `count` did (waits up to 10 s).
     pub async fn mail_to(&self, to: &str, count: usize) -> Vec<ReceivedMail> {
-        let folder = self
-            .mail_folder
+        self.inbox().wait_for(to, count, Duration::from_secs(10)).await
+    }
+
+    /// The app's SMTP server.
+    pub fn inbox(&self) -> &SmtpSink {
+        self.inbox
             .as_ref()
-            .expect("this app writes its mail into a folder");
-        wait_for_mail(folder.path(), to, count).await
+            .expect("this app sends its mail to the test's SMTP server")
     }
 
     /// Follows the link of the newest sign-up mail for `to`: the `/api/verify-email` answer.
     pub async fn verify_newest(&self, to: &str) -> Response {
-        let folder = self
-            .mail_folder
-            .as_ref()
-            .expect("this app writes its mail into a folder");
         for _ in 0..200 {
-            let token = ReceivedMail::in_folder(folder.path())
+            let token = self
+                .inbox()
+                .messages()
                 .iter()
                 .rev()
                 .filter(|mail| mail.to == to)
