@@ -63,6 +63,8 @@ actions! {
     ChangePassword => "change_password", "changed their password";
     /// Two-factor sign-in was turned on.
     EnableTwoFactor => "enable_2fa", "turned on two-factor sign-in";
+    /// Two-factor sign-in was turned off by its owner.
+    DisableTwoFactor => "disable_2fa", "turned off two-factor sign-in";
     /// New recovery codes replaced the old ones.
     RenewRecoveryCodes => "renew_recovery_codes", "made new two-factor recovery codes";
     /// Someone's second factor was reset (an admin, or `pawfile reset-2fa`).

@@ -83,6 +83,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "disable_user",
     "change_password",
     "enable_2fa",
+    "disable_2fa",
     "renew_recovery_codes",
     "reset_2fa",
     "request_deletion",

@@ -447,3 +447,28 @@ pub async fn delete_account(password: String) -> Result<String, ApiError> {
         .await,
     )
 }
+
+/// Turns the caller's second factor off, given a current code; refused (403) where the role requires
+/// it. `POST /api/account/2fa/disable` with `code`.
+#[server(endpoint = "account/2fa/disable")]
+pub async fn disable_two_factor(code: String) -> Result<(), ApiError> {
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            if ctx
+                .state
+                .config
+                .two_factor_required_for
+                .iter()
+                .any(|role| actor.user.has_role(*role))
+            {
+                return Err(ApiError::Forbidden {
+                    error: "Your role requires two-factor sign-in: it stays on.".to_owned(),
+                });
+            }
+            Ok(pawfile::auth::two_factor::disable(&ctx.state.db, &actor, &code).await?)
+        }
+        .await,
+    )
+}

@@ -244,6 +244,12 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         Strings,
     ),
     post(
+        "/api/account/2fa/disable",
+        "Turns the caller's second factor off, given a current code (403 where the role requires it)",
+        &[Text("code")],
+        Nothing,
+    ),
+    post(
         "/api/account/2fa/recovery-codes",
         "New recovery codes (the old ones stop working), given a current code",
         &[Text("code")],

@@ -6,8 +6,8 @@ use super::{
 };
 use crate::{
     api::{
-        ChangePassword, ConfirmTwoFactor, DeleteAccount, RenewRecoveryCodes, SetTimeZone, StartTwoFactor,
-        my_storage, time_zones, two_factor_status,
+        ChangePassword, ConfirmTwoFactor, DeleteAccount, DisableTwoFactor, RenewRecoveryCodes, SetTimeZone,
+        StartTwoFactor, my_storage, time_zones, two_factor_status,
     },
     auth_state::{AuthState, UserResource},
     error::ApiError,
@@ -139,7 +139,12 @@ fn TwoFactorCard() -> impl IntoView {
     let start = ServerAction::<StartTwoFactor>::new();
     let confirm = ServerAction::<ConfirmTwoFactor>::new();
     let renew = ServerAction::<RenewRecoveryCodes>::new();
-    let status = Resource::new(move || confirm.version().get(), |_| two_factor_status());
+    let disable = ServerAction::<DisableTwoFactor>::new();
+    let disable_error = action_error(disable);
+    let status = Resource::new(
+        move || (confirm.version().get(), disable.version().get()),
+        |_| two_factor_status(),
+    );
     let confirm_error = action_error(confirm);
     let renew_error = action_error(renew);
     let start_error = action_error(start);
@@ -170,6 +175,15 @@ fn TwoFactorCard() -> impl IntoView {
                                 <FieldError error=renew_error field="code" />
                                 <button type="submit" class="secondary">"Make new recovery codes"</button>
                             </ActionForm>
+                            {(!status.required).then(|| view! {
+                                <ActionForm action=disable>
+                                    <FormError error=disable_error fields=&["code"] />
+                                    <label for="disable_code">"Current code, to turn it off"</label>
+                                    <input id="disable_code" name="code" aria-describedby=described_by(disable_error, "code") aria-invalid=invalid(disable_error, "code") autocomplete="one-time-code" maxlength="20" required />
+                                    <FieldError error=disable_error field="code" />
+                                    <button type="submit" class="secondary">"Turn two-factor sign-in off"</button>
+                                </ActionForm>
+                            })}
                         }.into_any()
                     } else {
                         view! {

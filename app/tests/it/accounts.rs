@@ -625,3 +625,76 @@ async fn an_owner_deletes_their_account_with_their_password_and_signing_in_cance
     .unwrap();
     assert_eq!(actions, ["request_deletion", "cancel_deletion"]);
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn owners_may_turn_two_factor_sign_in_on_and_off_staff_may_not_turn_it_off(pool: PgPool) {
+    use pawfile::auth::two_factor::code_for;
+    let mut config = test_config();
+    config.two_factor_required_for = vec![Role::Staff];
+    let app = spawn_app_with(pool, config).await;
+    app.signed_in_owner("olivia@example.org").await;
+    let enrolment: Value = app
+        .client
+        .post(app.url("/api/account/2fa/start"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    let on = app
+        .post_form(
+            "/api/account/2fa/confirm",
+            &[("code", &code_for(&secret, 0).unwrap())],
+        )
+        .await;
+    assert_eq!(on.status(), StatusCode::OK);
+
+    let wrong = app
+        .post_form("/api/account/2fa/disable", &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let off = app
+        .post_form(
+            "/api/account/2fa/disable",
+            &[("code", &code_for(&secret, 1).unwrap())],
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    let (client, _) = client_with_jar();
+    let login = client
+        .post(app.url("/api/login"))
+        .form(&[("email", "olivia@example.org"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK, "no code needed any more");
+
+    let riverside = app.create_clinic("Riverside").await;
+    let vet_id = app
+        .create_user("vet@example.org", &[Role::Staff], Some(riverside))
+        .await;
+    pawfile::auth::two_factor::set_known_secret(&app.pool, vet_id, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        .await
+        .unwrap();
+    let (vet, _) = client_with_jar();
+    let signed_in = vet
+        .post(app.url("/api/login"))
+        .form(&[
+            ("email", "vet@example.org".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("code", code_for("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 0).unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let refused = vet
+        .post(app.url("/api/account/2fa/disable"))
+        .form(&[("code", code_for("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 1).unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
