@@ -231,7 +231,6 @@ async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
         r#"
         update users set email = 'deleted-' || id || '@deleted.invalid', display_name = 'Deleted account',
                          password_hash = '!', disabled_at = coalesce(disabled_at, now()), time_zone = null,
-                         totp_secret = null, totp_enabled_at = null, totp_last_step = null,
                          session_generation = session_generation + 1, deleted_at = now()
         where id = $1
         "#,
@@ -239,12 +238,7 @@ async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "delete from totp_recovery_codes where user_id = $1",
-        user as UserId
-    )
-    .execute(&mut *tx)
-    .await?;
+    crate::auth::two_factor::clear(&mut tx, user).await?;
     sqlx::query!("delete from password_resets where user_id = $1", user as UserId)
         .execute(&mut *tx)
         .await?;

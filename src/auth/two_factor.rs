@@ -189,18 +189,7 @@ pub async fn disable(pool: &PgPool, actor: &Actor, code: &str) -> Result<()> {
         return Err(InvalidInput::new("code", WRONG_CODE).into());
     }
     let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "update users set totp_secret = null, totp_enabled_at = null, totp_last_step = null where id = $1",
-        actor.user.id as UserId
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "delete from totp_recovery_codes where user_id = $1",
-        actor.user.id as UserId
-    )
-    .execute(&mut *tx)
-    .await?;
+    clear(&mut tx, actor.user.id).await?;
     audit::record(&mut *tx, actor.event(Action::DisableTwoFactor)).await?;
     tx.commit().await?;
     Ok(())
@@ -260,25 +249,31 @@ pub async fn check_second_factor(pool: &PgPool, user: UserId, code: &str) -> Res
     Ok(used.rows_affected() == 1)
 }
 
-/// Turns someone's second factor off and deletes their recovery codes, so they enrol again at their
-/// next sign-in (an admin for a lost phone; `actor` `None` is `pawfile reset-2fa`). Audited.
-pub async fn reset(pool: &PgPool, actor: Option<&Actor>, user: UserId) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Forgets `user`'s second factor: its key, its newest accepted step and its recovery codes. Returns
+/// whether the account exists.
+pub(crate) async fn clear(conn: &mut PgConnection, user: UserId) -> Result<bool> {
     let updated = sqlx::query!(
         "update users set totp_secret = null, totp_enabled_at = null, totp_last_step = null where id = $1",
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    if updated.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
     sqlx::query!(
         "delete from totp_recovery_codes where user_id = $1",
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Turns someone's second factor off and deletes their recovery codes, so they enrol again at their
+/// next sign-in (an admin for a lost phone; `actor` `None` is `pawfile reset-2fa`). Audited.
+pub async fn reset(pool: &PgPool, actor: Option<&Actor>, user: UserId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if !clear(&mut tx, user).await? {
+        return Err(Error::NotFound);
+    }
     let event = match actor {
         Some(actor) => actor.event(Action::ResetTwoFactor),
         None => Event::new(Action::ResetTwoFactor, None, None),
