@@ -47,31 +47,30 @@ pub async fn current_problems(pool: &PgPool) -> Result<Vec<Problem>> {
             ),
         });
     }
-    let stale = sqlx::query!(
-        r#"
-        select (select id from backup_runs where status = 'complete' and pruned_at is null
-                order by started_at desc limit 1) as last_id,
-               (select max(started_at) from backup_runs where status = 'complete' and pruned_at is null) as last_at,
-               (select min(created_at) from users) as since
-        "#
-    )
-    .fetch_one(pool)
-    .await?;
     let now = time::OffsetDateTime::now_utc();
-    match (stale.last_id, stale.last_at) {
-        (Some(id), Some(at)) if now - at > STALE_AFTER => problems.push(Problem {
-            key: format!("backup_stale:{id}"),
+    match crate::backup::last_complete(pool).await? {
+        // Keyed by the newest complete backup: a later one that also goes stale is a new problem.
+        Some(at) if now - at > STALE_AFTER => problems.push(Problem {
+            key: format!("backup_stale:{}", at.unix_timestamp()),
             description: format!(
                 "The newest complete backup is from {}, more than 26 hours ago.",
                 when(at)
             ),
         }),
-        (None, _) if stale.since.is_some_and(|since| now - since > STALE_AFTER) => problems.push(Problem {
-            key: "backup_stale:never".to_owned(),
-            description: "No backup has completed yet, and Pawfile has held data for more than 26 hours."
-                .to_owned(),
-        }),
-        _ => {}
+        Some(_) => {}
+        None => {
+            let since = sqlx::query_scalar!("select min(created_at) from users")
+                .fetch_one(pool)
+                .await?;
+            if since.is_some_and(|since| now - since > STALE_AFTER) {
+                problems.push(Problem {
+                    key: "backup_stale:never".to_owned(),
+                    description:
+                        "No backup has completed yet, and Pawfile has held data for more than 26 hours."
+                            .to_owned(),
+                });
+            }
+        }
     }
     let drill = sqlx::query!("select id, at, passed, detail from backup_drills order by at desc limit 1")
         .fetch_optional(pool)

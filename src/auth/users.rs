@@ -189,7 +189,8 @@ pub async fn sign_in(
     let account = match &email {
         Some(email) => sqlx::query!(
             r#"select id as "id: UserId", password_hash, session_generation, disabled_at is not null as "disabled!",
-                      totp_enabled_at is not null as "two_factor!"
+                      totp_enabled_at is not null as "two_factor!",
+                      deletion_requested_at is not null as "deletion_pending!"
                from users where email = $1"#,
             email.as_str()
         )
@@ -250,8 +251,9 @@ pub async fn sign_in(
         Event::new(Action::SignIn, Some(account.id), attempt.client_addr),
     )
     .await?;
-    let deletion_cancelled =
-        crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await?;
+    // Only an account whose deletion is pending pays for the cancelling transaction.
+    let deletion_cancelled = account.deletion_pending
+        && crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await?;
     Ok(SignInOutcome::SignedIn {
         deletion_cancelled,
         user_id: account.id,
