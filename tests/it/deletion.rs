@@ -172,3 +172,37 @@ async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: P
             .unwrap();
     assert_eq!(named, 0);
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_deletion_waits_while_the_backup_store_cannot_record_it(pool: PgPool) {
+    let bucket = TestBucket::new(S3Backend::Embedded).await;
+    let mut backups = TestBucket::new(S3Backend::Embedded).await;
+    let alice = owner(&pool, "alice@example.org").await;
+    deletion::request_deletion(&pool, &HASHER, &LIMITS, &alice, "correct horse battery")
+        .await
+        .unwrap();
+    sqlx::query("update users set deletion_requested_at = now() - interval '31 days' where id = $1")
+        .bind(alice.user.id.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deleted = || async {
+        sqlx::query_scalar::<_, bool>("select deleted_at is not null from users where id = $1")
+            .bind(alice.user.id.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+
+    // Without its record a restore could bring the account back: the deletion waits.
+    backups.stop_endpoint();
+    let waited = deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600)).await;
+    assert_eq!(waited.unwrap(), 0);
+    assert!(!deleted().await);
+
+    backups.restart_endpoint().await;
+    let done = deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600)).await;
+    assert_eq!(done.unwrap(), 1);
+    assert!(deleted().await);
+    assert_eq!(backups.keys().await, [format!("deletions/{}", alice.user.id.0)]);
+}
