@@ -515,7 +515,7 @@ async fn two_factor_sign_in_takes_each_code_once_and_each_recovery_code_once(poo
 
     // An admin resets it: the account signs in with its password alone, and enrols again.
     let root = crate::fixtures::user(&pool, "root@example.org", &[Role::Admin], None).await;
-    let unknown = two_factor::reset(&pool, Some(&root), pawfile::domain::UserId::new()).await;
+    let unknown = two_factor::reset(&pool, Some(&root), UserId::new()).await;
     assert!(matches!(unknown, Err(Error::NotFound)), "{unknown:?}");
     two_factor::reset(&pool, Some(&root), nina.user.id).await.unwrap();
     assert!(matches!(
