@@ -173,6 +173,16 @@ async fn empty_database(pool: &PgPool) -> PgPool {
 /// Restores `site`'s newest snapshot (opened with `key`) into a new database and an empty embedded
 /// bucket; returns the bucket and the report.
 async fn restore_latest(pool: &PgPool, site: &Site, key: &Key) -> (TestBucket, restore::RestoreReport) {
+    let (_, bucket, report) = restore_latest_into(pool, site, key).await;
+    (bucket, report)
+}
+
+/// As [`restore_latest`], also answering the restored database.
+async fn restore_latest_into(
+    pool: &PgPool,
+    site: &Site,
+    key: &Key,
+) -> (PgPool, TestBucket, restore::RestoreReport) {
     let target = empty_database(pool).await;
     let target_bucket = TestBucket::new(S3Backend::Embedded).await;
     let restored = restore::restore(
@@ -185,7 +195,7 @@ async fn restore_latest(pool: &PgPool, site: &Site, key: &Key) -> (TestBucket, r
     )
     .await
     .unwrap();
-    (target_bucket, restored)
+    (target, target_bucket, restored)
 }
 
 /// Every row of every backed-up table, as text, in a stable order (without the restore's own audit event).
@@ -1336,18 +1346,7 @@ async fn a_restore_deletes_again_the_accounts_deleted_after_its_snapshot(pool: P
     .unwrap();
     assert_eq!(deleted, 1);
 
-    let target = empty_database(&pool).await;
-    let restored_bucket = TestBucket::new(S3Backend::Embedded).await;
-    let report = restore::restore(
-        &target,
-        &restored_bucket.store,
-        &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let (target, restored_bucket, report) = restore_latest_into(&pool, &site, &key).await;
 
     assert_eq!(report.deletions_reapplied, 1);
     let (email, deleted): (String, bool) =
@@ -1367,7 +1366,7 @@ async fn a_restore_deletes_again_the_accounts_deleted_after_its_snapshot(pool: P
         .fetch_all(&target)
         .await
         .unwrap();
-    let mut expected: Vec<String> = left.clone();
+    let mut expected = left;
     expected.sort();
     let keys: Vec<String> = restored_bucket
         .keys()

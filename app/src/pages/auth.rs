@@ -93,10 +93,7 @@ pub fn RegisterPage() -> impl IntoView {
                     autocomplete="new-password"
                     minlength=NewPassword::MIN_LEN
                 />
-                <p class="hint">{format!(
-                    "At least {} characters and hard to guess: a few unrelated words work well.",
-                    NewPassword::MIN_LEN,
-                )}</p>
+                <NewPasswordHint />
                 <FieldError error=error field="password" />
                 <label for="claim_code">"Claim code from your clinic " <span class="hint">"(optional)"</span></label>
                 <input id="claim_code" name="claim_code" aria-describedby=described_by(error, "claim_code") aria-invalid=invalid(error, "claim_code") autocomplete="off" maxlength="20" />
@@ -189,10 +186,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
                     autocomplete="new-password"
                     minlength=NewPassword::MIN_LEN
                 />
-                <p class="hint">{format!(
-                    "At least {} characters and hard to guess: a few unrelated words work well.",
-                    NewPassword::MIN_LEN,
-                )}</p>
+                <NewPasswordHint />
                 <FieldError error=error field="new_password" />
                 <button type="submit" disabled=move || action.pending().get()>
                     "Set the new password"
@@ -231,10 +225,7 @@ pub fn AcceptInvitationPage() -> impl IntoView {
                                     autocomplete="new-password"
                                     minlength=NewPassword::MIN_LEN
                                 />
-                                <p class="hint">{format!(
-                                    "At least {} characters and hard to guess: a few unrelated words work well.",
-                                    NewPassword::MIN_LEN,
-                                )}</p>
+                                <NewPasswordHint />
                                 <FieldError error=error field="password" />
                                 <button type="submit" disabled=move || action.pending().get()>
                                     "Set my password and sign in"
@@ -248,5 +239,16 @@ pub fn AcceptInvitationPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// What a new password must be, under the field that asks for one.
+#[component]
+fn NewPasswordHint() -> impl IntoView {
+    view! {
+        <p class="hint">{format!(
+            "At least {} characters and hard to guess: a few unrelated words work well.",
+            NewPassword::MIN_LEN,
+        )}</p>
     }
 }
