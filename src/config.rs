@@ -298,6 +298,36 @@ pub enum BackupSchedule {
     Off,
     /// Every day at this UTC time (hour, minute).
     Daily(u8, u8),
+    /// Every so often (`every 6h`), in slots counted from the Unix epoch, so every replica agrees on
+    /// them. For installations that want more than the daily backup.
+    Every(Duration),
+}
+
+impl BackupSchedule {
+    /// The start of the newest slot at or before `now`, and the next slot's start (`None` when off).
+    pub fn slot(self, now: time::OffsetDateTime) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
+        let now = now.to_offset(time::UtcOffset::UTC);
+        match self {
+            Self::Off => None,
+            Self::Daily(hour, minute) => {
+                let at = time::Time::from_hms(hour, minute, 0).unwrap_or(time::Time::MIDNIGHT);
+                let today = now.replace_time(at);
+                let current = if today <= now {
+                    today
+                } else {
+                    today - time::Duration::days(1)
+                };
+                Some((current, current + time::Duration::days(1)))
+            }
+            Self::Every(every) => {
+                let every = i128::from(every.as_secs().max(1)) * 1_000_000_000;
+                let nanos = now.unix_timestamp_nanos();
+                let current = nanos - nanos.rem_euclid(every);
+                let from = |nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(now);
+                Some((from(current), from(current + every)))
+            }
+        }
+    }
 }
 
 impl std::str::FromStr for BackupSchedule {
@@ -307,22 +337,29 @@ impl std::str::FromStr for BackupSchedule {
         if text.trim().eq_ignore_ascii_case("off") {
             return Ok(Self::Off);
         }
+        if let Some(every) = text.trim().strip_prefix("every ") {
+            return match humantime::parse_duration(every.trim()) {
+                Ok(every) if every >= Duration::from_secs(1) => Ok(Self::Every(every)),
+                Ok(_) => Err(format!("{text:?}: at least every 1s")),
+                Err(err) => Err(format!("{text:?}: {err}")),
+            };
+        }
         let parsed = text
             .trim()
             .split_once(':')
             .and_then(|(h, m)| Some((h.parse::<u8>().ok()?, m.parse::<u8>().ok()?)))
             .filter(|(h, m)| *h < 24 && *m < 60 && text.trim().len() == 5);
-        parsed
-            .map(|(h, m)| Self::Daily(h, m))
-            .ok_or_else(|| format!("{text:?}: expected HH:MM (UTC, such as 02:00) or off"))
+        parsed.map(|(h, m)| Self::Daily(h, m)).ok_or_else(|| {
+            format!("{text:?}: expected HH:MM (UTC, such as 02:00), every DURATION (every 6h) or off")
+        })
     }
 }
 
 /// What backups do: when, to whom they are encrypted, what prune keeps, and the restore drill.
 #[derive(Debug, Clone, Args)]
 pub struct BackupSettings {
-    /// Daily backup time, `HH:MM` in UTC, or `off`. The server also backs up at start-up when the last
-    /// complete backup is older than a day.
+    /// Daily backup time, `HH:MM` in UTC, `every DURATION` (every 6h: more often than daily), or `off`.
+    /// The server also backs up at start-up when the last complete backup is older than a day.
     #[arg(
         long = "backup-schedule",
         env = "PAWFILE_BACKUP_SCHEDULE",
@@ -383,6 +420,10 @@ pub struct HttpSettings {
     /// The URL people reach Pawfile at (default: http:// and the listen address).
     #[arg(long = "public-url", env = "PAWFILE_PUBLIC_URL")]
     pub public_url: Option<Url>,
+    /// Address and port for Prometheus metrics at /metrics (for example 0.0.0.0:9300). Unset: no
+    /// metrics. Keep it off the public network: it answers anyone who reaches it.
+    #[arg(long = "metrics-listen", env = "PAWFILE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Proxies (addresses or networks, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto
     /// headers are believed. Default: none.
     #[arg(long = "trusted-proxies", env = "PAWFILE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
@@ -405,6 +446,10 @@ pub struct HttpSettings {
     /// How long deleted documents stay in the trash before they are purged.
     #[arg(long = "trash-retention", env = "PAWFILE_TRASH_RETENTION", default_value = "30days", value_parser = parse_duration)]
     pub trash_retention: Duration,
+    /// An upload that has not finished after this long is abandoned (its server died): the next
+    /// reconcile removes its pieces from the bucket. Longer than the slowest upload you expect.
+    #[arg(long = "stale-upload-after", env = "PAWFILE_STALE_UPLOAD_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub stale_upload_after: Duration,
     /// How often the bucket is compared with the database.
     #[arg(long = "reconcile-interval", env = "PAWFILE_RECONCILE_INTERVAL", default_value = "6h", value_parser = parse_duration)]
     pub reconcile_interval: Duration,

@@ -81,6 +81,8 @@ pub enum ExclusiveTask {
     Thumbnails = 0x7061_7766_0003,
     /// Comparing the bucket with the database.
     Reconcile = 0x7061_7766_0004,
+    /// Recording the day's storage figures.
+    DailyUsage = 0x7061_7766_0005,
 }
 
 /// Runs `work` if no other replica is running `task`, holding a transaction-scoped advisory lock for its

@@ -43,6 +43,8 @@ pub mod home;
 #[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod net;
 #[cfg(feature = "server")]
 pub mod pets;
@@ -56,3 +58,5 @@ pub mod storage;
 pub mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "server")]
+pub mod usage;

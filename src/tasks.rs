@@ -54,17 +54,37 @@ pub async fn housekeeping_once(pool: &PgPool) -> Result<Option<HousekeepingRepor
     }))
 }
 
-/// Runs `work` every `every` until `shutdown` fires, logging failures and carrying on.
+/// What a background run's result says about whether it ran: `None` from a task under an advisory lock
+/// means another replica was running it.
+pub trait Ran {
+    /// Whether another replica held the task, so this run did nothing.
+    fn skipped(&self) -> bool {
+        false
+    }
+}
+
+impl<T> Ran for Option<T> {
+    fn skipped(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl Ran for u64 {}
+impl Ran for usize {}
+
+/// Runs `work` every `every` until `shutdown` fires, logging failures and carrying on, and counting each
+/// run in `metrics` (`pawfile_task_runs_total`).
 #[tracing::instrument(skip_all, fields(task = name))]
 pub async fn run_periodically<F, Fut, T>(
     name: &'static str,
     every: Duration,
     shutdown: CancellationToken,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     mut work: F,
 ) where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
-    T: std::fmt::Debug,
+    T: std::fmt::Debug + Ran,
 {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -74,8 +94,14 @@ pub async fn run_periodically<F, Fut, T>(
             _ = ticks.tick() => {}
         }
         match work().await {
-            Ok(outcome) => tracing::debug!(task = name, ?outcome, "background task ran"),
-            Err(err) => tracing::warn!(task = name, error = %err, "background task failed; will retry"),
+            Ok(outcome) => {
+                metrics.task_run(name, if outcome.skipped() { "skipped" } else { "ok" });
+                tracing::debug!(task = name, ?outcome, "background task ran");
+            }
+            Err(err) => {
+                metrics.task_run(name, "failed");
+                tracing::warn!(task = name, error = %err, "background task failed; will retry");
+            }
         }
     }
 }

@@ -42,6 +42,13 @@ enum NewUserRole {
 enum Command {
     /// Run the web server (and its background tasks). Applies pending migrations first.
     Serve(Box<ServeSettings>),
+    /// Ask the server listening on PAWFILE_LISTEN whether it is alive (`/healthz`): exits 0 if so, 1
+    /// otherwise. The container's HEALTHCHECK (the image has no curl).
+    Healthcheck {
+        /// The server's listen address (an unspecified address such as 0.0.0.0 is asked on loopback).
+        #[arg(long = "listen", env = "PAWFILE_LISTEN", default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -217,6 +224,11 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(settings) => Box::pin(serve(*settings)).await,
+        Command::Healthcheck { listen } => {
+            healthcheck(listen).await?;
+            say("healthy");
+            Ok(())
+        }
         Command::Migrate { database } => {
             let pool = db::connect(&database).await?;
             db::migrate(&pool).await?;
@@ -670,6 +682,44 @@ async fn serve(settings: ServeSettings) -> Result<(), CliError> {
     });
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// Asks `GET /healthz` of the server at `listen` within 5 seconds: `Ok` on a 200.
+async fn healthcheck(mut listen: std::net::SocketAddr) -> Result<(), CliError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if listen.ip().is_unspecified() {
+        listen.set_ip(match listen {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(listen).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = Vec::new();
+        let mut buffer = [0; 256];
+        while !head.windows(2).any(|pair| pair == b"\r\n") && head.len() < 1024 {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&buffer[..read]);
+        }
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(5), ask)
+        .await
+        .map_err(|_| CliError::Invalid(format!("no answer from {listen} within 5 seconds")))?
+        .map_err(|err| CliError::Invalid(format!("cannot ask {listen}: {err}")))?;
+    let status = String::from_utf8_lossy(&head);
+    let status = status.lines().next().unwrap_or_default();
+    if status.split(' ').nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(CliError::Invalid(format!("{listen}/healthz answered {status:?}")))
+    }
 }
 
 async fn wait_for_signal() {

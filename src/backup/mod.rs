@@ -46,13 +46,14 @@ pub const TABLES: &[&str] = &[
     "medical_record_revisions",
     "documents",
     "audit_events",
+    "daily_usage",
 ];
 
 /// Tables left out of a backup, and why: sessions (everyone signs in again after a restore), rate-limit
 /// counters, upload announcements and audit view marks (short-lived), the mail queue, pending sign-ups,
-/// reset links and invitations (short-lived, and they hold tokens), the alerts already mailed, the
-/// migrations table (the
-/// manifest records the migrations), and the backup catalogue itself (rebuilt from the manifests).
+/// reset links and invitations (short-lived, and they hold tokens), the alerts already mailed, when
+/// background tasks last ran, the migrations table (the manifest records the migrations), and the
+/// backup catalogue itself (rebuilt from the manifests).
 pub const EXCLUDED: &[&str] = &[
     "tower_sessions.session",
     "rate_limit_hits",
@@ -64,6 +65,7 @@ pub const EXCLUDED: &[&str] = &[
     "password_resets",
     "staff_invitations",
     "admin_alerts",
+    "background_runs",
     "_sqlx_migrations",
     "backup_runs",
     "backup_objects",

@@ -83,6 +83,17 @@ impl Backups {
     /// Starts a run unless one is running somewhere: `Ok(None)` then. The lock is taken and the run's
     /// row written before this returns, so the caller can answer with the run's id at once.
     pub async fn start(&self, by: StartedBy) -> Result<Option<Started>> {
+        self.start_unless_done_since(by, None).await
+    }
+
+    /// Starts a backup unless one is running, or (with `since`) one started at or after `since` has
+    /// completed: a schedule's slot is backed up once, whichever replica comes first, however late the
+    /// others arrive. The check is made under the run lock.
+    pub async fn start_unless_done_since(
+        &self,
+        by: StartedBy,
+        since: Option<OffsetDateTime>,
+    ) -> Result<Option<Started>> {
         if let Some(refusal) = self.policy.refusal() {
             return Err(Error::Conflict(refusal));
         }
@@ -90,6 +101,18 @@ impl Backups {
             return Ok(None);
         };
         self.settle_dead_runs(&mut lock).await?;
+        if let Some(since) = since {
+            let done = sqlx::query_scalar!(
+                r#"select exists (select 1 from backup_runs where status = 'complete' and started_at >= $1) as "done!""#,
+                since
+            )
+            .fetch_one(&mut *lock.conn())
+            .await?;
+            if done {
+                lock.release().await;
+                return Ok(None);
+            }
+        }
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
@@ -116,7 +139,17 @@ impl Backups {
 
     /// Runs a backup to the end: `Ok(None)` when another is running.
     pub async fn run(&self, by: StartedBy) -> Result<Option<RunReport>> {
-        let Some(started) = self.start(by).await? else {
+        self.run_unless_done_since(by, None).await
+    }
+
+    /// Runs a backup to the end unless one is running or one started at or after `since` completed
+    /// (see [`Backups::start_unless_done_since`]).
+    pub async fn run_unless_done_since(
+        &self,
+        by: StartedBy,
+        since: Option<OffsetDateTime>,
+    ) -> Result<Option<RunReport>> {
+        let Some(started) = self.start_unless_done_since(by, since).await? else {
             return Ok(None);
         };
         match started.handle.await {

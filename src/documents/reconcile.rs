@@ -104,7 +104,47 @@ pub async fn scrub_coverage(pool: &PgPool, period: Duration) -> Result<(i64, i64
 /// One reconcile run. `None` when another replica is running one.
 #[tracing::instrument(skip_all, fields(bucket = store.bucket()))]
 pub async fn reconcile(pool: &PgPool, store: &ObjectStore, options: Options) -> Result<Option<Report>> {
-    run_exclusive(pool, ExclusiveTask::Reconcile, || run(pool, store, options)).await
+    let report = run_exclusive(pool, ExclusiveTask::Reconcile, || run(pool, store, options)).await?;
+    if report.is_some() {
+        record_run(pool).await?;
+    }
+    Ok(report)
+}
+
+/// A reconcile run of the schedule: like [`reconcile`], but `None` also when any replica finished one
+/// within the last half interval, so several replicas on the same interval run it once between them.
+pub async fn reconcile_on_schedule(
+    pool: &PgPool,
+    store: &ObjectStore,
+    options: Options,
+) -> Result<Option<Report>> {
+    let report = run_exclusive(pool, ExclusiveTask::Reconcile, || async {
+        let recent = sqlx::query_scalar!(
+            r#"select exists (select 1 from background_runs where task = 'reconcile'
+                              and finished_at > now() - make_interval(secs => $1::float8)) as "recent!""#,
+            options.run_interval.as_secs_f64() / 2.0
+        )
+        .fetch_one(pool)
+        .await?;
+        if recent {
+            return Ok(None);
+        }
+        let report = run(pool, store, options).await?;
+        record_run(pool).await?;
+        Ok(Some(report))
+    })
+    .await?;
+    Ok(report.flatten())
+}
+
+async fn record_run(pool: &PgPool) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"insert into background_runs (task, finished_at) values ('reconcile', now())
+           on conflict (task) do update set finished_at = excluded.finished_at"#
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Which of `candidates` (objects without a document when the run started) are orphans, asked again

@@ -294,3 +294,71 @@ pub struct BackupOverview {
     /// Warnings about the set-up (unencrypted, key beside the data, backups on this machine).
     pub warnings: Vec<String>,
 }
+
+/// One day of the installation's storage (the admin dashboard).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct DailyUsage {
+    /// The day (UTC).
+    pub day: time::Date,
+    /// Bytes stored at the day's last recording (the trash included).
+    pub stored_bytes: i64,
+    /// Documents stored.
+    pub documents: i64,
+    /// Documents uploaded that day.
+    pub uploads: i64,
+}
+
+/// A clinic's storage, day by day.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ClinicUsage {
+    /// The clinic's name.
+    pub clinic: String,
+    /// Its days, oldest first.
+    pub days: Vec<UsagePoint>,
+}
+
+/// Bytes stored on a day.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct UsagePoint {
+    /// The day (UTC).
+    pub day: time::Date,
+    /// Bytes stored.
+    pub stored_bytes: i64,
+}
+
+/// A complete backup's size and duration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct BackupPoint {
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// The snapshot's size in bytes.
+    pub bytes: i64,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+}
+
+/// The admin dashboard's figures, from the rows the server records (never a scan of the bucket).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Dashboard {
+    /// The installation's days, oldest first.
+    pub total: Vec<DailyUsage>,
+    /// Each clinic's days.
+    pub per_clinic: Vec<ClinicUsage>,
+    /// Complete backups, oldest first.
+    pub backups: Vec<BackupPoint>,
+    /// When the bucket was last compared with the database.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_reconcile: Option<OffsetDateTime>,
+    /// Documents the integrity check flagged.
+    pub flagged: i64,
+    /// Documents re-hashed within the scrub period.
+    pub scrubbed: i64,
+    /// All documents.
+    pub documents: i64,
+}

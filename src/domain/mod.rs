@@ -17,8 +17,9 @@ mod roles;
 mod user;
 
 pub use admin::{
-    AUDIT_ACTIONS, AuditEntry, AuditPage, BackupOverview, BackupRun, BackupStatus, ClinicSummary,
-    IntegrityIssue, MailProblem, MailStatus, StorageReport, StoreStatus, UserSummary,
+    AUDIT_ACTIONS, AuditEntry, AuditPage, BackupOverview, BackupPoint, BackupRun, BackupStatus,
+    ClinicSummary, ClinicUsage, DailyUsage, Dashboard, IntegrityIssue, MailProblem, MailStatus,
+    StorageReport, StoreStatus, UsagePoint, UserSummary,
 };
 pub use documents::{DocumentCategory, DocumentView, StorageUsage, UploadRules, parse_caption, size_label};
 pub use email::Email;

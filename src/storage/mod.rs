@@ -233,6 +233,21 @@ impl ObjectStore {
         }
     }
 
+    /// The same store, its calls counted and timed in `metrics` (`pawfile_s3_*`).
+    pub fn observed(&self, metrics: &std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .interceptor(metrics.s3_interceptor())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket

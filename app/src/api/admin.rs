@@ -268,14 +268,7 @@ pub(crate) async fn overview(
     actor: &pawfile::access::Actor,
 ) -> Result<pawfile::domain::BackupOverview, pawfile::error::Error> {
     let config = &state.config;
-    let next_run = match config.backup_schedule {
-        pawfile::config::BackupSchedule::Daily(hour, minute) => Some(crate::startup::next_backup_at(
-            time::OffsetDateTime::now_utc(),
-            hour,
-            minute,
-        )),
-        pawfile::config::BackupSchedule::Off => None,
-    };
+    let next_run = crate::startup::next_backup_at(config.backup_schedule, time::OffsetDateTime::now_utc());
     let mut warnings = Vec::new();
     if let Some(refusal) = state.backup.policy().refusal() {
         warnings.push(format!("Backups cannot run: {refusal}."));

@@ -169,8 +169,13 @@ async fn upload(
     let result = receive(&state, &caller.actor, pet, &headers, multipart)
         .await
         .map(|views| (StatusCode::CREATED, views));
-    if result.is_ok() {
-        state.tasks.thumbnails.notify_one();
+    match &result {
+        Ok((_, views)) => {
+            let bytes = views.iter().map(|view| view.size_bytes.max(0) as u64).sum();
+            state.metrics.upload(Ok((views.len(), bytes)));
+            state.tasks.thumbnails.notify_one();
+        }
+        Err(_) => state.metrics.upload(Err(())),
     }
     caller
         .answer(&headers, result, |views| match views.len() {
@@ -567,7 +572,7 @@ async fn serve_object(
     // Counted while S3 is asked: a refusal drops the object unread.
     let sending = wanted.map_or(size, |(start, end)| end - start + 1);
     let allowance_key = format!("download_bytes:user:{}", caller.user.id);
-    let (_, object) = tokio::try_join!(
+    let fetched = tokio::try_join!(
         pawfile::rate_limit::take_amount(
             &state.db,
             &allowance_key,
@@ -575,8 +580,10 @@ async fn serve_object(
             state.config.limits.downloads(),
         ),
         documents::read(&state.documents, document, rendition, wanted)
-    )?;
+    );
+    let (_, object) = fetched.inspect_err(|_| state.metrics.download(Err(())))?;
     let length = object.length;
+    state.metrics.download(Ok(length));
     let body = Body::from_stream(object.into_stream());
     Ok(response
         .status(status)

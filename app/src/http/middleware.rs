@@ -242,3 +242,83 @@ pub async fn api_errors(request: Request, next: Next) -> Response {
     let body = serde_json::to_vec(&error).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }
+
+/// The longest request id taken from a proxy.
+const REQUEST_ID_MAX: usize = 64;
+
+/// A request id from a trusted proxy's `X-Request-Id`, if it is a short token (letters, digits, `.`,
+/// `_`, `-`); otherwise `None` and the server makes one.
+fn forwarded_request_id(value: Option<&HeaderValue>) -> Option<String> {
+    let value = value?.to_str().ok()?;
+    let token = !value.is_empty()
+        && value.len() <= REQUEST_ID_MAX
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    token.then(|| value.to_owned())
+}
+
+/// Gives every request an id and a span (`request{id, method, route}`) that the S3 and database calls
+/// made for it log under, answers the id in `X-Request-Id`, and counts the request in the metrics by
+/// its matched route (never the raw path) and status.
+pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let from_proxy = peer.is_some_and(|peer| state.config.trusted_proxies.trusts(peer));
+    let id = from_proxy
+        .then(|| forwarded_request_id(request.headers().get("x-request-id")))
+        .flatten()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_owned();
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let status = response.status();
+    let took = started.elapsed();
+    state
+        .metrics
+        .request(method.as_str(), &route, status.as_u16(), took);
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(
+                status = status.as_u16(),
+                took_ms = took.as_millis() as u64,
+                "answered"
+            );
+        } else {
+            tracing::debug!(
+                status = status.as_u16(),
+                took_ms = took.as_millis() as u64,
+                "answered"
+            );
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::*;
+
+    #[test]
+    fn only_short_tokens_are_taken_as_request_ids() {
+        let take = |value: &str| forwarded_request_id(Some(&HeaderValue::from_str(value).unwrap()));
+        assert_eq!(take("abc-123_x.y").as_deref(), Some("abc-123_x.y"));
+        assert_eq!(take(&"a".repeat(64)).as_deref(), Some("a".repeat(64).as_str()));
+        assert_eq!(take(&"a".repeat(65)), None);
+        assert_eq!(take(""), None);
+        assert_eq!(take("a b"), None);
+        assert_eq!(take("id\"}{"), None);
+        assert_eq!(forwarded_request_id(None), None);
+    }
+}

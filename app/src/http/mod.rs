@@ -21,7 +21,7 @@ use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_ro
 use security::default_headers;
 use session::COOKIE_NAME;
 use std::path::PathBuf;
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
 use tower_sessions::{
     Expiry, SessionManagerLayer,
     cookie::{SameSite, time::Duration as CookieDuration},
@@ -103,11 +103,13 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
             state.config.connections.body_idle_timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             middleware::client_context,
         ));
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
-    router.layer(TraceLayer::new_for_http()).with_state(server_state)
+    router
+        .layer(axum::middleware::from_fn_with_state(state, middleware::observe))
+        .with_state(server_state)
 }

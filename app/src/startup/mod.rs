@@ -5,7 +5,9 @@
 mod state;
 pub mod telemetry;
 
-pub use state::{AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskSignals, UsageLimits};
+pub use state::{
+    AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskIntervals, TaskSignals, UsageLimits,
+};
 
 use axum::Router;
 use leptos::prelude::*;
@@ -19,16 +21,9 @@ use pawfile::{
     storage::{EmbeddedS3, ObjectStore, StorageError},
     tasks,
 };
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// How often expired sessions and stale counters are cleared.
-const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10 * 60);
-/// How often the trash is checked for documents to purge.
-const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
-/// How often thumbnails are looked for even without a wake-up call (another replica's uploads).
-const THUMBNAIL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The background tasks beside the server, all stopping with `shutdown`.
 fn spawn_background_tasks(
@@ -39,8 +34,9 @@ fn spawn_background_tasks(
         let db = state.db.clone();
         tasks::run_periodically(
             "housekeeping",
-            HOUSEKEEPING_INTERVAL,
+            state.config.intervals.housekeeping,
             shutdown.clone(),
+            state.metrics.clone(),
             move || {
                 let db = db.clone();
                 async move { tasks::housekeeping_once(&db).await }
@@ -54,59 +50,80 @@ fn spawn_background_tasks(
             state.backups.clone(),
             state.config.trash_retention,
         );
-        tasks::run_periodically("purge trash", PURGE_INTERVAL, shutdown.clone(), move || {
-            let (db, store, backups) = (db.clone(), store.clone(), backups.clone());
-            // Accounts whose deletion is due first: their uploads join the trash's purge.
-            async move { pawfile::deletion::purge_due(&db, &store, &backups, retention).await }
-        })
+        tasks::run_periodically(
+            "purge trash",
+            state.config.intervals.purge,
+            shutdown.clone(),
+            state.metrics.clone(),
+            move || {
+                let (db, store, backups) = (db.clone(), store.clone(), backups.clone());
+                // Accounts whose deletion is due first: their uploads join the trash's purge.
+                async move { pawfile::deletion::purge_due(&db, &store, &backups, retention).await }
+            },
+        )
     };
     let reconcile = {
         let (db, store) = (state.db.clone(), state.documents.clone());
+        let defaults = pawfile::documents::reconcile::Options::default();
         let options = pawfile::documents::reconcile::Options {
             scrub_period: state.config.scrub_period,
             run_interval: state.config.reconcile_interval,
-            ..Default::default()
+            upload_grace: state.config.stale_upload_after,
+            // An object without a document is an orphan once no upload can still be recording it.
+            grace: defaults.grace.min(state.config.stale_upload_after),
+            ..defaults
         };
         tasks::run_periodically(
             "reconcile",
             state.config.reconcile_interval,
             shutdown.clone(),
+            state.metrics.clone(),
             move || {
                 let (db, store) = (db.clone(), store.clone());
-                async move { pawfile::documents::reconcile::reconcile(&db, &store, options).await }
+                async move { pawfile::documents::reconcile::reconcile_on_schedule(&db, &store, options).await }
             },
         )
     };
     let thumbnails = {
-        let (db, store, signals, shutdown) = (
+        let (db, store, signals, shutdown, metrics, every) = (
             state.db.clone(),
             state.documents.clone(),
             state.tasks.clone(),
             shutdown.clone(),
+            state.metrics.clone(),
+            state.config.intervals.thumbnails,
         );
         async move {
             loop {
-                if let Err(err) = pawfile::documents::thumbnails::make_pending(&db, &store).await {
+                let result = pawfile::documents::thumbnails::make_pending(&db, &store).await;
+                metrics.task_result("thumbnails", &result);
+                if let Ok(Some(made)) = result {
+                    metrics.thumbnails_made(made);
+                }
+                if let Err(err) = result {
                     tracing::warn!(error = %err, "thumbnail task failed; will retry");
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = signals.thumbnails.notified() => {}
-                    () = tokio::time::sleep(THUMBNAIL_INTERVAL) => {}
+                    () = tokio::time::sleep(every) => {}
                 }
             }
         }
     };
     let mail = {
-        let (db, mailer, signals, shutdown) = (
+        let (db, mailer, signals, shutdown, metrics) = (
             state.db.clone(),
             state.mailer.clone(),
             state.tasks.clone(),
             shutdown.clone(),
+            state.metrics.clone(),
         );
         async move {
             loop {
-                let full = match pawfile::mail::deliver_due(&db, &mailer).await {
+                let result = pawfile::mail::deliver_due(&db, &mailer).await;
+                metrics.task_run("mail", if result.is_ok() { "ok" } else { "failed" });
+                let full = match result {
                     Ok(report) => {
                         if report.taken() > 0 {
                             tracing::debug!(?report, "mail delivery pass");
@@ -129,7 +146,21 @@ fn spawn_background_tasks(
             }
         }
     };
+    let usage = {
+        let db = state.db.clone();
+        tasks::run_periodically(
+            "daily usage",
+            state.config.intervals.usage,
+            shutdown.clone(),
+            state.metrics.clone(),
+            move || {
+                let db = db.clone();
+                async move { pawfile::usage::record_today(&db).await }
+            },
+        )
+    };
     let mut tasks = vec![
+        tokio::spawn(usage),
         tokio::spawn(mail),
         tokio::spawn(housekeeping),
         tokio::spawn(purge),
@@ -142,6 +173,7 @@ fn spawn_background_tasks(
             "admin alerts",
             ALERT_INTERVAL,
             shutdown.clone(),
+            state.metrics.clone(),
             move || {
                 let (db, signals) = (db.clone(), signals.clone());
                 async move {
@@ -154,11 +186,10 @@ fn spawn_background_tasks(
             },
         )));
     }
-    if let BackupSchedule::Daily(hour, minute) = state.config.backup_schedule {
+    if state.config.backup_schedule != BackupSchedule::Off {
         tasks.push(tokio::spawn(backup_schedule(
             state.backup.clone(),
-            hour,
-            minute,
+            state.config.backup_schedule,
             shutdown.clone(),
         )));
         if let Some(drill) = state.config.backup_drill.clone() {
@@ -269,10 +300,10 @@ fn drill_setup(settings: &ServeSettings, key_beside_data: bool) -> Result<Option
     }))
 }
 
-/// The daily backup at `hour:minute` UTC, and one at start-up when the newest complete backup is older
-/// than a day (or there is none). Whichever replica takes the lock runs it; the others skip.
-async fn backup_schedule(backups: Backups, hour: u8, minute: u8, shutdown: CancellationToken) {
-    let run = |trigger| {
+/// Backups on `schedule` (each slot once, whichever replica comes first: the others find it done or
+/// running), and one at start-up when the newest complete backup is older than a day (or there is none).
+async fn backup_schedule(backups: Backups, schedule: BackupSchedule, shutdown: CancellationToken) {
+    let run = |trigger, since| {
         let backups = backups.clone();
         async move {
             let by = StartedBy {
@@ -280,9 +311,9 @@ async fn backup_schedule(backups: Backups, hour: u8, minute: u8, shutdown: Cance
                 user: None,
                 client_addr: None,
             };
-            match backups.run(by).await {
+            match backups.run_unless_done_since(by, since).await {
                 Ok(Some(report)) => tracing::info!(run = %report.id, "scheduled backup complete"),
-                Ok(None) => tracing::info!("a backup is already running elsewhere; skipped"),
+                Ok(None) => tracing::info!("a backup is running elsewhere or this one is done; skipped"),
                 Err(err) => tracing::error!(error = %err, "scheduled backup failed"),
             }
         }
@@ -295,40 +326,34 @@ async fn backup_schedule(backups: Backups, hour: u8, minute: u8, shutdown: Cance
         }
     };
     if stale {
+        // Another replica starting at the same moment backs up once between them.
+        let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = run(Trigger::Startup) => {}
+            () = run(Trigger::Startup, Some(since)) => {}
         }
     }
     loop {
-        let wait = until_next(time::OffsetDateTime::now_utc(), hour, minute);
+        let Some(next) = next_backup_at(schedule, time::OffsetDateTime::now_utc()) else {
+            return;
+        };
+        let wait = (next - time::OffsetDateTime::now_utc())
+            .try_into()
+            .unwrap_or(Duration::ZERO);
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = run(Trigger::Schedule) => {}
+            () = run(Trigger::Schedule, Some(next)) => {}
         }
     }
 }
 
-/// The next `hour:minute` UTC after `now`.
-pub fn next_backup_at(now: time::OffsetDateTime, hour: u8, minute: u8) -> time::OffsetDateTime {
-    let now = now.to_offset(time::UtcOffset::UTC);
-    let today = now.replace_time(time::Time::from_hms(hour, minute, 0).unwrap_or(time::Time::MIDNIGHT));
-    if today > now {
-        today
-    } else {
-        today + time::Duration::days(1)
-    }
-}
-
-/// How long from `now` until the next `hour:minute` UTC.
-fn until_next(now: time::OffsetDateTime, hour: u8, minute: u8) -> Duration {
-    (next_backup_at(now, hour, minute) - now)
-        .try_into()
-        .unwrap_or(Duration::from_secs(60))
+/// When `schedule` next backs up after `now` (`None`: never).
+pub fn next_backup_at(schedule: BackupSchedule, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+    schedule.slot(now).map(|(_, next)| next)
 }
 
 /// The recipients backups are encrypted to: the configured keys; on the embedded store without keys,
@@ -426,6 +451,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         Err(err) => return Err(StartupError::new("PAWFILE_SEARCH_LANGUAGE", err.to_string())),
     }
 
+    let metrics = Arc::new(pawfile::metrics::Metrics::new());
     let mut embedded = Vec::new();
     let document_settings = settings
         .documents
@@ -474,6 +500,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             store
         }
     };
+    let (documents, backups) = (documents.observed(&metrics), backups.observed(&metrics));
     if let Err(err) = backups.check_bucket().await {
         let setting = storage_startup_error(&err, "PAWFILE_BACKUP_S3_").setting;
         tracing::warn!(%setting, error = %err, "the backup store is unavailable; serving anyway (admins see this on their start page)");
@@ -523,6 +550,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             .collect(),
         trash_retention: settings.http.trash_retention,
         reconcile_interval: settings.http.reconcile_interval,
+        stale_upload_after: settings.http.stale_upload_after,
         scrub_period: settings.http.scrub_period,
         backups_on_this_machine,
         backup_schedule: settings.backup.schedule,
@@ -537,6 +565,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             .flatten()
             .copied()
             .collect(),
+        intervals: TaskIntervals::default(),
     };
     let policy = Policy {
         recipients,
@@ -567,6 +596,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         config: Arc::new(config),
         tasks: Arc::default(),
         mailer: Arc::new(mailer),
+        metrics,
     };
     Ok((state, embedded))
 }
@@ -648,6 +678,7 @@ pub async fn build_state_for_restore(
 /// Pawfile's HTTP server, bound to its listener and ready to run.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     shutdown: CancellationToken,
@@ -658,7 +689,30 @@ impl Application {
     /// Connects, checks and binds everything `settings` describe.
     pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
         let (state, embedded) = build_state(&settings).await?;
-        Self::with_state(state, settings.http.listen, embedded).await
+        let app = Self::with_state(state, settings.http.listen, embedded).await?;
+        match settings.http.metrics_listen {
+            Some(address) => app.serve_metrics_on(address).await,
+            None => Ok(app),
+        }
+    }
+
+    /// Also serves Prometheus metrics at `/metrics` on `address` (a port of its own, never the public one).
+    pub async fn serve_metrics_on(mut self, address: SocketAddr) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(address).await.map_err(|err| {
+            StartupError::new(
+                "PAWFILE_METRICS_LISTEN",
+                format!("cannot listen on {address}: {err}"),
+            )
+        })?;
+        self.metrics_listener = Some(listener);
+        Ok(self)
+    }
+
+    /// The address metrics are served on, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Binds an application over existing state (tests bring their own database and buckets).
@@ -676,6 +730,7 @@ impl Application {
         Ok(Self {
             router: crate::http::router(state.clone(), leptos_options(addr)),
             listener,
+            metrics_listener: None,
             state,
             shutdown: CancellationToken::new(),
             _embedded: embedded,
@@ -701,8 +756,35 @@ impl Application {
     /// Connections are served by hyper directly rather than through `axum::serve`, which has no way to
     /// bound slow clients: a client must send its headers within the header-read timeout, and at most
     /// `max_connections` are served at once (more wait in the listen queue).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let background = spawn_background_tasks(&self.state, &self.shutdown);
+        let metrics = self.metrics_listener.take().map(|listener| {
+            let state = self.state.clone();
+            let router = Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let state = state.clone();
+                    async move {
+                        let text = state
+                            .metrics
+                            .render(&state.db, &state.documents, state.config.scrub_period)
+                            .await;
+                        (
+                            [(axum::http::header::CONTENT_TYPE, pawfile::metrics::CONTENT_TYPE)],
+                            text,
+                        )
+                    }
+                }),
+            );
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "metrics at /metrics");
+            }
+            tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
+                    .into_future(),
+            )
+        });
         let limits = self.state.config.connections;
         tracing::info!(address = %self.local_addr(), "Pawfile is listening");
         let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -766,6 +848,9 @@ impl Application {
         for task in background {
             let _ = task.await;
         }
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         Ok(())
     }
 }
@@ -777,22 +862,43 @@ mod tests {
 
     #[test]
     fn the_next_backup_is_today_if_its_time_is_ahead_else_tomorrow() {
+        let at_two = BackupSchedule::Daily(2, 0);
         assert_eq!(
-            next_backup_at(datetime!(2026-11-30 01:00 UTC), 2, 0),
-            datetime!(2026-11-30 02:00 UTC)
+            next_backup_at(at_two, datetime!(2026-11-30 01:00 UTC)),
+            Some(datetime!(2026-11-30 02:00 UTC))
         );
         assert_eq!(
-            next_backup_at(datetime!(2026-11-30 02:00 UTC), 2, 0),
-            datetime!(2026-12-01 02:00 UTC)
+            next_backup_at(at_two, datetime!(2026-11-30 02:00 UTC)),
+            Some(datetime!(2026-12-01 02:00 UTC))
         );
         // 03:00 at UTC+2 is 01:00 UTC: the 02:00 UTC backup is still ahead today.
         assert_eq!(
-            next_backup_at(datetime!(2026-11-30 03:00 +02:00), 2, 0),
-            datetime!(2026-11-30 02:00 UTC)
+            next_backup_at(at_two, datetime!(2026-11-30 03:00 +02:00)),
+            Some(datetime!(2026-11-30 02:00 UTC))
         );
         assert_eq!(
-            until_next(datetime!(2026-11-30 23:30 UTC), 0, 15),
-            Duration::from_secs(45 * 60)
+            BackupSchedule::Daily(0, 15).slot(datetime!(2026-11-30 23:30 UTC)),
+            Some((datetime!(2026-11-30 00:15 UTC), datetime!(2026-12-01 00:15 UTC)))
         );
+        assert_eq!(
+            next_backup_at(BackupSchedule::Off, datetime!(2026-11-30 23:30 UTC)),
+            None
+        );
+    }
+
+    #[test]
+    fn every_replica_agrees_on_the_slots_of_a_schedule_in_hours() {
+        let every = BackupSchedule::Every(Duration::from_secs(6 * 60 * 60));
+        assert_eq!(
+            every.slot(datetime!(2026-11-30 13:59:59 UTC)),
+            Some((datetime!(2026-11-30 12:00 UTC), datetime!(2026-11-30 18:00 UTC)))
+        );
+        assert_eq!(
+            every.slot(datetime!(2026-11-30 18:00 +00:00)),
+            Some((datetime!(2026-11-30 18:00 UTC), datetime!(2026-12-01 00:00 UTC)))
+        );
+        assert_eq!("every 6h".parse::<BackupSchedule>(), Ok(every));
+        assert!("every 0s".parse::<BackupSchedule>().is_err());
+        assert!("every".parse::<BackupSchedule>().is_err());
     }
 }

@@ -32,6 +32,8 @@ pub struct RuntimeConfig {
     pub trash_retention: Duration,
     /// How often the bucket is compared with the database.
     pub reconcile_interval: Duration,
+    /// How long an unfinished upload may sit before reconcile removes its pieces.
+    pub stale_upload_after: Duration,
     /// Every document is re-hashed at least once per this period.
     pub scrub_period: Duration,
     /// Whether the backup store is an embedded endpoint on this machine (so not a separate backup).
@@ -50,6 +52,33 @@ pub struct RuntimeConfig {
     pub admin_alerts: bool,
     /// Roles that must sign in with a second factor.
     pub two_factor_required_for: Vec<pawfile::domain::Role>,
+    /// How often the periodic background tasks run (tests shorten them).
+    pub intervals: TaskIntervals,
+}
+
+/// How often the periodic background tasks run on each replica (each run is done by one replica at a
+/// time, under an advisory lock).
+#[derive(Debug, Clone, Copy)]
+pub struct TaskIntervals {
+    /// Clearing expired sessions, stale counters and old links.
+    pub housekeeping: Duration,
+    /// Purging the trash and due account deletions.
+    pub purge: Duration,
+    /// Looking for thumbnails to make without a wake-up call (another replica's uploads).
+    pub thumbnails: Duration,
+    /// Recording the day's storage figures for the dashboard.
+    pub usage: Duration,
+}
+
+impl Default for TaskIntervals {
+    fn default() -> Self {
+        Self {
+            housekeeping: Duration::from_secs(10 * 60),
+            purge: Duration::from_secs(60 * 60),
+            thumbnails: Duration::from_secs(60),
+            usage: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 impl RuntimeConfig {
@@ -169,6 +198,8 @@ pub struct AppState {
     pub tasks: Arc<TaskSignals>,
     /// How queued mail is sent (by the background task; requests only queue it).
     pub mailer: Arc<pawfile::mail::Mailer>,
+    /// This process's metrics (the stores above count their S3 calls into it).
+    pub metrics: Arc<pawfile::metrics::Metrics>,
 }
 
 /// Ways to wake this process's background tasks early (they also run on their own schedule, and on

@@ -88,7 +88,11 @@ async fn an_admin_starts_a_backup_and_watches_it_complete(pool: PgPool) {
 /// `pawfile …` with the test app's database and buckets, backups encrypted to the test key.
 /// (A `tokio` command: the test's embedded S3 endpoints run on this runtime, so the test must not block
 /// it while the process talks to them.)
-fn pawfile(database_url: &str, documents: &TestBucket, backups: &TestBucket) -> tokio::process::Command {
+pub(crate) fn pawfile(
+    database_url: &str,
+    documents: &TestBucket,
+    backups: &TestBucket,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pawfile"));
     command
         .env_clear()

@@ -12,13 +12,13 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::time::Duration;
 
-fn pdf(size: usize) -> Vec<u8> {
+pub(crate) fn pdf(size: usize) -> Vec<u8> {
     let mut bytes = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
     bytes.extend((0..size.saturating_sub(bytes.len())).map(|i| (i % 253) as u8));
     bytes
 }
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::ImageBuffer::from_fn(width, height, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
     });
@@ -29,18 +29,18 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-fn file(bytes: Vec<u8>, name: &str) -> Form {
+pub(crate) fn file(bytes: Vec<u8>, name: &str) -> Form {
     Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()))
 }
 
-struct Setup {
-    app: TestApp,
-    owner: Client,
-    pet: String,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) owner: Client,
+    pub(crate) pet: String,
 }
 
 /// An app with an owner who has a pet.
-async fn with_a_pet(app: TestApp) -> Setup {
+pub(crate) async fn with_a_pet(app: TestApp) -> Setup {
     app.create_user("alice@example.org", &[Role::Owner], None).await;
     let owner = app.browser_for("alice@example.org").await;
     let pet: Value = owner
@@ -60,7 +60,7 @@ async fn with_a_pet(app: TestApp) -> Setup {
 }
 
 impl Setup {
-    async fn upload(&self, form: Form) -> (StatusCode, Value) {
+    pub(crate) async fn upload(&self, form: Form) -> (StatusCode, Value) {
         let response = self
             .owner
             .post(self.app.url(&format!("/api/pets/{}/documents", self.pet)))
@@ -74,7 +74,7 @@ impl Setup {
 
     /// The bucket's keys, and the rows in `documents` and `upload_intents` (an upload's announcement
     /// must go with it, whatever the outcome).
-    async fn stored(&self) -> (Vec<String>, i64) {
+    pub(crate) async fn stored(&self) -> (Vec<String>, i64) {
         let rows: i64 = sqlx::query_scalar(
             "select (select count(*) from documents) + (select count(*) from upload_intents)",
         )

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use std::{io::Write, process::Stdio};
 
 /// The URL of the database `pool` is connected to (the test's own database).
-async fn database_url(pool: &PgPool) -> String {
+pub(crate) async fn database_url(pool: &PgPool) -> String {
     let name: String = sqlx::query_scalar("select current_database()")
         .fetch_one(pool)
         .await
@@ -22,7 +22,7 @@ async fn database_url(pool: &PgPool) -> String {
     url.to_string()
 }
 
-fn unused_port() -> u16 {
+pub(crate) fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -41,11 +41,13 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
         http: HttpSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
+            metrics_listen: None,
             trusted_proxies: Vec::new(),
             max_upload_size: bytesize::ByteSize::mib(10),
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: std::time::Duration::from_secs(86400),
             reconcile_interval: std::time::Duration::from_secs(3600),
+            stale_upload_after: std::time::Duration::from_secs(86400),
             scrub_period: std::time::Duration::from_secs(30 * 86400),
             session_idle_timeout: std::time::Duration::from_secs(60),
             session_absolute_timeout: std::time::Duration::from_secs(600),
@@ -405,7 +407,7 @@ fn help_lists_every_setting_with_its_environment_variable() {
 
 /// `pawfile serve` as its own process, configured through the environment like a deployment, documents
 /// in `documents`, with `extra` settings on top. Its log goes to `log`.
-fn serve_binary(
+pub(crate) fn serve_binary(
     database_url: &str,
     documents: &TestBucket,
     data_dir: &std::path::Path,
@@ -437,7 +439,7 @@ fn serve_binary(
 }
 
 /// Waits until the server on `port` answers `/readyz` (or fails the test with its log).
-async fn wait_until_ready(port: u16, data_dir: &std::path::Path) {
+pub(crate) async fn wait_until_ready(port: u16, data_dir: &std::path::Path) {
     for _ in 0..300 {
         if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
             && response.status() == reqwest::StatusCode::OK

@@ -5,6 +5,7 @@ use pawfile::{
     domain::{ClinicId, DisplayName, Email, NewPassword, Role, Roles, SessionUser, UserId},
     mail::{Mailer, RetryPolicy, Transport},
     net::TrustedProxies,
+    storage::ObjectStore,
     testing::{ReceivedMail, SmtpSink, TestBucket},
 };
 use pawfile_app::startup::{AppState, Application, RuntimeConfig};
@@ -49,24 +50,36 @@ pub fn test_config() -> RuntimeConfig {
         admin_alerts: false,
         // Tests of two-factor sign-in require it themselves.
         two_factor_required_for: Vec::new(),
+        stale_upload_after: Duration::from_secs(24 * 60 * 60),
+        intervals: pawfile_app::startup::TaskIntervals::default(),
     }
 }
 
 /// The backup key tests encrypt to (its private half is not needed to back up).
 pub static BACKUP_KEY: LazyLock<(String, String)> = LazyLock::new(pawfile::backup::crypto::generate_key_pair);
 
-/// Backups of a test app, encrypted to [`BACKUP_KEY`], paced by `PAWFILE_BACKUP_TEST_PACE` if set.
+/// Backups of a test app, encrypted to [`BACKUP_KEY`].
 pub fn test_backups(pool: &PgPool, documents: &TestBucket, backups: &TestBucket) -> pawfile::backup::Backups {
+    paced_backups(pool, &documents.store, &backups.store, None)
+}
+
+/// As [`test_backups`], over these stores, waiting `pace` after each object (to watch a run's progress).
+pub fn paced_backups(
+    pool: &PgPool,
+    documents: &ObjectStore,
+    backups: &ObjectStore,
+    pace: Option<Duration>,
+) -> pawfile::backup::Backups {
     pawfile::backup::Backups::new(
         pool.clone(),
-        documents.store.clone(),
-        backups.store.clone(),
+        documents.clone(),
+        backups.clone(),
         pawfile::backup::Policy {
             recipients: pawfile::backup::Recipients::parse(&BACKUP_KEY.1).unwrap(),
             allow_unencrypted: false,
             retention: pawfile::backup::Retention::default(),
             prune: true,
-            pace: None,
+            pace,
         },
         CancellationToken::new(),
     )
@@ -75,6 +88,8 @@ pub fn test_backups(pool: &PgPool, documents: &TestBucket, backups: &TestBucket)
 /// A running Pawfile and a cookie-keeping client pointed at it.
 pub struct TestApp {
     pub address: String,
+    /// Where its Prometheus metrics are served.
+    pub metrics_address: String,
     pub client: reqwest::Client,
     pub jar: Arc<reqwest::cookie::Jar>,
     pub pool: PgPool,
@@ -103,6 +118,14 @@ pub fn client_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
     (client, jar)
 }
 
+/// How a replica differs from the first server: another endpoint for the same documents bucket, a
+/// paced backup.
+#[derive(Default)]
+pub struct ReplicaOptions {
+    pub documents: Option<ObjectStore>,
+    pub backup_pace: Option<Duration>,
+}
+
 async fn start(
     pool: PgPool,
     documents: &TestBucket,
@@ -110,28 +133,41 @@ async fn start(
     config: RuntimeConfig,
     hasher: PasswordHasher,
     mailer: Arc<Mailer>,
+    options: ReplicaOptions,
 ) -> (
+    SocketAddr,
     SocketAddr,
     CancellationToken,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    let metrics = Arc::new(pawfile::metrics::Metrics::new());
+    let documents = options
+        .documents
+        .unwrap_or_else(|| documents.store.clone())
+        .observed(&metrics);
+    let backups = backups.store.observed(&metrics);
     let state = AppState {
         db: pool.clone(),
         hasher,
-        documents: documents.store.clone(),
-        backups: backups.store.clone(),
-        backup: test_backups(&pool, documents, backups),
+        backup: paced_backups(&pool, &documents, &backups, options.backup_pace),
+        documents,
+        backups,
         config: Arc::new(config),
         tasks: Arc::default(),
         mailer,
+        metrics,
     };
     let app = Application::with_state(state, "127.0.0.1:0".parse().unwrap(), Vec::new())
         .await
+        .unwrap()
+        .serve_metrics_on("127.0.0.1:0".parse().unwrap())
+        .await
         .unwrap();
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr().unwrap();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
-    (addr, shutdown, server)
+    (addr, metrics_addr, shutdown, server)
 }
 
 /// Starts Pawfile on `pool` with fresh buckets on the embedded endpoint.
@@ -207,18 +243,20 @@ async fn spawn_app_full(
         site: config.public_url.clone(),
         retry: TEST_MAIL_RETRY,
     });
-    let (addr, shutdown, server) = start(
+    let (addr, metrics_addr, shutdown, server) = start(
         pool.clone(),
         &documents,
         &backups,
         config.clone(),
         hasher.clone(),
         mailer.clone(),
+        ReplicaOptions::default(),
     )
     .await;
     let (client, jar) = client_with_jar();
     TestApp {
         address: format!("http://{addr}"),
+        metrics_address: format!("http://{metrics_addr}/metrics"),
         client,
         jar,
         pool,
@@ -289,23 +327,56 @@ impl TestApp {
     pub async fn restart(self) -> TestApp {
         self.shutdown.cancel();
         self.server.await.unwrap().unwrap();
-        let (addr, shutdown, server) = start(
+        let (addr, metrics_addr, shutdown, server) = start(
             self.pool.clone(),
             &self.documents,
             &self.backups,
             self.config.clone(),
             self.hasher.clone(),
             self.mailer.clone(),
+            ReplicaOptions::default(),
         )
         .await;
         let address = format!("http://{addr}");
         // Cookies are per host, not per port: the jar's cookies apply to the new address as well.
         TestApp {
             address,
+            metrics_address: format!("http://{metrics_addr}/metrics"),
             shutdown,
             server,
             ..self
         }
+    }
+
+    /// Starts another server on this one's database and buckets (a second replica), with `config`.
+    pub async fn replica(&self, config: RuntimeConfig) -> Replica {
+        self.replica_with(config, ReplicaOptions::default()).await
+    }
+
+    /// As [`TestApp::replica`], with `options`.
+    pub async fn replica_with(&self, config: RuntimeConfig, options: ReplicaOptions) -> Replica {
+        let (addr, metrics_addr, shutdown, server) = start(
+            self.pool.clone(),
+            &self.documents,
+            &self.backups,
+            config,
+            self.hasher.clone(),
+            self.mailer.clone(),
+            options,
+        )
+        .await;
+        Replica {
+            address: format!("http://{addr}"),
+            metrics_address: format!("http://{metrics_addr}/metrics"),
+            shutdown,
+            server,
+        }
+    }
+
+    /// The value of the series `name{labels}` (labels as written in the exposition, `""` for none)
+    /// in this app's metrics; 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics_address, series).await
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
@@ -592,4 +663,41 @@ pub async fn wait_for_mail(folder: &std::path::Path, to: &str, count: usize) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("fewer than {count} mails for {to} in {}", folder.display());
+}
+
+/// Another server on a test app's database and buckets (see [`TestApp::replica`]).
+pub struct Replica {
+    pub address: String,
+    pub metrics_address: String,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// See [`TestApp::metric`].
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics_address, series).await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+/// Reads one series' value from the metrics at `url` (0 when absent).
+pub async fn metric_value(url: &str, series: &str) -> f64 {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    parse_metric(&text, series)
+}
+
+/// The value of `series` (`name{labels}` exactly as exposed) in an exposition; 0 when absent.
+pub fn parse_metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
