@@ -789,3 +789,84 @@ async fn reset_2fa_turns_off_a_second_factor_from_the_command_line(pool: PgPool)
         .unwrap();
     assert_eq!(audited, 1);
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn json_logs_carry_a_proxys_request_id_into_the_database_and_s3_calls(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let metrics_port = unused_port();
+    let mut server = serve_binary(
+        &database_url(&pool).await,
+        &documents,
+        folder.path(),
+        port,
+        &[
+            ("PAWFILE_LOG_FORMAT", "json"),
+            (
+                "RUST_LOG",
+                "info,pawfile=debug,sqlx=debug,aws_smithy_runtime=debug",
+            ),
+            ("PAWFILE_TRUSTED_PROXIES", "127.0.0.1"),
+            ("PAWFILE_METRICS_LISTEN", &format!("127.0.0.1:{metrics_port}")),
+        ],
+    );
+    wait_until_ready(port, folder.path()).await;
+    // `/readyz` asks PostgreSQL and the documents bucket.
+    let response = client()
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let metrics = client()
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), reqwest::StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("pawfile_ready 1"));
+    // `pawfile healthcheck`, as the container runs it: 0 while the server answers.
+    let healthy = pawfile_command("unused")
+        .args(["healthcheck"])
+        .env("PAWFILE_LISTEN", format!("0.0.0.0:{port}"))
+        .output()
+        .unwrap();
+    assert!(healthy.status.success(), "{healthy:?}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stopped = pawfile_command("unused")
+        .args(["healthcheck"])
+        .env("PAWFILE_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stopped.stderr).contains(&format!("127.0.0.1:{port}")));
+
+    let log = std::fs::read_to_string(folder.path().join("serve.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect();
+    let in_request = |line: &&serde_json::Value| {
+        line["spans"].as_array().is_some_and(|spans| {
+            spans
+                .iter()
+                .any(|span| span["name"] == "request" && span["id"] == "trace-me-42")
+        })
+    };
+    let targets: Vec<&str> = lines
+        .iter()
+        .filter(in_request)
+        .filter_map(|line| line["target"].as_str())
+        .collect();
+    assert!(
+        targets.iter().any(|target| target.starts_with("sqlx")),
+        "{targets:?}"
+    );
+    assert!(
+        targets.iter().any(|target| target.starts_with("aws_smithy")),
+        "{targets:?}"
+    );
+}
