@@ -55,6 +55,82 @@ fn garage_settings(bucket: &str) -> S3Settings {
     }
 }
 
+/// A three-node Garage cluster (replication factor 3) that `scripts/test` starts on loopback.
+#[derive(Debug)]
+pub struct GarageCluster {
+    endpoints: Vec<Url>,
+    pids: Vec<u32>,
+    region: String,
+    credentials: S3Credentials,
+}
+
+impl GarageCluster {
+    /// The cluster `scripts/test` started (from its `PAWFILE_TEST_GARAGE_CLUSTER_*` variables).
+    pub fn from_env() -> Self {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run the tests with scripts/test, which starts a three-node Garage cluster")
+            })
+        };
+        let endpoints: Vec<Url> = var("PAWFILE_TEST_GARAGE_CLUSTER_ENDPOINTS")
+            .split(',')
+            .map(|endpoint| Url::parse(endpoint.trim()).expect("a cluster endpoint is a URL"))
+            .collect();
+        let pids: Vec<u32> = var("PAWFILE_TEST_GARAGE_CLUSTER_PIDS")
+            .split_whitespace()
+            .map(|pid| pid.parse().expect("a process id"))
+            .collect();
+        assert_eq!((endpoints.len(), pids.len()), (3, 3), "three nodes");
+        Self {
+            endpoints,
+            pids,
+            region: var("PAWFILE_TEST_GARAGE_CLUSTER_REGION"),
+            credentials: S3Credentials {
+                access_key_id: var("PAWFILE_TEST_GARAGE_CLUSTER_ACCESS_KEY_ID"),
+                secret_access_key: SecretString::from(var("PAWFILE_TEST_GARAGE_CLUSTER_SECRET_ACCESS_KEY")),
+            },
+        }
+    }
+
+    /// Settings for `bucket` through node `node` (0, 1 or 2).
+    pub fn settings(&self, node: usize, bucket: &str) -> S3Settings {
+        S3Settings {
+            endpoint: Some(self.endpoints[node].clone()),
+            region: self.region.clone(),
+            bucket: bucket.to_owned(),
+            credentials: Some(self.credentials.clone()),
+            force_path_style: Some(true),
+            env_prefix: "PAWFILE_S3_",
+            timeout: crate::config::DEFAULT_S3_TIMEOUT,
+        }
+    }
+
+    /// A fresh bucket, created through node 0; its store talks to node 0.
+    pub async fn bucket(&self) -> TestBucket {
+        let settings = self.settings(0, &bucket_name());
+        let store = ObjectStore::connect(&settings).await;
+        store
+            .create_bucket_if_missing()
+            .await
+            .expect("the test bucket can be created on the cluster");
+        TestBucket {
+            store,
+            settings,
+            endpoint: None,
+            stopped: None,
+            _folder: None,
+        }
+    }
+
+    /// Kills node `node`'s process (SIGKILL), as a crashed machine. Nothing restarts it: the cluster
+    /// goes on with two of its three nodes.
+    pub fn kill_node(&self, node: usize) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.pids[node].to_string()])
+            .status();
+    }
+}
+
 impl TestBucket {
     /// Creates a fresh bucket on `backend`.
     pub async fn new(backend: S3Backend) -> Self {

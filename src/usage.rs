@@ -40,7 +40,8 @@ pub async fn record_today(pool: &PgPool) -> Result<Option<u64>> {
 }
 
 /// The dashboard's figures (admins): the installation's and each clinic's daily rows over the last
-/// `days` days, the complete backups of that time, and the integrity status.
+/// `days` days, the complete backups of that time, and the integrity status. The caller adds the backup
+/// banner (the server knows its settings).
 pub async fn dashboard(
     pool: &PgPool,
     actor: &Actor,
@@ -113,5 +114,6 @@ pub async fn dashboard(
         flagged,
         scrubbed,
         documents,
+        backup_alarm: None,
     })
 }

@@ -12,6 +12,7 @@ use crate::{
         },
         backups::BackupsPage,
         clinic::{PatientsPage, WalkInPage},
+        dashboard::DashboardPage,
         home::HomePage,
         pets::{EditPetPage, NewPetPage, PetHistoryPage, PetPage, PetsPage},
         records::{EditRecordPage, NewRecordPage, RecordPage},
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/backups") view=BackupsPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/dashboard") view=DashboardPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </AuthScope>

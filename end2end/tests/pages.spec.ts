@@ -210,8 +210,12 @@ test("the admin's home and pages", async ({ browser }) => {
   }
   await expect(page.locator("#header-q")).toHaveCount(0);
 
-  for (const url of ["/", "/admin", "/admin/users", "/admin/audit", "/admin/backups", "/account"]) {
-    await checkPage(page, url, url === "/" ? "admin-home" : undefined);
+  for (const url of ["/", "/admin", "/admin/dashboard", "/admin/users", "/admin/audit", "/admin/backups", "/account"]) {
+    await checkPage(page, url, url === "/" ? "admin-home" : url === "/admin/dashboard" ? "admin-dashboard" : undefined);
   }
+  // The dashboard draws today's recorded storage (the server records it at start-up).
+  await page.goto("/admin/dashboard");
+  await expect(page.getByTestId("storage-chart").locator("svg polyline").first()).toBeAttached();
+  await expect(page.getByTestId("integrity-status")).toBeVisible();
   expect(errors).toEqual([]);
 });

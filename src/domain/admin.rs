@@ -361,4 +361,6 @@ pub struct Dashboard {
     pub scrubbed: i64,
     /// All documents.
     pub documents: i64,
+    /// The backup banner, when the last run failed or the newest complete backup is too old.
+    pub backup_alarm: Option<String>,
 }

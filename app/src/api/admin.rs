@@ -237,6 +237,30 @@ pub async fn backups(
     )
 }
 
+/// How many days the dashboard draws.
+pub const DASHBOARD_DAYS: i32 = 90;
+
+/// The dashboard's figures (admins), from the rows the server records each day: storage over time (total
+/// and per clinic), uploads per day, backup sizes and durations, the integrity status and the backup
+/// banner. `GET /api/admin/dashboard`.
+#[server(endpoint = "admin/dashboard", input = GetUrl)]
+pub async fn dashboard() -> Result<pawfile::domain::Dashboard, ApiError> {
+    use crate::http::{RequestContext, respond};
+    respond(
+        async {
+            let ctx = RequestContext::get()?;
+            let actor = ctx.actor().await?;
+            let state = &ctx.state;
+            let mut dashboard =
+                pawfile::usage::dashboard(&state.db, &actor, DASHBOARD_DAYS, state.config.scrub_period)
+                    .await?;
+            dashboard.backup_alarm = overview(state, &actor).await?.alarm;
+            Ok(dashboard)
+        }
+        .await,
+    )
+}
+
 /// Starts a backup now (admins): answers 202 with the run's id; 409 while one runs on any replica.
 /// `POST /api/admin/backups/run`.
 #[server(endpoint = "admin/backups/run")]

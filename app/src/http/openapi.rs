@@ -8,9 +8,10 @@
 use crate::api::{PetPage, ScrubProgress};
 use crate::error::ApiError;
 use pawfile::domain::{
-    AuditEntry, AuditPage, BackupOverview, ClinicSummary, DocumentView, Home, IntegrityIssue, InvitationView,
-    IssuedClaimCode, MailProblem, MailStatus, PetSummary, RecordHit, RecordView, SessionUser, StorageReport,
-    StorageUsage, TwoFactorEnrolment, TwoFactorStatus, UploadRules, UserSummary,
+    AuditEntry, AuditPage, BackupOverview, BackupPoint, ClinicSummary, ClinicUsage, DailyUsage, Dashboard,
+    DocumentView, Home, IntegrityIssue, InvitationView, IssuedClaimCode, MailProblem, MailStatus, PetSummary,
+    RecordHit, RecordView, SessionUser, StorageReport, StorageUsage, TwoFactorEnrolment, TwoFactorStatus,
+    UploadRules, UsagePoint, UserSummary,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -29,7 +30,11 @@ use utoipa::OpenApi;
         AuditEntry,
         AuditPage,
         BackupOverview,
+        BackupPoint,
         ClinicSummary,
+        ClinicUsage,
+        DailyUsage,
+        Dashboard,
         DocumentView,
         Home,
         IntegrityIssue,
@@ -48,6 +53,7 @@ use utoipa::OpenApi;
         StorageReport,
         StorageUsage,
         UploadRules,
+        UsagePoint,
         UserSummary,
     ))
 )]
@@ -352,6 +358,12 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
         "Admins: backup runs, newest first",
         &[Flag("background")],
         Schema("BackupOverview"),
+    ),
+    get(
+        "/api/admin/dashboard",
+        "Admins: storage, uploads and backups day by day, the integrity status and the backup banner",
+        &[],
+        Schema("Dashboard"),
     ),
     get(
         "/api/admin/mail",

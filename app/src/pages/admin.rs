@@ -24,8 +24,8 @@ pub fn AdminPage() -> impl IntoView {
         <section class="card">
             <h1>"Administration"</h1>
             <p>
-                <A href="/admin/users">"Accounts"</A> " · " <A href="/admin/audit">"Audit trail"</A> " · "
-                <A href="/admin/backups">"Backups"</A>
+                <A href="/admin/dashboard">"Dashboard"</A> " · " <A href="/admin/users">"Accounts"</A> " · "
+                <A href="/admin/audit">"Audit trail"</A> " · " <A href="/admin/backups">"Backups"</A>
             </p>
         </section>
         <IntegrityPanel />

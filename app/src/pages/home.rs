@@ -300,7 +300,10 @@ fn AdminHome(glance: SystemGlance) -> impl IntoView {
         <section class="card" aria-labelledby="system">
             <div class="title-row">
                 <h2 id="system">"The system at a glance"</h2>
-                <A href="/admin" attr:class="button secondary">"Administration"</A>
+                <span>
+                    <A href="/admin/dashboard" attr:class="button secondary">"Dashboard"</A>" "
+                    <A href="/admin" attr:class="button secondary">"Administration"</A>
+                </span>
             </div>
             {glance.backups.map(|backups| view! { <BackupState backups /> }.into_any())}
             <dl class="glance" data-testid="glance">

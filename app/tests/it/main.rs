@@ -3,6 +3,7 @@
 
 mod accounts;
 mod backups;
+mod dashboard;
 mod documents;
 mod health;
 mod mail;

@@ -374,3 +374,65 @@ async fn a_replica_killed_mid_upload_leaves_no_orphan_and_the_other_keeps_servin
     );
     assert_eq!(count(&pool, "select count(*) from documents").await, 1);
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn two_replicas_keep_uploading_and_downloading_with_one_of_three_garage_nodes_down(pool: PgPool) {
+    let cluster = pawfile::testing::GarageCluster::from_env();
+    let documents = cluster.bucket().await;
+    let backups = cluster.bucket().await;
+    // A talks to node 1, B to node 2; the bucket is replicated on all three.
+    let through_second_node =
+        pawfile::storage::ObjectStore::connect(&cluster.settings(1, documents.store.bucket())).await;
+    let setup = with_a_pet(crate::support::spawn_app_on(pool, documents, backups, test_config()).await).await;
+    let a = &setup.app;
+    let b = a
+        .replica_with(
+            test_config(),
+            ReplicaOptions {
+                documents: Some(through_second_node),
+                ..Default::default()
+            },
+        )
+        .await;
+    let round_trip = |through: String, from: String, size: usize| {
+        let owner = setup.owner.clone();
+        let pet = setup.pet.clone();
+        async move {
+            let bytes = pdf(size);
+            let uploaded = owner
+                .post(format!("{through}/api/pets/{pet}/documents"))
+                .multipart(file(bytes.clone(), "scan.pdf"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(uploaded.status(), StatusCode::CREATED, "upload through {through}");
+            let created: Value = uploaded.json().await.unwrap();
+            let id = created[0]["id"].as_str().unwrap().to_owned();
+            let downloaded = owner
+                .get(format!("{from}/api/documents/{id}/content"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(downloaded.status(), StatusCode::OK, "download through {from}");
+            assert_eq!(downloaded.bytes().await.unwrap(), bytes);
+            id
+        }
+    };
+    let before = round_trip(a.address.clone(), b.address.clone(), 9 * 1024 * 1024).await;
+
+    cluster.kill_node(2);
+    // Both replicas go on: small and multipart uploads, both ways, and what was stored before.
+    round_trip(a.address.clone(), b.address.clone(), 200_000).await;
+    round_trip(b.address.clone(), a.address.clone(), 9 * 1024 * 1024).await;
+    for server in [&a.address, &b.address] {
+        let old = setup
+            .owner
+            .get(format!("{server}/api/documents/{before}/content"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(old.status(), StatusCode::OK);
+        assert_eq!(old.bytes().await.unwrap().len(), 9 * 1024 * 1024);
+    }
+    b.stop().await;
+}

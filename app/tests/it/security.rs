@@ -539,6 +539,7 @@ const READ_ONLY: &[&str] = &[
     "/api/admin/audit",
     "/api/admin/backups",
     "/api/admin/clinics",
+    "/api/admin/dashboard",
     "/api/admin/mail",
     "/api/admin/integrity",
     "/api/admin/integrity/coverage",

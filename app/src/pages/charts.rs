@@ -1,0 +1,353 @@
+//! Charts drawn as SVG on the server: no chart library reaches the browser. Each chart is a figure with
+//! a caption, an accessible name and a table of its figures beside it (for screen readers and for anyone
+//! who wants the exact numbers).
+
+use leptos::prelude::*;
+
+/// The drawing's size in SVG units; it scales to the width of its card.
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 220.0;
+const LEFT: f64 = 72.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 28.0;
+
+/// One line of a line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Its name, in the legend.
+    pub name: String,
+    /// A value per label (`None`: no figure that day).
+    pub values: Vec<Option<f64>>,
+}
+
+/// The top of the value axis: `max` rounded up to 1, 2 or 5 times a power of ten (1 when there is
+/// nothing to show).
+pub fn axis_top(max: f64) -> f64 {
+    if max.is_nan() || max <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * power)
+        .find(|top| *top >= max)
+        .unwrap_or(10.0 * power)
+}
+
+/// The x coordinate of the `index`th of `count` evenly spaced points.
+pub fn x_at(index: usize, count: usize) -> f64 {
+    let span = WIDTH - LEFT - RIGHT;
+    if count <= 1 {
+        LEFT + span / 2.0
+    } else {
+        LEFT + span * index as f64 / (count - 1) as f64
+    }
+}
+
+/// The y coordinate of `value` on an axis topped at `top`.
+pub fn y_at(value: f64, top: f64) -> f64 {
+    let span = HEIGHT - TOP - BOTTOM;
+    TOP + span * (1.0 - (value / top).clamp(0.0, 1.0))
+}
+
+/// The `points` attribute of a polyline through a series' figures (gaps skipped).
+pub fn polyline(values: &[Option<f64>], top: f64) -> String {
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(index, value)| {
+            value.map(|value| format!("{:.1},{:.1}", x_at(index, values.len()), y_at(value, top)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The value axis: lines at 0, half and the top, each labelled.
+fn grid(top: f64, format: fn(f64) -> String) -> impl IntoView {
+    [0.0, top / 2.0, top]
+        .into_iter()
+        .map(|value| {
+            let y = y_at(value, top);
+            view! {
+                <line class="grid" x1=LEFT x2=WIDTH - RIGHT y1=y y2=y />
+                <text class="axis" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{format(value)}</text>
+            }
+        })
+        .collect_view()
+}
+
+/// The label axis: the first, middle and last labels.
+fn label_axis(labels: &[String]) -> impl IntoView + use<> {
+    let count = labels.len();
+    let mut shown: Vec<usize> = vec![0, count / 2, count.saturating_sub(1)];
+    shown.dedup();
+    shown
+        .into_iter()
+        .filter(|index| *index < count)
+        .map(|index| {
+            let anchor = if index == 0 && count > 1 {
+                "start"
+            } else if index + 1 == count && count > 1 {
+                "end"
+            } else {
+                "middle"
+            };
+            view! {
+                <text class="axis" x=x_at(index, count) y=HEIGHT - 8.0 text-anchor=anchor>{labels[index].clone()}</text>
+            }
+        })
+        .collect_view()
+}
+
+/// The table of a chart's figures, folded away under the chart.
+fn figures_table(labels: &[String], series: &[Series], format: fn(f64) -> String) -> impl IntoView + use<> {
+    let rows: Vec<(String, Vec<String>)> = labels
+        .iter()
+        .enumerate()
+        .map(|(index, label)| {
+            let cells = series
+                .iter()
+                .map(|line| {
+                    line.values
+                        .get(index)
+                        .copied()
+                        .flatten()
+                        .map_or_else(|| "—".to_owned(), format)
+                })
+                .collect();
+            (label.clone(), cells)
+        })
+        .collect();
+    view! {
+        <details class="figures">
+            <summary>"The figures"</summary>
+            <table>
+                <thead>
+                    <tr>
+                        <th scope="col">"Day"</th>
+                        {series.iter().map(|line| view! { <th scope="col">{line.name.clone()}</th> }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows.into_iter().map(|(label, cells)| view! {
+                        <tr>
+                            <th scope="row">{label}</th>
+                            {cells.into_iter().map(|cell| view! { <td>{cell}</td> }).collect_view()}
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </details>
+    }
+    .into_any()
+}
+
+/// A line chart of one or more series over `labels` (days, say).
+#[component]
+pub fn LineChart(
+    /// What the chart shows (its caption and accessible name).
+    title: &'static str,
+    /// For tests and style.
+    id: &'static str,
+    /// The label of each point.
+    labels: Vec<String>,
+    /// The lines.
+    series: Vec<Series>,
+    /// How values are written.
+    format: fn(f64) -> String,
+) -> impl IntoView {
+    let max = series
+        .iter()
+        .flat_map(|line| line.values.iter().flatten().copied())
+        .fold(0.0, f64::max);
+    let top = axis_top(max);
+    let empty = labels.is_empty();
+    let lines = series
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            let class = format!("series series-{}", index % 6);
+            let points = polyline(&line.values, top);
+            let dots = line
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(at, value)| value.map(|value| (x_at(at, line.values.len()), y_at(value, top))))
+                .map(|(cx, cy)| view! { <circle cx=format!("{cx:.1}") cy=format!("{cy:.1}") r="2.5" /> })
+                .collect_view();
+            view! {
+                <g class=class>
+                    <polyline points=points fill="none" />
+                    {dots}
+                </g>
+            }
+        })
+        .collect_view();
+    let legend = (series.len() > 1).then(|| {
+        view! {
+            <ul class="legend">
+                {series.iter().enumerate().map(|(index, line)| view! {
+                    <li><span class=format!("swatch series-{}", index % 6) aria-hidden="true"></span>{line.name.clone()}</li>
+                }).collect_view()}
+            </ul>
+        }
+    });
+    let summary = summary(&labels, &series, format);
+    view! {
+        <figure class="chart" data-testid=id>
+            <figcaption id=format!("{id}-title")>{title}</figcaption>
+            {if empty {
+                view! { <p class="hint">"No figures yet: the server records them once an hour."</p> }.into_any()
+            } else {
+                view! {
+                    <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
+                        <desc id=format!("{id}-summary")>{summary}</desc>
+                        {grid(top, format)}
+                        {label_axis(&labels)}
+                        {lines}
+                    </svg>
+                }.into_any()
+            }}
+            {legend}
+            {(!empty).then(|| figures_table(&labels, &series, format))}
+        </figure>
+    }
+    .into_any()
+}
+
+/// A bar chart: one bar per label.
+#[component]
+pub fn BarChart(
+    /// What the chart shows (its caption and accessible name).
+    title: &'static str,
+    /// For tests and style.
+    id: &'static str,
+    /// The label of each bar.
+    labels: Vec<String>,
+    /// A value per bar.
+    values: Vec<f64>,
+    /// How values are written.
+    format: fn(f64) -> String,
+) -> impl IntoView {
+    let top = axis_top(values.iter().copied().fold(0.0, f64::max));
+    let count = values.len();
+    let slot = (WIDTH - LEFT - RIGHT) / count.max(1) as f64;
+    let bar = (slot * 0.7).max(1.0);
+    let bars = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let y = y_at(*value, top);
+            let x = LEFT + slot * index as f64 + (slot - bar) / 2.0;
+            let label = format!("{}: {}", labels[index], format(*value));
+            view! {
+                <rect x=format!("{x:.1}") y=format!("{y:.1}") width=format!("{bar:.1}") height=format!("{:.1}", HEIGHT - BOTTOM - y)>
+                    <title>{label}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let series = [Series {
+        name: title.to_owned(),
+        values: values.iter().copied().map(Some).collect(),
+    }];
+    let summary = summary(&labels, &series, format);
+    let empty = labels.is_empty();
+    view! {
+        <figure class="chart" data-testid=id>
+            <figcaption id=format!("{id}-title")>{title}</figcaption>
+            {if empty {
+                view! { <p class="hint">"Nothing yet."</p> }.into_any()
+            } else {
+                view! {
+                    <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
+                        <desc id=format!("{id}-summary")>{summary}</desc>
+                        {grid(top, format)}
+                        {label_axis(&labels)}
+                        <g class="bars">{bars}</g>
+                    </svg>
+                }.into_any()
+            }}
+            {(!empty).then(|| figures_table(&labels, &series, format))}
+        </figure>
+    }
+    .into_any()
+}
+
+/// One sentence saying what a chart shows: the span, and each series' first and last figures.
+pub fn summary(labels: &[String], series: &[Series], format: fn(f64) -> String) -> String {
+    let (Some(first), Some(last)) = (labels.first(), labels.last()) else {
+        return "No figures yet.".to_owned();
+    };
+    let lines: Vec<String> = series
+        .iter()
+        .filter_map(|line| {
+            let mut known = line.values.iter().flatten();
+            let start = known.next()?;
+            let end = known.last().unwrap_or(start);
+            Some(format!("{}: {} to {}", line.name, format(*start), format(*end)))
+        })
+        .collect();
+    format!("From {first} to {last}. {}.", lines.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_axis_tops_at_a_round_figure_above_the_largest_value() {
+        assert_eq!(axis_top(0.0), 1.0);
+        assert_eq!(axis_top(-3.0), 1.0);
+        assert_eq!(axis_top(1.0), 1.0);
+        assert_eq!(axis_top(7.0), 10.0);
+        assert_eq!(axis_top(1.5), 2.0);
+        assert_eq!(axis_top(480.0), 500.0);
+        assert_eq!(axis_top(501.0), 1000.0);
+        assert_eq!(axis_top(3.2e9), 5e9);
+    }
+
+    #[test]
+    fn points_spread_across_the_plot_and_values_rise_upwards() {
+        assert_eq!(x_at(0, 3), LEFT);
+        assert_eq!(x_at(2, 3), WIDTH - RIGHT);
+        assert_eq!(x_at(0, 1), LEFT + (WIDTH - LEFT - RIGHT) / 2.0);
+        assert_eq!(y_at(0.0, 10.0), HEIGHT - BOTTOM);
+        assert_eq!(y_at(10.0, 10.0), TOP);
+        assert!(y_at(7.0, 10.0) < y_at(3.0, 10.0));
+        assert_eq!(y_at(20.0, 10.0), TOP, "clamped to the plot");
+    }
+
+    #[test]
+    fn a_polyline_skips_days_without_a_figure() {
+        let points = polyline(&[Some(0.0), None, Some(10.0)], 10.0);
+        assert_eq!(
+            points,
+            format!("{LEFT:.1},{:.1} {:.1},{TOP:.1}", HEIGHT - BOTTOM, WIDTH - RIGHT)
+        );
+    }
+
+    #[test]
+    fn the_summary_names_the_span_and_each_lines_first_and_last_figures() {
+        let labels = vec!["1 Nov".to_owned(), "2 Nov".to_owned(), "3 Nov".to_owned()];
+        let series = vec![
+            Series {
+                name: "All".to_owned(),
+                values: vec![Some(1.0), Some(2.0), Some(4.0)],
+            },
+            Series {
+                name: "Riverside".to_owned(),
+                values: vec![None, Some(3.0), None],
+            },
+        ];
+        assert_eq!(
+            summary(&labels, &series, |value| format!("{value}")),
+            "From 1 Nov to 3 Nov. All: 1 to 4; Riverside: 3 to 3."
+        );
+        assert_eq!(
+            summary(&[], &series, |value| format!("{value}")),
+            "No figures yet."
+        );
+    }
+}
