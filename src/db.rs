@@ -81,20 +81,25 @@ pub enum ExclusiveTask {
     Thumbnails = 0x7061_7766_0003,
     /// Comparing the bucket with the database.
     Reconcile = 0x7061_7766_0004,
-    /// Recording the day's storage figures.
-    DailyUsage = 0x7061_7766_0005,
 }
 
 /// Runs `work` if no other replica is running `task`, holding a transaction-scoped advisory lock for its
 /// duration. Returns `None` when another replica holds the lock. If `work` fails, the transaction (and
 /// with it the lock) is rolled back and its error returned.
+///
+/// The lock lives on a connection of its own, outside the pool: `work` takes pool connections as it
+/// needs them, so background tasks running at once never wait on connections they hold themselves
+/// (with a small pool, tasks each holding one pooled connection while asking for another would wait on
+/// each other until the acquire timeout).
 #[tracing::instrument(level = "debug", skip_all, fields(task = ?task))]
 pub async fn run_exclusive<T, F, Fut>(pool: &PgPool, task: ExclusiveTask, work: F) -> Result<Option<T>>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut tx = pool.begin().await?;
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+    let mut tx = connection.begin().await?;
     let locked: bool = sqlx::query_scalar!(
         r#"select pg_try_advisory_xact_lock($1) as "locked!""#,
         task as i64
@@ -102,11 +107,20 @@ where
     .fetch_one(&mut *tx)
     .await?;
     if !locked {
+        drop(tx);
+        let _ = connection.close().await;
         return Ok(None);
     }
-    let result = work().await?;
-    tx.commit().await?;
-    Ok(Some(result))
+    let result = work().await;
+    let finished = match result {
+        Ok(result) => tx.commit().await.map(|()| result).map_err(Into::into),
+        Err(err) => {
+            drop(tx);
+            Err(err)
+        }
+    };
+    let _ = connection.close().await;
+    finished.map(Some)
 }
 
 /// `%text%` for `LIKE`/`ILIKE`, with the wildcards and escape character in `text` taken literally.

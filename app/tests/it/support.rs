@@ -355,8 +355,14 @@ impl TestApp {
 
     /// As [`TestApp::replica`], with `options`.
     pub async fn replica_with(&self, config: RuntimeConfig, options: ReplicaOptions) -> Replica {
+        // A pool of its own, as another process would have, on the same database.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with((*self.pool.connect_options()).clone())
+            .await
+            .unwrap();
         let (addr, metrics_addr, shutdown, server) = start(
-            self.pool.clone(),
+            pool,
             &self.documents,
             &self.backups,
             config,
