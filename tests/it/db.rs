@@ -61,3 +61,41 @@ async fn a_connection_postgres_closed_while_idle_is_replaced_not_handed_out(
         .expect("the broken connection went back into the pool");
     assert_ne!(third, second);
 }
+
+/// Background runs that hold their locks at the same moment, each then asking the pool for a connection,
+/// all finish even when the pool is smaller than their number: a run's lock never takes a pooled
+/// connection.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn background_runs_at_once_never_wait_on_connections_they_hold(pool: PgPool) {
+    use pawfile::db::{ExclusiveTask, run_exclusive};
+    let small = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let tasks = [
+        ExclusiveTask::Housekeeping,
+        ExclusiveTask::PurgeTrash,
+        ExclusiveTask::Thumbnails,
+        ExclusiveTask::Reconcile,
+    ];
+    let all_locked = std::sync::Arc::new(tokio::sync::Barrier::new(tasks.len()));
+    let runs = tasks.map(|task| {
+        let (small, all_locked) = (small.clone(), all_locked.clone());
+        async move {
+            run_exclusive(&small, task, || async {
+                all_locked.wait().await;
+                let one: i32 = sqlx::query_scalar("select 1").fetch_one(&small).await?;
+                Ok(one)
+            })
+            .await
+        }
+    });
+    let finished = tokio::time::timeout(Duration::from_secs(20), futures::future::join_all(runs))
+        .await
+        .expect("the runs finished: none waited on another's connection");
+    for run in finished {
+        assert_eq!(run.unwrap(), Some(1));
+    }
+}
