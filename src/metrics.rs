@@ -61,7 +61,8 @@ pub struct OutcomeLabels {
 }
 
 /// An S3 call: the operation (`PutObject`, `UploadPart`…) and how it ended: `ok`, `refused` (a 4xx
-/// answer such as a missing key, which callers often expect) or `error` (no answer, or a 5xx).
+/// answer such as a missing key, which callers often expect, or 501: not implemented by this store) or
+/// `error` (no answer, or another 5xx).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct S3Labels {
     /// The S3 operation.
@@ -196,7 +197,7 @@ impl Metrics {
         );
         r.register(
             "s3_requests",
-            "S3 calls by operation and outcome (ok, refused: 4xx, error: no answer or 5xx)",
+            "S3 calls by operation and outcome (ok; refused: a 4xx or 501 answer; error: no answer or another 5xx)",
             metrics.s3_requests.clone(),
         );
         r.register_with_unit(
@@ -503,7 +504,9 @@ impl Intercept for S3Observer {
         let status = context.response().map(|response| response.status().as_u16());
         let outcome = match (context.output_or_error(), status) {
             (Some(Ok(_)), _) => "ok",
-            (_, Some(status)) if (400..500).contains(&status) => "refused",
+            // A 4xx, or 501 from a store without the operation (the embedded one lists no multipart
+            // uploads): an answer, not a failing store.
+            (_, Some(status)) if (400..500).contains(&status) || status == 501 => "refused",
             _ => "error",
         };
         self.0.s3_call(operation, outcome, took);
