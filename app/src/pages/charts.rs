@@ -2,6 +2,7 @@
 //! a caption, an accessible name and a table of its figures beside it (for screen readers and for anyone
 //! who wants the exact numbers).
 
+use super::components::format_bytes;
 use leptos::prelude::*;
 
 /// The drawing's size in SVG units; it scales to the width of its card.
@@ -19,6 +20,43 @@ pub struct Series {
     pub name: String,
     /// A value per label (`None`: no figure that day).
     pub values: Vec<Option<f64>>,
+}
+
+/// What a chart's values are: how they are written, and where the axis tops out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A number of things.
+    Count,
+    /// Bytes (KiB, MiB, GiB; the axis at a round number of them).
+    Bytes,
+    /// A duration in seconds.
+    Seconds,
+}
+
+impl Unit {
+    /// `value` as people read it.
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Self::Count => format!("{value:.0}"),
+            Self::Bytes => format_bytes(value.max(0.0) as u64),
+            Self::Seconds if value == 0.0 => "0 s".to_owned(),
+            Self::Seconds if value < 1.0 => format!("{:.0} ms", value * 1000.0),
+            Self::Seconds if value < 10.0 => format!("{value:.1} s"),
+            Self::Seconds if value < 120.0 => format!("{value:.0} s"),
+            Self::Seconds => format!("{:.0} min", value / 60.0),
+        }
+    }
+
+    /// The top of the value axis for a largest value of `max`: round in this unit.
+    pub fn top(self, max: f64) -> f64 {
+        match self {
+            Self::Bytes if max >= 1024.0 => {
+                let scale = 1024f64.powf((max.log2() / 10.0).floor().min(3.0));
+                axis_top(max / scale) * scale
+            }
+            _ => axis_top(max),
+        }
+    }
 }
 
 /// The top of the value axis: `max` rounded up to 1, 2 or 5 times a power of ten (1 when there is
@@ -64,14 +102,14 @@ pub fn polyline(values: &[Option<f64>], top: f64) -> String {
 }
 
 /// The value axis: lines at 0, half and the top, each labelled.
-fn grid(top: f64, format: fn(f64) -> String) -> impl IntoView {
+fn grid(top: f64, unit: Unit) -> impl IntoView {
     [0.0, top / 2.0, top]
         .into_iter()
         .map(|value| {
             let y = y_at(value, top);
             view! {
                 <line class="grid" x1=LEFT x2=WIDTH - RIGHT y1=y y2=y />
-                <text class="axis" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{format(value)}</text>
+                <text class="axis" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{unit.format(value)}</text>
             }
         })
         .collect_view()
@@ -101,7 +139,7 @@ fn label_axis(labels: &[String]) -> impl IntoView + use<> {
 }
 
 /// The table of a chart's figures, folded away under the chart.
-fn figures_table(labels: &[String], series: &[Series], format: fn(f64) -> String) -> impl IntoView + use<> {
+fn figures_table(labels: &[String], series: &[Series], unit: Unit) -> impl IntoView + use<> {
     let rows: Vec<(String, Vec<String>)> = labels
         .iter()
         .enumerate()
@@ -113,7 +151,7 @@ fn figures_table(labels: &[String], series: &[Series], format: fn(f64) -> String
                         .get(index)
                         .copied()
                         .flatten()
-                        .map_or_else(|| "—".to_owned(), format)
+                        .map_or_else(|| "—".to_owned(), |value| unit.format(value))
                 })
                 .collect();
             (label.clone(), cells)
@@ -154,14 +192,14 @@ pub fn LineChart(
     labels: Vec<String>,
     /// The lines.
     series: Vec<Series>,
-    /// How values are written.
-    format: fn(f64) -> String,
+    /// What the values are.
+    unit: Unit,
 ) -> impl IntoView {
     let max = series
         .iter()
         .flat_map(|line| line.values.iter().flatten().copied())
         .fold(0.0, f64::max);
-    let top = axis_top(max);
+    let top = unit.top(max);
     let empty = labels.is_empty();
     let lines = series
         .iter()
@@ -193,7 +231,7 @@ pub fn LineChart(
             </ul>
         }
     });
-    let summary = summary(&labels, &series, format);
+    let summary = summary(&labels, &series, unit);
     view! {
         <figure class="chart" data-testid=id>
             <figcaption id=format!("{id}-title")>{title}</figcaption>
@@ -203,14 +241,14 @@ pub fn LineChart(
                 view! {
                     <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
                         <desc id=format!("{id}-summary")>{summary}</desc>
-                        {grid(top, format)}
+                        {grid(top, unit)}
                         {label_axis(&labels)}
                         {lines}
                     </svg>
                 }.into_any()
             }}
             {legend}
-            {(!empty).then(|| figures_table(&labels, &series, format))}
+            {(!empty).then(|| figures_table(&labels, &series, unit))}
         </figure>
     }
     .into_any()
@@ -227,20 +265,21 @@ pub fn BarChart(
     labels: Vec<String>,
     /// A value per bar.
     values: Vec<f64>,
-    /// How values are written.
-    format: fn(f64) -> String,
+    /// What the values are.
+    unit: Unit,
 ) -> impl IntoView {
-    let top = axis_top(values.iter().copied().fold(0.0, f64::max));
+    let top = unit.top(values.iter().copied().fold(0.0, f64::max));
     let count = values.len();
     let slot = (WIDTH - LEFT - RIGHT) / count.max(1) as f64;
-    let bar = (slot * 0.7).max(1.0);
+    // A few bars stay bars, not slabs.
+    let bar = (slot * 0.7).clamp(1.0, 48.0);
     let bars = values
         .iter()
         .enumerate()
         .map(|(index, value)| {
             let y = y_at(*value, top);
             let x = LEFT + slot * index as f64 + (slot - bar) / 2.0;
-            let label = format!("{}: {}", labels[index], format(*value));
+            let label = format!("{}: {}", labels[index], unit.format(*value));
             view! {
                 <rect x=format!("{x:.1}") y=format!("{y:.1}") width=format!("{bar:.1}") height=format!("{:.1}", HEIGHT - BOTTOM - y)>
                     <title>{label}</title>
@@ -252,7 +291,7 @@ pub fn BarChart(
         name: title.to_owned(),
         values: values.iter().copied().map(Some).collect(),
     }];
-    let summary = summary(&labels, &series, format);
+    let summary = summary(&labels, &series, unit);
     let empty = labels.is_empty();
     view! {
         <figure class="chart" data-testid=id>
@@ -263,20 +302,20 @@ pub fn BarChart(
                 view! {
                     <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
                         <desc id=format!("{id}-summary")>{summary}</desc>
-                        {grid(top, format)}
+                        {grid(top, unit)}
                         {label_axis(&labels)}
                         <g class="bars">{bars}</g>
                     </svg>
                 }.into_any()
             }}
-            {(!empty).then(|| figures_table(&labels, &series, format))}
+            {(!empty).then(|| figures_table(&labels, &series, unit))}
         </figure>
     }
     .into_any()
 }
 
 /// One sentence saying what a chart shows: the span, and each series' first and last figures.
-pub fn summary(labels: &[String], series: &[Series], format: fn(f64) -> String) -> String {
+pub fn summary(labels: &[String], series: &[Series], unit: Unit) -> String {
     let (Some(first), Some(last)) = (labels.first(), labels.last()) else {
         return "No figures yet.".to_owned();
     };
@@ -286,7 +325,12 @@ pub fn summary(labels: &[String], series: &[Series], format: fn(f64) -> String) 
             let mut known = line.values.iter().flatten();
             let start = known.next()?;
             let end = known.last().unwrap_or(start);
-            Some(format!("{}: {} to {}", line.name, format(*start), format(*end)))
+            Some(format!(
+                "{}: {} to {}",
+                line.name,
+                unit.format(*start),
+                unit.format(*end)
+            ))
         })
         .collect();
     format!("From {first} to {last}. {}.", lines.join("; "))
@@ -306,6 +350,21 @@ mod tests {
         assert_eq!(axis_top(480.0), 500.0);
         assert_eq!(axis_top(501.0), 1000.0);
         assert_eq!(axis_top(3.2e9), 5e9);
+    }
+
+    #[test]
+    fn byte_axes_top_at_a_round_number_of_binary_units_and_durations_read_naturally() {
+        let gib = 1024.0 * 1024.0 * 1024.0;
+        assert_eq!(Unit::Bytes.top(4.66 * gib), 5.0 * gib);
+        assert_eq!(Unit::Bytes.top(700.0 * 1024.0 * 1024.0), 1000.0 * 1024.0 * 1024.0);
+        assert_eq!(Unit::Bytes.top(3_000.0), 5.0 * 1024.0);
+        assert_eq!(Unit::Bytes.top(500.0), 500.0);
+        assert_eq!(Unit::Bytes.format(5.0 * gib), "5 GiB");
+        assert_eq!(Unit::Seconds.format(0.05), "50 ms");
+        assert_eq!(Unit::Seconds.format(2.25), "2.2 s");
+        assert_eq!(Unit::Seconds.format(45.0), "45 s");
+        assert_eq!(Unit::Seconds.format(600.0), "10 min");
+        assert_eq!(Unit::Count.format(3.0), "3");
     }
 
     #[test]
@@ -342,12 +401,9 @@ mod tests {
             },
         ];
         assert_eq!(
-            summary(&labels, &series, |value| format!("{value}")),
+            summary(&labels, &series, Unit::Count),
             "From 1 Nov to 3 Nov. All: 1 to 4; Riverside: 3 to 3."
         );
-        assert_eq!(
-            summary(&[], &series, |value| format!("{value}")),
-            "No figures yet."
-        );
+        assert_eq!(summary(&[], &series, Unit::Count), "No figures yet.");
     }
 }

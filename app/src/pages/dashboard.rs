@@ -3,32 +3,14 @@
 //! rows it records each day.
 
 use super::{
-    charts::{BarChart, LineChart, Series},
-    components::{ErrorNotice, format_bytes, format_date},
+    charts::{BarChart, LineChart, Series, Unit},
+    components::{ErrorNotice, format_date},
 };
 use crate::api::dashboard;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use pawfile::domain::Dashboard;
-
-fn bytes(value: f64) -> String {
-    format_bytes(value.max(0.0) as u64)
-}
-
-fn count(value: f64) -> String {
-    format!("{value:.0}")
-}
-
-fn seconds(value: f64) -> String {
-    if value >= 120.0 {
-        format!("{:.0} min", value / 60.0)
-    } else if value >= 10.0 || value == 0.0 {
-        format!("{value:.0} s")
-    } else {
-        format!("{value:.1} s")
-    }
-}
 
 fn short_date(date: time::Date) -> String {
     date.format(time::macros::format_description!(
@@ -143,8 +125,8 @@ fn Figures(figures: Dashboard) -> impl IntoView {
                 <div>
                     <dt>"Re-hashed this period"</dt>
                     <dd data-testid="scrub">
-                        <meter min="0" max="1" value=coverage low="0.5" optimum="1" aria-label="Share re-hashed"></meter>
-                        {format!(" {} of {}", figures.scrubbed, figures.documents)}
+                        {format!("{} of {}", figures.scrubbed, figures.documents)}
+                        <meter min="0" max="1" value=coverage low="0.5" optimum="1" aria-label="Share of documents re-hashed this period"></meter>
                     </dd>
                 </div>
             </dl>
@@ -154,13 +136,13 @@ fn Figures(figures: Dashboard) -> impl IntoView {
         {view! {
         <section class="card">
             <h2>"Storage"</h2>
-            <LineChart title="Storage used, by day" id="storage-chart" labels=labels.clone() series=storage format=bytes />
-            <BarChart title="Uploads per day" id="uploads-chart" labels=labels values=uploads format=count />
+            <LineChart title="Storage used, by day" id="storage-chart" labels=labels.clone() series=storage unit=Unit::Bytes />
+            <BarChart title="Uploads per day" id="uploads-chart" labels=labels values=uploads unit=Unit::Count />
         </section>
         <section class="card">
             <h2>"Backups"</h2>
-            <BarChart title="Backup size" id="backup-size-chart" labels=backup_labels.clone() values=backup_sizes format=bytes />
-            <BarChart title="Backup duration" id="backup-time-chart" labels=backup_labels values=backup_times format=seconds />
+            <BarChart title="Backup size" id="backup-size-chart" labels=backup_labels.clone() values=backup_sizes unit=Unit::Bytes />
+            <BarChart title="Backup duration" id="backup-time-chart" labels=backup_labels values=backup_times unit=Unit::Seconds />
         </section>
         }
         .into_any()}
