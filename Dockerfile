@@ -54,7 +54,9 @@ ENV LEPTOS_SITE_ROOT=/usr/share/pawfile/site \
     PAWFILE_LOG_FORMAT=json
 # Numeric, so an orchestrator can see it is not root (Kubernetes' runAsNonRoot): the user pawfile.
 USER 10001:10001
-WORKDIR /var/lib/pawfile
+# A working folder the user cannot write to: everything Pawfile writes goes to PAWFILE_DATA_DIR (the one
+# volume), none of it to wherever it was started.
+WORKDIR /usr/share/pawfile
 EXPOSE 3000
 # The slim image has no curl: `pawfile healthcheck` asks /healthz at PAWFILE_LISTEN (exit 0 or 1).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/pawfile", "healthcheck"]
