@@ -244,7 +244,18 @@ pub struct SmtpSink {
     /// The port it listens on (kept across [`SmtpSink::stop`] and [`SmtpSink::restart`]).
     pub port: u16,
     child: Option<tokio::process::Child>,
+    /// While stopped: a listener holding the port that closes every connection at once, so a stopped
+    /// server refuses mail as a dead one would and no other test's server can take its port meanwhile.
+    placeholder: Option<tokio::task::JoinHandle<()>>,
     folder: tempfile::TempDir,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if let Some(placeholder) = self.placeholder.take() {
+            placeholder.abort();
+        }
+    }
 }
 
 impl SmtpSink {
@@ -257,6 +268,7 @@ impl SmtpSink {
         let mut sink = Self {
             port,
             child: None,
+            placeholder: None,
             folder: tempfile::tempdir().expect("a temporary folder"),
         };
         sink.restart().await;
@@ -273,16 +285,27 @@ impl SmtpSink {
         }
     }
 
-    /// Stops the server (what arrived stays readable).
+    /// Stops the server (what arrived stays readable). Its port stays taken, closing every connection.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
+            if let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                self.placeholder = Some(tokio::spawn(async move {
+                    while let Ok((connection, _)) = listener.accept().await {
+                        drop(connection);
+                    }
+                }));
+            }
         }
     }
 
     /// Starts the server again on the same port, with the same Maildir; returns once it accepts.
     pub async fn restart(&mut self) {
         self.stop().await;
+        if let Some(placeholder) = self.placeholder.take() {
+            placeholder.abort();
+            let _ = placeholder.await;
+        }
         let program = std::env::var("PAWFILE_TEST_AIOSMTPD").unwrap_or_else(|_| {
             panic!(
                 "PAWFILE_TEST_AIOSMTPD is not set: run the tests with scripts/test, which installs aiosmtpd"
