@@ -95,7 +95,8 @@ pub struct PoolLabels {
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
-type Seconds = Gauge<f64, AtomicU64>;
+/// A gauge of a fractional value (seconds, a ratio).
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 fn latency_histogram() -> Histogram {
     // 1 ms to about 33 s.
@@ -118,15 +119,15 @@ pub struct Metrics {
     thumbnails: Counter,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
-    backup_last_success: Seconds,
-    backup_last_duration: Seconds,
+    backup_last_success: FloatGauge,
+    backup_last_duration: FloatGauge,
     backup_last_bytes: Gauge,
     backup_last_run_failed: Gauge,
     drill_last_success: Gauge,
-    drill_last_at: Seconds,
+    drill_last_at: FloatGauge,
     flagged_documents: Gauge,
-    scrub_coverage: Seconds,
-    last_reconcile: Seconds,
+    scrub_coverage: FloatGauge,
+    last_reconcile: FloatGauge,
     ready: Gauge,
 }
 
@@ -153,15 +154,15 @@ impl Metrics {
             thumbnails: Counter::default(),
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
-            backup_last_success: Seconds::default(),
-            backup_last_duration: Seconds::default(),
+            backup_last_success: FloatGauge::default(),
+            backup_last_duration: FloatGauge::default(),
             backup_last_bytes: Gauge::default(),
             backup_last_run_failed: Gauge::default(),
             drill_last_success: Gauge::default(),
-            drill_last_at: Seconds::default(),
+            drill_last_at: FloatGauge::default(),
             flagged_documents: Gauge::default(),
-            scrub_coverage: Seconds::default(),
-            last_reconcile: Seconds::default(),
+            scrub_coverage: FloatGauge::default(),
+            last_reconcile: FloatGauge::default(),
             ready: Gauge::default(),
             registry: Registry::default(),
         };
@@ -247,7 +248,7 @@ impl Metrics {
         );
         r.register(
             "backup_drill_last_success",
-            "1 when the newest restore drill passed, 0 when it failed (absent: none yet)",
+            "1 when the newest restore drill passed (or none has run yet), 0 when it failed",
             metrics.drill_last_success.clone(),
         );
         r.register_with_unit(
@@ -396,65 +397,53 @@ impl Metrics {
         text
     }
 
-    async fn read_state(&self, pool: &PgPool, scrub_period: Duration) -> sqlx::Result<()> {
-        let backup = sqlx::query!(
-            r#"select extract(epoch from started_at)::float8 as "at!",
-                      extract(epoch from finished_at - started_at)::float8 as "took",
-                      snapshot_bytes
-               from backup_runs where status = 'complete' order by started_at desc limit 1"#
-        )
-        .fetch_optional(pool)
-        .await?;
-        let (at, took, bytes) = backup.map_or((0.0, 0.0, 0), |run| {
-            (run.at, run.took.unwrap_or(0.0), run.snapshot_bytes)
-        });
-        self.backup_last_success.set(at);
-        self.backup_last_duration.set(took);
-        self.backup_last_bytes.set(bytes);
-        let failed = sqlx::query_scalar!(
-            r#"select status in ('failed', 'interrupted') as "failed!" from backup_runs
-               where status <> 'running' order by started_at desc limit 1"#
-        )
-        .fetch_optional(pool)
-        .await?;
-        self.backup_last_run_failed
-            .set(i64::from(failed.unwrap_or(false)));
-        let drill = sqlx::query!(
-            r#"select extract(epoch from at)::float8 as "at!", passed from backup_drills order by at desc limit 1"#
-        )
-        .fetch_optional(pool)
-        .await?;
-        match drill {
-            Some(drill) => {
-                self.drill_last_at.set(drill.at);
-                self.drill_last_success.set(i64::from(drill.passed));
-            }
-            None => {
-                self.drill_last_at.set(0.0);
-                // No drill is not a failed drill: 1 keeps "== 0" alerts quiet until one has run.
-                self.drill_last_success.set(1);
-            }
-        }
-        let flagged = sqlx::query_scalar!(
-            r#"select count(*) as "n!" from documents where integrity_problem is not null"#
+    /// The gauges PostgreSQL holds: the backups and drills in one statement, the integrity status in
+    /// another.
+    async fn read_state(&self, pool: &PgPool, scrub_period: Duration) -> crate::error::Result<()> {
+        let backups = sqlx::query!(
+            r#"select complete.at as "complete_at?", complete.took as "complete_took?",
+                      complete.bytes as "complete_bytes?", latest.failed as "latest_failed?",
+                      drill.at as "drill_at?", drill.passed as "drill_passed?"
+               from (select 1) as one
+               left join lateral (
+                   select extract(epoch from started_at)::float8 as at,
+                          extract(epoch from finished_at - started_at)::float8 as took,
+                          snapshot_bytes as bytes
+                   from backup_runs where status = 'complete' order by started_at desc limit 1
+               ) as complete on true
+               left join lateral (
+                   select status in ('failed', 'interrupted') as failed
+                   from backup_runs where status <> 'running' order by started_at desc limit 1
+               ) as latest on true
+               left join lateral (
+                   select extract(epoch from at)::float8 as at, passed
+                   from backup_drills order by at desc limit 1
+               ) as drill on true"#
         )
         .fetch_one(pool)
         .await?;
-        self.flagged_documents.set(flagged);
-        let (rehashed, documents) = crate::documents::reconcile::scrub_coverage(pool, scrub_period)
-            .await
-            .map_err(|err| sqlx::Error::Protocol(err.to_string()))?;
-        self.scrub_coverage.set(if documents == 0 {
+        self.backup_last_success.set(backups.complete_at.unwrap_or(0.0));
+        self.backup_last_duration
+            .set(backups.complete_took.unwrap_or(0.0));
+        self.backup_last_bytes.set(backups.complete_bytes.unwrap_or(0));
+        self.backup_last_run_failed
+            .set(i64::from(backups.latest_failed.unwrap_or(false)));
+        self.drill_last_at.set(backups.drill_at.unwrap_or(0.0));
+        // No drill yet is not a failed drill: 1 keeps "== 0" alerts quiet until one has run.
+        self.drill_last_success
+            .set(i64::from(backups.drill_passed.unwrap_or(true)));
+        let integrity = crate::documents::reconcile::integrity_status(pool, scrub_period).await?;
+        self.flagged_documents.set(integrity.flagged);
+        self.scrub_coverage.set(if integrity.documents == 0 {
             1.0
         } else {
-            rehashed as f64 / documents as f64
+            integrity.rehashed as f64 / integrity.documents as f64
         });
-        let reconciled = sqlx::query_scalar!(
-            r#"select extract(epoch from finished_at)::float8 as "at!" from background_runs where task = 'reconcile'"#
-        )
-        .fetch_optional(pool)
-        .await?;
-        self.last_reconcile.set(reconciled.unwrap_or(0.0));
+        self.last_reconcile.set(
+            integrity
+                .last_reconcile
+                .map_or(0.0, |at| at.unix_timestamp_nanos() as f64 / 1e9),
+        );
         Ok(())
     }
 

@@ -91,23 +91,15 @@ pub async fn dashboard(
         seconds: row.seconds,
     })
     .collect();
-    let last_reconcile =
-        sqlx::query_scalar!("select finished_at from background_runs where task = 'reconcile'")
-            .fetch_optional(pool)
-            .await?;
-    let flagged =
-        sqlx::query_scalar!(r#"select count(*) as "n!" from documents where integrity_problem is not null"#)
-            .fetch_one(pool)
-            .await?;
-    let (scrubbed, documents) = crate::documents::reconcile::scrub_coverage(pool, scrub_period).await?;
+    let integrity = crate::documents::reconcile::integrity_status(pool, scrub_period).await?;
     Ok(Dashboard {
         total,
         per_clinic,
         backups,
-        last_reconcile,
-        flagged,
-        scrubbed,
-        documents,
+        last_reconcile: integrity.last_reconcile,
+        flagged: integrity.flagged,
+        scrubbed: integrity.rehashed,
+        documents: integrity.documents,
         backup_alarm: None,
     })
 }

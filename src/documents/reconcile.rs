@@ -90,15 +90,42 @@ struct Row {
 
 /// How far the scrub's rotation has come: documents re-hashed within `period`, of all documents.
 pub async fn scrub_coverage(pool: &PgPool, period: Duration) -> Result<(i64, i64)> {
+    let status = integrity_status(pool, period).await?;
+    Ok((status.rehashed, status.documents))
+}
+
+/// The state of the integrity checks, as the admin dashboard and the metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegrityStatus {
+    /// All documents.
+    pub documents: i64,
+    /// Documents re-hashed within the scrub period.
+    pub rehashed: i64,
+    /// Documents the integrity check flagged.
+    pub flagged: i64,
+    /// When a reconcile run last finished, on any replica.
+    pub last_reconcile: Option<OffsetDateTime>,
+}
+
+/// The integrity status, in one statement: the scrub's coverage over `period`, the flagged documents
+/// and the last reconcile.
+pub async fn integrity_status(pool: &PgPool, period: Duration) -> Result<IntegrityStatus> {
     let row = sqlx::query!(
         r#"select count(*) as "documents!",
-                  count(*) filter (where rehashed_at > now() - make_interval(secs => $1::float8)) as "rehashed!"
+                  count(*) filter (where rehashed_at > now() - make_interval(secs => $1::float8)) as "rehashed!",
+                  count(*) filter (where integrity_problem is not null) as "flagged!",
+                  (select finished_at from background_runs where task = 'reconcile') as "last_reconcile?"
            from documents"#,
         period.as_secs_f64()
     )
     .fetch_one(pool)
     .await?;
-    Ok((row.rehashed, row.documents))
+    Ok(IntegrityStatus {
+        documents: row.documents,
+        rehashed: row.rehashed,
+        flagged: row.flagged,
+        last_reconcile: row.last_reconcile,
+    })
 }
 
 /// One reconcile run. `None` when another replica is running one.
