@@ -304,27 +304,26 @@ pub enum BackupSchedule {
 }
 
 impl BackupSchedule {
-    /// The start of the newest slot at or before `now`, and the next slot's start (`None` when off).
-    pub fn slot(self, now: time::OffsetDateTime) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
+    /// The start of the next slot after `now` (`None` when off): when a scheduled backup runs, and the
+    /// instant a run must have started after to count as that slot's.
+    pub fn next_after(self, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
         let now = now.to_offset(time::UtcOffset::UTC);
         match self {
             Self::Off => None,
             Self::Daily(hour, minute) => {
                 let at = time::Time::from_hms(hour, minute, 0).unwrap_or(time::Time::MIDNIGHT);
                 let today = now.replace_time(at);
-                let current = if today <= now {
+                Some(if today > now {
                     today
                 } else {
-                    today - time::Duration::days(1)
-                };
-                Some((current, current + time::Duration::days(1)))
+                    today + time::Duration::days(1)
+                })
             }
             Self::Every(every) => {
                 let every = i128::from(every.as_secs().max(1)) * 1_000_000_000;
                 let nanos = now.unix_timestamp_nanos();
-                let current = nanos - nanos.rem_euclid(every);
-                let from = |nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(now);
-                Some((from(current), from(current + every)))
+                let next = nanos - nanos.rem_euclid(every) + every;
+                Some(time::OffsetDateTime::from_unix_timestamp_nanos(next).unwrap_or(now))
             }
         }
     }
@@ -793,6 +792,52 @@ pub struct ServeSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::BackupSchedule;
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_next_daily_backup_is_today_if_its_time_is_ahead_else_tomorrow() {
+        let at_two = BackupSchedule::Daily(2, 0);
+        assert_eq!(
+            at_two.next_after(datetime!(2026-11-30 01:00 UTC)),
+            Some(datetime!(2026-11-30 02:00 UTC))
+        );
+        assert_eq!(
+            at_two.next_after(datetime!(2026-11-30 02:00 UTC)),
+            Some(datetime!(2026-12-01 02:00 UTC))
+        );
+        // 03:00 at UTC+2 is 01:00 UTC: the 02:00 UTC backup is still ahead today.
+        assert_eq!(
+            at_two.next_after(datetime!(2026-11-30 03:00 +02:00)),
+            Some(datetime!(2026-11-30 02:00 UTC))
+        );
+        assert_eq!(
+            BackupSchedule::Daily(0, 15).next_after(datetime!(2026-11-30 23:30 UTC)),
+            Some(datetime!(2026-12-01 00:15 UTC))
+        );
+        assert_eq!(
+            BackupSchedule::Off.next_after(datetime!(2026-11-30 23:30 UTC)),
+            None
+        );
+    }
+
+    #[test]
+    fn every_replica_agrees_on_the_slots_of_a_schedule_in_hours() {
+        let every = BackupSchedule::Every(Duration::from_secs(6 * 60 * 60));
+        assert_eq!(
+            every.next_after(datetime!(2026-11-30 13:59:59 UTC)),
+            Some(datetime!(2026-11-30 18:00 UTC))
+        );
+        assert_eq!(
+            every.next_after(datetime!(2026-11-30 18:00 +00:00)),
+            Some(datetime!(2026-12-01 00:00 UTC))
+        );
+        assert_eq!("every 6h".parse::<BackupSchedule>(), Ok(every));
+        assert!("every 0s".parse::<BackupSchedule>().is_err());
+        assert!("every".parse::<BackupSchedule>().is_err());
+    }
+
     fn http(listen: &str, public_url: Option<&str>) -> HttpSettings {
         use clap::Parser;
         #[derive(Parser)]

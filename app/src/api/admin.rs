@@ -292,7 +292,7 @@ pub(crate) async fn overview(
     actor: &pawfile::access::Actor,
 ) -> Result<pawfile::domain::BackupOverview, pawfile::error::Error> {
     let config = &state.config;
-    let next_run = crate::startup::next_backup_at(config.backup_schedule, time::OffsetDateTime::now_utc());
+    let next_run = config.backup_schedule.next_after(time::OffsetDateTime::now_utc());
     let mut warnings = Vec::new();
     if let Some(refusal) = state.backup.policy().refusal() {
         warnings.push(format!("Backups cannot run: {refusal}."));

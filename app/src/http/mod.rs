@@ -36,6 +36,27 @@ struct ServerState {
     leptos: LeptosOptions,
 }
 
+/// The metrics port's one route: `/metrics`, the series of this process and the state PostgreSQL
+/// holds, read at each scrape. Served on `PAWFILE_METRICS_LISTEN`, never on the public port.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let state = state.clone();
+            async move {
+                let text = state
+                    .metrics
+                    .render(&state.db, &state.documents, state.config.scrub_period)
+                    .await;
+                (
+                    [(axum::http::header::CONTENT_TYPE, pawfile::metrics::CONTENT_TYPE)],
+                    text,
+                )
+            }
+        }),
+    )
+}
+
 /// Every route, with the middleware around it.
 pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
     let server_state = ServerState {

@@ -334,7 +334,7 @@ async fn backup_schedule(backups: Backups, schedule: BackupSchedule, shutdown: C
         }
     }
     loop {
-        let Some(next) = next_backup_at(schedule, time::OffsetDateTime::now_utc()) else {
+        let Some(next) = schedule.next_after(time::OffsetDateTime::now_utc()) else {
             return;
         };
         let wait = (next - time::OffsetDateTime::now_utc())
@@ -349,11 +349,6 @@ async fn backup_schedule(backups: Backups, schedule: BackupSchedule, shutdown: C
             () = run(Trigger::Schedule, Some(next)) => {}
         }
     }
-}
-
-/// When `schedule` next backs up after `now` (`None`: never).
-pub fn next_backup_at(schedule: BackupSchedule, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
-    schedule.slot(now).map(|(_, next)| next)
 }
 
 /// The recipients backups are encrypted to: the configured keys; on the embedded store without keys,
@@ -759,28 +754,11 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let background = spawn_background_tasks(&self.state, &self.shutdown);
         let metrics = self.metrics_listener.take().map(|listener| {
-            let state = self.state.clone();
-            let router = Router::new().route(
-                "/metrics",
-                axum::routing::get(move || {
-                    let state = state.clone();
-                    async move {
-                        let text = state
-                            .metrics
-                            .render(&state.db, &state.documents, state.config.scrub_period)
-                            .await;
-                        (
-                            [(axum::http::header::CONTENT_TYPE, pawfile::metrics::CONTENT_TYPE)],
-                            text,
-                        )
-                    }
-                }),
-            );
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "metrics at /metrics");
             }
             tokio::spawn(
-                axum::serve(listener, router)
+                axum::serve(listener, crate::http::metrics_router(self.state.clone()))
                     .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
                     .into_future(),
             )
@@ -852,53 +830,5 @@ impl Application {
             let _ = metrics.await;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn the_next_backup_is_today_if_its_time_is_ahead_else_tomorrow() {
-        let at_two = BackupSchedule::Daily(2, 0);
-        assert_eq!(
-            next_backup_at(at_two, datetime!(2026-11-30 01:00 UTC)),
-            Some(datetime!(2026-11-30 02:00 UTC))
-        );
-        assert_eq!(
-            next_backup_at(at_two, datetime!(2026-11-30 02:00 UTC)),
-            Some(datetime!(2026-12-01 02:00 UTC))
-        );
-        // 03:00 at UTC+2 is 01:00 UTC: the 02:00 UTC backup is still ahead today.
-        assert_eq!(
-            next_backup_at(at_two, datetime!(2026-11-30 03:00 +02:00)),
-            Some(datetime!(2026-11-30 02:00 UTC))
-        );
-        assert_eq!(
-            BackupSchedule::Daily(0, 15).slot(datetime!(2026-11-30 23:30 UTC)),
-            Some((datetime!(2026-11-30 00:15 UTC), datetime!(2026-12-01 00:15 UTC)))
-        );
-        assert_eq!(
-            next_backup_at(BackupSchedule::Off, datetime!(2026-11-30 23:30 UTC)),
-            None
-        );
-    }
-
-    #[test]
-    fn every_replica_agrees_on_the_slots_of_a_schedule_in_hours() {
-        let every = BackupSchedule::Every(Duration::from_secs(6 * 60 * 60));
-        assert_eq!(
-            every.slot(datetime!(2026-11-30 13:59:59 UTC)),
-            Some((datetime!(2026-11-30 12:00 UTC), datetime!(2026-11-30 18:00 UTC)))
-        );
-        assert_eq!(
-            every.slot(datetime!(2026-11-30 18:00 +00:00)),
-            Some((datetime!(2026-11-30 18:00 UTC), datetime!(2026-12-01 00:00 UTC)))
-        );
-        assert_eq!("every 6h".parse::<BackupSchedule>(), Ok(every));
-        assert!("every 0s".parse::<BackupSchedule>().is_err());
-        assert!("every".parse::<BackupSchedule>().is_err());
     }
 }
