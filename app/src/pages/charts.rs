@@ -181,6 +181,60 @@ fn figures_table(labels: &[String], series: &[Series], unit: Unit) -> impl IntoV
     .into_any()
 }
 
+/// What every chart draws around its marks.
+struct Frame<'a> {
+    title: &'static str,
+    id: &'static str,
+    labels: &'a [String],
+    series: &'a [Series],
+    unit: Unit,
+    top: f64,
+    /// Said instead of a drawing when there are no figures.
+    when_empty: &'static str,
+    /// The lines or bars, in the plot's coordinates.
+    marks: AnyView,
+    legend: Option<AnyView>,
+}
+
+/// A chart's figure: its caption; the drawing (named by its caption and a sentence summing it up, with
+/// the value grid and the label axis) or the `when_empty` sentence; the legend; the table of figures.
+fn frame(frame: Frame<'_>) -> AnyView {
+    let Frame {
+        title,
+        id,
+        labels,
+        series,
+        unit,
+        top,
+        when_empty,
+        marks,
+        legend,
+    } = frame;
+    let drawing = if labels.is_empty() {
+        view! { <p class="hint">{when_empty}</p> }.into_any()
+    } else {
+        view! {
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
+                <desc id=format!("{id}-summary")>{summary(labels, series, unit)}</desc>
+                {grid(top, unit)}
+                {label_axis(labels)}
+                {marks}
+            </svg>
+        }
+        .into_any()
+    };
+    let figures = (!labels.is_empty()).then(|| figures_table(labels, series, unit));
+    view! {
+        <figure class="chart" data-testid=id>
+            <figcaption id=format!("{id}-title")>{title}</figcaption>
+            {drawing}
+            {legend}
+            {figures}
+        </figure>
+    }
+    .into_any()
+}
+
 /// A line chart of one or more series over `labels` (days, say).
 #[component]
 pub fn LineChart(
@@ -200,7 +254,6 @@ pub fn LineChart(
         .flat_map(|line| line.values.iter().flatten().copied())
         .fold(0.0, f64::max);
     let top = unit.top(max);
-    let empty = labels.is_empty();
     let lines = series
         .iter()
         .enumerate()
@@ -230,28 +283,19 @@ pub fn LineChart(
                 }).collect_view()}
             </ul>
         }
+        .into_any()
     });
-    let summary = summary(&labels, &series, unit);
-    view! {
-        <figure class="chart" data-testid=id>
-            <figcaption id=format!("{id}-title")>{title}</figcaption>
-            {if empty {
-                view! { <p class="hint">"No figures yet: the server records them once an hour."</p> }.into_any()
-            } else {
-                view! {
-                    <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
-                        <desc id=format!("{id}-summary")>{summary}</desc>
-                        {grid(top, unit)}
-                        {label_axis(&labels)}
-                        {lines}
-                    </svg>
-                }.into_any()
-            }}
-            {legend}
-            {(!empty).then(|| figures_table(&labels, &series, unit))}
-        </figure>
-    }
-    .into_any()
+    frame(Frame {
+        title,
+        id,
+        labels: &labels,
+        series: &series,
+        unit,
+        top,
+        when_empty: "No figures yet: the server records them once an hour.",
+        marks: lines.into_any(),
+        legend,
+    })
 }
 
 /// A bar chart: one bar per label.
@@ -291,27 +335,17 @@ pub fn BarChart(
         name: title.to_owned(),
         values: values.iter().copied().map(Some).collect(),
     }];
-    let summary = summary(&labels, &series, unit);
-    let empty = labels.is_empty();
-    view! {
-        <figure class="chart" data-testid=id>
-            <figcaption id=format!("{id}-title")>{title}</figcaption>
-            {if empty {
-                view! { <p class="hint">"Nothing yet."</p> }.into_any()
-            } else {
-                view! {
-                    <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=format!("{id}-title {id}-summary")>
-                        <desc id=format!("{id}-summary")>{summary}</desc>
-                        {grid(top, unit)}
-                        {label_axis(&labels)}
-                        <g class="bars">{bars}</g>
-                    </svg>
-                }.into_any()
-            }}
-            {(!empty).then(|| figures_table(&labels, &series, unit))}
-        </figure>
-    }
-    .into_any()
+    frame(Frame {
+        title,
+        id,
+        labels: &labels,
+        series: &series,
+        unit,
+        top,
+        when_empty: "Nothing yet.",
+        marks: view! { <g class="bars">{bars}</g> }.into_any(),
+        legend: None,
+    })
 }
 
 /// One sentence saying what a chart shows: the span, and each series' first and last figures.
