@@ -10,6 +10,22 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
+/// The page at `url` (answered 200), as `client` sees it.
+async fn page(client: &reqwest::Client, url: &str) -> String {
+    let page = client.get(url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    page.text().await.unwrap()
+}
+
+/// The chart `id` in `html`: from its figure's opening to its end.
+fn figure(html: &str, id: &str) -> String {
+    let start = html
+        .find(&format!("data-testid=\"{id}\""))
+        .unwrap_or_else(|| panic!("{id} missing"));
+    let end = html[start..].find("</figure>").unwrap() + start;
+    html[start..end].to_owned()
+}
+
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn the_dashboard_draws_storage_uploads_and_backups_from_the_recorded_rows(pool: PgPool) {
     let setup = with_a_pet(crate::support::spawn_app(pool.clone()).await).await;
@@ -62,16 +78,8 @@ async fn the_dashboard_draws_storage_uploads_and_backups_from_the_recorded_rows(
     assert_eq!(figures["backup_alarm"], "There is no complete backup yet.");
     assert_eq!(figures["flagged"], 0);
 
-    let page = admin.get(app.url("/admin/dashboard")).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    let chart = |id: &str| {
-        let start = html
-            .find(&format!("data-testid=\"{id}\""))
-            .unwrap_or_else(|| panic!("{id} missing"));
-        let end = html[start..].find("</figure>").unwrap() + start;
-        html[start..end].to_owned()
-    };
+    let html = page(&admin, &app.url("/admin/dashboard")).await;
+    let chart = |id: &str| figure(&html, id);
     let storage = chart("storage-chart");
     assert_eq!(storage.matches("<polyline").count(), 2, "all, and Riverside");
     assert!(storage.contains("Riverside"));
@@ -91,16 +99,7 @@ async fn the_dashboard_draws_storage_uploads_and_backups_from_the_recorded_rows(
         .await
         .unwrap()
         .unwrap();
-    let html = admin
-        .get(app.url("/admin/dashboard"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&admin, &app.url("/admin/dashboard")).await;
     assert!(!html.contains("There is no complete backup yet."));
-    let start = html.find("data-testid=\"backup-size-chart\"").unwrap();
-    let end = html[start..].find("</figure>").unwrap() + start;
-    assert_eq!(html[start..end].matches("<rect").count(), 1);
+    assert_eq!(figure(&html, "backup-size-chart").matches("<rect").count(), 1);
 }

@@ -2,7 +2,7 @@
 //! issue of running Pawfile in production asks of them.
 
 use crate::{
-    documents::{file, pdf, with_a_pet},
+    documents::{pdf, with_a_pet},
     metrics::exposed_names,
     support::spawn_app,
 };
@@ -170,16 +170,8 @@ fn rules() -> Vec<Yaml> {
 async fn the_alert_rules_watch_series_pawfile_exposes(pool: PgPool) {
     // Every family has a series once a file went up and came down.
     let setup = with_a_pet(spawn_app(pool).await).await;
-    let (status, created) = setup.upload(file(pdf(2_000), "scan.pdf")).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let id = created[0]["id"].as_str().unwrap();
-    let download = setup
-        .owner
-        .get(setup.app.url(&format!("/api/documents/{id}/content")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.status(), StatusCode::OK);
+    let address = &setup.app.address;
+    setup.round_trip(address, address, pdf(2_000)).await;
     let text = reqwest::get(&setup.app.metrics_address)
         .await
         .unwrap()

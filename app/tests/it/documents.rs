@@ -72,6 +72,34 @@ impl Setup {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Downloads document `id` through the server at `from` (an address: this app's, or a replica's).
+    pub(crate) async fn download(&self, from: &str, id: &str) -> reqwest::Response {
+        self.owner
+            .get(format!("{from}/api/documents/{id}/content"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads `bytes` as a PDF through the server at `through` and downloads them through the one at
+    /// `from` (the same server, or replicas): the document's id, once the same bytes came back.
+    pub(crate) async fn round_trip(&self, through: &str, from: &str, bytes: Vec<u8>) -> String {
+        let uploaded = self
+            .owner
+            .post(format!("{through}/api/pets/{}/documents", self.pet))
+            .multipart(file(bytes.clone(), "scan.pdf"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), StatusCode::CREATED, "upload through {through}");
+        let created: Value = uploaded.json().await.unwrap();
+        let id = created[0]["id"].as_str().unwrap().to_owned();
+        let downloaded = self.download(from, &id).await;
+        assert_eq!(downloaded.status(), StatusCode::OK, "download through {from}");
+        assert_eq!(downloaded.bytes().await.unwrap(), bytes, "the same bytes");
+        id
+    }
+
     /// The bucket's keys, and the rows in `documents` and `upload_intents` (an upload's announcement
     /// must go with it, whatever the outcome).
     pub(crate) async fn stored(&self) -> (Vec<String>, i64) {

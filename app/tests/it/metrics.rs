@@ -92,18 +92,7 @@ async fn metrics_count_requests_by_route_uploads_downloads_and_s3_calls(pool: Pg
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
 
     let before = scrape(&app.metrics_address).await;
-    let bytes = pdf(50_000);
-    let (status, created) = setup.upload(file(bytes.clone(), "scan.pdf")).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created[0]["id"].as_str().unwrap().to_owned();
-    let download = setup
-        .owner
-        .get(app.url(&format!("/api/documents/{id}/content")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.status(), StatusCode::OK);
-    assert_eq!(download.bytes().await.unwrap().len(), bytes.len());
+    let id = setup.round_trip(&app.address, &app.address, pdf(50_000)).await;
 
     let after = scrape(&app.metrics_address).await;
     let names = exposed_names(&after);
@@ -187,12 +176,7 @@ async fn s3_failures_and_failed_transfers_are_counted_and_readiness_drops(pool: 
     let before = scrape(&setup.app.metrics_address).await;
 
     setup.app.documents.stop_endpoint();
-    let download = setup
-        .owner
-        .get(setup.app.url(&format!("/api/documents/{id}/content")))
-        .send()
-        .await
-        .unwrap();
+    let download = setup.download(&setup.app.address, &id).await;
     assert_eq!(download.status(), StatusCode::SERVICE_UNAVAILABLE);
     let (status, _) = setup.upload(file(pdf(5_000), "again.pdf")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

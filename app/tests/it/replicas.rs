@@ -55,30 +55,8 @@ async fn sessions_files_and_revoked_shares_hold_across_two_replicas(pool: PgPool
     assert_eq!(me(b.url("/api/me")).await["email"], "alice@example.org");
 
     // Uploaded through one, downloaded through the other, both ways.
-    for (through, from) in [
-        (a.address.as_str(), b.address.as_str()),
-        (b.address.as_str(), a.address.as_str()),
-    ] {
-        let bytes = pdf(300_000);
-        let uploaded = setup
-            .owner
-            .post(format!("{through}/api/pets/{}/documents", setup.pet))
-            .multipart(file(bytes.clone(), "scan.pdf"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(uploaded.status(), StatusCode::CREATED);
-        let created: Value = uploaded.json().await.unwrap();
-        let id = created[0]["id"].as_str().unwrap();
-        let downloaded = setup
-            .owner
-            .get(format!("{from}/api/documents/{id}/content"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(downloaded.status(), StatusCode::OK);
-        assert_eq!(downloaded.bytes().await.unwrap(), bytes);
-    }
+    setup.round_trip(&a.address, &b.address, pdf(300_000)).await;
+    setup.round_trip(&b.address, &a.address, pdf(300_000)).await;
 
     // A share revoked on A ends the clinic's access on B at once.
     let clinic = a.create_clinic("Riverside").await;
@@ -394,43 +372,18 @@ async fn two_replicas_keep_uploading_and_downloading_with_one_of_three_garage_no
             },
         )
         .await;
-    let round_trip = |through: String, from: String, size: usize| {
-        let owner = setup.owner.clone();
-        let pet = setup.pet.clone();
-        async move {
-            let bytes = pdf(size);
-            let uploaded = owner
-                .post(format!("{through}/api/pets/{pet}/documents"))
-                .multipart(file(bytes.clone(), "scan.pdf"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(uploaded.status(), StatusCode::CREATED, "upload through {through}");
-            let created: Value = uploaded.json().await.unwrap();
-            let id = created[0]["id"].as_str().unwrap().to_owned();
-            let downloaded = owner
-                .get(format!("{from}/api/documents/{id}/content"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(downloaded.status(), StatusCode::OK, "download through {from}");
-            assert_eq!(downloaded.bytes().await.unwrap(), bytes);
-            id
-        }
-    };
-    let before = round_trip(a.address.clone(), b.address.clone(), 9 * 1024 * 1024).await;
+    let before = setup
+        .round_trip(&a.address, &b.address, pdf(9 * 1024 * 1024))
+        .await;
 
     cluster.kill_node(2);
     // Both replicas go on: small and multipart uploads, both ways, and what was stored before.
-    round_trip(a.address.clone(), b.address.clone(), 200_000).await;
-    round_trip(b.address.clone(), a.address.clone(), 9 * 1024 * 1024).await;
+    setup.round_trip(&a.address, &b.address, pdf(200_000)).await;
+    setup
+        .round_trip(&b.address, &a.address, pdf(9 * 1024 * 1024))
+        .await;
     for server in [&a.address, &b.address] {
-        let old = setup
-            .owner
-            .get(format!("{server}/api/documents/{before}/content"))
-            .send()
-            .await
-            .unwrap();
+        let old = setup.download(server, &before).await;
         assert_eq!(old.status(), StatusCode::OK);
         assert_eq!(old.bytes().await.unwrap().len(), 9 * 1024 * 1024);
     }
