@@ -165,6 +165,26 @@ async fn metrics_count_requests_by_route_uploads_downloads_and_s3_calls(pool: Pg
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(housekeeping, 1.0);
+    // The start-up reconcile asked the embedded store for its unfinished multipart uploads, which it
+    // cannot list (501): an answer, not a failing store.
+    let text = scrape(&app.metrics_address).await;
+    let listing = r#"operation="ListMultipartUploads""#;
+    assert!(
+        sum(
+            &text,
+            "pawfile_s3_requests_total",
+            &[listing, r#"outcome="refused""#]
+        ) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &text,
+            "pawfile_s3_requests_total",
+            &[listing, r#"outcome="error""#]
+        ),
+        0.0
+    );
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -197,6 +217,51 @@ async fn s3_failures_and_failed_transfers_are_counted_and_readiness_drops(pool: 
         sum(&scrape(&setup.app.metrics_address).await, "pawfile_ready", &[]),
         1.0
     );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn with_postgres_gone_metrics_still_answer_ready_0_and_keep_the_last_state(pool: PgPool) {
+    let options = pool.connect_options().as_ref().clone();
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{}", options.get_port()).parse().unwrap();
+    let proxy = crate::support::TcpProxy::start(upstream).await;
+    let through_proxy = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(options.host("127.0.0.1").port(proxy.addr.port()))
+        .await
+        .unwrap();
+    let setup = with_a_pet(spawn_app_with(through_proxy, test_config()).await).await;
+    let (status, created) = setup.upload(file(pdf(5_000), "scan.pdf")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    sqlx::query("update documents set integrity_problem = 'checksum mismatch' where id = $1::uuid")
+        .bind(created[0]["id"].as_str().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let text = scrape(&setup.app.metrics_address).await;
+    assert_eq!(sum(&text, "pawfile_integrity_flagged_documents", &[]), 1.0);
+
+    proxy.cut();
+    let text = tokio::time::timeout(Duration::from_secs(20), scrape(&setup.app.metrics_address))
+        .await
+        .expect("a scrape answers while PostgreSQL is gone");
+    assert_eq!(sum(&text, "pawfile_ready", &[]), 0.0);
+    assert_eq!(
+        sum(&text, "pawfile_integrity_flagged_documents", &[]),
+        1.0,
+        "the last state read stays"
+    );
+
+    proxy.restore();
+    let mut ready = 0.0;
+    for _ in 0..50 {
+        ready = sum(&scrape(&setup.app.metrics_address).await, "pawfile_ready", &[]);
+        if ready == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ready, 1.0, "ready again once PostgreSQL is back");
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]

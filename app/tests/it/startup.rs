@@ -142,6 +142,25 @@ async fn an_unreachable_database_is_named(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_metrics_address_already_in_use_is_named(pool: PgPool) {
+    let documents = TestBucket::embedded().await;
+    let folder = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
+    settings.http.metrics_listen = Some(taken.local_addr().unwrap());
+
+    let Err(err) = pawfile_app::startup::Application::build(settings).await else {
+        panic!("Pawfile started with its metrics address taken");
+    };
+
+    assert_eq!(err.setting, "PAWFILE_METRICS_LISTEN");
+    assert!(
+        err.to_string().contains(&taken.local_addr().unwrap().to_string()),
+        "{err}"
+    );
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn wrong_s3_credentials_are_named(pool: PgPool) {
     let documents = TestBucket::embedded().await;
     let folder = tempfile::tempdir().unwrap();
