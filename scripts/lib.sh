@@ -181,26 +181,41 @@ _ensure_local_postgres() {
 
 # Starts a single-node Garage in folder $1 on free loopback ports, with a key that may create buckets,
 # and exports PAWFILE_TEST_GARAGE_* for the tests. Sets GARAGE_PID.
+# Writes a Garage node's configuration for the tests to stdout: node folder $1, replication factor $2,
+# RPC port $3, S3 port $4, RPC secret $5, and (if given) admin port $6.
+_garage_config() {
+  cat <<TOML
+metadata_dir = "$1/meta"
+data_dir = "$1/data"
+db_engine = "lmdb"
+replication_factor = $2
+rpc_bind_addr = "127.0.0.1:$3"
+rpc_public_addr = "127.0.0.1:$3"
+rpc_secret = "$5"
+
+[s3_api]
+api_bind_addr = "127.0.0.1:$4"
+s3_region = "garage"
+root_domain = ".s3.garage.localhost"
+TOML
+  if [ -n "${6:-}" ]; then printf '\n[admin]\napi_bind_addr = "127.0.0.1:%s"\n' "$6"; fi
+}
+
+# Gives the Garage of config $1 the tests' key, which may create buckets: sets key_id and key_secret.
+_garage_test_key() {
+  key_id="GK$(random_hex 12)"
+  key_secret=$(random_hex 32)
+  garage -c "$1" key import --yes -n pawfile-test "$key_id" "$key_secret" >/dev/null &&
+    garage -c "$1" key allow --create-bucket pawfile-test >/dev/null
+}
+
 start_garage() {
   local dir=$1 s3_port rpc_port config node key_id key_secret
   mkdir -p "$dir"
   s3_port=$(free_port)
   rpc_port=$(free_port)
   config="$dir/garage.toml"
-  cat >"$config" <<TOML
-metadata_dir = "$dir/meta"
-data_dir = "$dir/data"
-db_engine = "lmdb"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$rpc_port"
-rpc_public_addr = "127.0.0.1:$rpc_port"
-rpc_secret = "$(random_hex 32)"
-
-[s3_api]
-api_bind_addr = "127.0.0.1:$s3_port"
-s3_region = "garage"
-root_domain = ".s3.garage.localhost"
-TOML
+  _garage_config "$dir" 1 "$rpc_port" "$s3_port" "$(random_hex 32)" >"$config"
   garage -c "$config" server >"$dir/garage.log" 2>&1 &
   GARAGE_PID=$!
   wait_for_port "$rpc_port" 30 || { cat "$dir/garage.log" >&2; die "Garage did not start"; }
@@ -208,10 +223,7 @@ TOML
   node=$(garage -c "$config" node id -q 2>/dev/null | cut -d@ -f1)
   garage -c "$config" layout assign -z dc1 -c 1G "$node" >/dev/null
   garage -c "$config" layout apply --version 1 >/dev/null
-  key_id="GK$(random_hex 12)"
-  key_secret=$(random_hex 32)
-  garage -c "$config" key import --yes -n pawfile-test "$key_id" "$key_secret" >/dev/null
-  garage -c "$config" key allow --create-bucket pawfile-test >/dev/null
+  _garage_test_key "$config" || die "Garage did not take the tests' key"
   wait_for_port "$s3_port" 30 || die "Garage's S3 API did not come up"
   export PAWFILE_TEST_GARAGE_ENDPOINT="http://127.0.0.1:$s3_port"
   export PAWFILE_TEST_GARAGE_REGION=garage
@@ -248,23 +260,7 @@ start_garage_cluster() {
     _cluster_port; s3_ports[n]=$port
     _cluster_port; admin_ports[n]=$port
     configs[n]="$node_dir/garage.toml"
-    cat >"${configs[n]}" <<TOML
-metadata_dir = "$node_dir/meta"
-data_dir = "$node_dir/data"
-db_engine = "lmdb"
-replication_factor = 3
-rpc_bind_addr = "127.0.0.1:${rpc_ports[n]}"
-rpc_public_addr = "127.0.0.1:${rpc_ports[n]}"
-rpc_secret = "$secret"
-
-[s3_api]
-api_bind_addr = "127.0.0.1:${s3_ports[n]}"
-s3_region = "garage"
-root_domain = ".s3.garage.localhost"
-
-[admin]
-api_bind_addr = "127.0.0.1:${admin_ports[n]}"
-TOML
+    _garage_config "$node_dir" 3 "${rpc_ports[n]}" "${s3_ports[n]}" "$secret" "${admin_ports[n]}" >"${configs[n]}"
     garage -c "${configs[n]}" server >"$node_dir/garage.log" 2>&1 &
     GARAGE_CLUSTER_PIDS="${GARAGE_CLUSTER_PIDS:+$GARAGE_CLUSTER_PIDS }$!"
     endpoints[n]="http://127.0.0.1:${s3_ports[n]}"
@@ -301,11 +297,7 @@ TOML
     _cluster_wait _garage_healthy "${configs[n]}"
     _cluster_wait wait_for_port "${s3_ports[n]}" 1
   done
-  key_id="GK$(random_hex 12)"
-  key_secret=$(random_hex 32)
-  garage -c "${configs[1]}" key import --yes -n pawfile-test "$key_id" "$key_secret" >/dev/null ||
-    _cluster_fail "key import"
-  garage -c "${configs[1]}" key allow --create-bucket pawfile-test >/dev/null || _cluster_fail "key allow"
+  _garage_test_key "${configs[1]}" || _cluster_fail "the tests' key"
   unset -f _cluster_port _cluster_fail _cluster_wait
   export PAWFILE_TEST_GARAGE_CLUSTER_ENDPOINTS
   PAWFILE_TEST_GARAGE_CLUSTER_ENDPOINTS=$(IFS=,; echo "${endpoints[*]}")
