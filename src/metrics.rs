@@ -87,6 +87,23 @@ pub struct TaskLabels {
     pub outcome: &'static str,
 }
 
+/// A listener's connections: `public` or `metrics`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// The listener.
+    pub listener: &'static str,
+}
+
+/// A connection the server closed before serving it: the listener, and why (`address_cap`: its address
+/// had too many open).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The listener.
+    pub listener: &'static str,
+    /// Why it was closed.
+    pub reason: &'static str,
+}
+
 /// The database pool's connections by state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
@@ -117,6 +134,9 @@ pub struct Metrics {
     s3_duration: Histograms<OperationLabels>,
     task_runs: Family<TaskLabels, Counter>,
     thumbnails: Counter,
+    open_connections: Family<ListenerLabels, Gauge>,
+    refused_connections: Family<RefusalLabels, Counter>,
+    timed_out_connections: Family<ListenerLabels, Counter>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
     backup_last_success: FloatGauge,
@@ -152,6 +172,9 @@ impl Metrics {
             s3_duration: Family::new_with_constructor(latency_histogram),
             task_runs: Family::default(),
             thumbnails: Counter::default(),
+            open_connections: Family::default(),
+            refused_connections: Family::default(),
+            timed_out_connections: Family::default(),
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
             backup_last_success: FloatGauge::default(),
@@ -213,6 +236,23 @@ impl Metrics {
             metrics.task_runs.clone(),
         );
         r.register("thumbnails", "Thumbnails made", metrics.thumbnails.clone());
+        r.register(
+            "http_open_connections",
+            "Client connections open now, by listener",
+            metrics.open_connections.clone(),
+        );
+        r.register(
+            "http_connections_refused",
+            "Connections closed as soon as they were accepted, by listener and reason (address_cap: that \
+             address had the most connections it may open)",
+            metrics.refused_connections.clone(),
+        );
+        r.register(
+            "http_connections_timed_out",
+            "Connections closed because no request's headers arrived in time, or idle too long between \
+             requests, by listener",
+            metrics.timed_out_connections.clone(),
+        );
         r.register(
             "db_pool_connections",
             "Database pool connections by state",
@@ -283,6 +323,18 @@ impl Metrics {
             let _ = metrics.uploads.get_or_create(&OutcomeLabels { outcome });
             let _ = metrics.downloads.get_or_create(&OutcomeLabels { outcome });
         }
+        for listener in ["public", "metrics"] {
+            let _ = metrics
+                .open_connections
+                .get_or_create(&ListenerLabels { listener });
+            let _ = metrics
+                .timed_out_connections
+                .get_or_create(&ListenerLabels { listener });
+            let _ = metrics.refused_connections.get_or_create(&RefusalLabels {
+                listener,
+                reason: "address_cap",
+            });
+        }
         Self { registry, ..metrics }
     }
 
@@ -301,6 +353,34 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// A client connection was accepted on `listener`.
+    pub fn connection_opened(&self, listener: &'static str) {
+        self.open_connections
+            .get_or_create(&ListenerLabels { listener })
+            .inc();
+    }
+
+    /// A client connection on `listener` closed.
+    pub fn connection_closed(&self, listener: &'static str) {
+        self.open_connections
+            .get_or_create(&ListenerLabels { listener })
+            .dec();
+    }
+
+    /// A connection on `listener` was closed at once, for `reason`.
+    pub fn connection_refused(&self, listener: &'static str, reason: &'static str) {
+        self.refused_connections
+            .get_or_create(&RefusalLabels { listener, reason })
+            .inc();
+    }
+
+    /// A connection on `listener` was closed at its deadline.
+    pub fn connection_timed_out(&self, listener: &'static str) {
+        self.timed_out_connections
+            .get_or_create(&ListenerLabels { listener })
+            .inc();
     }
 
     /// Counts an upload's files: `stored` bytes in `files` files, or one failed upload.

@@ -87,6 +87,27 @@ impl TrustedProxies {
     }
 }
 
+/// The address a client is known by for limits: an IPv4 address itself, an IPv6 address by its /64
+/// (one subscriber's network: a client changes addresses within it at will).
+pub fn address_group(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(network))
+        }
+        v4 => v4,
+    }
+}
+
+/// How a client address appears in rate-limit keys: as [`address_group`] names it (`2001:db8::/64`
+/// for IPv6).
+pub fn limit_key(addr: IpAddr) -> String {
+    match address_group(addr) {
+        IpAddr::V6(network) => format!("{network}/64"),
+        v4 => v4.to_string(),
+    }
+}
+
 /// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`, `[::1]:80`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(addr) = hop.parse::<IpAddr>() {
@@ -107,6 +128,16 @@ mod tests {
 
     fn proxies(list: &[&str]) -> TrustedProxies {
         TrustedProxies::new(list.iter().map(|net| net.parse().unwrap()).collect())
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_their_64_and_ipv4_by_their_address() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(limit_key(ip("2001:db8:1:2:bbbb::9")), "2001:db8:1:2::/64");
+        assert_ne!(limit_key(ip("2001:db8:1:3::1")), "2001:db8:1:2::/64");
+        assert_eq!(limit_key(ip("192.0.2.7")), "192.0.2.7");
+        assert_eq!(limit_key(ip("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_group(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 
     #[test]
