@@ -3,11 +3,13 @@
 //! pass. Ten single-use recovery codes, stored as SHA-256, stand in for a lost phone. Admins (and
 //! `pawfile reset-2fa` for the last admin) can reset a person's second factor.
 
+use super::Attempts;
 use crate::{
     access::Actor,
     audit::{self, Action, Event},
     domain::{Email, InvalidInput, TwoFactorEnrolment, UserId},
     error::{Error, Result},
+    rate_limit::AccountLimits,
 };
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -116,7 +118,12 @@ pub async fn start_enrolment(pool: &PgPool, actor: &Actor) -> Result<TwoFactorEn
 /// Turns two-factor sign-in on with the first right code from the app; returns the recovery codes (shown
 /// once: only their hashes are kept). Audited.
 #[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
-pub async fn confirm_enrolment(pool: &PgPool, actor: &Actor, code: &str) -> Result<Vec<String>> {
+pub async fn confirm_enrolment(
+    pool: &PgPool,
+    limits: &AccountLimits,
+    actor: &Actor,
+    code: &str,
+) -> Result<Vec<String>> {
     let pending = sqlx::query_scalar!(
         "select totp_secret from users where id = $1 and totp_enabled_at is null",
         actor.user.id as UserId
@@ -125,9 +132,11 @@ pub async fn confirm_enrolment(pool: &PgPool, actor: &Actor, code: &str) -> Resu
     .await?
     .flatten()
     .ok_or_else(|| InvalidInput::new("code", "Start setting up two-factor sign-in first."))?;
-    let step = totp(&pending, actor.user.email.as_str())?
-        .check(code.trim(), now())
-        .ok_or_else(|| InvalidInput::new("code", WRONG_CODE))?;
+    let attempts = taken_for(pool, limits, actor).await?;
+    let Some(step) = totp(&pending, actor.user.email.as_str())?.check(code.trim(), now()) else {
+        return Err(wrong_code(pool, attempts, actor).await);
+    };
+    attempts.give_back(pool).await?;
     let codes = new_recovery_codes();
     let mut tx = pool.begin().await?;
     let enabled = sqlx::query!(
@@ -169,10 +178,13 @@ async fn store_recovery_codes(conn: &mut PgConnection, user: UserId, codes: &[St
 
 /// New recovery codes for the caller (the old ones stop working); needs a current code. Audited.
 #[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
-pub async fn renew_recovery_codes(pool: &PgPool, actor: &Actor, code: &str) -> Result<Vec<String>> {
-    if !check_second_factor(pool, actor.user.id, code).await? {
-        return Err(InvalidInput::new("code", WRONG_CODE).into());
-    }
+pub async fn renew_recovery_codes(
+    pool: &PgPool,
+    limits: &AccountLimits,
+    actor: &Actor,
+    code: &str,
+) -> Result<Vec<String>> {
+    check_code_of(pool, limits, actor, code).await?;
     let codes = new_recovery_codes();
     let mut tx = pool.begin().await?;
     store_recovery_codes(&mut tx, actor.user.id, &codes).await?;
@@ -184,15 +196,45 @@ pub async fn renew_recovery_codes(pool: &PgPool, actor: &Actor, code: &str) -> R
 /// Turns the caller's second factor off, given a current code (for those whose role does not require
 /// it: the server checks that). Audited.
 #[tracing::instrument(skip_all, fields(actor = %actor.user.id))]
-pub async fn disable(pool: &PgPool, actor: &Actor, code: &str) -> Result<()> {
-    if !check_second_factor(pool, actor.user.id, code).await? {
-        return Err(InvalidInput::new("code", WRONG_CODE).into());
-    }
+pub async fn disable(pool: &PgPool, limits: &AccountLimits, actor: &Actor, code: &str) -> Result<()> {
+    check_code_of(pool, limits, actor, code).await?;
     let mut tx = pool.begin().await?;
     clear(&mut tx, actor.user.id).await?;
     audit::record(&mut *tx, actor.event(Action::DisableTwoFactor)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Takes the caller's attempts from the sign-in limits before a code is checked (see [`Attempts`]).
+async fn taken_for(pool: &PgPool, limits: &AccountLimits, actor: &Actor) -> Result<Attempts> {
+    Attempts::take(
+        pool,
+        limits,
+        Some(&actor.user.email),
+        actor.client_addr,
+        Some(actor.user.id),
+    )
+    .await
+}
+
+/// A wrong code: counted as a failed sign-in and audited; the error to answer with.
+async fn wrong_code(pool: &PgPool, attempts: Attempts, actor: &Actor) -> Error {
+    match attempts
+        .fail(pool, "wrong_code", Some(actor.user.id), actor.client_addr)
+        .await
+    {
+        Ok(()) => InvalidInput::new("code", WRONG_CODE).into(),
+        Err(err) => err,
+    }
+}
+
+/// Checks the signed-in caller's current code (TOTP or recovery) under the sign-in limits.
+async fn check_code_of(pool: &PgPool, limits: &AccountLimits, actor: &Actor, code: &str) -> Result<()> {
+    let attempts = taken_for(pool, limits, actor).await?;
+    if !check_second_factor(pool, actor.user.id, code).await? {
+        return Err(wrong_code(pool, attempts, actor).await);
+    }
+    attempts.give_back(pool).await
 }
 
 /// Whether the account has two-factor sign-in on, and how many recovery codes are unused.

@@ -121,8 +121,6 @@ pub enum SignInOutcome {
 
 /// What the sign-in form shows for an unknown e-mail or a wrong password alike.
 pub const WRONG_CREDENTIALS: &str = "Wrong e-mail address or password.";
-const TOO_MANY_FAILURES_EVERYWHERE: &str = "This account has had too many failed sign-ins in the last hour, \
-     so signing in to it is paused for a while. If this was not you, tell your clinic's administrator.";
 const ACCOUNT_DISABLED: &str = "This account has been disabled. Ask your clinic's administrator.";
 
 /// Checks a sign-in attempt: rate limits first, then the password (always hashing, so unknown accounts
@@ -135,56 +133,10 @@ pub async fn sign_in(
     attempt: SignInAttempt<'_>,
 ) -> Result<SignInOutcome> {
     let email = Email::parse(attempt.email).ok();
-    let account_key = email.as_ref().map(|email| format!("sign_in:account:{email}"));
-    let account_here_key = email.as_ref().and_then(|email| {
-        attempt
-            .client_addr
-            .map(|addr| format!("sign_in:account:{email}:addr:{addr}"))
-    });
-    let address_key = attempt.client_addr.map(|addr| format!("sign_in:addr:{addr}"));
-    // The typed address is never stored: it may be a password typed into the wrong field, and a person
-    // who deletes their account must not stay in the (append-only) trail by address. A failure against
-    // an account names the account.
-    let failure = |reason: &str, actor: Option<UserId>| {
-        Event::new(Action::SignInFailed, actor, attempt.client_addr).detail(json!({ "reason": reason }))
-    };
-    let limits = [
-        (
-            account_here_key.as_deref(),
-            limits.sign_in_failures_per_account_and_address,
-            None,
-        ),
-        (address_key.as_deref(), limits.sign_in_failures_per_address, None),
-        (
-            account_key.as_deref(),
-            limits.sign_in_failures_per_account,
-            Some(TOO_MANY_FAILURES_EVERYWHERE),
-        ),
-    ];
-
     // Attempts are taken before the (slow) password check, so parallel guesses cannot all slip under
     // the limit; a right password gives its attempts back.
-    let mut taken = Vec::new();
-    for (key, limit, message) in limits {
-        let Some(key) = key else { continue };
-        if let rate_limit::Verdict::Refused { retry_after, first } =
-            rate_limit::try_take(pool, key, limit).await?
-        {
-            for (key, limit) in taken {
-                rate_limit::give_back(pool, key, limit).await?;
-            }
-            // One audit row per throttled key and window: anonymous guessing must not grow the
-            // append-only audit trail without bound (the counter keeps the count).
-            if first {
-                audit::record(pool, failure("rate_limited", None)).await?;
-            }
-            return Err(Error::RateLimited {
-                retry_after,
-                message: message.map(str::to_owned),
-            });
-        }
-        taken.push((key, limit));
-    }
+    let attempts =
+        super::attempts::Attempts::take(pool, limits, email.as_ref(), attempt.client_addr, None).await?;
 
     let account = match &email {
         Some(email) => sqlx::query!(
@@ -213,7 +165,9 @@ pub async fn sign_in(
             } else {
                 "unknown_email"
             };
-            audit::record(pool, failure(reason, account.map(|a| a.id))).await?;
+            attempts
+                .fail(pool, reason, account.map(|a| a.id), attempt.client_addr)
+                .await?;
             return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned()));
         }
     };
@@ -221,39 +175,43 @@ pub async fn sign_in(
         match attempt.code.map(str::trim).filter(|code| !code.is_empty()) {
             None => {
                 // Not a failure: the form asks for the code next.
-                for (key, limit) in taken {
-                    rate_limit::give_back(pool, key, limit).await?;
-                }
+                attempts.give_back(pool).await?;
                 return Ok(SignInOutcome::CodeNeeded);
             }
             // A wrong code counts as a failed sign-in (the attempts taken above stay taken).
             Some(code) if !super::two_factor::check_second_factor(pool, account.id, code).await? => {
-                audit::record(pool, failure("wrong_code", Some(account.id))).await?;
+                attempts
+                    .fail(pool, "wrong_code", Some(account.id), attempt.client_addr)
+                    .await?;
                 return Ok(SignInOutcome::Refused(super::two_factor::WRONG_CODE.to_owned()));
             }
             Some(_) => {}
         }
     }
-    for (key, limit) in taken {
-        rate_limit::give_back(pool, key, limit).await?;
-    }
     if account.disabled {
-        audit::record(pool, failure("disabled", Some(account.id))).await?;
+        attempts.give_back(pool).await?;
+        audit::record(
+            pool,
+            Event::new(Action::SignInFailed, Some(account.id), attempt.client_addr)
+                .detail(json!({ "reason": "disabled" })),
+        )
+        .await?;
         return Ok(SignInOutcome::Refused(ACCOUNT_DISABLED.to_owned()));
     }
-    // The right password from here clears this address's failures for the account; failures from
-    // elsewhere keep counting toward the hourly ceiling.
-    if let Some(key) = &account_here_key {
-        rate_limit::reset(pool, key).await?;
+    // The right password from here clears this address's failures for the account.
+    attempts.succeed(pool).await?;
+    // Only an account whose deletion is pending pays for the cancelling transaction.
+    let deletion_cancelled = account.deletion_pending
+        && crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await?;
+    if account.deletion_pending && !deletion_cancelled {
+        // The purge deleted the account between the password check and now: nothing to sign in to.
+        return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned()));
     }
     audit::record(
         pool,
         Event::new(Action::SignIn, Some(account.id), attempt.client_addr),
     )
     .await?;
-    // Only an account whose deletion is pending pays for the cancelling transaction.
-    let deletion_cancelled = account.deletion_pending
-        && crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await?;
     Ok(SignInOutcome::SignedIn {
         deletion_cancelled,
         user_id: account.id,

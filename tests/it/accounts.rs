@@ -39,7 +39,7 @@ async fn register(pool: &PgPool, email: &str) -> UserId {
     .await
     .unwrap();
     assert!(queued);
-    crate::fixtures::confirm_sign_up(pool, &email.to_lowercase())
+    crate::fixtures::confirm_sign_up(pool, &email.to_lowercase(), "correct horse battery")
         .await
         .user_id
 }
@@ -144,12 +144,25 @@ async fn signing_up_with_a_taken_address_mails_its_owner_and_creates_nothing(poo
     .await
     .unwrap();
     assert_eq!(tokens.len(), 2);
-    pawfile::auth::verify_email(&pool, &tokens[1], None)
-        .await
-        .unwrap();
-    let err = pawfile::auth::verify_email(&pool, &tokens[0], None)
-        .await
-        .unwrap_err();
+    let confirm = |token: &str| {
+        let token = token.to_owned();
+        let pool = pool.clone();
+        async move {
+            pawfile::auth::verify_email(
+                &pool,
+                &HASHER,
+                &LIMITS,
+                pawfile::auth::Confirmation {
+                    token: &token,
+                    password: "correct horse battery",
+                    client_addr: None,
+                },
+            )
+            .await
+        }
+    };
+    confirm(&tokens[1]).await.unwrap();
+    let err = confirm(&tokens[0]).await.unwrap_err();
     assert!(
         matches!(&err, Error::Invalid(invalid) if invalid.field == "token"),
         "{err:?}"
@@ -442,14 +455,15 @@ async fn two_factor_sign_in_takes_each_code_once_and_each_recovery_code_once(poo
         "the QR code is an SVG drawn on the server"
     );
     // A wrong first code does not turn it on.
-    let wrong = two_factor::confirm_enrolment(&pool, &nina, "000000").await;
+    let wrong = two_factor::confirm_enrolment(&pool, &LIMITS, &nina, "000000").await;
     assert!(
         matches!(&wrong, Err(Error::Invalid(invalid)) if invalid.field == "code"),
         "{wrong:?}"
     );
-    let recovery = two_factor::confirm_enrolment(&pool, &nina, &code_for(&enrolment.secret, 0).unwrap())
-        .await
-        .unwrap();
+    let recovery =
+        two_factor::confirm_enrolment(&pool, &LIMITS, &nina, &code_for(&enrolment.secret, 0).unwrap())
+            .await
+            .unwrap();
     assert_eq!(recovery.len(), 10);
     assert_eq!(two_factor::status(&pool, nina.user.id).await.unwrap(), (true, 10));
     let stored: Vec<Vec<u8>> = sqlx::query_scalar("select code_hash from totp_recovery_codes")
