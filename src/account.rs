@@ -38,11 +38,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<i64> {
-    let new = NewPassword::parse_for(
-        new,
-        &[actor.user.email.as_str(), actor.user.display_name.as_str()],
-    )
-    .map_err(|err| InvalidInput::new("new_password", err.message))?;
+    NewPassword::check_length(new).map_err(|err| InvalidInput::new("new_password", err.message))?;
     // Counted before the current password is checked: a stolen session cannot guess it at leisure.
     crate::rate_limit::take(
         pool,
@@ -50,6 +46,13 @@ pub async fn change_password(
         limits.password_changes_per_account,
     )
     .await?;
+    let new = hasher
+        .check_new(
+            new,
+            &[actor.user.email.as_str(), actor.user.display_name.as_str()],
+        )
+        .await
+        .map_err(|err| InvalidInput::new("new_password", err.message))?;
     let hash = sqlx::query_scalar!(
         "select password_hash from users where id = $1",
         actor.user.id as UserId

@@ -5,7 +5,7 @@ use super::{Account, PasswordHasher, insert_user};
 use crate::{
     access::Actor,
     audit::{self, Action, Event},
-    domain::{ClinicId, DisplayName, Email, InvalidInput, InvitationView, NewPassword, Role, Roles, UserId},
+    domain::{ClinicId, DisplayName, Email, InvalidInput, InvitationView, Role, Roles, UserId},
     error::{Error, Result},
     mail::{self, Mail, tokens},
 };
@@ -120,7 +120,9 @@ pub async fn accept_invitation(
     client_addr: Option<IpAddr>,
 ) -> Result<UserId> {
     let view = invitation(pool, token).await?;
-    let password = NewPassword::parse_for(password, &[&view.email, &view.display_name])?;
+    let password = hasher
+        .check_new(password, &[&view.email, &view.display_name])
+        .await?;
     let password_hash = hasher.hash(password.expose()).await;
     let mut tx = pool.begin().await?;
     let accepted = sqlx::query!(

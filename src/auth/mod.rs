@@ -1,5 +1,6 @@
 //! Accounts: password hashing, registration, sign-in, and the checks every request makes on its session.
 
+mod attempts;
 mod invitations;
 mod password;
 mod registration;
@@ -7,13 +8,14 @@ mod reset;
 pub mod two_factor;
 mod users;
 
+pub use attempts::Attempts;
 pub use invitations::{
     INVITATION_NOT_VALID, INVITATION_VALID_FOR, StaffInvitation, accept_invitation, invitation, invite_staff,
 };
 pub use password::PasswordHasher;
 pub use registration::{
-    CHECK_YOUR_MAIL, LINK_NOT_VALID, Registration, VERIFICATION_VALID_FOR, Verified, register_owner,
-    verify_email,
+    CHECK_YOUR_MAIL, Confirmation, LINK_NOT_VALID, Registration, VERIFICATION_VALID_FOR, Verified,
+    WRONG_SIGN_UP_PASSWORD, register_owner, verify_email,
 };
 pub use reset::{
     RESET_LINK_NOT_VALID, RESET_REQUESTED, RESET_VALID_FOR, request_password_reset, reset_password,

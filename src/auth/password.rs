@@ -1,3 +1,4 @@
+use crate::domain::{InvalidInput, NewPassword};
 use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng},
@@ -134,6 +135,21 @@ impl PasswordHasher {
         self.run(move || hash_blocking(&password)).await
     }
 
+    /// Checks a new password against the policy (length, then how guessable it is, given the account's
+    /// `context`: its address and name) on a blocking thread under the same permits as the hashes: a
+    /// burst of sign-ups with costly passwords queues instead of starving the server. Refusals name the
+    /// field `password`.
+    pub async fn check_new(&self, input: &str, context: &[&str]) -> Result<NewPassword, InvalidInput> {
+        NewPassword::check_length(input)?;
+        let input = input.to_owned();
+        let context: Vec<String> = context.iter().map(|text| (*text).to_owned()).collect();
+        self.run(move || {
+            let context: Vec<&str> = context.iter().map(String::as_str).collect();
+            NewPassword::parse_for(&input, &context)
+        })
+        .await
+    }
+
     /// Checks `password` against `hash`; with no hash (no such account), spends the same time and fails.
     pub async fn verify(&self, hash: Option<&str>, password: &str) -> bool {
         let known = hash.is_some();
@@ -173,14 +189,24 @@ mod tests {
                 let hasher = hasher.clone();
                 async move { hasher.verify(None, "guess").await }
             });
-            while hasher.started() == started {
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
+            // Bounded, so a hash that never begins fails the test instead of hanging it.
+            tokio::time::timeout(std::time::Duration::from_secs(30), async {
+                while hasher.started() == started {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .expect("the hash began");
             call.abort();
         }
-        while hasher.running() > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        // Bounded too: a leaked permit (the bug this looks for) would keep a hash running for ever.
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while hasher.running() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("every abandoned hash ended");
         assert_eq!(hasher.peak(), 1, "abandoned hashes ran side by side");
     }
 

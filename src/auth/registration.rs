@@ -45,21 +45,26 @@ pub async fn register_owner(
     limits: &rate_limit::AccountLimits,
     form: Registration<'_>,
 ) -> Result<bool> {
-    let user = NewUser {
-        email: Email::parse(form.email)?,
-        display_name: DisplayName::parse(form.display_name)?,
-        password: NewPassword::parse_for(form.password, &[form.email, form.display_name])?,
-        roles: Roles::new([Role::Owner]),
-        clinic_id: None,
-    };
+    let (email, display_name) = (Email::parse(form.email)?, DisplayName::parse(form.display_name)?);
+    NewPassword::check_length(form.password)?;
     if let Some(addr) = form.client_addr {
         rate_limit::take(
             pool,
-            &format!("register:addr:{addr}"),
+            &format!("register:addr:{}", crate::net::limit_key(addr)),
             limits.registrations_per_address,
         )
         .await?;
     }
+    // Scored only after the address's limit: scoring is the costly part of a sign-up before its hash.
+    let user = NewUser {
+        password: hasher
+            .check_new(form.password, &[form.email, form.display_name])
+            .await?,
+        email,
+        display_name,
+        roles: Roles::new([Role::Owner]),
+        clinic_id: None,
+    };
     let claim_code = match form.claim_code.map(str::trim).filter(|code| !code.is_empty()) {
         Some(code) => {
             let canonical = crate::claim::normalise(code).ok_or_else(|| {
@@ -136,26 +141,74 @@ pub struct Verified {
 /// What a used, expired or unknown sign-up link answers.
 pub const LINK_NOT_VALID: &str = "This link does not work any more: it was used already or is older than 48 hours. Register again for a new one.";
 
-/// Follows a sign-up link: creates the account (the address is now confirmed) and claims the pet of the
-/// code given at sign-up, if it still works. The link works once; other pending sign-ups for the address
-/// end with it.
+/// What the page a sign-up link leads to sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmation<'a> {
+    /// The link's token.
+    pub token: &'a str,
+    /// The password chosen at sign-up, typed again.
+    pub password: &'a str,
+    /// Where the request came from.
+    pub client_addr: Option<IpAddr>,
+}
+
+/// What a sign-up confirmation with the wrong password answers.
+pub const WRONG_SIGN_UP_PASSWORD: &str = "That is not the password chosen when signing up. If you did not \
+     sign up for Pawfile yourself, ignore the mail: nothing is created without that password.";
+
+/// Follows a sign-up link: with the password chosen at sign-up, creates the account (the address is now
+/// confirmed) and claims the pet of the code given at sign-up, if it still works. The link works once;
+/// other pending sign-ups for the address end with it. A wrong password creates nothing, keeps the link,
+/// and counts as a failed sign-in against the address (so the link's holder cannot guess at leisure).
 #[tracing::instrument(skip_all)]
-pub async fn verify_email(pool: &PgPool, token: &str, client_addr: Option<IpAddr>) -> Result<Verified> {
+pub async fn verify_email(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    limits: &rate_limit::AccountLimits,
+    confirmation: Confirmation<'_>,
+) -> Result<Verified> {
+    let Confirmation {
+        token,
+        password,
+        client_addr,
+    } = confirmation;
+    let found = sqlx::query!(
+        r#"select email, password_hash, expires_at > now() as "live!" from pending_registrations where token_hash = $1"#,
+        tokens::hash(token),
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(found) = found.filter(|found| found.live) else {
+        // An expired link is deleted all the same.
+        sqlx::query!(
+            "delete from pending_registrations where token_hash = $1",
+            tokens::hash(token)
+        )
+        .execute(pool)
+        .await?;
+        return Err(InvalidInput::new("token", LINK_NOT_VALID).into());
+    };
+    let email = Email::parse(&found.email)?;
+    let attempts = super::Attempts::take(pool, limits, Some(&email), client_addr, None).await?;
+    if !hasher.verify(Some(&found.password_hash), password).await {
+        attempts
+            .fail(pool, "wrong_sign_up_password", None, client_addr)
+            .await?;
+        return Err(InvalidInput::new("password", WRONG_SIGN_UP_PASSWORD).into());
+    }
+    attempts.give_back(pool).await?;
     let mut tx = pool.begin().await?;
+    // Taken once: a second confirmation (or a race with one) finds the link spent.
     let pending = sqlx::query!(
         r#"
-        delete from pending_registrations where token_hash = $1
-        returning email, display_name, password_hash, claim_code, expires_at > now() as "live!"
+        delete from pending_registrations where token_hash = $1 and expires_at > now()
+        returning email, display_name, password_hash, claim_code
         "#,
         tokens::hash(token),
     )
     .fetch_optional(&mut *tx)
-    .await?;
-    let Some(pending) = pending.filter(|pending| pending.live) else {
-        // An expired link is deleted all the same.
-        tx.commit().await?;
-        return Err(InvalidInput::new("token", LINK_NOT_VALID).into());
-    };
+    .await?
+    .ok_or_else(|| InvalidInput::new("token", LINK_NOT_VALID))?;
     sqlx::query!(
         "delete from pending_registrations where email = $1",
         pending.email

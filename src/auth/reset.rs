@@ -5,7 +5,7 @@
 use super::PasswordHasher;
 use crate::{
     audit::{self, Action, Event},
-    domain::{Email, InvalidInput, NewPassword, UserId},
+    domain::{Email, InvalidInput, UserId},
     error::Result,
     mail::{self, Mail, tokens},
     rate_limit,
@@ -37,7 +37,7 @@ pub async fn request_password_reset(
     if let Some(addr) = client_addr {
         rate_limit::take(
             pool,
-            &format!("password_reset:addr:{addr}"),
+            &format!("password_reset:addr:{}", crate::net::limit_key(addr)),
             limits.password_resets_per_address,
         )
         .await?;
@@ -99,7 +99,9 @@ pub async fn reset_password(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| InvalidInput::new("token", RESET_LINK_NOT_VALID))?;
-    let password = NewPassword::parse_for(new_password, &[&account.email, &account.display_name])
+    let password = hasher
+        .check_new(new_password, &[&account.email, &account.display_name])
+        .await
         .map_err(|err| InvalidInput::new("new_password", err.message))?;
     let password_hash = hasher.hash(password.expose()).await;
     let mut tx = pool.begin().await?;
