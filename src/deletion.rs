@@ -1,14 +1,17 @@
 //! Owners delete their own account. The request ends every session and starts a grace period of 30
 //! days; signing in during it cancels the deletion. Then the account's uploads are purged, its pets are
-//! archived and detached from the person, shares end except where a clinic wrote records for the pet
-//! (it stays as that clinic's record: medical history and pets are never deleted, the schema forbids
-//! it), a pet no clinic wrote about loses its notes and microchip and nobody can open it, and the users
-//! row is pseudonymised, so the audit trail keeps pointing at a pseudonym.
+//! archived and detached from the person, shares end except where a clinic wrote records for the pet or
+//! its staff uploaded documents to it (it stays as that clinic's patient: medical history and pets are
+//! never deleted, the schema forbids it, and a clinic's documents stay readable by the clinic), a pet no
+//! clinic wrote about or uploaded to loses its notes and microchip and nobody can open it, and the users
+//! row is pseudonymised, so the audit trail keeps pointing at a pseudonym. A sign-in during the purge
+//! either cancels the deletion whole or finds the account gone, never half of it.
 
 use crate::{
     access::Actor,
     audit::{self, Action, Event},
     auth::PasswordHasher,
+    backup::BackupKeys,
     domain::{InvalidInput, Role, UserId},
     error::{Error, Result},
     mail::{self, Mail},
@@ -119,6 +122,7 @@ pub async fn purge_due(
     pool: &PgPool,
     store: &ObjectStore,
     backups: &ObjectStore,
+    keys: &BackupKeys,
     retention: Duration,
 ) -> Result<u64> {
     let due = sqlx::query_scalar!(
@@ -132,33 +136,51 @@ pub async fn purge_due(
     let mut deleted = 0;
     for user in &due {
         let record = serde_json::json!({ "account": user.0, "deleted_at": time::OffsetDateTime::now_utc().unix_timestamp() });
+        let name = format!("{DELETIONS_PREFIX}{user}");
+        let signed = keys
+            .seal(&name, record.to_string().as_bytes())
+            .map_err(Error::Conflict)?;
         if let Err(err) = backups
-            .put_bytes(
-                &format!("{DELETIONS_PREFIX}{user}"),
-                bytes::Bytes::from(record.to_string()),
-                "application/json",
-            )
+            .put_bytes(&name, bytes::Bytes::from(signed), "application/octet-stream")
             .await
         {
             tracing::warn!(account = %user, error = %err, "cannot record a deletion in the backup bucket yet; it waits");
             continue;
         }
-        delete_account(pool, *user).await?;
-        deleted += 1;
+        if delete_account(pool, *user, true).await? {
+            deleted += 1;
+        } else {
+            // Signed in (and so cancelled) between the look-up and the deletion: the account stays,
+            // and so must its record not make a restore delete it.
+            if let Err(err) = backups.delete(&name).await {
+                tracing::warn!(account = %user, error = %err, "cannot remove the record of a deletion that was cancelled");
+            }
+        }
     }
     // The uploads were put in the trash as if long ago: the purge removes their objects, then rows.
     crate::documents::purge_trash(pool, store, retention).await?;
     Ok(deleted)
 }
 
+/// What [`reapply_after_restore`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reapplied {
+    /// Accounts deleted again.
+    pub deleted: u64,
+    /// Markers not applied because no trusted key signed them for their name, each with why.
+    pub refused: Vec<String>,
+}
+
 /// After a restore: deletes again the accounts deleted since the snapshot (recorded in the backup
-/// bucket), and purges their restored uploads. Returns how many accounts it deleted.
+/// bucket, each record signed: one that is not is refused and named, never applied), and purges their
+/// restored uploads.
 pub async fn reapply_after_restore(
     pool: &PgPool,
     documents: &ObjectStore,
     backups: &ObjectStore,
-) -> Result<u64> {
-    let mut deleted = 0;
+    keys: &BackupKeys,
+) -> Result<Reapplied> {
+    let mut done = Reapplied::default();
     for object in backups.list(DELETIONS_PREFIX).await? {
         let Some(id) = object
             .key
@@ -173,19 +195,56 @@ pub async fn reapply_after_restore(
         )
         .fetch_one(pool)
         .await?;
-        if pending {
-            delete_account(pool, UserId(id)).await?;
-            deleted += 1;
+        if !pending {
+            continue;
         }
+        let marker = crate::backup::signing::read_signed(
+            backups,
+            keys,
+            &object.key,
+            crate::backup::signing::SMALL_OBJECT_MAX_BYTES,
+        )
+        .await?
+        .and_then(|payload| {
+            serde_json::from_slice::<serde_json::Value>(&payload)
+                .ok()
+                .filter(|marker| marker["account"].as_str() == Some(&id.to_string()))
+                .ok_or_else(|| "it does not name its account".to_owned())
+        });
+        if let Err(why) = marker {
+            tracing::warn!(marker = %object.key, %why, "a deletion marker in the backup bucket is refused");
+            crate::backup::refusals::record(pool, &object.key, &why).await?;
+            done.refused.push(format!("{}: {why}", object.key));
+            continue;
+        }
+        delete_account(pool, UserId(id), false).await?;
+        done.deleted += 1;
     }
-    if deleted > 0 {
+    if done.deleted > 0 {
         crate::documents::purge_trash(pool, documents, LONG_AGO).await?;
     }
-    Ok(deleted)
+    Ok(done)
 }
 
-async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
+/// Deletes `user`'s account (see the module) in one transaction. With `only_if_due`, only while its
+/// deletion is still requested and due, checked under a lock on the account's row, which a sign-in that
+/// cancels the deletion takes too: a sign-in during the purge either cancels it whole or comes after it,
+/// never between. Returns whether the account was deleted.
+async fn delete_account(pool: &PgPool, user: UserId, only_if_due: bool) -> Result<bool> {
     let mut tx = pool.begin().await?;
+    let still_due = sqlx::query_scalar!(
+        r#"select coalesce(deletion_requested_at < now() - $2::float8 * interval '1 second', false) as "due!"
+           from users where id = $1 and deleted_at is null for update"#,
+        user as UserId,
+        GRACE.as_seconds_f64()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    match still_due {
+        None => return Ok(false),
+        Some(false) if only_if_due => return Ok(false),
+        Some(_) => {}
+    }
     // Own uploads: into the trash as if deleted long ago, for the purge to remove object and row.
     sqlx::query!(
         "update documents set deleted_at = '-infinity' where uploaded_by = $1",
@@ -202,6 +261,8 @@ async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
         delete from pet_clinic_access a
         where a.pet_id in (select id from pets where owner_id = $1)
           and not exists (select from medical_records r where r.pet_id = a.pet_id and r.clinic_id = a.clinic_id)
+          and not exists (select from documents d where d.pet_id = a.pet_id and d.charged_clinic_id = a.clinic_id
+                          and d.deleted_at is null)
         "#,
         user as UserId
     )
@@ -219,7 +280,9 @@ async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
                           archived_at = coalesce(p.archived_at, now()),
                           notes = case when kept then p.notes end,
                           microchip = case when kept then p.microchip end
-        from (select id, exists (select from medical_records r where r.pet_id = pets.id) as kept
+        from (select id, exists (select from medical_records r where r.pet_id = pets.id)
+                         or exists (select from documents d where d.pet_id = pets.id
+                                    and d.charged_clinic_id is not null and d.deleted_at is null) as kept
               from pets where owner_id = $1) mine
         where p.id = mine.id
         "#,
@@ -248,5 +311,5 @@ async fn delete_account(pool: &PgPool, user: UserId) -> Result<()> {
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }

@@ -4,11 +4,12 @@
 //! in the live database when it can reach it, and always as a small report object in the backup bucket
 //! (`drills/…`), which the server imports, so a drill run where the key lives, without access to the
 //! live database, still shows on the admin page. The report holds no medical data (a snapshot id, a
-//! time, counts and problems naming backup objects), so it is stored unencrypted: the server, which has
-//! no private key, must read it.
+//! time, counts and problems naming backup objects), so it is stored unencrypted (the server, which has
+//! no private key, must read it) and signed (so the bucket's credentials cannot forge one). The scratch
+//! database is emptied again after each drill: the restored records do not stay there.
 
 use super::{
-    Identities,
+    BackupKeys, Identities,
     crypto::UNENCRYPTED,
     restore::{Plaintext, Quiet, load_database, read_manifests},
 };
@@ -57,16 +58,38 @@ pub async fn newest_passed(pool: &PgPool) -> Result<Option<Uuid>> {
     )
 }
 
-/// Identifies a database server and database, to refuse drilling into the live one.
-async fn identity_of(pool: &PgPool) -> Result<(String, String)> {
-    let row: (String, String) = sqlx::query_as(
-        "select coalesce(host(inet_server_addr()), 'socket') || ':' || coalesce(inet_server_port(), 0)::text
-                || ' started ' || pg_postmaster_start_time()::text,
-                current_database()::text",
+/// What identifies a database wherever it is reached from (a Unix socket, `127.0.0.1`, `::1`, a host
+/// name): the cluster's system identifier and the database's oid in it.
+async fn identity_of(pool: &PgPool) -> Result<(i64, u32)> {
+    let row: (i64, sqlx::postgres::types::Oid) = sqlx::query_as(
+        "select (select system_identifier from pg_control_system()),
+                (select oid from pg_database where datname = current_database())",
     )
     .fetch_one(pool)
+    .await
+    .map_err(|err| {
+        Error::Conflict(format!(
+            "cannot tell which database the drill would empty (it reads pg_control_system()): {err}"
+        ))
+    })?;
+    Ok((row.0, row.1.0))
+}
+
+/// Empties the scratch database: every schema dropped, an empty `public` made again.
+async fn empty_database(pool: &PgPool) -> Result<()> {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "select nspname::text from pg_namespace
+         where nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and nspname not like 'pg_temp%'
+           and nspname not like 'pg_toast_temp%'",
+    )
+    .fetch_all(pool)
     .await?;
-    Ok(row)
+    for schema in schemas {
+        let statement = format!("drop schema {} cascade", super::dump::quote(&schema));
+        pool.execute(statement.as_str()).await?;
+    }
+    pool.execute("create schema public").await?;
+    Ok(())
 }
 
 /// Runs a drill of the newest snapshot readable with `identities` into the scratch database `scratch`.
@@ -75,6 +98,7 @@ async fn identity_of(pool: &PgPool) -> Result<(String, String)> {
 pub async fn drill(
     store: &ObjectStore,
     identities: &Identities,
+    keys: &BackupKeys,
     scratch: &SecretString,
     live: Option<&PgPool>,
 ) -> Result<DrillReport> {
@@ -91,33 +115,24 @@ pub async fn drill(
     if let Some(live) = live
         && identity_of(live).await? == identity_of(&scratch_pool).await?
     {
+        scratch_pool.close().await;
         return Err(Error::Conflict(
             "PAWFILE_BACKUP_DRILL_DATABASE_URL names the live database: a drill empties its database first, \
              so it needs a scratch database of its own"
                 .to_owned(),
         ));
     }
-    let (manifests, _) = read_manifests(store, Some(identities)).await?;
+    let (manifests, _) = read_manifests(store, Some(identities), keys).await?;
     let Some(newest) = manifests.last() else {
+        scratch_pool.close().await;
         return Err(Error::Conflict(
-            "no snapshot in the backup bucket can be read with the drill key".to_owned(),
+            "no snapshot in the backup bucket can be read with the drill key (and is signed by a trusted key)"
+                .to_owned(),
         ));
     };
     let manifest = &newest.manifest;
     let encrypted = manifest.recipients != UNENCRYPTED;
-    // Empty the scratch database.
-    let schemas: Vec<String> = sqlx::query_scalar(
-        "select nspname::text from pg_namespace
-         where nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and nspname not like 'pg_temp%'
-           and nspname not like 'pg_toast_temp%'",
-    )
-    .fetch_all(&scratch_pool)
-    .await?;
-    for schema in schemas {
-        let statement = format!("drop schema {} cascade", super::dump::quote(&schema));
-        scratch_pool.execute(statement.as_str()).await?;
-    }
-    scratch_pool.execute("create schema public").await?;
+    empty_database(&scratch_pool).await?;
 
     let mut problems = Vec::new();
     let rows = match load_database(
@@ -147,6 +162,12 @@ pub async fn drill(
             problems.push(format!("{} ({}): {err}", object.stored.object, object.key));
         }
     }
+    // The restored medical data does not stay in the scratch database between drills.
+    if let Err(err) = empty_database(&scratch_pool).await {
+        problems.push(format!(
+            "the scratch database could not be emptied afterwards: {err}"
+        ));
+    }
     scratch_pool.close().await;
     let report = DrillReport {
         id: Uuid::now_v7(),
@@ -158,12 +179,10 @@ pub async fn drill(
         problems,
     };
     let json = serde_json::to_vec(&report).map_err(anyhow::Error::from)?;
+    let name = format!("{DRILL_PREFIX}{}", report.id.simple());
+    let signed = keys.seal(&name, &json).map_err(Error::Conflict)?;
     store
-        .put_bytes(
-            &format!("{DRILL_PREFIX}{}", report.id.simple()),
-            Bytes::from(json),
-            "application/octet-stream",
-        )
+        .put_bytes(&name, Bytes::from(signed), "application/octet-stream")
         .await?;
     if let Some(live) = live {
         record(live, &report).await?;
@@ -198,13 +217,22 @@ async fn record(pool: &PgPool, report: &DrillReport) -> Result<()> {
 }
 
 /// Imports drill reports from the backup bucket that the database does not know yet (drills run where
-/// the key lives, without access to the live database). Returns how many were new.
-pub async fn import_reports(pool: &PgPool, store: &ObjectStore) -> Result<usize> {
+/// the key lives, without access to the live database). A report no trusted key signed for its name is
+/// refused and recorded as such (see [`super::refusals`]). Returns how many were new.
+pub async fn import_reports(pool: &PgPool, store: &ObjectStore, keys: &BackupKeys) -> Result<usize> {
     let known: Vec<Uuid> = sqlx::query_scalar!("select id from backup_drills")
         .fetch_all(pool)
         .await?;
+    let refused: Vec<String> = super::refusals::list(pool)
+        .await?
+        .into_iter()
+        .map(|refusal| refusal.name)
+        .collect();
     let mut imported = 0;
-    for object in store.list(DRILL_PREFIX).await? {
+    let listed = store.list(DRILL_PREFIX).await?;
+    let names: Vec<String> = listed.iter().map(|object| object.key.clone()).collect();
+    super::refusals::forget_gone(pool, DRILL_PREFIX, &names).await?;
+    for object in listed {
         let Some(id) = object
             .key
             .strip_prefix(DRILL_PREFIX)
@@ -212,16 +240,27 @@ pub async fn import_reports(pool: &PgPool, store: &ObjectStore) -> Result<usize>
         else {
             continue;
         };
-        if known.contains(&id) {
+        if known.contains(&id) || refused.contains(&object.key) {
             continue;
         }
-        let bytes = store.get_bytes(&object.key).await?;
-        match serde_json::from_slice::<DrillReport>(&bytes) {
-            Ok(report) if report.id == id => {
+        let report =
+            super::signing::read_signed(store, keys, &object.key, super::signing::SMALL_OBJECT_MAX_BYTES)
+                .await?
+                .and_then(|json| {
+                    serde_json::from_slice::<DrillReport>(&json)
+                        .ok()
+                        .filter(|report| report.id == id)
+                        .ok_or_else(|| "it is not a drill report of that id".to_owned())
+                });
+        match report {
+            Ok(report) => {
                 record(pool, &report).await?;
                 imported += 1;
             }
-            _ => tracing::warn!(object = %object.key, "ignoring a drill report that does not parse"),
+            Err(why) => {
+                tracing::warn!(object = %object.key, %why, "a drill report in the backup bucket is refused");
+                super::refusals::record(pool, &object.key, &why).await?;
+            }
         }
     }
     Ok(imported)
@@ -238,9 +277,10 @@ impl super::Backups {
         let Some(lock) = super::RunLock::try_take(&self.pool).await? else {
             return Ok(None);
         };
+        let keys = &self.policy.keys;
         let result = async {
-            import_reports(&self.pool, &self.store).await?;
-            drill(&self.store, identities, scratch, Some(&self.pool)).await
+            import_reports(&self.pool, &self.store, keys).await?;
+            drill(&self.store, identities, keys, scratch, Some(&self.pool)).await
         }
         .await;
         lock.release().await;
@@ -249,7 +289,7 @@ impl super::Backups {
 
     /// Whether a drill is due: none in the last 7 days, and a complete snapshot to drill.
     pub async fn drill_due(&self) -> Result<bool> {
-        import_reports(&self.pool, &self.store).await?;
+        import_reports(&self.pool, &self.store, &self.policy.keys).await?;
         Ok(sqlx::query_scalar!(
             r#"select exists (select 1 from backup_runs where status = 'complete' and pruned_at is null)
                   and not exists (select 1 from backup_drills where at > now() - interval '7 days') as "due!""#

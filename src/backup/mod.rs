@@ -16,15 +16,19 @@ pub mod drill;
 mod dump;
 pub mod manifest;
 mod prune;
+pub mod refusals;
+pub mod reread;
 pub mod restore;
 pub mod retention;
 mod run;
+pub mod signing;
 pub mod verify;
 
 pub use crypto::{Identities, Recipients};
 pub use prune::PruneReport;
 pub use retention::Retention;
 pub use run::{RunReport, Started};
+pub use signing::{BackupKeys, SigningKey, Unauthentic, VerifyingKey};
 
 use crate::{domain::UserId, error::Result, storage::ObjectStore};
 use serde::{Deserialize, Serialize};
@@ -72,6 +76,7 @@ pub const EXCLUDED: &[&str] = &[
     "backup_snapshot_objects",
     "backup_uploads",
     "backup_drills",
+    "backup_refused_objects",
 ];
 
 /// Prefix of stored objects in the backup bucket.
@@ -125,14 +130,22 @@ pub struct Policy {
     pub prune: bool,
     /// Test-only: a pause after each stored object, so progress can be watched.
     pub pace: Option<Duration>,
+    /// What manifests, drill reports and deletion markers are signed and checked with.
+    pub keys: BackupKeys,
 }
 
 impl Policy {
     /// Why backups cannot run with these settings, if they cannot.
     pub fn refusal(&self) -> Option<String> {
-        (self.recipients.is_unencrypted() && !self.allow_unencrypted).then(|| {
-            "backups need an age public key to encrypt to: set PAWFILE_BACKUP_RECIPIENTS (make a key pair with \
-             `pawfile backup keygen`), or PAWFILE_ALLOW_UNENCRYPTED_BACKUPS=true to store them unencrypted"
+        if self.recipients.is_unencrypted() && !self.allow_unencrypted {
+            return Some(
+                "backups need an age public key to encrypt to: set PAWFILE_BACKUP_RECIPIENTS (make a key pair with \
+                 `pawfile backup keygen`), or PAWFILE_ALLOW_UNENCRYPTED_BACKUPS=true to store them unencrypted"
+                    .to_owned(),
+            );
+        }
+        self.keys.verifying_key().is_none().then(|| {
+            "backups need a signing key: set PAWFILE_BACKUP_SIGNING_KEY (make one with `pawfile backup signing-keygen`)"
                 .to_owned()
         })
     }
@@ -146,6 +159,9 @@ pub struct Backups {
     store: ObjectStore,
     policy: Arc<Policy>,
     shutdown: CancellationToken,
+    /// The runs started here (each a task of its own), so a shutdown can wait for them to record how
+    /// they ended.
+    runs: tokio_util::task::TaskTracker,
 }
 
 impl Backups {
@@ -163,6 +179,7 @@ impl Backups {
             store,
             policy: Arc::new(policy),
             shutdown,
+            runs: tokio_util::task::TaskTracker::new(),
         }
     }
 
@@ -181,9 +198,18 @@ impl Backups {
         &self.pool
     }
 
-    /// Cancels a run in progress (the server is shutting down): it is recorded as cancelled.
+    /// Cancels a run in progress (the server is shutting down): it is recorded as cancelled. No new run
+    /// starts afterwards.
     pub fn cancel(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Cancels a run in progress and waits until every run started here has recorded how it ended and
+    /// released the lock (otherwise the process would exit with its row still `running`).
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.runs.close();
+        self.runs.wait().await;
     }
 }
 
@@ -233,7 +259,8 @@ pub async fn list_runs(pool: &PgPool, limit: i64) -> Result<Vec<RunSummary>> {
     let rows = sqlx::query!(
         r#"select r.id, r.status, r.trigger, u.email as "email?", r.started_at, r.finished_at,
                   r.objects_done, r.objects_total, r.bytes_done, r.bytes_total, r.objects_copied,
-                  r.objects_reused, r.bytes_copied, r.snapshot_bytes, r.recipients, r.pruned_at, r.error
+                  r.objects_reused, r.bytes_copied, r.snapshot_bytes, r.recipients, r.pruned_at, r.error,
+                  r.manifest_missing_since is not null as "manifest_missing!"
            from backup_runs r left join users u on u.id = r.triggered_by
            order by r.started_at desc, r.id desc limit $1"#,
         limit
@@ -259,6 +286,7 @@ pub async fn list_runs(pool: &PgPool, limit: i64) -> Result<Vec<RunSummary>> {
             snapshot_bytes: row.snapshot_bytes,
             recipients: row.recipients,
             pruned: row.pruned_at.is_some(),
+            manifest_missing: row.manifest_missing,
             error: row.error,
         })
         .collect())
@@ -280,6 +308,61 @@ pub async fn last_complete(pool: &PgPool) -> Result<Option<OffsetDateTime>> {
     )
     .fetch_one(pool)
     .await?)
+}
+
+/// What [`check_manifests`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestCheck {
+    /// Manifests in the bucket.
+    pub listed: usize,
+    /// Complete, unpruned snapshots whose manifest is not in the bucket.
+    pub missing: Vec<Uuid>,
+    /// Manifests refused, each with why.
+    pub refused: Vec<String>,
+}
+
+/// Lists the manifests in the backup bucket and checks each one's signature (recording refusals, see
+/// [`refusals`]), and marks the complete snapshots whose manifest is gone (`manifest_missing_since`,
+/// which the list and the Backups page show) or back. Runs with every backup, `backup list` and
+/// `backup verify`, and the daily re-read; never on a page read.
+pub async fn check_manifests(pool: &PgPool, store: &ObjectStore, keys: &BackupKeys) -> Result<ManifestCheck> {
+    let names: Vec<String> = store
+        .list(MANIFEST_PREFIX)
+        .await?
+        .into_iter()
+        .map(|object| object.key)
+        .collect();
+    refusals::forget_gone(pool, MANIFEST_PREFIX, &names).await?;
+    let mut check = ManifestCheck {
+        listed: names.len(),
+        ..ManifestCheck::default()
+    };
+    for name in &names {
+        if let Err(why) = signing::read_signed(store, keys, name, signing::MANIFEST_MAX_BYTES).await? {
+            tracing::warn!(manifest = %name, %why, "a manifest in the backup bucket is refused");
+            refusals::record(pool, name, &why).await?;
+            check.refused.push(format!("{name}: {why}"));
+        }
+    }
+    check.missing = sqlx::query_scalar!(
+        "update backup_runs set manifest_missing_since = coalesce(manifest_missing_since, now())
+         where status = 'complete' and pruned_at is null and manifest_object <> all($1)
+         returning id",
+        &names
+    )
+    .fetch_all(pool)
+    .await?;
+    sqlx::query!(
+        "update backup_runs set manifest_missing_since = null
+         where manifest_missing_since is not null and manifest_object = any($1)",
+        &names
+    )
+    .execute(pool)
+    .await?;
+    if !check.missing.is_empty() {
+        tracing::error!(snapshots = ?check.missing, "complete snapshots whose manifest is gone from the backup bucket");
+    }
+    Ok(check)
 }
 
 /// A random object name under `prefix`.

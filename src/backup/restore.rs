@@ -4,7 +4,7 @@
 //! manifests in the backup bucket (so the restored server's first prune keeps newer snapshots).
 
 use super::{
-    FILES_AT_ONCE, MANIFEST_PREFIX,
+    BackupKeys, FILES_AT_ONCE, MANIFEST_PREFIX,
     crypto::{self, Identities, OpenError, UNENCRYPTED},
     dump::{self, PORTABLE_SETTINGS},
     manifest::{FORMAT, Manifest, Stored, sha256_from_hex},
@@ -13,7 +13,7 @@ use crate::{
     audit::{self, Action},
     db::MIGRATOR,
     error::{Error, Result},
-    storage::{ObjectStore, StorageError},
+    storage::ObjectStore,
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -59,23 +59,24 @@ pub struct FoundManifest {
     pub manifest: Manifest,
 }
 
-/// Every manifest in the backup bucket that `identities` can read, oldest first, and the names of
-/// those it cannot (encrypted to other keys).
+/// Every manifest in the backup bucket that `identities` can read and a trusted key signed, oldest
+/// first, and the names (with the reason) of those refused: encrypted to other keys, unsigned or forged.
 pub async fn read_manifests(
     store: &ObjectStore,
     identities: Option<&Identities>,
+    keys: &BackupKeys,
 ) -> Result<(Vec<FoundManifest>, Vec<String>)> {
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
     for object in store.list(MANIFEST_PREFIX).await? {
-        match read_manifest(store, &object.key, identities).await {
+        match read_manifest(store, &object.key, identities, keys).await {
             Ok(manifest) => found.push(FoundManifest {
                 name: object.key,
                 manifest,
             }),
             Err(Error::Conflict(message)) => {
                 tracing::warn!(manifest = %object.key, %message, "cannot read a manifest");
-                unreadable.push(object.key);
+                unreadable.push(message);
             }
             Err(err) => return Err(err),
         }
@@ -84,18 +85,26 @@ pub async fn read_manifests(
     Ok((found, unreadable))
 }
 
-/// Reads and decrypts one manifest (manifests are small: metadata, never file bytes).
+/// Reads one manifest: checks its signature (before anything decrypts or parses it), then decrypts it
+/// (manifests are small: metadata, never file bytes). A manifest stored unencrypted is refused where
+/// backups are read with a key.
 pub async fn read_manifest(
     store: &ObjectStore,
     name: &str,
     identities: Option<&Identities>,
+    keys: &BackupKeys,
 ) -> Result<Manifest> {
-    let body = store.get_stream(name, None).await?;
-    let mut reader = body.into_reader();
-    let head = tokio::io::AsyncBufReadExt::fill_buf(&mut reader)
-        .await
-        .map_err(|err| StorageError::Other(format!("reading {name}: {err}")))?;
-    let encrypted = crypto::is_age(head);
+    let ciphertext = super::signing::read_signed(store, keys, name, super::signing::MANIFEST_MAX_BYTES)
+        .await?
+        .map_err(|why| refuse(format!("the manifest {name} is refused: {why}")))?;
+    let ciphertext = &ciphertext[..];
+    let encrypted = crypto::is_age(ciphertext);
+    if !encrypted && identities.is_some() {
+        return Err(refuse(format!(
+            "the manifest {name} is refused: it is not encrypted, and this installation's backups are"
+        )));
+    }
+    let reader = std::io::Cursor::new(ciphertext.to_vec());
     let mut plaintext = open_object(reader, encrypted, identities, name).await?;
     let mut json = Vec::new();
     plaintext
@@ -237,10 +246,24 @@ pub struct RestoreReport {
     pub rows: u64,
     /// Snapshots the rebuilt catalogue knows.
     pub catalogued_snapshots: usize,
-    /// Manifests no given key could read (encrypted to other keys).
+    /// Manifests not read, each with why: encrypted to other keys, unsigned or forged.
     pub unreadable_manifests: Vec<String>,
     /// Accounts deleted since the snapshot, deleted again.
     pub deletions_reapplied: u64,
+    /// Deletion markers refused (unsigned or forged), with the reason: not applied.
+    pub refused_markers: Vec<String>,
+}
+
+/// Where a restore reads from: which snapshot, the private key(s) to decrypt it, and the keys whose
+/// signatures are believed.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The snapshot.
+    pub which: Which,
+    /// The private key(s), unless backups are unencrypted.
+    pub identities: Option<&'a Identities>,
+    /// The trusted signing keys.
+    pub keys: &'a BackupKeys,
 }
 
 /// Progress callbacks for the command line.
@@ -265,20 +288,26 @@ pub async fn restore(
     pool: &PgPool,
     documents: &ObjectStore,
     backups: &ObjectStore,
-    which: Which,
-    identities: Option<&Identities>,
+    source: Source<'_>,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
-    let (manifests, unreadable) = read_manifests(backups, identities).await?;
+    let Source {
+        which,
+        identities,
+        keys,
+    } = source;
+    let (manifests, unreadable) = read_manifests(backups, identities, keys).await?;
     let Some(chosen) = choose(&manifests, which).cloned() else {
         return Err(refuse(match (which, unreadable.is_empty()) {
             (_, false) if manifests.is_empty() => format!(
-                "none of the given keys can decrypt the {} manifests in the backup bucket: give the right --identity",
-                unreadable.len()
+                "none of the {} manifests in the backup bucket can be read: {}",
+                unreadable.len(),
+                unreadable.join("; ")
             ),
             (Which::Id(id), false) => format!(
-                "no readable snapshot {id}; {} manifests could not be decrypted with the given keys",
-                unreadable.len()
+                "no readable snapshot {id}; {} manifests could not be read: {}",
+                unreadable.len(),
+                unreadable.join("; ")
             ),
             (Which::Id(id), true) => {
                 format!("the backup bucket holds no snapshot {id} (see `pawfile backup list`)")
@@ -348,10 +377,12 @@ pub async fn restore(
         ))
     })?;
 
-    let all: Vec<FoundManifest> = read_manifests(backups, identities).await?.0;
+    let all: Vec<FoundManifest> = read_manifests(backups, identities, keys).await?.0;
     report.catalogued_snapshots = rebuild_catalogue(pool, &all).await?;
     // Accounts deleted after the snapshot are deleted again, with their uploads.
-    report.deletions_reapplied = crate::deletion::reapply_after_restore(pool, documents, backups).await?;
+    let reapplied = crate::deletion::reapply_after_restore(pool, documents, backups, keys).await?;
+    report.deletions_reapplied = reapplied.deleted;
+    report.refused_markers = reapplied.refused;
     audit::record(
         pool,
         audit::Event::new(Action::RestoreBackup, None, None)
@@ -610,11 +641,15 @@ pub async fn restore_documents(
     pool: &PgPool,
     documents: &ObjectStore,
     backups: &ObjectStore,
-    which: Which,
-    identities: Option<&Identities>,
+    source: Source<'_>,
     selection: Selection,
 ) -> Result<Vec<BroughtBack>> {
-    let (manifests, _) = read_manifests(backups, identities).await?;
+    let Source {
+        which,
+        identities,
+        keys,
+    } = source;
+    let (manifests, _) = read_manifests(backups, identities, keys).await?;
     let chosen = choose(&manifests, which)
         .ok_or_else(|| refuse("no snapshot readable with the given keys matches"))?;
     let manifest = &chosen.manifest;

@@ -67,6 +67,17 @@ impl FromStr for Retention {
     }
 }
 
+impl Retention {
+    /// How many days the oldest kept snapshot may be old: the longest of the three horizons (a month
+    /// counted as 31 days), at least one.
+    pub fn horizon_days(&self) -> u32 {
+        self.days
+            .max(self.weeks.saturating_mul(7))
+            .max(self.months.saturating_mul(31))
+            .max(1)
+    }
+}
+
 /// A complete snapshot, as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
@@ -123,6 +134,14 @@ mod tests {
         let mut ids: Vec<u128> = kept.iter().map(|id| id.as_u128()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    #[test]
+    fn the_horizon_is_the_longest_kind_kept() {
+        assert_eq!(Retention::default().horizon_days(), 372);
+        assert_eq!("10d".parse::<Retention>().unwrap().horizon_days(), 10);
+        assert_eq!("2d,3w".parse::<Retention>().unwrap().horizon_days(), 21);
+        assert_eq!("".parse::<Retention>().unwrap().horizon_days(), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::{
     dump::{self, PORTABLE_SETTINGS},
     manifest::{FORMAT, Manifest, MigrationEntry, ObjectEntry, Stored, TableEntry},
     random_name,
+    signing::{MANIFEST_MAX_BYTES, read_signed},
 };
 use crate::{
     audit::{self, Action},
@@ -100,6 +101,10 @@ impl Backups {
         let Some(mut lock) = RunLock::try_take(&self.pool).await? else {
             return Ok(None);
         };
+        if self.shutdown.is_cancelled() {
+            lock.release().await;
+            return Err(Error::Conflict("the server is shutting down".to_owned()));
+        }
         self.settle_dead_runs(&mut lock).await?;
         if let Some(since) = since {
             let done = sqlx::query_scalar!(
@@ -133,7 +138,7 @@ impl Backups {
         .await?;
         tx.commit().await?;
         let backups = self.clone();
-        let handle = tokio::spawn(async move { backups.execute(lock, id).await });
+        let handle = self.runs.spawn(async move { backups.execute(lock, id).await });
         Ok(Some(Started { id, handle }))
     }
 
@@ -167,12 +172,15 @@ impl Backups {
             .await?;
         let someone_died = !dead.is_empty();
         for run in dead {
+            // Stored, and signed by us: an object an attacker put at that name does not complete it.
             let manifest_stored = match &run.manifest_object {
-                Some(name) => match self.store.head(name).await {
-                    Ok(_) => true,
-                    Err(StorageError::NotFound) => false,
-                    Err(err) => return Err(err.into()),
-                },
+                Some(name) => {
+                    match read_signed(&self.store, &self.policy.keys, name, MANIFEST_MAX_BYTES).await {
+                        Ok(read) => read.is_ok(),
+                        Err(StorageError::NotFound) => false,
+                        Err(err) => return Err(err.into()),
+                    }
+                }
                 None => false,
             };
             if manifest_stored {
@@ -313,12 +321,23 @@ impl Backups {
         )
         .execute(&self.pool)
         .await?;
+        // Encrypted, then signed over the ciphertext and the name (see `signing`): whoever reads it back
+        // checks the signature before anything decrypts or parses it.
         let json = serde_json::to_vec(&manifest).map_err(anyhow::Error::from)?;
-        let written = self
-            .seal_into(id, &name, futures::stream::iter([Ok(Bytes::from(json))]).boxed())
+        let mut sealer = self.policy.recipients.sealer().map_err(anyhow::Error::from)?;
+        let mut ciphertext = sealer
+            .push(Bytes::from(json))
+            .map_err(anyhow::Error::from)?
+            .to_vec();
+        ciphertext.extend_from_slice(&sealer.finish().map_err(anyhow::Error::from)?);
+        let signed = self
+            .policy
+            .keys
+            .seal(&name, &ciphertext)
+            .map_err(Error::Conflict)?;
+        self.store
+            .put_bytes(&name, Bytes::from(signed), "application/octet-stream")
             .await?;
-        let (writer, _, _) = written;
-        writer.keep();
         let snapshot_bytes: u64 = manifest.stored().iter().map(|stored| stored.size).sum();
         sqlx::query!(
             "update backup_runs set status = 'complete', finished_at = now(), snapshot_bytes = $2 where id = $1",
@@ -332,8 +351,10 @@ impl Backups {
     }
 
     /// Lists the backup bucket once and compares it with the catalogue: an object that is gone or has
-    /// the wrong size is marked missing, so the next snapshot that needs it uploads it again.
+    /// the wrong size is marked missing, so the next snapshot that needs it uploads it again. Every
+    /// manifest's signature is checked too; one that fails is recorded as refused (see `refusals`).
     async fn check_catalogue(&self) -> Result<()> {
+        super::check_manifests(&self.pool, &self.store, &self.policy.keys).await?;
         let listed: HashMap<String, u64> = self
             .store
             .list(DATA_PREFIX)

@@ -1,14 +1,17 @@
-//! Verification in three tiers: presence and size of every catalogued object (a listing, no download);
-//! `Read`: every object downloaded and its ciphertext re-hashed (no key); `Full`: every snapshot's
-//! manifest decrypted and every object's plaintext hashed, every table's rows counted (needs the key).
-//! Each problem names the object.
+//! Verification in three tiers, each of which first checks the signature of every manifest, drill
+//! report and deletion marker (see [`super::signing`]): presence and size of every catalogued object (a
+//! listing, no download); `Read`: every object downloaded and its ciphertext re-hashed (no key); `Full`:
+//! every snapshot's manifest decrypted and every object's plaintext hashed, every table's rows counted
+//! (needs the key). Each problem names the object.
 
 use super::{
-    DATA_PREFIX, Identities, MANIFEST_PREFIX,
+    BackupKeys, DATA_PREFIX, Identities, MANIFEST_PREFIX,
     crypto::UNENCRYPTED,
+    drill::DRILL_PREFIX,
     restore::{Plaintext, read_manifest},
+    signing::{SMALL_OBJECT_MAX_BYTES, read_signed},
 };
-use crate::{error::Result, storage::ObjectStore};
+use crate::{deletion::DELETIONS_PREFIX, error::Result, storage::ObjectStore};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 
@@ -42,8 +45,32 @@ impl VerifyReport {
 }
 
 /// Verifies the complete, unpruned snapshots in the catalogue against the backup bucket.
-pub async fn verify(pool: &PgPool, store: &ObjectStore, depth: Depth<'_>) -> Result<VerifyReport> {
+pub async fn verify(
+    pool: &PgPool,
+    store: &ObjectStore,
+    keys: &BackupKeys,
+    depth: Depth<'_>,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
+    // Every object Pawfile reads back (manifests, drill reports, deletion markers) must carry a trusted
+    // signature for its name, in every tier: they are small, and a forged one is what an attacker with
+    // the bucket's credentials alone would write.
+    let manifests = super::check_manifests(pool, store, keys).await?;
+    report
+        .problems
+        .extend(manifests.refused.iter().map(|why| format!("refused: {why}")));
+    for prefix in [DRILL_PREFIX, DELETIONS_PREFIX] {
+        let listed = store.list(prefix).await?;
+        let names: Vec<String> = listed.iter().map(|object| object.key.clone()).collect();
+        super::refusals::forget_gone(pool, prefix, &names).await?;
+        for object in listed {
+            let most = SMALL_OBJECT_MAX_BYTES;
+            if let Err(why) = read_signed(store, keys, &object.key, most).await? {
+                super::refusals::record(pool, &object.key, &why).await?;
+                report.problems.push(format!("{}: refused: {why}", object.key));
+            }
+        }
+    }
     let listed: HashMap<String, u64> = store
         .list(DATA_PREFIX)
         .await?
@@ -114,7 +141,7 @@ pub async fn verify(pool: &PgPool, store: &ObjectStore, depth: Depth<'_>) -> Res
             if damaged.contains(name) || !listed.contains_key(name) {
                 continue;
             }
-            let manifest = match read_manifest(store, name, identities).await {
+            let manifest = match read_manifest(store, name, identities, keys).await {
                 Ok(manifest) => manifest,
                 Err(err) => {
                     report.problems.push(format!("{name}: {err}"));

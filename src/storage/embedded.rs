@@ -78,6 +78,41 @@ impl EmbeddedS3 {
         Self::start_on(root, SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
+    /// Serves the folder `root` as [`EmbeddedS3::start`] does, with credentials kept (0600) beside it in
+    /// `<root>.credentials` and read again at the next start: what the store holds under the old key
+    /// (a multipart upload a killed backup left, say) stays the server's to finish or abort.
+    pub async fn start_persistent(root: &Path) -> anyhow::Result<Self> {
+        let path = credentials_path(root);
+        let credentials = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let (id, secret) = text
+                    .trim()
+                    .split_once(':')
+                    .with_context(|| format!("{} does not hold `id:secret`", path.display()))?;
+                S3Credentials {
+                    access_key_id: id.to_owned(),
+                    secret_access_key: SecretString::from(secret.to_owned()),
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let credentials = S3Credentials {
+                    access_key_id: format!("PAWFILE{}", random_token(13).to_uppercase()),
+                    secret_access_key: SecretString::from(random_token(40)),
+                };
+                let text = format!(
+                    "{}:{}\n",
+                    credentials.access_key_id,
+                    secrecy::ExposeSecret::expose_secret(&credentials.secret_access_key)
+                );
+                crate::files::write_private(&path, text.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                credentials
+            }
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Self::start_with(root, SocketAddr::from(([127, 0, 0, 1], 0)), credentials).await
+    }
+
     /// Serves `root` at `addr` (port 0 picks a free port).
     pub async fn start_on(root: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
         let credentials = S3Credentials {
@@ -93,7 +128,7 @@ impl EmbeddedS3 {
         addr: SocketAddr,
         credentials: S3Credentials,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root)
+        crate::files::create_private_dir(root)
             .with_context(|| format!("cannot create the embedded S3 folder {}", root.display()))?;
         let filesystem = s3s_fs::FileSystem::new(root).map_err(|err| {
             anyhow::anyhow!("cannot open the embedded S3 folder {}: {err:?}", root.display())
@@ -201,6 +236,16 @@ impl EmbeddedS3 {
     pub fn allow_all(&self) {
         self.faults.0.lock().expect("not poisoned").clear();
     }
+}
+
+/// Where [`EmbeddedS3::start_persistent`] keeps the credentials of the store in `root`.
+fn credentials_path(root: &Path) -> PathBuf {
+    let mut name = root
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_else(|| "s3".into());
+    name.push(".credentials");
+    root.with_file_name(name)
 }
 
 impl Drop for EmbeddedS3 {

@@ -13,14 +13,14 @@ use pawfile::{
     backup::{
         self, Backups, Identities, Policy, Recipients, Retention, StartedBy, Trigger,
         crypto::generate_key_pair,
-        restore::{self, Quiet, Which},
+        restore::{self, Quiet, Source, Which},
         verify::{self, Depth},
     },
     documents::{self, UploadBatch, UploadDetails, upload::PART_SIZE},
     domain::{DocumentId, PetId},
     error::Error,
     pets, records,
-    testing::{S3Backend, TestBucket},
+    testing::{S3Backend, SETTLE, TestBucket, backup_keys, eventually},
 };
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::{collections::BTreeMap, convert::Infallible, io::Write, time::Duration};
@@ -57,6 +57,7 @@ fn policy(key: &Key) -> Policy {
         retention: Retention::default(),
         prune: false,
         pace: None,
+        keys: backup_keys(),
     }
 }
 
@@ -112,6 +113,7 @@ async fn upload(
             .iter()
             .map(|mime| (*mime).to_owned())
             .collect(),
+        strip_location: true,
     };
     let mut batch = UploadBatch::begin(pool, &site.documents.store, policy, actor, pet)
         .await
@@ -189,8 +191,11 @@ async fn restore_latest_into(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
+        Source {
+            which: Which::Latest,
+            identities: Some(&key.identities()),
+            keys: &backup_keys(),
+        },
         &Quiet,
     )
     .await
@@ -243,8 +248,11 @@ async fn round_trip(backend: S3Backend, pool: PgPool) {
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
-        Which::Id(report.id),
-        Some(&key.identities()),
+        Source {
+            which: Which::Id(report.id),
+            identities: Some(&key.identities()),
+            keys: &backup_keys(),
+        },
         &Quiet,
     )
     .await
@@ -281,8 +289,11 @@ async fn round_trip(backend: S3Backend, pool: PgPool) {
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
+        Source {
+            which: Which::Latest,
+            identities: Some(&key.identities()),
+            keys: &backup_keys(),
+        },
         &Quiet,
     )
     .await;
@@ -312,8 +323,20 @@ async fn a_crash_leaves_no_snapshot_and_the_next_run_succeeds(backend: S3Backend
         upload(&pool, &site, &alice, biscuit, "small.pdf", &pdf(2000 + n, 8)).await;
     }
     let started = site.backups.start(by_cli()).await.unwrap().unwrap();
-    // The process dies mid-run: the task stops where it is and its lock connection goes.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The process dies mid-run, with the large file's multipart upload open (a run records it in
+    // `backup_uploads` while it is): the task stops where it is and its lock connection goes.
+    eventually(
+        SETTLE,
+        "the run began the large file's multipart upload",
+        || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from backup_uploads")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                > 0
+        },
+    )
+    .await;
     started.handle.abort();
     let _ = started.handle.await;
     let runs = backup::list_runs(&pool, 10).await.unwrap();
@@ -331,6 +354,18 @@ async fn a_crash_leaves_no_snapshot_and_the_next_run_succeeds(backend: S3Backend
             .is_empty()
     );
 
+    // Postgres releases the dead run's advisory lock once it sees the dropped connection, which is not
+    // at once: wait for that rather than count on it having happened by the next run.
+    eventually(SETTLE, "the dead run's lock was released", || async {
+        match backup::RunLock::try_take(&pool).await.unwrap() {
+            Some(lock) => {
+                lock.release().await;
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
     let report = site
         .backups
         .run(by_cli())
@@ -342,20 +377,15 @@ async fn a_crash_leaves_no_snapshot_and_the_next_run_succeeds(backend: S3Backend
     assert_eq!(runs[0].status, backup::RunStatus::Complete);
     assert_eq!(runs[1].status, backup::RunStatus::Interrupted);
     assert!(runs[1].error.as_deref().unwrap().contains("stopped"));
-    for _ in 0..50 {
-        if site.backups_bucket.pending_uploads().await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        site.backups_bucket.pending_uploads().await,
-        0,
-        "no multipart upload is left"
-    );
+    // The dead run's writer aborts its upload from a task its drop spawned: not necessarily done yet.
+    eventually(SETTLE, "no multipart upload is left", || async {
+        site.backups_bucket.pending_uploads().await == 0
+    })
+    .await;
     let verified = verify::verify(
         &pool,
         &site.backups_bucket.store,
+        &backup_keys(),
         Depth::Full(Some(&key.identities())),
     )
     .await
@@ -544,25 +574,27 @@ async fn a_restore_stopped_by_a_damaged_file_leaves_whole_files_and_resumes(pool
     let target = empty_database(&pool).await;
     let target_bucket = TestBucket::new(S3Backend::Embedded).await;
     let identities = key.identities();
+    let keys = backup_keys();
     let restore_into = || {
         restore::restore(
             &target,
             &target_bucket.store,
             &site.backups_bucket.store,
-            Which::Latest,
-            Some(&identities),
+            Source {
+                which: Which::Latest,
+                identities: Some(&identities),
+                keys: &keys,
+            },
             &Quiet,
         )
     };
     let failed = restore_into().await;
     assert!(failed.is_err(), "{failed:?}");
     // The files in flight were abandoned: no partial upload stays, and what was written is whole.
-    let mut waited = 0;
-    while target_bucket.pending_uploads().await > 0 && waited < 50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
-    assert_eq!(target_bucket.pending_uploads().await, 0);
+    eventually(SETTLE, "the abandoned uploads were aborted", || async {
+        target_bucket.pending_uploads().await == 0
+    })
+    .await;
     let source = all_objects(&site.documents).await;
     let written = all_objects(&target_bucket).await;
     assert!(written.len() < source.len(), "the damaged file was not written");
@@ -609,7 +641,13 @@ async fn nothing_in_the_bucket_is_plaintext_and_a_wrong_key_fails_clearly(pool: 
             !bytes.windows(8).any(|w| w == b"Riverside"[..8].as_ref()),
             "{key}"
         );
-        assert!(backup::crypto::is_age(&bytes), "{key} is an age file");
+        // Manifests are signed: their envelope holds the age file.
+        let payload = if key.starts_with(backup::MANIFEST_PREFIX) {
+            backup_keys().open(&key, &bytes).unwrap().to_vec()
+        } else {
+            bytes.to_vec()
+        };
+        assert!(backup::crypto::is_age(&payload), "{key} is an age file");
         let head = site.backups_bucket.store.head(&key).await.unwrap();
         assert!(head.size > 0);
         seen += 1;
@@ -623,8 +661,11 @@ async fn nothing_in_the_bucket_is_plaintext_and_a_wrong_key_fails_clearly(pool: 
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
-        Which::Latest,
-        Some(&other.identities()),
+        Source {
+            which: Which::Latest,
+            identities: Some(&other.identities()),
+            keys: &backup_keys(),
+        },
         &Quiet,
     )
     .await;
@@ -798,6 +839,7 @@ async fn prune_keeps_the_policy_set_and_objects_kept_snapshots_need(pool: PgPool
     let verified = verify::verify(
         &pool,
         &site.backups_bucket.store,
+        &backup_keys(),
         Depth::Full(Some(&key.identities())),
     )
     .await
@@ -840,7 +882,7 @@ async fn a_flipped_byte_and_a_deleted_object_are_named_and_the_next_run_heals(po
         .put_bytes(&largest, Bytes::from(bytes), "application/octet-stream")
         .await
         .unwrap();
-    let presence = verify::verify(&pool, &site.backups_bucket.store, Depth::Presence)
+    let presence = verify::verify(&pool, &site.backups_bucket.store, &backup_keys(), Depth::Presence)
         .await
         .unwrap();
     assert!(
@@ -848,7 +890,7 @@ async fn a_flipped_byte_and_a_deleted_object_are_named_and_the_next_run_heals(po
         "same size: presence cannot see it {:?}",
         presence.problems
     );
-    let read = verify::verify(&pool, &site.backups_bucket.store, Depth::Read)
+    let read = verify::verify(&pool, &site.backups_bucket.store, &backup_keys(), Depth::Read)
         .await
         .unwrap();
     assert_eq!(read.problems.len(), 1, "{:?}", read.problems);
@@ -856,6 +898,7 @@ async fn a_flipped_byte_and_a_deleted_object_are_named_and_the_next_run_heals(po
     let full = verify::verify(
         &pool,
         &site.backups_bucket.store,
+        &backup_keys(),
         Depth::Full(Some(&key.identities())),
     )
     .await
@@ -867,7 +910,7 @@ async fn a_flipped_byte_and_a_deleted_object_are_named_and_the_next_run_heals(po
     );
 
     site.backups_bucket.store.delete(&smallest).await.unwrap();
-    let presence = verify::verify(&pool, &site.backups_bucket.store, Depth::Presence)
+    let presence = verify::verify(&pool, &site.backups_bucket.store, &backup_keys(), Depth::Presence)
         .await
         .unwrap();
     assert_eq!(
@@ -915,8 +958,11 @@ async fn a_restored_catalogue_keeps_newer_snapshots_through_prune(pool: PgPool) 
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
-        Which::Id(snapshots[0]),
-        Some(&key.identities()),
+        Source {
+            which: Which::Id(snapshots[0]),
+            identities: Some(&key.identities()),
+            keys: &backup_keys(),
+        },
         &Quiet,
     )
     .await
@@ -948,8 +994,11 @@ async fn a_restored_catalogue_keeps_newer_snapshots_through_prune(pool: PgPool) 
             &again,
             &bucket.store,
             &site.backups_bucket.store,
-            Which::Id(snapshot),
-            Some(&key.identities()),
+            Source {
+                which: Which::Id(snapshot),
+                identities: Some(&key.identities()),
+                keys: &backup_keys(),
+            },
             &Quiet,
         )
         .await
@@ -984,8 +1033,11 @@ async fn without_a_recipient_backups_refuse_unless_allowed(pool: PgPool) {
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
-        Which::Id(report.id),
-        None,
+        Source {
+            which: Which::Id(report.id),
+            identities: None,
+            keys: &backup_keys(),
+        },
         &Quiet,
     )
     .await
@@ -1088,20 +1140,26 @@ async fn a_drill_run_where_the_key_lives_shows_through_its_report(pool: PgPool) 
     let snapshot = site.backups.run(by_cli()).await.unwrap().unwrap().id;
     let scratch = scratch_url(&pool).await;
     // No access to the live database: only the report in the bucket.
-    let report = backup::drill::drill(&site.backups_bucket.store, &key.identities(), &scratch, None)
-        .await
-        .unwrap();
+    let report = backup::drill::drill(
+        &site.backups_bucket.store,
+        &key.identities(),
+        &backup_keys(),
+        &scratch,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(report.passed, "{:?}", report.problems);
     assert_eq!(backup::drill::newest_passed(&pool).await.unwrap(), None);
     assert_eq!(
-        backup::drill::import_reports(&pool, &site.backups_bucket.store)
+        backup::drill::import_reports(&pool, &site.backups_bucket.store, &backup_keys())
             .await
             .unwrap(),
         1
     );
     assert_eq!(backup::drill::newest_passed(&pool).await.unwrap(), Some(snapshot));
     assert_eq!(
-        backup::drill::import_reports(&pool, &site.backups_bucket.store)
+        backup::drill::import_reports(&pool, &site.backups_bucket.store, &backup_keys())
             .await
             .unwrap(),
         0,
@@ -1128,8 +1186,11 @@ async fn a_purged_document_comes_back_into_its_pets_trash_byte_for_byte(pool: Pg
         &pool,
         &site.documents.store,
         &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
+        Source {
+            which: Which::Latest,
+            identities: Some(&key.identities()),
+            keys: &backup_keys(),
+        },
         restore::Selection::Document(large),
     )
     .await;
@@ -1160,8 +1221,11 @@ async fn a_purged_document_comes_back_into_its_pets_trash_byte_for_byte(pool: Pg
         &pool,
         &site.documents.store,
         &site.backups_bucket.store,
-        Which::Latest,
-        Some(&key.identities()),
+        Source {
+            which: Which::Latest,
+            identities: Some(&key.identities()),
+            keys: &backup_keys(),
+        },
         restore::Selection::Document(large),
     )
     .await
@@ -1241,6 +1305,7 @@ async fn the_hardened_mode_keeps_what_the_server_key_cannot_delete_until_prune_r
     let verified = verify::verify(
         &pool,
         &site.backups_bucket.store,
+        &backup_keys(),
         Depth::Full(Some(&key.identities())),
     )
     .await
@@ -1280,8 +1345,11 @@ async fn a_new_key_re_encrypts_everything_and_each_snapshot_opens_with_its_own_k
             &target,
             &bucket.store,
             &site.backups_bucket.store,
-            Which::Id(snapshot),
-            Some(&wrong.identities()),
+            Source {
+                which: Which::Id(snapshot),
+                identities: Some(&wrong.identities()),
+                keys: &backup_keys(),
+            },
             &Quiet,
         )
         .await;
@@ -1290,8 +1358,11 @@ async fn a_new_key_re_encrypts_everything_and_each_snapshot_opens_with_its_own_k
             &target,
             &bucket.store,
             &site.backups_bucket.store,
-            Which::Id(snapshot),
-            Some(&right.identities()),
+            Source {
+                which: Which::Id(snapshot),
+                identities: Some(&right.identities()),
+                keys: &backup_keys(),
+            },
             &Quiet,
         )
         .await
@@ -1340,6 +1411,7 @@ async fn a_restore_deletes_again_the_accounts_deleted_after_its_snapshot(pool: P
         &pool,
         &site.documents.store,
         &site.backups_bucket.store,
+        &backup_keys(),
         Duration::from_secs(3600),
     )
     .await
@@ -1377,5 +1449,415 @@ async fn a_restore_deletes_again_the_accounts_deleted_after_its_snapshot(pool: P
     assert_eq!(
         keys, expected,
         "the restored bucket holds only the documents still recorded"
+    );
+}
+
+/// `manifest`, encrypted to `key`'s public half as anyone who can read the bucket could (the recipients
+/// are public): what someone holding only the backup bucket's credentials can write.
+fn encrypted_to(key: &Key, manifest: &backup::manifest::Manifest) -> Vec<u8> {
+    let mut sealer = key.recipients.sealer().unwrap();
+    let mut ciphertext = sealer
+        .push(Bytes::from(serde_json::to_vec(manifest).unwrap()))
+        .unwrap()
+        .to_vec();
+    ciphertext.extend_from_slice(&sealer.finish().unwrap());
+    ciphertext
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn forged_manifests_drill_reports_and_deletion_markers_are_refused_and_named(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let real = site.backups.run(by_cli()).await.unwrap().unwrap().id;
+    let store = &site.backups_bucket.store;
+    let real_name: String = sqlx::query_scalar("select manifest_object from backup_runs where id = $1")
+        .bind(real)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let manifest = restore::read_manifest(store, &real_name, Some(&key.identities()), &backup_keys())
+        .await
+        .unwrap();
+
+    // Someone with only the bucket's credentials: a newer snapshot (unsigned, then signed by a key of
+    // their own), a plaintext one, the real one copied under a new name, a passed drill dated 2099 that
+    // would stop drills for good, and a deletion marker for an account nobody deleted.
+    let mut newer = manifest.clone();
+    newer.snapshot = uuid::Uuid::now_v7();
+    newer.taken_at = time::macros::datetime!(2099-01-01 0:00 UTC);
+    newer.tables.clear();
+    newer.objects.clear();
+    let forged = encrypted_to(&key, &newer);
+    let theirs = backup::BackupKeys::new(Some(backup::SigningKey::generate()), Vec::new());
+    let put = |name: &'static str, bytes: Vec<u8>| async move {
+        store
+            .put_bytes(name, Bytes::from(bytes), "application/octet-stream")
+            .await
+            .unwrap();
+    };
+    put("manifests/forged", forged.clone()).await;
+    put(
+        "manifests/forged-signed",
+        theirs.seal("manifests/forged-signed", &forged).unwrap(),
+    )
+    .await;
+    put("manifests/plain", serde_json::to_vec(&newer).unwrap()).await;
+    put(
+        "manifests/copied",
+        store.get_bytes(&real_name).await.unwrap().to_vec(),
+    )
+    .await;
+    let drill = backup::drill::DrillReport {
+        id: uuid::Uuid::now_v7(),
+        snapshot: real,
+        at: time::macros::datetime!(2099-01-01 0:00 UTC),
+        passed: true,
+        rows: 1,
+        objects: 1,
+        problems: Vec::new(),
+    };
+    let drill_name: &'static str = Box::leak(format!("drills/{}", drill.id.simple()).into_boxed_str());
+    put(drill_name, serde_json::to_vec(&drill).unwrap()).await;
+    let bob: uuid::Uuid = sqlx::query_scalar("select id from users where email = 'vet@riverside.example'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let marker_name: &'static str = Box::leak(format!("deletions/{bob}").into_boxed_str());
+    put(
+        marker_name,
+        serde_json::json!({ "account": bob, "deleted_at": 0 })
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+
+    // Verification names each one.
+    let verified = verify::verify(&pool, store, &backup_keys(), Depth::Presence)
+        .await
+        .unwrap();
+    for name in [
+        "manifests/forged",
+        "manifests/forged-signed",
+        "manifests/plain",
+        "manifests/copied",
+        drill_name,
+        marker_name,
+    ] {
+        assert!(
+            verified.problems.iter().any(|problem| problem.contains(name)),
+            "{name} not named: {:?}",
+            verified.problems
+        );
+    }
+    let refused: Vec<String> = backup::refusals::list(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|refusal| refusal.name)
+        .collect();
+    assert_eq!(refused.len(), 6, "the Backups page lists them: {refused:?}");
+
+    // The forged drill report is not imported, so drills are not stopped.
+    assert_eq!(
+        backup::drill::import_reports(&pool, store, &backup_keys())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(site.backups.drill_due().await.unwrap(), "a drill is still due");
+
+    // A restore of the newest takes the real snapshot and applies no forged deletion.
+    let (target, _bucket, report) = restore_latest_into(&pool, &site, &key).await;
+    assert_eq!(report.snapshot, real);
+    assert_eq!(
+        report.unreadable_manifests.len(),
+        4,
+        "{:?}",
+        report.unreadable_manifests
+    );
+    assert_eq!(report.deletions_reapplied, 0);
+    assert_eq!(report.refused_markers.len(), 1, "{:?}", report.refused_markers);
+    let bob_deleted: bool = sqlx::query_scalar("select deleted_at is not null from users where id = $1")
+        .bind(bob)
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    assert!(!bob_deleted, "nobody deleted the vet's account");
+    assert_eq!(all_rows(&target).await, all_rows(&pool).await);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_plaintext_manifest_is_refused_where_backups_are_read_with_a_key(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let real = site.backups.run(by_cli()).await.unwrap().unwrap().id;
+    let store = &site.backups_bucket.store;
+    let real_name: String = sqlx::query_scalar("select manifest_object from backup_runs where id = $1")
+        .bind(real)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let manifest = restore::read_manifest(store, &real_name, Some(&key.identities()), &backup_keys())
+        .await
+        .unwrap();
+    // Even signed with the installation's own key (as an unencrypted installation writes them).
+    let plain = backup_keys()
+        .seal("manifests/plain", &serde_json::to_vec(&manifest).unwrap())
+        .unwrap();
+    store
+        .put_bytes("manifests/plain", Bytes::from(plain), "application/octet-stream")
+        .await
+        .unwrap();
+
+    let read =
+        restore::read_manifest(store, "manifests/plain", Some(&key.identities()), &backup_keys()).await;
+
+    assert!(
+        matches!(&read, Err(Error::Conflict(message)) if message.contains("not encrypted")),
+        "{read:?}"
+    );
+}
+
+/// The OS user this test runs as (the scripts give it a PostgreSQL role for the Unix socket).
+fn os_user() -> String {
+    let output = std::process::Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_live_database_is_refused_as_a_drill_scratch_however_it_is_reached(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let name = pool.connect_options().get_database().unwrap().to_owned();
+    let url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    let port = url.port().unwrap_or(5432);
+    let spellings = [
+        format!(
+            "postgres:///{name}?host=/var/run/postgresql&port={port}&user={}",
+            os_user()
+        ),
+        format!("postgres://pawfile:pawfile@127.0.0.1:{port}/{name}?sslmode=disable"),
+        format!("postgres://pawfile:pawfile@localhost:{port}/{name}?sslmode=disable"),
+        format!("postgres://pawfile:pawfile@[::1]:{port}/{name}?sslmode=disable"),
+    ];
+    for spelling in spellings {
+        let refused = site
+            .backups
+            .drill(&key.identities(), &secrecy::SecretString::from(spelling.clone()))
+            .await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(message)) if message.contains("live database")),
+            "{spelling}: {refused:?}"
+        );
+    }
+    let users: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(users > 0, "nothing was dropped");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_drill_empties_its_scratch_database_afterwards(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let scratch = scratch_url(&pool).await;
+
+    let report = site
+        .backups
+        .drill(&key.identities(), &scratch)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert!(report.passed, "{:?}", report.problems);
+    let scratch_pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(secrecy::ExposeSecret::expose_secret(&scratch))
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar("select count(*) from pg_tables where schemaname = 'public'")
+        .fetch_one(&scratch_pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 0, "no restored record stays in the scratch database");
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn the_daily_re_read_covers_every_object_within_the_retention_and_finds_damage(pool: PgPool) {
+    let key = Key::new();
+    let mut policy = policy(&key);
+    policy.retention = "2d".parse().unwrap();
+    let site = site(&pool, S3Backend::Embedded, policy).await;
+    populate(&pool, &site).await;
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let total: i64 = sqlx::query_scalar("select count(*) from backup_objects")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let first = site.backups.reread_share().await.unwrap().unwrap();
+    let second = site.backups.reread_share().await.unwrap().unwrap();
+
+    assert_eq!(first.read as i64, (total + 1) / 2);
+    assert!(first.problems.is_empty() && second.problems.is_empty());
+    let unread: i64 = sqlx::query_scalar("select count(*) from backup_objects where last_read_at is null")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(unread, 0, "every object read within the two days");
+
+    // Damage one object: the next day's share (the least recently read first) finds it.
+    let damaged: String =
+        sqlx::query_scalar("select name from backup_objects order by plaintext_size desc limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let mut bytes = site
+        .backups_bucket
+        .store
+        .get_bytes(&damaged)
+        .await
+        .unwrap()
+        .to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    site.backups_bucket
+        .store
+        .put_bytes(&damaged, Bytes::from(bytes), "application/octet-stream")
+        .await
+        .unwrap();
+    sqlx::query("update backup_objects set last_read_at = null where name = $1")
+        .bind(&damaged)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let third = site.backups.reread_share().await.unwrap().unwrap();
+
+    assert_eq!(third.problems.len(), 1, "{:?}", third.problems);
+    assert!(third.problems[0].starts_with(&damaged));
+    let missing: bool =
+        sqlx::query_scalar("select missing_since is not null from backup_objects where name = $1")
+            .bind(&damaged)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(missing, "marked for the next backup to store again");
+    let refused = backup::refusals::list(&pool).await.unwrap();
+    assert!(
+        refused.iter().any(|refusal| refusal.name == damaged),
+        "shown on the Backups page"
+    );
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_its_credentials_so_a_dead_runs_upload_can_still_be_aborted() {
+    use pawfile::storage::{EmbeddedS3, ObjectStore};
+    let folder = tempfile::tempdir().unwrap();
+    let root = folder.path().join("backup-s3");
+    let first = EmbeddedS3::start_persistent(&root).await.unwrap();
+    let store = ObjectStore::connect(&first.settings("backups")).await;
+    store.create_bucket_if_missing().await.unwrap();
+    let mut writer = store.writer("data/left-behind");
+    writer.write(Bytes::from(vec![7u8; PART_SIZE + 1])).await.unwrap();
+    let upload_id = writer.upload_id().expect("a multipart upload").to_owned();
+    // The process dies: nothing aborts the upload.
+    writer.keep();
+    let credentials = first.settings("backups").credentials.unwrap();
+    drop(first);
+
+    let second = EmbeddedS3::start_persistent(&root).await.unwrap();
+    let again = second.settings("backups").credentials.unwrap();
+    assert_eq!(again.access_key_id, credentials.access_key_id);
+    let store = ObjectStore::connect(&second.settings("backups")).await;
+
+    store.abort_upload("data/left-behind", &upload_id).await.unwrap();
+
+    use std::os::unix::fs::PermissionsExt;
+    let file = folder.path().join("backup-s3.credentials");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_sign_in_during_the_purge_cancels_the_deletion_whole(pool: PgPool) {
+    let key = Key::new();
+    let site = site(&pool, S3Backend::Embedded, policy(&key)).await;
+    populate(&pool, &site).await;
+    let alice: uuid::Uuid = sqlx::query_scalar("select id from users where email = 'alice@example.org'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update users set deletion_requested_at = now() - interval '31 days' where id = $1")
+        .bind(alice)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A sign-in cancelling the deletion holds the account's row while the purge comes for it.
+    let mut signing_in = pool.begin().await.unwrap();
+    sqlx::query("update users set deletion_requested_at = null where id = $1")
+        .bind(alice)
+        .execute(&mut *signing_in)
+        .await
+        .unwrap();
+    let purge = tokio::spawn({
+        let (pool, documents, backups) = (
+            pool.clone(),
+            site.documents.store.clone(),
+            site.backups_bucket.store.clone(),
+        );
+        async move {
+            pawfile::deletion::purge_due(
+                &pool,
+                &documents,
+                &backups,
+                &backup_keys(),
+                Duration::from_secs(3600),
+            )
+            .await
+        }
+    });
+    // The purge has written its record and waits on the row.
+    let started = std::time::Instant::now();
+    while site
+        .backups_bucket
+        .store
+        .list(pawfile::deletion::DELETIONS_PREFIX)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the purge never reached the account"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signing_in.commit().await.unwrap();
+
+    let deleted = purge.await.unwrap().unwrap();
+
+    assert_eq!(deleted, 0, "the signed-in account stays");
+    let email: String = sqlx::query_scalar("select email from users where id = $1")
+        .bind(alice)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(email, "alice@example.org", "whole, not pseudonymised");
+    assert!(
+        site.backups_bucket
+            .store
+            .list(pawfile::deletion::DELETIONS_PREFIX)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no record is left for a restore to delete her with"
     );
 }

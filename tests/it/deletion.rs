@@ -99,9 +99,15 @@ async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: P
         .unwrap();
     // Not yet due: nothing happens.
     assert_eq!(
-        deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600))
-            .await
-            .unwrap(),
+        deletion::purge_due(
+            &pool,
+            &bucket.store,
+            &backups.store,
+            &pawfile::testing::backup_keys(),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap(),
         0
     );
     sqlx::query("update users set deletion_requested_at = now() - interval '31 days' where id = $1")
@@ -111,9 +117,15 @@ async fn a_deleted_owner_leaves_only_what_a_clinic_wrote_and_a_pseudonym(pool: P
         .unwrap();
 
     assert_eq!(
-        deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600))
-            .await
-            .unwrap(),
+        deletion::purge_due(
+            &pool,
+            &bucket.store,
+            &backups.store,
+            &pawfile::testing::backup_keys(),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap(),
         1
     );
 
@@ -196,12 +208,26 @@ async fn a_deletion_waits_while_the_backup_store_cannot_record_it(pool: PgPool) 
 
     // Without its record a restore could bring the account back: the deletion waits.
     backups.stop_endpoint();
-    let waited = deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600)).await;
+    let waited = deletion::purge_due(
+        &pool,
+        &bucket.store,
+        &backups.store,
+        &pawfile::testing::backup_keys(),
+        Duration::from_secs(3600),
+    )
+    .await;
     assert_eq!(waited.unwrap(), 0);
     assert!(!deleted().await);
 
     backups.restart_endpoint().await;
-    let done = deletion::purge_due(&pool, &bucket.store, &backups.store, Duration::from_secs(3600)).await;
+    let done = deletion::purge_due(
+        &pool,
+        &bucket.store,
+        &backups.store,
+        &pawfile::testing::backup_keys(),
+        Duration::from_secs(3600),
+    )
+    .await;
     assert_eq!(done.unwrap(), 1);
     assert!(deleted().await);
     assert_eq!(backups.keys().await, [format!("deletions/{}", alice.user.id.0)]);
