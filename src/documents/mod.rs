@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod headers;
+pub mod location;
 pub mod quota;
 pub mod reconcile;
 pub mod slots;
@@ -34,12 +35,13 @@ const FILENAME_MAX: usize = 255;
 pub fn sanitise_filename(name: &str) -> String {
     // Browsers send a bare name; some tools send a path. Keep the last component.
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let last = unreserved(last);
     let options = sanitize_filename::Options {
         truncate: false,
         windows: true,
         replacement: "_",
     };
-    let cleaned = sanitize_filename::sanitize_with_options(last, options);
+    let cleaned = sanitize_filename::sanitize_with_options(&last, options);
     let cleaned = cleaned.trim().trim_start_matches('.').trim().to_owned();
     if cleaned.is_empty() {
         return "document".to_owned();
@@ -58,6 +60,26 @@ pub fn sanitise_filename(name: &str) -> String {
     match extension {
         Some(extension) => format!("{stem}.{extension}"),
         None => stem,
+    }
+}
+
+/// `name` with a harmless suffix after a device name Windows reserves (`CON`, `aux`, `COM1`…), which
+/// it reserves whatever follows the first dot: `CON.pdf` becomes `CON_.pdf` and keeps its extension
+/// (the sanitiser would otherwise replace the whole name).
+fn unreserved(name: &str) -> std::borrow::Cow<'_, str> {
+    let (first, rest) = match name.find('.') {
+        Some(dot) => name.split_at(dot),
+        None => (name, ""),
+    };
+    let device = first.trim_end().to_ascii_lowercase();
+    let reserved = matches!(device.as_str(), "con" | "prn" | "aux" | "nul")
+        || (device.len() == 4
+            && (device.starts_with("com") || device.starts_with("lpt"))
+            && device.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        std::borrow::Cow::Owned(format!("{}_{rest}", first.trim_end()))
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
@@ -240,7 +262,8 @@ async fn query_documents(
     let rows = sqlx::query!(
         r#"select d.id as "id: DocumentId", d.record_id as "record_id: RecordId", d.original_filename,
                   d.content_type, d.size_bytes, d.sha256, d.caption, d.category, d.thumbnail_key, d.created_at,
-                  d.deleted_at, d.uploaded_by as "uploaded_by: UserId", u.display_name, d.profile_photo
+                  d.deleted_at, d.uploaded_by as "uploaded_by: UserId", u.display_name, d.profile_photo,
+                  d.location_removed
            from documents d join users u on u.id = d.uploaded_by
            where d.pet_id = $1
              and ($2::text is null or d.category = $2)
@@ -280,6 +303,7 @@ async fn query_documents(
             deleted_at: row.deleted_at.map(|at| localize(at, actor.zone())),
             can_delete: row.uploaded_by == actor.user.id,
             profile_photo: row.profile_photo,
+            location_removed: row.location_removed,
         })
         .collect())
 }
@@ -415,7 +439,15 @@ mod tests {
         assert_eq!(sanitise_filename("evil\0na\r\nme\u{7}.pdf"), "evil_na__me_.pdf");
         assert_eq!(sanitise_filename("..."), "_");
         assert_eq!(sanitise_filename(".hidden.pdf"), "hidden.pdf");
-        assert_eq!(sanitise_filename("CON"), "_");
+        assert_eq!(sanitise_filename("CON"), "CON_");
+        assert_eq!(sanitise_filename("CON.pdf"), "CON_.pdf");
+        assert_eq!(sanitise_filename("aux.pdf"), "aux_.pdf");
+        assert_eq!(sanitise_filename("con.txt.pdf"), "con_.txt.pdf");
+        assert_eq!(sanitise_filename("Lpt1.jpg"), "Lpt1_.jpg");
+        assert_eq!(sanitise_filename("com9.tar.gz"), "com9_.tar.gz");
+        assert_eq!(sanitise_filename("console.pdf"), "console.pdf");
+        assert_eq!(sanitise_filename("com10.pdf"), "com10.pdf");
+        assert_eq!(sanitise_filename("C:\\scans\\NUL.png"), "NUL_.png");
         assert_eq!(sanitise_filename("Röntgen 🐶.jpg"), "Röntgen 🐶.jpg");
         assert_eq!(sanitise_filename(""), "document");
     }

@@ -14,6 +14,7 @@
 //! so that reconcile finishes the job later.
 
 use super::{
+    location::LocationFilter,
     quota::{Payer, Quotas, Reservation},
     slots::UploadSlot,
     sniff::{SNIFF_BYTES, sniff},
@@ -79,6 +80,8 @@ pub struct Policy {
     pub max_bytes: u64,
     /// Accepted MIME types (as the sniffer names them).
     pub accepted: Vec<String>,
+    /// Whether location metadata is removed from JPEG, PNG and WebP photos (see [`super::location`]).
+    pub strip_location: bool,
 }
 
 impl Policy {
@@ -113,6 +116,8 @@ pub struct StoredObject {
     pub crc32: u32,
     /// The sniffed MIME type.
     pub content_type: String,
+    /// Whether location metadata was removed on the way (what is stored, and hashed, is without it).
+    pub location_removed: bool,
 }
 
 /// An object (or multipart upload) that exists in S3 but is not yet recorded in Postgres, and its
@@ -217,28 +222,51 @@ where
     let writer = pending.writer.as_mut().expect("a pending upload has its writer");
     let mut crc32 = crc32fast::Hasher::new();
     let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+    // Chunks that arrived before the type was known (the head is small: 8 KiB).
+    let mut held: Vec<Bytes> = Vec::new();
+    let mut received = 0u64;
     let mut content_type: Option<String> = None;
+    let mut filter: Option<LocationFilter> = None;
+    let mut location_removed = false;
     let mut upload_id_recorded = false;
 
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|err| UploadError::Interrupted(err.to_string()))?;
-        if writer.written() + chunk.len() as u64 > policy.max_bytes {
+        received += chunk.len() as u64;
+        if received > policy.max_bytes {
             return Err(UploadError::TooLarge {
                 limit: policy.max_bytes,
             });
         }
-        crc32.update(&chunk);
-        if content_type.is_none() {
+        let ready = if content_type.is_some() {
+            vec![chunk]
+        } else {
             // The type is known before the first part leaves (a part is far larger than the head).
             let wanted = SNIFF_BYTES - head.len();
             head.extend_from_slice(&chunk[..wanted.min(chunk.len())]);
-            if head.len() == SNIFF_BYTES {
-                let sniffed = policy.check_type(&head)?;
-                writer.set_content_type(&sniffed);
-                content_type = Some(sniffed);
+            held.push(chunk);
+            if head.len() < SNIFF_BYTES {
+                continue;
+            }
+            let sniffed = policy.check_type(&head)?;
+            writer.set_content_type(&sniffed);
+            filter = policy
+                .strip_location
+                .then(|| LocationFilter::for_type(&sniffed))
+                .flatten();
+            content_type = Some(sniffed);
+            std::mem::take(&mut held)
+        };
+        for chunk in ready {
+            let stored = match filter.as_mut() {
+                Some(filter) => filter.push(chunk),
+                None => vec![chunk],
+            };
+            for piece in stored {
+                crc32.update(&piece);
+                writer.write(piece).await?;
             }
         }
-        writer.write(chunk).await?;
         if !upload_id_recorded && let Some(upload_id) = writer.upload_id() {
             sqlx::query!(
                 "update upload_intents set upload_id = $2 where object_key = $1",
@@ -250,17 +278,39 @@ where
             upload_id_recorded = true;
         }
     }
-    if writer.written() == 0 {
+    if received == 0 {
         return Err(UploadError::Empty);
     }
     let content_type = match content_type {
         Some(content_type) => content_type,
         None => {
+            // A file smaller than the head.
             let sniffed = policy.check_type(&head)?;
             writer.set_content_type(&sniffed);
+            filter = policy
+                .strip_location
+                .then(|| LocationFilter::for_type(&sniffed))
+                .flatten();
+            for chunk in std::mem::take(&mut held) {
+                let stored = match filter.as_mut() {
+                    Some(filter) => filter.push(chunk),
+                    None => vec![chunk],
+                };
+                for piece in stored {
+                    crc32.update(&piece);
+                    writer.write(piece).await?;
+                }
+            }
             sniffed
         }
     };
+    if let Some(filter) = filter {
+        location_removed = filter.removed();
+        for piece in filter.finish() {
+            crc32.update(&piece);
+            writer.write(piece).await?;
+        }
+    }
     let written = writer.finish().await?;
     Ok(StoredObject {
         id,
@@ -269,6 +319,7 @@ where
         sha256: written.sha256,
         crc32: crc32.finalize(),
         content_type,
+        location_removed,
     })
 }
 
@@ -495,8 +546,8 @@ impl UploadBatch {
             sqlx::query!(
                 r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
                                           sha256, crc32, bucket, object_key, caption, category, thumbnail_state,
-                                          charged_clinic_id)
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"#,
+                                          charged_clinic_id, location_removed)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"#,
                 stored.id as DocumentId,
                 self.pet as PetId,
                 details.record as Option<RecordId>,
@@ -512,6 +563,7 @@ impl UploadBatch {
                 details.category.map(DocumentCategory::as_str),
                 thumbnail_state(&stored.content_type),
                 permissions.clinic as Option<ClinicId>,
+                stored.location_removed,
             )
             .execute(&mut *tx)
             .await?;

@@ -119,6 +119,9 @@ pub struct DocumentView {
     /// Whether the owner chose it as the photo on the pet's card.
     #[serde(default)]
     pub profile_photo: bool,
+    /// Whether the position where the photo was taken was removed from it at upload.
+    #[serde(default)]
+    pub location_removed: bool,
 }
 
 impl DocumentView {
@@ -159,6 +162,9 @@ pub struct UploadRules {
     pub accepted: Vec<String>,
     /// Accepted types, in words ("PDF, JPEG, ...").
     pub accepted_labels: String,
+    /// Whether location metadata is removed from photos at upload.
+    #[serde(default)]
+    pub strips_location: bool,
 }
 
 /// A size as people read it: `512 bytes`, `12 KiB`, `3.4 MiB`, `1.2 GiB`.

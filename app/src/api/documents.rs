@@ -134,6 +134,7 @@ pub async fn get_upload_rules() -> Result<UploadRules, ApiError> {
             .map(|mime| pawfile::domain::FileType::label_of(mime).to_owned())
             .collect::<Vec<_>>()
             .join(", "),
+        strips_location: config.strip_photo_location,
     })
 }
 

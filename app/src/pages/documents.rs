@@ -135,6 +135,9 @@ fn DocumentItem(document: DocumentView, pet: PetId, owner: bool) -> impl IntoVie
                 {document.category.map(|category| view! { <span class="badge">{category.label()}</span> })}
                 {document.caption.clone().map(|caption| view! { <p class="caption">{caption}</p> })}
                 <p class="meta">{meta}</p>
+                {document.location_removed.then(|| view! {
+                    <p class="hint" data-testid="location-removed">"Where the photo was taken was removed from it at upload."</p>
+                })}
                 // A div, not a p: forms inside a p make the browser re-parse the markup, and hydration fails.
                 <div class="document-actions">
                     {(previewable && trashed.is_none()).then(|| view! {
@@ -196,7 +199,14 @@ fn UploadForm(pet: PetId, record: Option<RecordId>, uploaded: RwSignal<u32>) -> 
                     let accept = rules.as_ref().map(|rules| rules.accepted.join(",")).unwrap_or_default();
                     let limit = rules.as_ref().map(|rules| rules.max_bytes).unwrap_or(u64::MAX);
                     let hint = rules.as_ref().map(|rules| format!(
-                        "Up to {} per file. Accepted: {}.", format_bytes(rules.max_bytes), rules.accepted_labels
+                        "Up to {} per file. Accepted: {}.{}",
+                        format_bytes(rules.max_bytes),
+                        rules.accepted_labels,
+                        if rules.strips_location {
+                            " Where a photo was taken (its GPS position) is removed from JPEG, PNG and WebP photos."
+                        } else {
+                            ""
+                        },
                     ));
                     view! {
                         <form
