@@ -66,6 +66,14 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether PostgreSQL refused text it cannot store: NUL in text (22021) or `\u0000` in jsonb (22P05).
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+    }
+}
+
 /// A `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

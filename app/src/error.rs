@@ -229,6 +229,13 @@ impl From<pawfile::error::Error> for ApiError {
                     retry_after: retry_after.as_secs().max(1),
                 }
             }
+            err if err.is_unstorable_text() => {
+                tracing::warn!(error = %err, "text the database cannot store got past the checks");
+                ApiError::BadRequest {
+                    error: "This request contains a character that cannot be stored (NUL, U+0000)."
+                        .to_owned(),
+                }
+            }
             err if err.is_unavailable() => {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable {

@@ -30,6 +30,15 @@ pub use ids::{ClinicId, DocumentId, PetId, RecordId, UserId};
 pub use moment::Timestamp;
 pub use names::{ClinicName, DisplayName};
 pub use password::NewPassword;
+
+/// Whether PostgreSQL can keep `text` in a text column: anything but U+0000 (NUL).
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// What a field holding NUL is refused with.
+pub const UNSTORABLE: &str =
+    "This contains a character that cannot be stored (NUL, U+0000). Remove it and try again.";
 pub use pets::{
     IssuedClaimCode, Microchip, OwnerContact, PetDetails, PetForm, PetPermissions, PetSummary, PetView, Sex,
     Share,

@@ -4,18 +4,18 @@
 
 use super::{
     context::{back_to_referer, prefers_html},
-    session,
+    form_limits, session,
 };
 use crate::error::ApiError;
 use crate::startup::AppState;
 use axum::{
     Json,
     body::Body,
-    extract::{FromRef, FromRequestParts, Multipart, Path, Query, State},
+    extract::{FromRef, FromRequest, FromRequestParts, Multipart, Path, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use pawfile::documents::slots::UploadSlot;
 use pawfile::{
     access::Actor,
@@ -29,6 +29,10 @@ use pawfile::{
     net::ClientInfo,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 use tower_sessions::Session;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -144,6 +148,7 @@ fn upload_policy(state: &AppState) -> Policy {
     Policy {
         max_bytes: state.config.max_upload_bytes,
         accepted: state.config.accepted_types.clone(),
+        strip_location: state.config.strip_photo_location,
     }
 }
 
@@ -164,9 +169,9 @@ async fn upload(
     caller: Caller,
     Path(pet): Path<PetId>,
     headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    request: Request,
 ) -> Response {
-    let result = receive(&state, &caller.actor, pet, &headers, multipart)
+    let result = receive(&state, &caller.actor, pet, &headers, request)
         .await
         .map(|views| (StatusCode::CREATED, views));
     match &result {
@@ -191,7 +196,7 @@ async fn receive(
     actor: &Actor,
     pet: PetId,
     headers: &HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    request: Request,
 ) -> Result<Vec<DocumentView>, ApiError> {
     let policy = upload_policy(state);
     // Refuse before reading a byte when the request cannot fit.
@@ -219,30 +224,66 @@ async fn receive(
     // arrive); the batch holds the slot and the reservation until it ends.
     batch.reserve(slot, &state.config.quotas, declared).await?;
     // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
-    // body of unknown length is counted once it has arrived (so it can exceed the allowance once).
+    // body of unknown length is counted as it arrives and charged when the request ends, whether it
+    // finished or broke off (so it can exceed the allowance once).
     let limit_key = format!("upload_bytes:user:{}", actor.user.id);
-    if let Some(length) = declared {
-        pawfile::rate_limit::take_amount(&state.db, &limit_key, length, limits.uploads()).await?;
-    }
-    let mut multipart = multipart.map_err(|rejection| ApiError::BadRequest {
-        error: rejection.body_text(),
-    })?;
+    let (parts, body) = request.into_parts();
+    let body = match declared {
+        Some(length) => {
+            pawfile::rate_limit::take_amount(&state.db, &limit_key, length, limits.uploads()).await?;
+            body.into_data_stream().boxed()
+        }
+        None => {
+            let charge = Charge {
+                received: Arc::new(AtomicU64::new(0)),
+                db: state.db.clone(),
+                key: limit_key,
+                limit: limits.uploads(),
+            };
+            body.into_data_stream()
+                .inspect_ok(move |chunk| {
+                    charge.received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                })
+                .boxed()
+        }
+    };
+    let mut multipart = bounded_form(parts, body).await?;
     let mut details = UploadDetails::default();
     if let Err(err) = read_form(&mut multipart, &mut batch, &mut details).await {
         batch.discard().await;
         return Err(err);
     }
-    let stored = batch.finish(details).await?;
-    if declared.is_none() {
-        let received: i64 = stored.iter().map(|document| document.size_bytes).sum();
-        // Already stored: going over the allowance refuses the next upload, not this one.
-        let counted =
-            pawfile::rate_limit::count_amount(&state.db, &limit_key, received, limits.uploads()).await;
-        if let Err(err) = counted {
-            tracing::warn!(error = %err, "cannot count an upload's bytes");
+    // (The body, and with it the charge of a body of unknown length, ends with the form.)
+    drop(multipart);
+    Ok(batch.finish(details).await?)
+}
+
+/// The bytes of an upload of unknown length, charged to the user's hourly allowance when the body is
+/// dropped: the request finished, failed, or broke off. Already received: going over the allowance
+/// refuses the next upload, not this one.
+struct Charge {
+    received: Arc<AtomicU64>,
+    db: sqlx::PgPool,
+    key: String,
+    limit: pawfile::rate_limit::Limit,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let received = self.received.load(Ordering::Relaxed);
+        if received == 0 {
+            return;
+        }
+        let (db, key, limit) = (self.db.clone(), std::mem::take(&mut self.key), self.limit);
+        let received = i64::try_from(received).unwrap_or(i64::MAX);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = pawfile::rate_limit::count_amount(&db, &key, received, limit).await {
+                    tracing::warn!(error = %err, "cannot count an upload's bytes");
+                }
+            });
         }
     }
-    Ok(stored)
 }
 
 /// Streams each file part into the batch and reads the small text fields, each capped at
@@ -256,6 +297,9 @@ async fn read_form(
         match field.name().unwrap_or_default() {
             "file" => {
                 let name = field.file_name().unwrap_or_default().to_owned();
+                if !pawfile::domain::storable(&name) {
+                    return Err(ApiError::invalid("file", pawfile::domain::UNSTORABLE));
+                }
                 if name.is_empty() {
                     // A form submitted without choosing a file sends an empty, nameless part.
                     continue;
@@ -283,7 +327,45 @@ async fn read_form(
     Ok(())
 }
 
+/// Most parts an upload form may have: its files and a few text fields.
+const MAX_FORM_PARTS: usize = UploadBatch::MAX_FILES + 8;
+
+/// The upload's form, its framing bounded as it streams (see [`form_limits`]).
+async fn bounded_form(
+    parts: Parts,
+    body: futures::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>,
+) -> Result<Multipart, ApiError> {
+    let boundary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| multer::parse_boundary(value).ok())
+        .ok_or_else(|| ApiError::BadRequest {
+            error: "An upload is sent as a multipart/form-data form.".to_owned(),
+        })?;
+    let body = form_limits::bounded(body, &boundary, MAX_FORM_PARTS);
+    let request = Request::from_parts(parts, Body::from_stream(body));
+    Multipart::from_request(request, &())
+        .await
+        .map_err(|rejection| ApiError::BadRequest {
+            error: rejection.body_text(),
+        })
+}
+
 fn malformed(err: axum::extract::multipart::MultipartError) -> ApiError {
+    match form_limits::framing_error(&err) {
+        Some(framing @ form_limits::FramingError::TooManyParts(_)) => {
+            return ApiError::BadRequest {
+                error: framing.to_string(),
+            };
+        }
+        Some(framing) => {
+            return ApiError::TooLarge {
+                error: framing.to_string(),
+            };
+        }
+        None => {}
+    }
     if stalled(&err) {
         return ApiError::BadRequest {
             error: "The upload stalled: nothing arrived for too long. Check the connection and try again."
@@ -322,7 +404,11 @@ async fn read_text(field: &mut axum::extract::multipart::Field<'_>, name: &str) 
         }
         text.extend_from_slice(&chunk);
     }
-    Ok(String::from_utf8(text).unwrap_or_default())
+    let text = String::from_utf8(text).unwrap_or_default();
+    if !pawfile::domain::storable(&text) {
+        return Err(ApiError::invalid(name, pawfile::domain::UNSTORABLE));
+    }
+    Ok(text)
 }
 
 /// Which of the pet's documents to list.

@@ -3,11 +3,13 @@
 
 mod context;
 pub mod documents;
+pub mod form_limits;
 mod health;
 mod middleware;
 pub mod openapi;
 pub mod security;
 pub mod session;
+mod text_guard;
 
 pub use context::{RequestContext, prefers_html, respond};
 
@@ -110,6 +112,12 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
         )
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .merge(pages)
+        // Innermost: after cross-site writes are refused (no body from another site is read) and a
+        // foreign Referer is dropped (a plain form goes back to it), inside the body idle timeout.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            text_guard::refuse_unstorable_text,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::refuse_cross_site_writes,
