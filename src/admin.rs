@@ -197,9 +197,32 @@ pub async fn backup_overview(
     actor: &Actor,
     next_run: Option<time::OffsetDateTime>,
     drills_configured: bool,
+    signing_key: Option<String>,
     mut warnings: Vec<String>,
 ) -> Result<crate::domain::BackupOverview> {
     actor.require_role(pool, Role::Admin).await?;
+    let refused: Vec<(String, String)> = crate::backup::refusals::list(pool)
+        .await?
+        .into_iter()
+        .map(|refusal| (refusal.name, refusal.reason))
+        .collect();
+    if !refused.is_empty() {
+        warnings.push(format!(
+            "{} objects in the backup bucket were refused: they are not signed by this installation's key. \
+             Someone who is not Pawfile wrote to the backup bucket: check who holds its credentials.",
+            refused.len()
+        ));
+    }
+    let missing = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from backup_runs where manifest_missing_since is not null and pruned_at is null"#
+    )
+    .fetch_one(pool)
+    .await?;
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} complete snapshots have lost their manifest in the backup bucket and cannot be restored."
+        ));
+    }
     if drills_configured {
         let overdue = sqlx::query_scalar!(
             r#"select not exists (select 1 from backup_drills where passed and at > now() - interval '8 days')
@@ -256,6 +279,8 @@ pub async fn backup_overview(
         last_drill,
         alarm,
         warnings,
+        refused,
+        signing_key,
     })
 }
 

@@ -400,7 +400,49 @@ pub struct BackupSettings {
     /// Test-only: pause this long after each stored object, so progress can be watched.
     #[arg(long = "backup-test-pace", env = "PAWFILE_BACKUP_TEST_PACE", value_parser = humantime::parse_duration, hide = true)]
     pub test_pace: Option<Duration>,
+    /// The key manifests, drill reports and deletion markers are signed with (`pawfile backup
+    /// signing-keygen` makes one). Unset: generated once into the data folder. Every replica must use
+    /// the same key (or trust the others' with PAWFILE_BACKUP_TRUSTED_KEYS).
+    #[arg(long = "backup-signing-key", env = "PAWFILE_BACKUP_SIGNING_KEY", value_parser = parse_secret, hide_env_values = true)]
+    pub signing_key: Option<SecretString>,
+    /// Public keys (`pawfile-backup-verify-key-1:…`, comma-separated) whose signatures are believed
+    /// besides the signing key's own: older keys, and the key of an installation restored here.
+    #[arg(
+        long = "backup-trusted-keys",
+        env = "PAWFILE_BACKUP_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
+    pub trusted_keys: Vec<crate::backup::VerifyingKey>,
 }
+
+impl BackupSettings {
+    /// The signing key: the configured one, or the one in `data_dir` (generated there the first time;
+    /// the returned flag says it was just made).
+    pub fn signing_key(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<(crate::backup::SigningKey, bool), String> {
+        crate::backup::signing::load_or_generate(self.signing_key.as_ref(), &data_dir.join(SIGNING_KEY_FILE))
+    }
+
+    /// The keys to check backups with where nothing is signed (a restore): the configured signing key
+    /// or the one in `data_dir` if either exists (never generated), and the trusted keys.
+    pub fn verifying_keys(&self, data_dir: &std::path::Path) -> Result<crate::backup::BackupKeys, String> {
+        let path = data_dir.join(SIGNING_KEY_FILE);
+        let signing = match &self.signing_key {
+            Some(_) => Some(self.signing_key(data_dir)?.0),
+            None if path.exists() => Some(self.signing_key(data_dir)?.0),
+            None => None,
+        };
+        let public = signing.map(|key| key.verifying_key());
+        let mut trusted = self.trusted_keys.clone();
+        trusted.extend(public);
+        Ok(crate::backup::BackupKeys::new(None, trusted))
+    }
+}
+
+/// Where the generated backup signing key is kept, in the data folder.
+pub const SIGNING_KEY_FILE: &str = "backup-signing-key.txt";
 
 fn parse_on_off(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -465,6 +507,21 @@ pub struct HttpSettings {
     /// A client must send a request's headers within this time, or its connection is closed.
     #[arg(long = "header-read-timeout", env = "PAWFILE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// Remove where a photo was taken (EXIF GPS, maker notes, XMP GPS) from JPEG, PNG and WebP uploads,
+    /// without re-encoding them (`off`: store photos exactly as they came).
+    #[arg(long = "strip-photo-location", env = "PAWFILE_STRIP_PHOTO_LOCATION", default_value = "on", value_parser = parse_on_off)]
+    pub strip_photo_location: bool,
+    /// A connection with no request in flight (kept alive between requests) is closed after this long.
+    #[arg(long = "keep-alive-timeout", env = "PAWFILE_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+    /// Most connections one client address may hold open (an IPv6 client: its /64); more are closed at
+    /// once. A clinic's browsers often share one address. Trusted proxies are exempt.
+    #[arg(
+        long = "max-connections-per-address",
+        env = "PAWFILE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
     /// A request body (an upload) that sends no byte for this long ends, and what it sent is cleaned up.
     #[arg(long = "body-idle-timeout", env = "PAWFILE_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_idle_timeout: Duration,
@@ -598,6 +655,13 @@ pub struct HttpSettings {
         default_value = "10/1h"
     )]
     pub limit_claim_attempts: crate::rate_limit::Limit,
+    /// Record searches per user, per window.
+    #[arg(
+        long = "limit-searches",
+        env = "PAWFILE_LIMIT_SEARCHES",
+        default_value = "60/1m"
+    )]
+    pub limit_searches: crate::rate_limit::Limit,
     /// On SIGTERM, how long requests in flight may take to finish before they are cut.
     #[arg(long = "shutdown-grace", env = "PAWFILE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -650,6 +714,7 @@ impl HttpSettings {
             claim_attempts_per_user: self.limit_claim_attempts,
             password_resets_per_address: self.limit_password_resets_per_address,
             mails_per_recipient: self.limit_mails_per_recipient,
+            searches_per_user: self.limit_searches,
         }
     }
 
@@ -710,6 +775,10 @@ pub struct MailSettings {
         default_value_t = 12
     )]
     pub mail_max_attempts: u32,
+    /// Without an SMTP server, mail is written as `.eml` files into the data folder's `mail/`; they are
+    /// deleted after this long (they hold sign-in links and people's addresses).
+    #[arg(long = "mail-file-retention", env = "PAWFILE_MAIL_FILE_RETENTION", default_value = "30days", value_parser = parse_duration)]
+    pub mail_file_retention: Duration,
 }
 
 impl MailSettings {

@@ -37,6 +37,8 @@ pub mod documents;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod files;
+#[cfg(feature = "server")]
 pub mod health;
 #[cfg(feature = "server")]
 pub mod home;

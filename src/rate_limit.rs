@@ -44,6 +44,7 @@ impl std::str::FromStr for Limit {
     }
 }
 
+const MINUTE: Duration = Duration::from_secs(60);
 const MINUTES_15: Duration = Duration::from_secs(15 * 60);
 const HOUR: Duration = Duration::from_secs(60 * 60);
 
@@ -76,6 +77,9 @@ pub struct AccountLimits {
     /// beyond it the answer stays the same and nothing is sent, so nobody can flood an inbox. Default 5
     /// per hour.
     pub mails_per_recipient: Limit,
+    /// Record searches per user (each is a full-text query over every record the user may read).
+    /// Default 60 per minute.
+    pub searches_per_user: Limit,
 }
 
 impl AccountLimits {
@@ -89,6 +93,7 @@ impl AccountLimits {
         claim_attempts_per_user: Limit::new(10, HOUR),
         password_resets_per_address: Limit::new(20, HOUR),
         mails_per_recipient: Limit::new(5, HOUR),
+        searches_per_user: Limit::new(60, MINUTE),
     };
 }
 

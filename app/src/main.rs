@@ -133,6 +133,10 @@ enum Command {
         /// age identity file(s) holding the private key the backups are encrypted to.
         #[arg(long = "identity", required = false)]
         identities: Vec<std::path::PathBuf>,
+        /// Also believe manifests and deletion markers that carry no signature: backups written before
+        /// Pawfile signed them. Only after making sure nobody else could write to the backup bucket.
+        #[arg(long)]
+        accept_unsigned: bool,
     },
     /// Create the demo clinic, accounts and pets (does nothing if they exist).
     SeedDemo {
@@ -179,6 +183,15 @@ enum BackupCommand {
     /// Print a new age key pair: the private key (keep it offline) and the public key for
     /// PAWFILE_BACKUP_RECIPIENTS.
     Keygen,
+    /// Print a new signing key for PAWFILE_BACKUP_SIGNING_KEY (secret: give it to every replica) and
+    /// its public half (keep it with the age private key: a restore elsewhere needs it).
+    SigningKeygen,
+    /// Print the public half of the key this server signs backup objects with (for
+    /// PAWFILE_BACKUP_TRUSTED_KEYS where backups are restored or verified).
+    SigningKey {
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+    },
     /// Restore the newest snapshot into the scratch database PAWFILE_BACKUP_DRILL_DATABASE_URL (emptied
     /// first; never the live one), hash every object, compare with the manifest, record the result.
     Drill {
@@ -203,6 +216,8 @@ enum CliError {
 }
 
 fn main() -> ExitCode {
+    // Keys, credentials, mail, the embedded stores: whatever Pawfile writes is its own user's alone.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -388,8 +403,15 @@ async fn run(command: Command) -> Result<(), CliError> {
             document,
             pet,
             identities,
+            accept_unsigned,
         } => {
             let identities = load_identities(&identities)?;
+            let keys = restore_keys(&settings, accept_unsigned)?;
+            let source = pawfile::backup::restore::Source {
+                which: snapshot,
+                identities: identities.as_ref(),
+                keys: &keys,
+            };
             if document.is_some() || pet.is_some() {
                 use pawfile::backup::restore::{Selection, restore_documents};
                 use pawfile::domain::{DocumentId, PetId};
@@ -399,15 +421,8 @@ async fn run(command: Command) -> Result<(), CliError> {
                     (None, Some(id)) => Selection::Pet(PetId(id)),
                     (None, None) => unreachable!("checked above"),
                 };
-                let brought = restore_documents(
-                    &state.db,
-                    &state.documents,
-                    &state.backups,
-                    snapshot,
-                    identities.as_ref(),
-                    selection,
-                )
-                .await?;
+                let brought =
+                    restore_documents(&state.db, &state.documents, &state.backups, source, selection).await?;
                 for document in &brought {
                     say(&format!(
                         "Document {} is back as {}, in its pet's trash.",
@@ -418,15 +433,8 @@ async fn run(command: Command) -> Result<(), CliError> {
             }
             let (state, _embedded) = pawfile_app::startup::build_state_for_restore(&settings).await?;
             let progress = Bars::default();
-            let report = pawfile::backup::restore::restore(
-                &state.0,
-                &state.1,
-                &state.2,
-                snapshot,
-                identities.as_ref(),
-                &progress,
-            )
-            .await?;
+            let report =
+                pawfile::backup::restore::restore(&state.0, &state.1, &state.2, source, &progress).await?;
             progress.done();
             say(&format!(
                 "Restored snapshot {}: {} files written ({} already there), {} rows; the catalogue knows {} snapshots.",
@@ -442,12 +450,11 @@ async fn run(command: Command) -> Result<(), CliError> {
                     report.deletions_reapplied
                 ));
             }
-            if !report.unreadable_manifests.is_empty() {
-                say(&format!(
-                    "Warning: {} manifests could not be read with the given keys (made for other recipients): {}",
-                    report.unreadable_manifests.len(),
-                    report.unreadable_manifests.join(", ")
-                ));
+            for why in &report.unreadable_manifests {
+                say(&format!("Warning: not used: {why}"));
+            }
+            for why in &report.refused_markers {
+                say(&format!("Warning: a deletion marker was not applied: {why}"));
             }
             say("Everyone signs in again: sessions are not part of a backup.");
             Ok(())
@@ -480,6 +487,26 @@ async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
             let (private, public) = backup::crypto::generate_key_pair();
             say(&private);
             say(&format!("Public key (PAWFILE_BACKUP_RECIPIENTS): {public}"));
+            Ok(())
+        }
+        BackupCommand::SigningKeygen => {
+            let key = backup::SigningKey::generate();
+            say(key.to_text().expose_secret());
+            say(&format!(
+                "Public key (PAWFILE_BACKUP_TRUSTED_KEYS where backups are restored): {}",
+                key.verifying_key()
+            ));
+            Ok(())
+        }
+        BackupCommand::SigningKey { settings } => {
+            let (key, generated) = settings
+                .backup
+                .signing_key(&settings.data_dir)
+                .map_err(CliError::Invalid)?;
+            if generated {
+                say("(No signing key was set or stored; one was generated into the data folder.)");
+            }
+            say(&key.verifying_key().to_string());
             Ok(())
         }
         BackupCommand::Run { settings } => {
@@ -526,13 +553,25 @@ async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
             Ok(())
         }
         BackupCommand::List { settings } => {
-            let pool = db::connect(&settings.database).await?;
-            db::migrate(&pool).await?;
-            for run in backup::list_runs(&pool, 1000).await? {
+            let (state, _embedded) = pawfile_app::startup::build_state(&settings).await?;
+            let pool = &state.db;
+            // The bucket as it is now: a snapshot whose manifest is gone is listed as such.
+            if let Err(err) = backup::check_manifests(pool, &state.backups, &state.backup.policy().keys).await
+            {
+                say(&format!(
+                    "(cannot list the backup bucket: {err}; statuses as last checked)"
+                ));
+            }
+            for run in backup::list_runs(pool, 1000).await? {
+                let status = if run.manifest_missing && !run.pruned {
+                    format!("{} (MANIFEST MISSING)", run.status.as_str())
+                } else {
+                    run.status.as_str().to_owned()
+                };
                 say(&format!(
                     "{}  {:<11} {:<8} {}  {} files, {} bytes{}  recipients: {}{}",
                     run.id,
-                    run.status.as_str(),
+                    status,
                     run.trigger,
                     run.started_at,
                     run.objects_done,
@@ -561,7 +600,8 @@ async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
             } else {
                 verify::Depth::Presence
             };
-            let report = verify::verify(&state.db, &state.backups, depth).await?;
+            let report =
+                verify::verify(&state.db, &state.backups, &state.backup.policy().keys, depth).await?;
             say(&format!(
                 "{} snapshots, {} objects checked.",
                 report.snapshots, report.objects
@@ -623,6 +663,29 @@ async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// The keys a restore believes: the signing key's public half (configured, or in the data folder) and
+/// PAWFILE_BACKUP_TRUSTED_KEYS; with `accept_unsigned`, unsigned objects too.
+fn restore_keys(
+    settings: &ServeSettings,
+    accept_unsigned: bool,
+) -> Result<pawfile::backup::BackupKeys, CliError> {
+    let keys = settings
+        .backup
+        .verifying_keys(&settings.data_dir)
+        .map_err(CliError::Invalid)?;
+    if accept_unsigned {
+        return Ok(keys.accepting_unsigned());
+    }
+    if keys.trusted().is_empty() {
+        return Err(CliError::Invalid(
+            "a restore needs the public key the backups are signed with: set PAWFILE_BACKUP_TRUSTED_KEYS to the \
+             pawfile-backup-verify-key-1:… the server printed (or PAWFILE_BACKUP_SIGNING_KEY to its signing key)"
+                .to_owned(),
+        ));
+    }
+    Ok(keys)
 }
 
 fn load_identities(paths: &[std::path::PathBuf]) -> Result<Option<pawfile::backup::Identities>, CliError> {

@@ -7,7 +7,7 @@ use crate::{
     access::{Actor, Need, require_pet},
     audit::{self, Action},
     clock::localize,
-    domain::{DocumentView, PetId, PetView, RecordView},
+    domain::{DocumentView, FileType, PetId, PetView, RecordView},
     error::Result,
     pets::view_pet_unaudited,
     records::load_pet_records,
@@ -79,7 +79,7 @@ pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId, public_url: &url:
         .enumerate()
         .filter_map(|(index, view)| {
             let key = keys.get(&view.id.0)?.clone();
-            let path = format!("documents/{:03}-{}", index + 1, sanitise_filename(&view.filename));
+            let path = format!("documents/{:03}-{}", index + 1, entry_name(&view));
             Some(ExportedDocument { view, path, key })
         })
         .collect();
@@ -94,6 +94,30 @@ pub async fn prepare(pool: &PgPool, actor: &Actor, pet: PetId, public_url: &url:
             .join(&format!("pets/{pet}"))
             .map_or_else(|_| format!("/pets/{pet}"), String::from),
     })
+}
+
+/// The name a document gets inside the export: its name with the extension of its sniffed type only, so
+/// that a file named `report.html` (stored because its bytes are a PNG) does not open as a web page from
+/// the unpacked folder, where `index.html` links to it. A name that already ends in its type's
+/// extension (in any common spelling) keeps it.
+fn entry_name(view: &DocumentView) -> String {
+    let name = sanitise_filename(&view.filename);
+    let safe = FileType::from_mime(&view.content_type).map_or("bin", FileType::extension);
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => (stem, Some(extension.to_ascii_lowercase())),
+        _ => (name.as_str(), None),
+    };
+    let same = |extension: &str| {
+        extension == safe
+            || matches!(
+                (extension, safe),
+                ("jpeg" | "jpe", "jpg") | ("tiff", "tif") | ("heif", "heic") | ("dicom", "dcm")
+            )
+    };
+    match extension {
+        Some(extension) if same(&extension) => name.clone(),
+        _ => format!("{stem}.{safe}"),
+    }
 }
 
 /// The zip, as a byte stream. Documents are copied from S3 as the zip is written, through a small pipe,
@@ -163,4 +187,46 @@ async fn write_zip(
         .await
         .context("closing the export stream")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DocumentId, Timestamp};
+
+    fn document(filename: &str, content_type: &str) -> DocumentView {
+        DocumentView {
+            id: DocumentId::new(),
+            pet_id: PetId::new(),
+            record_id: None,
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size_bytes: 1,
+            sha256: String::new(),
+            caption: None,
+            category: None,
+            uploaded_by: "Olivia".to_owned(),
+            uploaded_at: Timestamp {
+                utc: time::OffsetDateTime::UNIX_EPOCH,
+                local: String::new(),
+            },
+            has_thumbnail: false,
+            deleted_at: None,
+            can_delete: false,
+            profile_photo: false,
+            location_removed: false,
+        }
+    }
+
+    #[test]
+    fn entry_names_keep_only_the_extension_of_their_type() {
+        let name = |filename, content_type| entry_name(&document(filename, content_type));
+        assert_eq!(name("report.html", "image/png"), "report.png");
+        assert_eq!(name("scan.PDF", "application/pdf"), "scan.PDF");
+        assert_eq!(name("photo.jpeg", "image/jpeg"), "photo.jpeg");
+        assert_eq!(name("xray", "application/dicom"), "xray.dcm");
+        assert_eq!(name("invoice.pdf.exe", "application/pdf"), "invoice.pdf.pdf");
+        assert_eq!(name("page.svg", "text/html"), "page.bin");
+        assert_eq!(name("CON.pdf", "application/pdf"), "CON_.pdf");
+    }
 }

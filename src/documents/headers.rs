@@ -73,12 +73,9 @@ pub fn byte_range(header: Option<&str>, size: u64) -> ByteRange {
         return ByteRange::Full;
     };
     let Ok(parsed) = http_range_header::parse_range_header(header) else {
-        // A malformed Range is ignored (RFC 9110 14.2), unless it is a well-formed unit we cannot meet.
-        return if header.trim_start().starts_with("bytes=") {
-            ByteRange::Unsatisfiable
-        } else {
-            ByteRange::Full
-        };
+        // A Range that does not parse is ignored (RFC 9110 14.2 allows ignoring it or 416; ignoring it
+        // gives a client with a broken header the file rather than an error).
+        return ByteRange::Full;
     };
     match parsed.validate(size).as_deref() {
         Ok([range]) if range.start() <= range.end() => ByteRange::Partial {
@@ -198,7 +195,13 @@ mod tests {
     fn ranges_beyond_the_end_are_unsatisfiable() {
         assert_eq!(byte_range(Some("bytes=100-"), 100), ByteRange::Unsatisfiable);
         assert_eq!(byte_range(Some("bytes=200-300"), 100), ByteRange::Unsatisfiable);
-        assert_eq!(byte_range(Some("bytes=nonsense"), 100), ByteRange::Unsatisfiable);
+    }
+
+    #[test]
+    fn a_range_that_does_not_parse_is_ignored() {
+        for malformed in ["bytes=nonsense", "bytes=", "bytes=--1", "bytes=1-2-3", "bytes"] {
+            assert_eq!(byte_range(Some(malformed), 100), ByteRange::Full, "{malformed}");
+        }
     }
 
     #[test]

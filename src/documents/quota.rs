@@ -5,7 +5,12 @@
 //! its bytes reach the store, on its [`UploadSlot`] (so a server that dies mid-upload gives the space
 //! back when the slot's lease ends): the declared length whole when the request has one, or step by
 //! step as bytes arrive. Reservations are counted and made one at a time per payer, under a lock in
-//! PostgreSQL, so two uploads running at once cannot overshoot together, on one server or several.
+//! PostgreSQL. An upload has to fit beside what is stored, the reservations of the uploads that started
+//! before it, and what the younger ones need (not the step they reserved ahead), so the oldest always
+//! goes on and two uploads that fit alone but not together never block each other; uploads of declared
+//! lengths never reserve more than the quota together. Whatever finishes is checked against the quota
+//! once more as it records its documents, under the same lock, so uploads running at once cannot store
+//! more than the quota together, on one server or several.
 
 use super::slots::UploadSlot;
 use crate::{
@@ -280,14 +285,32 @@ impl Reservation {
     }
 
     /// Gives the reservation back inside the transaction that records the upload's documents (which
-    /// count from then on): at no moment is the space counted neither way.
+    /// count from then on): at no moment is the space counted neither way. Fails with
+    /// [`Error::QuotaExceeded`] when what is stored, these documents included, is over the quota: an
+    /// upload that started earlier finished first (see the migration on precedence).
     pub async fn settle(&self, tx: &mut Transaction<'_, Postgres>) -> Result<()> {
-        sqlx::query!(
-            "update upload_slots set reserved_bytes = 0 where id = $1",
-            self.slot.id()
+        let signed = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
+        let stored = sqlx::query_scalar!(
+            "select settle_storage($1, $2, $3, $4, $5)",
+            self.slot.id(),
+            self.payer.lock_key(),
+            self.payer.user(),
+            self.payer.clinic(),
+            signed(self.quota),
         )
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+        if stored.is_none() {
+            let arrived = self.arrived.load(Ordering::SeqCst);
+            let used = counted(tx, self.payer, Some(self.slot.id())).await?.0;
+            return Err(Error::QuotaExceeded(refusal(
+                self.payer,
+                self.quota,
+                used.saturating_sub(arrived),
+                0,
+                arrived,
+            )));
+        }
         Ok(())
     }
 }

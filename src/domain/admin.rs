@@ -258,6 +258,9 @@ pub struct BackupRun {
     pub recipients: String,
     /// Whether prune removed it.
     pub pruned: bool,
+    /// Whether its manifest was found gone from the backup bucket (it cannot be restored then).
+    #[serde(default)]
+    pub manifest_missing: bool,
     /// What went wrong.
     pub error: Option<String>,
 }
@@ -293,6 +296,13 @@ pub struct BackupOverview {
     pub alarm: Option<String>,
     /// Warnings about the set-up (unencrypted, key beside the data, backups on this machine).
     pub warnings: Vec<String>,
+    /// Objects in the backup bucket Pawfile refused to believe (unsigned or forged), as the background
+    /// checks found them: `(name, why)`.
+    #[serde(default)]
+    pub refused: Vec<(String, String)>,
+    /// The public key backup objects are signed with (a restore elsewhere needs it).
+    #[serde(default)]
+    pub signing_key: Option<String>,
 }
 
 /// One day of the installation's storage (the admin dashboard).

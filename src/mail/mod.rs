@@ -209,12 +209,43 @@ impl Transport {
 
 /// Writes a message as `<id>.eml`, whole or not at all (a temporary name, then a rename).
 async fn write_eml(folder: &std::path::Path, id: Uuid, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    tokio::fs::create_dir_all(folder).await?;
-    let path = folder.join(format!("{id}.eml"));
-    let partial = folder.join(format!(".{id}.eml.partial"));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, &path).await?;
-    Ok(path)
+    let folder = folder.to_owned();
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || {
+        // Mail holds links that sign people in: readable by the server's user only.
+        let path = folder.join(format!("{id}.eml"));
+        let partial = folder.join(format!(".{id}.eml.partial"));
+        let _ = std::fs::remove_file(&partial);
+        crate::files::write_private(&partial, &bytes)?;
+        std::fs::rename(&partial, &path)?;
+        Ok(path)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Deletes the `.eml` files in `folder` (where mail goes without an SMTP server) older than `retention`:
+/// they hold sign-up and reset links and people's addresses. Returns how many it deleted.
+pub fn prune_mail_files(folder: &std::path::Path, retention: Duration) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let mut deleted = 0;
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if path.extension().is_none_or(|extension| extension != "eml") {
+            continue;
+        }
+        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+        if age > retention {
+            std::fs::remove_file(&path)?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 struct SendError {
@@ -445,6 +476,29 @@ pub async fn prune(pool: &PgPool) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mail_files_are_deleted_once_older_than_their_retention() {
+        let folder = tempfile::tempdir().unwrap();
+        let write = |name: &str, age: Duration| {
+            let path = folder.path().join(name);
+            std::fs::write(&path, b"mail").unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(std::time::SystemTime::now() - age).unwrap();
+        };
+        let day = Duration::from_secs(24 * 60 * 60);
+        write("old.eml", 31 * day);
+        write("new.eml", day);
+        write("old.txt", 31 * day);
+        assert_eq!(prune_mail_files(folder.path(), 30 * day).unwrap(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(folder.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["new.eml", "old.txt"]);
+        assert_eq!(prune_mail_files(&folder.path().join("none"), day).unwrap(), 0);
+    }
+
     use super::*;
 
     #[test]

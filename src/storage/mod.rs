@@ -95,6 +95,14 @@ pub enum StorageError {
         /// Why it failed.
         reason: String,
     },
+    /// The object is larger than the reader allows.
+    #[error("{key} is larger than the {most} bytes it may be")]
+    TooLarge {
+        /// The object.
+        key: String,
+        /// The most bytes allowed.
+        most: u64,
+    },
     /// Any other S3 failure.
     #[error("S3 request failed: {0}")]
     Other(String),
@@ -112,10 +120,67 @@ impl StorageError {
     }
 }
 
+/// What a store said of a bucket setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer<T> {
+    /// It answered with the setting.
+    Configured(T),
+    /// It answered that the bucket has none.
+    Missing,
+    /// It cannot or will not say.
+    Unknown,
+}
+
+/// The problems [`ObjectStore::exposure`] reports, from what the store answered.
+fn exposure_problems(
+    bucket: &str,
+    public_access: Answer<Option<[Option<bool>; 4]>>,
+    encryption: Answer<Option<usize>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    match public_access {
+        Answer::Missing => problems.push(format!(
+            "bucket {bucket} has no public-access block: turn Block Public Access on for it"
+        )),
+        Answer::Configured(flags)
+            if !flags.is_some_and(|flags| flags.iter().all(|flag| *flag == Some(true))) =>
+        {
+            problems.push(format!(
+                "bucket {bucket} blocks public access only in part: turn all four Block Public Access settings on"
+            ));
+        }
+        _ => {}
+    }
+    match encryption {
+        Answer::Missing | Answer::Configured(None | Some(0)) => problems.push(format!(
+            "bucket {bucket} has no default encryption: turn default (server-side) encryption on"
+        )),
+        _ => {}
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::DocumentId;
+
+    #[test]
+    fn exposure_is_reported_only_where_the_store_answered() {
+        let all = Answer::Configured(Some([Some(true); 4]));
+        assert!(exposure_problems("b", all, Answer::Configured(Some(1))).is_empty());
+        assert!(exposure_problems("b", Answer::Unknown, Answer::Unknown).is_empty());
+        let open = exposure_problems("b", Answer::Missing, Answer::Missing);
+        assert_eq!(open.len(), 2, "{open:?}");
+        assert!(open[0].contains("no public-access block") && open[1].contains("no default encryption"));
+        let partial = exposure_problems(
+            "b",
+            Answer::Configured(Some([Some(true), Some(false), Some(true), Some(true)])),
+            Answer::Configured(Some(1)),
+        );
+        assert_eq!(partial.len(), 1);
+        assert!(partial[0].contains("only in part"));
+    }
 
     #[test]
     fn keys_round_trip_and_foreign_keys_are_ignored() {
@@ -134,6 +199,8 @@ pub struct ObjectStore {
     client: Client,
     bucket: String,
     endpoint: String,
+    /// The longest a download's body may send nothing before it fails.
+    idle: Duration,
 }
 
 /// An object as listed or inspected.
@@ -157,6 +224,8 @@ pub struct ObjectBody {
     body: ByteStream,
     /// How many bytes the body holds.
     pub length: u64,
+    /// The longest the body may send nothing.
+    idle: Duration,
 }
 
 impl ObjectBody {
@@ -165,9 +234,26 @@ impl ObjectBody {
         self.body.into_async_read()
     }
 
-    /// The bytes as a stream of chunks, read as they arrive from S3.
+    /// The bytes as a stream of chunks, read as they arrive from S3. A body that sends nothing for the
+    /// store's timeout (`PAWFILE_S3_TIMEOUT`) ends with an error, so a download from a store that stalls
+    /// half way ends, and its client's connection with it, instead of hanging.
     pub fn into_stream(self) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-        tokio_util::io::ReaderStream::new(self.into_reader())
+        let idle = self.idle;
+        let chunks = tokio_util::io::ReaderStream::new(self.into_reader());
+        futures::stream::unfold(Some(chunks), move |chunks| async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout(idle, futures::StreamExt::next(&mut chunks)).await {
+                Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the store sent nothing for {idle:?}"),
+                    )),
+                    None,
+                )),
+            }
+        })
     }
 }
 
@@ -230,6 +316,7 @@ impl ObjectStore {
             client: Client::from_conf(builder.build()),
             bucket: settings.bucket.clone(),
             endpoint,
+            idle: settings.timeout,
         }
     }
 
@@ -245,6 +332,7 @@ impl ObjectStore {
             client: Client::from_conf(config),
             bucket: self.bucket.clone(),
             endpoint: self.endpoint.clone(),
+            idle: self.idle,
         }
     }
 
@@ -310,6 +398,48 @@ impl ObjectStore {
         }
     }
 
+    /// What the bucket's own settings leave open, where the store answers: no public-access block (or
+    /// one that blocks only in part), no default encryption. Stores that do not implement these calls
+    /// (Garage, the embedded endpoint) or refuse them to this key say nothing.
+    pub async fn exposure(&self) -> Vec<String> {
+        let public_access = match self
+            .client
+            .get_public_access_block()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(output) => Answer::Configured(output.public_access_block_configuration().map(|block| {
+                [
+                    block.block_public_acls(),
+                    block.ignore_public_acls(),
+                    block.block_public_policy(),
+                    block.restrict_public_buckets(),
+                ]
+            })),
+            Err(err) if err.code() == Some("NoSuchPublicAccessBlockConfiguration") => Answer::Missing,
+            Err(_) => Answer::Unknown,
+        };
+        let encryption = match self
+            .client
+            .get_bucket_encryption()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(output) => Answer::Configured(
+                output
+                    .server_side_encryption_configuration()
+                    .map(|config| config.rules().len()),
+            ),
+            Err(err) if err.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                Answer::Missing
+            }
+            Err(_) => Answer::Unknown,
+        };
+        exposure_problems(&self.bucket, public_access, encryption)
+    }
+
     /// Creates the bucket unless it exists (for the embedded endpoint and tests).
     pub async fn create_bucket_if_missing(&self) -> Result<(), StorageError> {
         match self.check_bucket().await {
@@ -363,6 +493,42 @@ impl ObjectStore {
             .await
             .map_err(|err| StorageError::Other(format!("reading {key}: {err}")))?;
         Ok(data.into_bytes())
+    }
+
+    /// Reads a whole object into memory, refusing one of more than `most` bytes before reading it (or
+    /// as soon as more arrive): for objects whose size someone else may choose.
+    pub async fn get_bytes_at_most(&self, key: &str, most: u64) -> Result<Bytes, StorageError> {
+        let too_large = || StorageError::TooLarge {
+            key: key.to_owned(),
+            most,
+        };
+        let mut output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|err| self.classify(&err))?;
+        if output
+            .content_length()
+            .is_some_and(|length| u64::try_from(length).unwrap_or(0) > most)
+        {
+            return Err(too_large());
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = output
+            .body
+            .try_next()
+            .await
+            .map_err(|err| StorageError::Other(format!("reading {key}: {err}")))?
+        {
+            if (data.len() + chunk.len()) as u64 > most {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(data))
     }
 
     /// The object's size, or [`StorageError::NotFound`].
@@ -427,6 +593,7 @@ impl ObjectStore {
         Ok(ObjectBody {
             length: output.content_length().unwrap_or_default().max(0) as u64,
             body: output.body,
+            idle: self.idle,
         })
     }
 

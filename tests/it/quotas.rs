@@ -14,7 +14,7 @@ use pawfile::{
     },
     error::Error,
     pets,
-    testing::TestBucket,
+    testing::{SETTLE, TestBucket, eventually},
 };
 use sqlx::PgPool;
 use std::{convert::Infallible, time::Duration};
@@ -25,6 +25,7 @@ fn policy() -> Policy {
     Policy {
         max_bytes: 1 << 30,
         accepted: vec!["application/pdf".to_owned()],
+        strip_location: true,
     }
 }
 
@@ -89,18 +90,15 @@ async fn nothing_left_beyond(pool: &PgPool, bucket: &TestBucket, documents: i64)
         .await
         .unwrap();
     assert_eq!(announced, 0);
-    let mut reserved: i64 = -1;
-    for _ in 0..100 {
-        reserved = sqlx::query_scalar("select coalesce(sum(reserved_bytes), 0)::bigint from upload_slots")
+    // The slot is given back by a task its drop spawned.
+    eventually(SETTLE, "the reservation was given back", || async {
+        sqlx::query_scalar::<_, i64>("select coalesce(sum(reserved_bytes), 0)::bigint from upload_slots")
             .fetch_one(pool)
             .await
-            .unwrap();
-        if reserved == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(reserved, 0, "the reservation was given back");
+            .unwrap()
+            == 0
+    })
+    .await;
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -127,8 +125,11 @@ async fn concurrent_reservations_cannot_overshoot_the_quota_together(pool: PgPoo
     assert_eq!(usage.reserved, 9 * MIB);
     assert_eq!(usage.used, 0);
     drop(results);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(quota::usage(&pool, payer, &quotas).await.unwrap().reserved, 0);
+    // Each slot is given back by a task its drop spawned.
+    eventually(SETTLE, "every reservation was given back", || async {
+        quota::usage(&pool, payer, &quotas).await.unwrap().reserved == 0
+    })
+    .await;
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -282,4 +283,34 @@ async fn staff_uploads_count_against_their_clinic_and_owners_against_themselves(
         quota::usage_report(&pool, &alice, &quotas).await,
         Err(Error::Forbidden(_))
     ));
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn two_uploads_of_unknown_length_that_fit_alone_never_block_each_other(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    let quotas = quotas(12 * MIB, 0);
+    let payer = Payer::Owner(alice.user.id);
+    let reservation = || async {
+        let slot = UploadSlot::take(&pool, alice.user.id, 100).await.unwrap();
+        Reservation::new(&pool, slot, payer, &quotas, 0).await.unwrap()
+    };
+    // Two uploads of 10 MiB start, one just after the other: each reserves a step ahead of its bytes.
+    let first = reservation().await;
+    let second = reservation().await;
+    first.arrive(&pool, MIB).await.unwrap();
+    second.arrive(&pool, MIB).await.unwrap();
+    assert_eq!(first.reserved(), 9 * MIB);
+    assert_eq!(
+        second.reserved(),
+        3 * MIB,
+        "what the quota leaves beside the first"
+    );
+
+    // Both now need more than they hold. The first (the older) gets it: the second's step ahead is not
+    // in its way, only the MiB that arrived there.
+    first.arrive(&pool, 9 * MIB).await.unwrap();
+    let refused = second.arrive(&pool, 3 * MIB).await;
+
+    assert!(matches!(refused, Err(Error::QuotaExceeded(_))), "{refused:?}");
+    assert!(first.reserved() >= 10 * MIB);
 }

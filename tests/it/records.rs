@@ -28,6 +28,10 @@ pub fn visit_titled(title: &str) -> RecordDetails {
     .unwrap()
 }
 
+/// Enough searches for any test.
+const SEARCHES: pawfile::rate_limit::Limit =
+    pawfile::rate_limit::Limit::new(1000, std::time::Duration::from_secs(60));
+
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn staff_write_records_that_owners_read(pool: PgPool) {
     let alice = owner(&pool, "alice@example.org").await;
@@ -351,7 +355,7 @@ async fn records_are_found_by_their_words_only_by_those_who_may_read_them(pool: 
 
     // English stemming: "kidney" finds "kidneys"; the owner and the clinic both find it.
     for reader in [&alice, &vet] {
-        let hits = records::search_records(&pool, reader, "english", "kidney")
+        let hits = records::search_records(&pool, reader, "english", "kidney", SEARCHES)
             .await
             .unwrap();
         assert_eq!(hits.len(), 1);
@@ -368,17 +372,17 @@ async fn records_are_found_by_their_words_only_by_those_who_may_read_them(pool: 
         assert!(text.contains("the kidneys look fine"), "{text}");
     }
     // "anaemia" is in both records; each reader gets only the one they may read.
-    let for_alice = records::search_records(&pool, &alice, "english", "anaemia")
+    let for_alice = records::search_records(&pool, &alice, "english", "anaemia", SEARCHES)
         .await
         .unwrap();
     assert_eq!(for_alice.iter().map(|hit| hit.id).collect::<Vec<_>>(), [found]);
-    let for_bob = records::search_records(&pool, &bob, "english", "anaemia")
+    let for_bob = records::search_records(&pool, &bob, "english", "anaemia", SEARCHES)
         .await
         .unwrap();
     assert_eq!(for_bob.len(), 1);
     assert_eq!(for_bob[0].pet_name, "Rex");
     assert!(
-        records::search_records(&pool, &other_vet, "english", "kidney")
+        records::search_records(&pool, &other_vet, "english", "kidney", SEARCHES)
             .await
             .unwrap()
             .is_empty()
@@ -388,7 +392,7 @@ async fn records_are_found_by_their_words_only_by_those_who_may_read_them(pool: 
         .await
         .unwrap();
     assert!(
-        records::search_records(&pool, &vet, "english", "kidney")
+        records::search_records(&pool, &vet, "english", "kidney", SEARCHES)
             .await
             .unwrap()
             .is_empty()
@@ -404,13 +408,13 @@ async fn records_are_found_by_their_words_only_by_those_who_may_read_them(pool: 
     assert!(!detail.iter().any(|detail| detail.to_string().contains("kidney")));
     // Nothing to search for: nothing found, nothing audited; text that is not a query is no error.
     assert!(
-        records::search_records(&pool, &alice, "english", "  ")
+        records::search_records(&pool, &alice, "english", "  ", SEARCHES)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        records::search_records(&pool, &alice, "english", "\"( & | !")
+        records::search_records(&pool, &alice, "english", "\"( & | !", SEARCHES)
             .await
             .unwrap()
             .is_empty()
@@ -435,7 +439,7 @@ async fn the_search_language_is_a_setting_that_moves_every_record(pool: PgPool) 
     .unwrap();
     // English stems "wounds" to "wound"; the simple configuration keeps words as they are.
     assert_eq!(
-        records::search_records(&pool, &alice, "english", "wound")
+        records::search_records(&pool, &alice, "english", "wound", SEARCHES)
             .await
             .unwrap()
             .len(),
@@ -449,13 +453,13 @@ async fn the_search_language_is_a_setting_that_moves_every_record(pool: PgPool) 
         "nothing left to move"
     );
     assert!(
-        records::search_records(&pool, &alice, "simple", "wound")
+        records::search_records(&pool, &alice, "simple", "wound", SEARCHES)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        records::search_records(&pool, &alice, "simple", "wounds")
+        records::search_records(&pool, &alice, "simple", "wounds", SEARCHES)
             .await
             .unwrap()
             .len(),

@@ -76,17 +76,29 @@ fn accepted<T>(result: &Result<T, ApiError>) {
     }
 }
 
-/// Follows the link of a sign-up mail: creates the account, signs in, and claims the pet of the code
-/// given at sign-up if it still works (a flash says so if not). The link works once, for 48 hours.
+/// Follows the link of a sign-up mail, with the password chosen at sign-up typed again: creates the
+/// account, signs in, and claims the pet of the code given at sign-up if it still works (a flash says so
+/// if not). The link works once, for 48 hours; a wrong password creates nothing and counts as a failed
+/// sign-in.
 ///
-/// `POST /api/verify-email` with `token`.
+/// `POST /api/verify-email` with `token`, `password`.
 #[server(endpoint = "verify-email")]
-pub async fn verify_email(token: String) -> Result<SessionUser, ApiError> {
+pub async fn verify_email(token: String, password: String) -> Result<SessionUser, ApiError> {
     respond(
         async {
             let ctx = RequestContext::get()?;
             let state = &ctx.state;
-            let verified = pawfile::auth::verify_email(&state.db, &token, Some(ctx.client.addr)).await?;
+            let verified = pawfile::auth::verify_email(
+                &state.db,
+                &state.hasher,
+                &state.config.limits.accounts,
+                pawfile::auth::Confirmation {
+                    token: &token,
+                    password: &password,
+                    client_addr: Some(ctx.client.addr),
+                },
+            )
+            .await?;
             session::start(&ctx.session, verified.user_id, 0).await?;
             if verified.claim == Some(None) {
                 let flash = pawfile::domain::Flash {
@@ -387,7 +399,13 @@ pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, ApiError> {
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.enrolling_actor().await?;
-            Ok(pawfile::auth::two_factor::confirm_enrolment(&ctx.state.db, &actor, &code).await?)
+            Ok(pawfile::auth::two_factor::confirm_enrolment(
+                &ctx.state.db,
+                &ctx.state.config.limits.accounts,
+                &actor,
+                &code,
+            )
+            .await?)
         }
         .await,
     )
@@ -401,7 +419,13 @@ pub async fn renew_recovery_codes(code: String) -> Result<Vec<String>, ApiError>
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            Ok(pawfile::auth::two_factor::renew_recovery_codes(&ctx.state.db, &actor, &code).await?)
+            Ok(pawfile::auth::two_factor::renew_recovery_codes(
+                &ctx.state.db,
+                &ctx.state.config.limits.accounts,
+                &actor,
+                &code,
+            )
+            .await?)
         }
         .await,
     )
@@ -467,7 +491,13 @@ pub async fn disable_two_factor(code: String) -> Result<(), ApiError> {
                     error: "Your role requires two-factor sign-in: it stays on.".to_owned(),
                 });
             }
-            Ok(pawfile::auth::two_factor::disable(&ctx.state.db, &actor, &code).await?)
+            Ok(pawfile::auth::two_factor::disable(
+                &ctx.state.db,
+                &ctx.state.config.limits.accounts,
+                &actor,
+                &code,
+            )
+            .await?)
         }
         .await,
     )

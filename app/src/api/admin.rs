@@ -291,6 +291,11 @@ pub(crate) async fn overview(
     state: &crate::startup::AppState,
     actor: &pawfile::access::Actor,
 ) -> Result<pawfile::domain::BackupOverview, pawfile::error::Error> {
+    // Who asks first, then any work (a page read never reads the backup bucket: drill reports are
+    // imported by the drill task, refused objects recorded by the checks that list the bucket).
+    actor
+        .require_role(&state.db, pawfile::domain::Role::Admin)
+        .await?;
     let config = &state.config;
     let next_run = config.backup_schedule.next_after(time::OffsetDateTime::now_utc());
     let mut warnings = Vec::new();
@@ -316,9 +321,12 @@ pub(crate) async fn overview(
                 .to_owned(),
         );
     }
-    if let Err(err) = pawfile::backup::drill::import_reports(&state.db, &state.backups).await {
-        tracing::warn!(error = %err, "cannot read drill reports from the backup bucket");
-    }
     let drills = config.backup_drill.is_some();
-    pawfile::admin::backup_overview(&state.db, actor, next_run, drills, warnings).await
+    let signing_key = state
+        .backup
+        .policy()
+        .keys
+        .verifying_key()
+        .map(|key| key.to_string());
+    pawfile::admin::backup_overview(&state.db, actor, next_run, drills, signing_key, warnings).await
 }

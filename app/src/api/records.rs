@@ -97,15 +97,14 @@ pub async fn search_records(
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            Ok(
-                pawfile::records::search_records(
-                    &ctx.state.db,
-                    &actor,
-                    &ctx.state.config.search_language,
-                    &q,
-                )
-                .await?,
+            Ok(pawfile::records::search_records(
+                &ctx.state.db,
+                &actor,
+                &ctx.state.config.search_language,
+                &q,
+                ctx.state.config.limits.accounts.searches_per_user,
             )
+            .await?)
         }
         .await,
     )

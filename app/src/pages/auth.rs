@@ -136,8 +136,10 @@ pub fn ForgotPasswordPage() -> impl IntoView {
     }
 }
 
-/// Where a sign-up mail's link leads: one button confirms the address, creates the account and signs in.
-/// (A button, not the link itself, so mail scanners that open links cannot use it up.)
+/// Where a sign-up mail's link leads: the password chosen at sign-up, asked again, confirms the address,
+/// creates the account and signs in. (A form, not the link itself, so mail scanners that open links
+/// cannot use it up; and the password, so someone who signed up with another person's address cannot
+/// have that person create the account they would then control.)
 #[component]
 pub fn VerifyEmailPage() -> impl IntoView {
     let token = query("token");
@@ -149,10 +151,18 @@ pub fn VerifyEmailPage() -> impl IntoView {
         <Title text="Confirm your address · Pawfile" />
         <section class="card narrow">
             <h1>"Confirm your e-mail address"</h1>
-            <p>"One step left: confirm the address to create your account and sign in."</p>
+            <p>"One step left: enter the password you chose when you signed up, to create your account and sign in."</p>
+            <p class="hint">"If you did not sign up for Pawfile, ignore this page: without that password nothing is created."</p>
             <ActionForm action=action>
-                <FormError error=error fields=&[] />
+                <FormError error=error fields=&["password"] />
                 <input type="hidden" name="token" value=move || token.get() />
+                <PasswordField
+                    name="password" error=error
+                    label="Your password"
+                    autocomplete="current-password"
+                    minlength=NewPassword::MIN_LEN
+                />
+                <FieldError error=error field="password" />
                 <button type="submit" disabled=move || action.pending().get()>
                     "Confirm and sign in"
                 </button>

@@ -114,8 +114,21 @@ fn Overview(overview: BackupOverview) -> impl IntoView {
                     || "none yet".to_owned(),
                     |(at, passed)| format!("{at}: {}", if passed { "passed" } else { "FAILED" }),
                 )}</dd>
+                <dt>"Signed with"</dt>
+                <dd class="key" data-testid="signing-key">{overview.signing_key.unwrap_or_else(|| "no signing key".to_owned())}</dd>
             </dl>
         </section>
+        {(!overview.refused.is_empty()).then(|| view! {
+            <section class="card" data-testid="refused-objects">
+                <h2>"Refused objects in the backup bucket"</h2>
+                <p>"Pawfile did not believe these: they are not signed by this installation's key. They are never restored or applied."</p>
+                <ul>
+                    {overview.refused.into_iter().map(|(name, why)| view! {
+                        <li><code>{name}</code>": "{why}</li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
         <section class="card">
             <h2>"History"</h2>
             <div class="table-scroll" tabindex="0" role="region" aria-label="Backup history">
@@ -132,12 +145,18 @@ fn Overview(overview: BackupOverview) -> impl IntoView {
                                 Some(who) => format!("{} ({who})", run.trigger),
                                 None => run.trigger.clone(),
                             };
-                            let status = if run.pruned { "pruned".to_owned() } else { run.status.as_str().to_owned() };
+                            let status = match (run.pruned, run.manifest_missing) {
+                                (true, _) => "pruned".to_owned(),
+                                (false, true) => format!("{} (manifest missing)", run.status.as_str()),
+                                (false, false) => run.status.as_str().to_owned(),
+                            };
+                            let problem = run.manifest_missing
+                                || matches!(run.status, BackupStatus::Failed | BackupStatus::Interrupted);
                             view! {
                                 <tr data-status=run.status.as_str()>
                                     <td class="nowrap">{utc(run.started_at)}</td>
                                     <td>{trigger}</td>
-                                    <td class:problem=matches!(run.status, BackupStatus::Failed | BackupStatus::Interrupted)>{status}</td>
+                                    <td class:problem=problem>{status}</td>
                                     <td>{duration(&run)}</td>
                                     <td>{format_bytes(run.snapshot_bytes.max(0) as u64)}</td>
                                     <td>{format!("{} ({})", run.objects_copied, format_bytes(run.bytes_copied.max(0) as u64))}</td>

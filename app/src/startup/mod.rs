@@ -2,6 +2,7 @@
 //! endpoints where none is configured), the shared [`AppState`], the background tasks, logging, and the
 //! [`Application`] that binds the router to a listener.
 
+pub mod serve;
 mod state;
 pub mod telemetry;
 
@@ -21,7 +22,7 @@ use pawfile::{
     storage::{EmbeddedS3, ObjectStore, StorageError},
     tasks,
 };
-use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -44,10 +45,11 @@ fn spawn_background_tasks(
         )
     };
     let purge = {
-        let (db, store, backups, retention) = (
+        let (db, store, backups, keys, retention) = (
             state.db.clone(),
             state.documents.clone(),
             state.backups.clone(),
+            state.backup.policy().keys.clone(),
             state.config.trash_retention,
         );
         tasks::run_periodically(
@@ -56,9 +58,9 @@ fn spawn_background_tasks(
             shutdown.clone(),
             state.metrics.clone(),
             move || {
-                let (db, store, backups) = (db.clone(), store.clone(), backups.clone());
+                let (db, store, backups, keys) = (db.clone(), store.clone(), backups.clone(), keys.clone());
                 // Accounts whose deletion is due first: their uploads join the trash's purge.
-                async move { pawfile::deletion::purge_due(&db, &store, &backups, retention).await }
+                async move { pawfile::deletion::purge_due(&db, &store, &backups, &keys, retention).await }
             },
         )
     };
@@ -161,6 +163,7 @@ fn spawn_background_tasks(
     };
     let mut tasks = vec![
         tokio::spawn(usage),
+        tokio::spawn(mail_files(state, shutdown)),
         tokio::spawn(mail),
         tokio::spawn(housekeeping),
         tokio::spawn(purge),
@@ -187,6 +190,24 @@ fn spawn_background_tasks(
         )));
     }
     if state.config.backup_schedule != BackupSchedule::Off {
+        let (backups, every, stop, metrics) = (
+            state.backup.clone(),
+            state.config.intervals.backup_reread,
+            shutdown.clone(),
+            state.metrics.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            // Not at start-up: the start-up backup goes first (both take the backup lock).
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every.min(REREAD_FIRST_AFTER)) => {}
+            }
+            tasks::run_periodically("backup re-read", every, stop, metrics, move || {
+                let backups = backups.clone();
+                async move { backups.reread_share().await }
+            })
+            .await;
+        }));
         tasks.push(tokio::spawn(backup_schedule(
             state.backup.clone(),
             state.config.backup_schedule,
@@ -202,6 +223,41 @@ fn spawn_background_tasks(
     }
     tasks
 }
+
+/// Deletes mail written as files (no SMTP server) once it is older than its retention, hourly. Each
+/// replica has its own data folder, so each does its own.
+fn mail_files(state: &AppState, shutdown: &CancellationToken) -> impl Future<Output = ()> + use<> {
+    let folder = match &state.mailer.transport {
+        pawfile::mail::Transport::Folder(folder) => Some(folder.clone()),
+        pawfile::mail::Transport::Smtp(_) => None,
+    };
+    let (retention, every) = (
+        state.config.mail_file_retention,
+        state.config.intervals.housekeeping,
+    );
+    tasks::run_periodically(
+        "mail files",
+        every,
+        shutdown.clone(),
+        state.metrics.clone(),
+        move || {
+            let folder = folder.clone();
+            async move {
+                let Some(folder) = folder else { return Ok(0) };
+                tokio::task::spawn_blocking(move || pawfile::mail::prune_mail_files(&folder, retention))
+                    .await
+                    .map_err(anyhow::Error::from)?
+                    .map_err(|err| pawfile::error::Error::Internal(anyhow::Error::from(err)))
+            }
+        },
+    )
+}
+
+/// How long after start-up the daily re-read of backup objects first runs.
+const REREAD_FIRST_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// Most connections the metrics port serves at once.
+const METRICS_CONNECTIONS: usize = 64;
 
 /// How often the server looks for mail that is due (a retry, or mail queued by another replica); mail
 /// queued here is sent at once.
@@ -325,13 +381,12 @@ async fn backup_schedule(backups: Backups, schedule: BackupSchedule, shutdown: C
             false
         }
     };
-    if stale {
+    // A run is not raced against `shutdown`: a shutdown cancels it through `Backups`, and it records
+    // that (a run dropped half-way would stay `running`).
+    if stale && !shutdown.is_cancelled() {
         // Another replica starting at the same moment backs up once between them.
         let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = run(Trigger::Startup, Some(since)) => {}
-        }
+        run(Trigger::Startup, Some(since)).await;
     }
     loop {
         let Some(next) = schedule.next_after(time::OffsetDateTime::now_utc()) else {
@@ -344,10 +399,7 @@ async fn backup_schedule(backups: Backups, schedule: BackupSchedule, shutdown: C
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = run(Trigger::Schedule, Some(next)) => {}
-        }
+        run(Trigger::Schedule, Some(next)).await;
     }
 }
 
@@ -387,24 +439,32 @@ fn backup_recipients(
     Ok((identities.recipients(), true))
 }
 
+/// The keys backup objects are signed and checked with: the configured signing key, or one generated
+/// once into the data folder (its public half logged, for the operator to keep with the age key).
+fn backup_keys(settings: &ServeSettings) -> Result<pawfile::backup::BackupKeys, StartupError> {
+    let (key, generated) = settings
+        .backup
+        .signing_key(&settings.data_dir)
+        .map_err(|message| StartupError::new("PAWFILE_BACKUP_SIGNING_KEY", message))?;
+    let public = key.verifying_key();
+    if generated {
+        tracing::warn!(%public, "generated the backup signing key in the data folder: keep this public key with the backup's private key (a restore elsewhere needs it as PAWFILE_BACKUP_TRUSTED_KEYS), and give every replica the same PAWFILE_BACKUP_SIGNING_KEY");
+    } else {
+        tracing::info!(%public, "backup objects are signed with this key");
+    }
+    Ok(pawfile::backup::BackupKeys::new(
+        Some(key),
+        settings.backup.trusted_keys.clone(),
+    ))
+}
+
 /// Where the embedded default keeps its generated backup key.
 pub fn embedded_key_path(settings: &ServeSettings) -> std::path::PathBuf {
     settings.data_dir.join("backup-key.txt")
 }
 
 fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(text.as_bytes())
+    pawfile::files::write_private(path, text.as_bytes())
 }
 
 /// Leptos's options, with the listen address from `PAWFILE_LISTEN` (the one place it is set). The site
@@ -462,7 +522,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             store
         }
         None => {
-            let endpoint = EmbeddedS3::start(&settings.data_dir.join("s3"))
+            let endpoint = EmbeddedS3::start_persistent(&settings.data_dir.join("s3"))
                 .await
                 .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
             let store = ObjectStore::connect(&endpoint.settings(&document_settings.bucket)).await;
@@ -484,7 +544,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     let backups = match &backup_settings.endpoint {
         Some(_) => ObjectStore::connect(&backup_settings).await,
         None => {
-            let endpoint = EmbeddedS3::start(&settings.data_dir.join("backup-s3"))
+            let endpoint = EmbeddedS3::start_persistent(&settings.data_dir.join("backup-s3"))
                 .await
                 .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
             let store = ObjectStore::connect(&endpoint.settings(&backup_settings.bucket)).await;
@@ -499,6 +559,11 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     if let Err(err) = backups.check_bucket().await {
         let setting = storage_startup_error(&err, "PAWFILE_BACKUP_S3_").setting;
         tracing::warn!(%setting, error = %err, "the backup store is unavailable; serving anyway (admins see this on their start page)");
+    }
+    for store in [&documents, &backups] {
+        for problem in store.exposure().await {
+            tracing::warn!("{problem}");
+        }
     }
     let backup_separation = if backups_on_this_machine {
         tracing::warn!(
@@ -523,8 +588,10 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         session_absolute_timeout: settings.http.session_absolute_timeout,
         connections: ConnectionLimits {
             header_read_timeout: settings.http.header_read_timeout,
+            keep_alive_timeout: settings.http.keep_alive_timeout,
             body_idle_timeout: settings.http.body_idle_timeout,
             max_connections: settings.http.max_client_connections.max(1),
+            max_per_address: settings.http.max_connections_per_address.max(1),
             shutdown_grace: settings.http.shutdown_grace,
         },
         limits: UsageLimits {
@@ -543,6 +610,8 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             .iter()
             .map(|mime| mime.trim().to_owned())
             .collect(),
+        strip_photo_location: settings.http.strip_photo_location,
+        mail_file_retention: settings.mail.mail_file_retention,
         trash_retention: settings.http.trash_retention,
         reconcile_interval: settings.http.reconcile_interval,
         stale_upload_after: settings.http.stale_upload_after,
@@ -568,6 +637,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         retention: settings.backup.retention,
         prune: settings.backup.prune,
         pace: settings.backup.test_pace,
+        keys: backup_keys(settings)?,
     };
     if let Some(refusal) = policy.refusal() {
         tracing::warn!("{refusal}");
@@ -632,7 +702,7 @@ pub async fn build_state_for_restore(
     let documents = match &document_settings.endpoint {
         Some(_) => ObjectStore::connect(&document_settings).await,
         None => {
-            let endpoint = EmbeddedS3::start(&settings.data_dir.join("s3"))
+            let endpoint = EmbeddedS3::start_persistent(&settings.data_dir.join("s3"))
                 .await
                 .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
             let store = ObjectStore::connect(&endpoint.settings(&document_settings.bucket)).await;
@@ -655,7 +725,7 @@ pub async fn build_state_for_restore(
     let backups = match &backup_settings.endpoint {
         Some(_) => ObjectStore::connect(&backup_settings).await,
         None => {
-            let endpoint = EmbeddedS3::start(&settings.data_dir.join("backup-s3"))
+            let endpoint = EmbeddedS3::start_persistent(&settings.data_dir.join("backup-s3"))
                 .await
                 .map_err(|err| StartupError::new("PAWFILE_DATA_DIR", format!("{err:#}")))?;
             let store = ObjectStore::connect(&endpoint.settings(&backup_settings.bucket)).await;
@@ -746,86 +816,61 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, with the background tasks beside it. Then it stops
     /// accepting, lets requests in flight finish for up to the shutdown grace, and cuts the rest (an
-    /// upload cut off cleans up after itself).
-    ///
-    /// Connections are served by hyper directly rather than through `axum::serve`, which has no way to
-    /// bound slow clients: a client must send its headers within the header-read timeout, and at most
-    /// `max_connections` are served at once (more wait in the listen queue).
+    /// upload cut off cleans up after itself). See [`serve`] for how connections are bounded.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let background = spawn_background_tasks(&self.state, &self.shutdown);
+        let limits = self.state.config.connections;
+        let policy = serve::ConnectionPolicy {
+            listener: "public",
+            header_read_timeout: limits.header_read_timeout,
+            keep_alive_timeout: limits.keep_alive_timeout,
+            max_connections: limits.max_connections,
+            max_per_address: limits.max_per_address,
+            trusted_proxies: self.state.config.trusted_proxies.clone(),
+            shutdown_grace: limits.shutdown_grace,
+        };
         let metrics = self.metrics_listener.take().map(|listener| {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "metrics at /metrics");
             }
-            tokio::spawn(
-                axum::serve(listener, crate::http::metrics_router(self.state.clone()))
-                    .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
-                    .into_future(),
-            )
+            // A scraper needs few connections; the same timeouts and per-address cap hold.
+            let policy = serve::ConnectionPolicy {
+                listener: "metrics",
+                max_connections: METRICS_CONNECTIONS,
+                max_per_address: limits.max_per_address.min(METRICS_CONNECTIONS),
+                ..policy.clone()
+            };
+            tokio::spawn(serve::serve(
+                listener,
+                crate::http::metrics_router(self.state.clone()),
+                policy,
+                self.state.metrics.clone(),
+                self.shutdown.clone(),
+            ))
         });
-        let limits = self.state.config.connections;
         tracing::info!(address = %self.local_addr(), "Pawfile is listening");
-        let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-        builder
-            .http1()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
-        builder.http2().timer(hyper_util::rt::TokioTimer::new());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            while connections.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = self.shutdown.cancelled() => break,
-            };
-            let (stream, remote) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // Out of file descriptors and the like: wait rather than spin.
-                        tracing::warn!(error = %err, "cannot accept a connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = self.shutdown.cancelled() => break,
-            };
-            let router = self.router.clone();
-            let service =
-                hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(remote));
-                    tower::ServiceExt::oneshot(router.clone(), request.map(axum::body::Body::new))
-                });
-            let connection = builder
-                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            connections.spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                }
-                drop(permit);
-            });
-        }
-        drop(self.listener);
-        self.state.backup.cancel();
-        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                grace = ?limits.shutdown_grace,
-                "requests still in flight at the end of the shutdown grace were cut"
-            );
-        }
-        connections.shutdown().await;
+        // The backup in progress is cancelled as soon as the server stops (it is recorded so).
+        let backup = self.state.backup.clone();
+        let shutdown = self.shutdown.clone();
+        let cancel_backup = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            backup.cancel();
+        });
+        serve::serve(
+            self.listener,
+            self.router,
+            policy,
+            self.state.metrics.clone(),
+            self.shutdown.clone(),
+        )
+        .await;
+        let _ = cancel_backup.await;
         for task in background {
             let _ = task.await;
         }
+        // Requests and the schedule have ended, so nothing starts a run any more: wait for the one
+        // cancelled above to record that and release its lock.
+        self.state.backup.stop().await;
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -28,6 +28,10 @@ pub struct RuntimeConfig {
     pub max_upload_bytes: u64,
     /// Accepted document types (sniffed MIME types).
     pub accepted_types: Vec<String>,
+    /// Whether location metadata is removed from photos at upload.
+    pub strip_photo_location: bool,
+    /// How long mail written as files (no SMTP server) is kept.
+    pub mail_file_retention: Duration,
     /// How long documents stay in the trash.
     pub trash_retention: Duration,
     /// How often the bucket is compared with the database.
@@ -66,6 +70,8 @@ pub struct TaskIntervals {
     pub purge: Duration,
     /// Looking for thumbnails to make without a wake-up call (another replica's uploads).
     pub thumbnails: Duration,
+    /// Re-reading a share of the backup objects (see `pawfile::backup::reread`).
+    pub backup_reread: Duration,
     /// Recording the day's storage figures for the dashboard.
     pub usage: Duration,
 }
@@ -76,6 +82,7 @@ impl Default for TaskIntervals {
             housekeeping: Duration::from_secs(10 * 60),
             purge: Duration::from_secs(60 * 60),
             thumbnails: Duration::from_secs(60),
+            backup_reread: Duration::from_secs(24 * 60 * 60),
             usage: Duration::from_secs(60 * 60),
         }
     }
@@ -148,10 +155,14 @@ impl UsageLimits {
 pub struct ConnectionLimits {
     /// A request's headers must arrive within this time.
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this long.
+    pub keep_alive_timeout: Duration,
     /// A request body that sends nothing for this long ends with an error.
     pub body_idle_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_per_address: usize,
     /// How long requests in flight may take to finish at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -160,8 +171,10 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
             body_idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_per_address: 256,
             shutdown_grace: Duration::from_secs(30),
         }
     }
