@@ -173,6 +173,16 @@ _ensure_local_postgres() {
     log "starting PostgreSQL $version/$name"
     as_root pg_ctlcluster "$version" "$name" start
   fi
+  # The tests reach one database by every spelling (the Unix socket, 127.0.0.1, ::1): the cluster
+  # listens on both loopback addresses, and this user has a role for the socket's peer sign-in.
+  if ip -6 addr show lo 2>/dev/null | grep -q 'inet6 ::1' &&
+    ! as_postgres psql -qtAc "show listen_addresses" | grep -q '::1'; then
+    log "PostgreSQL: listening on ::1 as well"
+    as_postgres psql -qc "alter system set listen_addresses = '127.0.0.1,::1'"
+    as_root pg_ctlcluster "$version" "$name" restart
+  fi
+  as_postgres psql -qtAc "select 1 from pg_roles where rolname = '$(id -un)'" | grep -q 1 ||
+    as_postgres psql -qc "create role \"$(id -un)\" login"
   as_postgres psql -qtAc "select 1 from pg_roles where rolname = 'pawfile'" | grep -q 1 ||
     as_postgres psql -qc "create role pawfile login createdb password 'pawfile'"
   as_postgres psql -qtAc "select 1 from pg_database where datname = '$database'" | grep -q 1 ||

@@ -8,6 +8,20 @@ use crate::{
 use secrecy::SecretString;
 use url::Url;
 
+/// The key every test installation signs its backup objects with (one for all, so a test's second
+/// server or its restore trusts the first's signatures, as replicas sharing `PAWFILE_BACKUP_SIGNING_KEY`
+/// do).
+pub fn backup_signing_key() -> crate::backup::SigningKey {
+    static KEY: std::sync::LazyLock<crate::backup::SigningKey> =
+        std::sync::LazyLock::new(crate::backup::SigningKey::generate);
+    KEY.clone()
+}
+
+/// The backup keys of a test installation: signing with [`backup_signing_key`].
+pub fn backup_keys() -> crate::backup::BackupKeys {
+    crate::backup::BackupKeys::new(Some(backup_signing_key()), Vec::new())
+}
+
 /// Which S3 server a test talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Backend {
@@ -364,6 +378,27 @@ impl SmtpSink {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// How long tests wait for background work to settle. Generous: it costs time only when a test fails.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it holds. Fails the test, naming `what`, if it has not held within
+/// `within`. Meant for conditions that stay true once true (a run settled, a row gone, a counter
+/// reached), so the caller can read the state again afterwards.
+pub async fn eventually<F, Fut>(within: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -26,6 +26,11 @@ test("an owner registers, confirms the mailed link, signs out, signs in again an
 
   await page.goto(await mailedLink(email.toLowerCase(), "/verify-email"));
   await waitForHydration(page);
+  // Whoever opens the link must know the password chosen at sign-up: a wrong one creates nothing.
+  await page.getByLabel("Your password").fill("not the password at all");
+  await page.getByRole("button", { name: "Confirm and sign in" }).click();
+  await expect(page.getByRole("alert")).toContainText("not the password chosen when signing up");
+  await page.getByLabel("Your password").fill(password);
   await page.getByRole("button", { name: "Confirm and sign in" }).click();
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId("welcome")).toHaveText("Welcome, Olivia Owner");
@@ -110,6 +115,7 @@ test("signing up works without JavaScript", async ({ browser }) => {
   await expect(page.getByTestId("flash")).toContainText("Check your e-mail");
 
   await page.goto(await mailedLink(email.toLowerCase(), "/verify-email"));
+  await page.getByLabel("Your password").fill("correct horse battery");
   await page.getByRole("button", { name: "Confirm and sign in" }).click();
   await expect(page.getByTestId("welcome")).toHaveText("Welcome, Paula Plain");
   await context.close();

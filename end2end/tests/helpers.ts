@@ -70,6 +70,7 @@ export async function signUp(page: Page, name: string, email: string, password: 
   await expect(page.getByTestId("sent")).toContainText("Check your e-mail");
   await page.goto(await mailedLink(email.toLowerCase(), "/verify-email"));
   await waitForHydration(page);
+  await page.getByLabel("Your password").fill(password);
   await page.getByRole("button", { name: "Confirm and sign in" }).click();
   await expect(page.getByTestId("welcome")).toHaveText(`Welcome, ${name}`);
 }

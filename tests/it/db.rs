@@ -1,6 +1,9 @@
 //! The server's connection pool against a real Postgres.
 
-use pawfile::db::{MIGRATOR, PING_AFTER_IDLE, pool};
+use pawfile::{
+    db::{MIGRATOR, PING_AFTER_IDLE, pool},
+    testing::SETTLE,
+};
 use sqlx::{
     Connection, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -22,7 +25,8 @@ async fn terminate(options: &PgConnectOptions, pid: i32) {
         .await
         .unwrap();
     assert!(ended, "backend {pid} was not there to end");
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while tokio::time::Instant::now() < deadline {
         let alive: bool = sqlx::query_scalar("select exists (select from pg_stat_activity where pid = $1)")
             .bind(pid)
             .fetch_one(&mut admin)
@@ -33,7 +37,7 @@ async fn terminate(options: &PgConnectOptions, pid: i32) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("backend {pid} did not end");
+    panic!("backend {pid} did not end within {SETTLE:?}");
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

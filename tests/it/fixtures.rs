@@ -76,9 +76,9 @@ pub async fn audited(pool: &PgPool, action: &str) -> i64 {
         .unwrap()
 }
 
-/// Follows the link of the newest sign-up mail queued for `email` (no sender runs in these tests, so
-/// the queued message still holds its token).
-pub async fn confirm_sign_up(pool: &PgPool, email: &str) -> pawfile::auth::Verified {
+/// Follows the link of the newest sign-up mail queued for `email` with the password chosen at sign-up
+/// (no sender runs in these tests, so the queued message still holds its token).
+pub async fn confirm_sign_up(pool: &PgPool, email: &str, password: &str) -> pawfile::auth::Verified {
     let token: String = sqlx::query_scalar(
         "select message->>'token' from mail_outbox
          where recipient = $1 and kind = 'verify_address' order by created_at desc, id desc limit 1",
@@ -87,7 +87,18 @@ pub async fn confirm_sign_up(pool: &PgPool, email: &str) -> pawfile::auth::Verif
     .fetch_one(pool)
     .await
     .expect("a queued sign-up mail");
-    pawfile::auth::verify_email(pool, &token, None).await.unwrap()
+    pawfile::auth::verify_email(
+        pool,
+        &PasswordHasher::new(1),
+        &pawfile::rate_limit::AccountLimits::DEFAULT,
+        pawfile::auth::Confirmation {
+            token: &token,
+            password,
+            client_addr: None,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// `id` as an [`Actor`] at its current session generation.

@@ -494,7 +494,8 @@ async fn registering_with_a_claim_code_takes_the_pet_or_creates_nothing(pool: Pg
     )
     .await
     .unwrap();
-    let verified = crate::fixtures::confirm_sign_up(&pool, "walter@example.org").await;
+    let verified =
+        crate::fixtures::confirm_sign_up(&pool, "walter@example.org", "correct horse battery").await;
     assert_eq!(verified.claim, Some(Some(issued.pet_id)));
     let walter = verified.user_id;
 

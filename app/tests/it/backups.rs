@@ -2,7 +2,10 @@
 //! run's progress and result are readable by admins only.
 
 use crate::support::{BACKUP_KEY, PASSWORD, spawn_app, spawn_app_on, test_config};
-use pawfile::{domain::Role, testing::TestBucket};
+use pawfile::{
+    domain::Role,
+    testing::{SETTLE, TestBucket, eventually},
+};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -99,6 +102,12 @@ pub(crate) fn pawfile(
         .env("PATH", std::env::var("PATH").unwrap())
         .env("DATABASE_URL", database_url)
         .env("PAWFILE_BACKUP_RECIPIENTS", &BACKUP_KEY.1)
+        // The key the test servers sign with, so the command and they trust each other's objects.
+        .env(
+            "PAWFILE_BACKUP_SIGNING_KEY",
+            pawfile::testing::backup_signing_key().to_text().expose_secret(),
+        )
+        .env("PAWFILE_DATA_DIR", std::env::temp_dir().join("pawfile-cli-tests"))
         .env("PAWFILE_LOG_FORMAT", "text");
     for (prefix, bucket) in [("PAWFILE_S3_", documents), ("PAWFILE_BACKUP_S3_", backups)] {
         let settings = &bucket.settings;
@@ -174,18 +183,28 @@ async fn a_killed_backup_process_is_settled_and_a_restored_installation_serves_t
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        let running: i64 = sqlx::query_scalar("select count(*) from backup_runs where status = 'running'")
+    // Its row says `running` once the run has begun; paced at 2 s a table, it is mid-run when killed.
+    eventually(SETTLE, "the backup process began its run", || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from backup_runs where status = 'running'")
             .fetch_one(&pool)
             .await
-            .unwrap();
-        if running == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+            .unwrap()
+            == 1
+    })
+    .await;
     slow.kill().await.unwrap();
+    // Postgres releases the killed process's advisory lock once it sees the connection gone, which is not
+    // at once: the next run would find a backup running.
+    eventually(SETTLE, "the killed run's lock was released", || async {
+        match pawfile::backup::RunLock::try_take(&pool).await.unwrap() {
+            Some(lock) => {
+                lock.release().await;
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
 
     // The next run settles it and completes; list and verify agree.
     succeeded(

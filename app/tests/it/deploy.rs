@@ -297,6 +297,13 @@ async fn the_kubernetes_manifests_run_two_replicas_probing_endpoints_that_answer
     assert_eq!(budget["kind"].as_str(), Some("PodDisruptionBudget"));
     let secret = &yaml("kubernetes/secret.example.yaml")[0];
     assert_eq!(secret["kind"].as_str(), Some("Secret"));
+    // Replicas must sign backup objects with one key (otherwise each trusts only its own).
+    assert!(
+        secret["stringData"]["PAWFILE_BACKUP_SIGNING_KEY"]
+            .as_str()
+            .is_some(),
+        "the Secret gives every replica the backup signing key"
+    );
 }
 
 #[test]
@@ -326,6 +333,10 @@ fn the_compose_file_runs_pawfile_postgres_and_garage_with_a_second_key_for_backu
             .unwrap_or_else(|| panic!("compose.yaml: pawfile has no {name}"))
             .to_owned()
     };
+    assert!(
+        value("PAWFILE_BACKUP_SIGNING_KEY").contains("PAWFILE_BACKUP_SIGNING_KEY"),
+        "compose.yaml takes the backup signing key from .env"
+    );
     assert_ne!(
         value("PAWFILE_S3_ACCESS_KEY_ID"),
         value("PAWFILE_BACKUP_S3_ACCESS_KEY_ID"),

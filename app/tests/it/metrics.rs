@@ -9,6 +9,7 @@ use crate::{
 use pawfile::{
     backup::{StartedBy, Trigger},
     net::TrustedProxies,
+    testing::{SETTLE, eventually},
 };
 use reqwest::StatusCode;
 use sqlx::PgPool;
@@ -28,6 +29,9 @@ pub(crate) const DOCUMENTED: &[&str] = &[
     "pawfile_db_pool_max_connections",
     "pawfile_task_runs_total",
     "pawfile_thumbnails_total",
+    "pawfile_http_open_connections",
+    "pawfile_http_connections_refused_total",
+    "pawfile_http_connections_timed_out_total",
     "pawfile_backup_last_success_timestamp_seconds",
     "pawfile_backup_last_duration_seconds",
     "pawfile_backup_last_bytes",
@@ -166,7 +170,16 @@ async fn metrics_count_requests_by_route_uploads_downloads_and_s3_calls(pool: Pg
     }
     assert_eq!(housekeeping, 1.0);
     // The start-up reconcile asked the embedded store for its unfinished multipart uploads, which it
-    // cannot list (501): an answer, not a failing store.
+    // cannot list (501): an answer, not a failing store. That reconcile runs beside the test: wait until
+    // it has counted its run (after its calls) before reading its calls.
+    eventually(SETTLE, "the start-up reconcile ran", || async {
+        sum(
+            &scrape(&app.metrics_address).await,
+            "pawfile_task_runs_total",
+            &[r#"task="reconcile""#],
+        ) >= 1.0
+    })
+    .await;
     let text = scrape(&app.metrics_address).await;
     let listing = r#"operation="ListMultipartUploads""#;
     assert!(

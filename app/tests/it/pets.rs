@@ -290,7 +290,7 @@ async fn walk_in_registration_claim_and_registration_with_a_code(pool: PgPool) {
         .unwrap();
     assert_eq!(owner, None, "claimed only once the address is confirmed");
 
-    let response = app.verify_newest("walter@example.org").await;
+    let response = app.verify_newest("walter@example.org", PASSWORD).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let (status, page) = get(&app.client, app.url(&format!("/api/pets/get?pet_id={pet}"))).await;

@@ -7,7 +7,11 @@ use crate::{
     startup::{database_url, serve_binary, unused_port, wait_until_ready},
     support::{ReplicaOptions, TestApp, spawn_app, spawn_app_with, test_config},
 };
-use pawfile::{config::BackupSchedule, domain::Role};
+use pawfile::{
+    config::BackupSchedule,
+    domain::Role,
+    testing::{SETTLE, eventually},
+};
 use pawfile_app::startup::{RuntimeConfig, TaskIntervals};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,21 +20,6 @@ use std::time::Duration;
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
-
-/// Polls `check` every 100 ms for up to `seconds`: whether it held.
-async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..seconds * 10 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -106,6 +95,7 @@ fn busy_config() -> RuntimeConfig {
         purge: second,
         thumbnails: second,
         usage: second,
+        backup_reread: Duration::from_secs(60 * 60),
     };
     config.trash_retention = second;
     config.reconcile_interval = Duration::from_secs(2);
@@ -124,7 +114,7 @@ async fn runs(url: &str, task: &str, outcome: &str) -> f64 {
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn backups_purges_reconciles_and_thumbnails_happen_once_between_two_replicas(pool: PgPool) {
-    let setup = with_a_pet(spawn_app_with(pool.clone(), busy_config()).await).await;
+    let mut setup = with_a_pet(spawn_app_with(pool.clone(), busy_config()).await).await;
     let a = &setup.app;
     let b = a.replica(busy_config()).await;
     for n in 0..3 {
@@ -145,7 +135,7 @@ async fn backups_purges_reconciles_and_thumbnails_happen_once_between_two_replic
             .unwrap();
         assert_eq!(trashed.status(), StatusCode::NO_CONTENT);
     }
-    let settled = eventually(20, || async {
+    eventually(SETTLE, "the trash was purged and the thumbnails made", || async {
         count(
             &pool,
             "select count(*) from documents where deleted_at is not null",
@@ -160,19 +150,37 @@ async fn backups_purges_reconciles_and_thumbnails_happen_once_between_two_replic
                 == 3
     })
     .await;
-    assert!(settled, "the trash was purged and the thumbnails made");
-    // Several schedule slots and reconcile intervals go by with both replicas running.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Several schedule slots and reconcile intervals go by with both replicas running: three slots backed
+    // up, reconcile run twice, every thumbnail counted by the replica that made it (the counter moves just
+    // after the row says `done`, so the row alone is not enough).
+    eventually(
+        SETTLE,
+        "3 scheduled backups, 2 reconciles, 3 thumbnails counted",
+        || async {
+            count(
+                &pool,
+                "select count(*) from backup_runs where trigger = 'schedule' and status = 'complete'",
+            )
+            .await
+                >= 3
+                && runs(&a.metrics_address, "reconcile", "ok").await
+                    + runs(&b.metrics_address, "reconcile", "ok").await
+                    >= 2.0
+                && a.metric("pawfile_thumbnails_total").await + b.metric("pawfile_thumbnails_total").await
+                    >= 3.0
+        },
+    )
+    .await;
     let thumbnails = a.metric("pawfile_thumbnails_total").await + b.metric("pawfile_thumbnails_total").await;
-    let (ok_a, ok_b) = (
-        runs(&a.metrics_address, "reconcile", "ok").await,
-        runs(&b.metrics_address, "reconcile", "ok").await,
+    // Each replica's counters from one scrape, so `ok` and `skipped` are of the same moment.
+    let ((ok_a, skipped_a), (ok_b, skipped_b)) = (
+        reconcile_runs(&a.metrics_address).await,
+        reconcile_runs(&b.metrics_address).await,
     );
-    let (skipped_a, skipped_b) = (
-        runs(&a.metrics_address, "reconcile", "skipped").await,
-        runs(&b.metrics_address, "reconcile", "skipped").await,
-    );
+    // Both stop, so no backup is running while the rows are counted. A stop returns once the backup it
+    // cancelled, if any, is recorded.
     b.stop().await;
+    setup.app.stop().await;
 
     // Each purged document purged (and audited) once, each thumbnail made once.
     assert_eq!(
@@ -198,33 +206,63 @@ async fn backups_purges_reconciles_and_thumbnails_happen_once_between_two_replic
         .await,
         1
     );
-    // Backups: one at start-up between them, then one per two-second slot.
+    // Every run, printed when an assertion below fails: which rows are left tells the cases apart.
+    let all: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("select trigger, status, error from backup_runs order by started_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    // Backups: one at start-up between them, then one complete run per two-second slot.
     let startup = count(
         &pool,
         "select count(*) from backup_runs where trigger = 'startup'",
     )
     .await;
-    assert_eq!(startup, 1);
+    assert_eq!(startup, 1, "{all:?}");
     let slots: Vec<(f64, i64)> = sqlx::query_as(
         "select floor(extract(epoch from started_at) / 2)::float8, count(*) from backup_runs
-         where trigger = 'schedule' group by 1 order by 1",
+         where trigger = 'schedule' and status = 'complete' group by 1 order by 1",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert!(slots.len() >= 2, "{slots:?}");
+    assert!(slots.len() >= 3, "{slots:?}\n{all:?}");
     assert!(
         slots.iter().all(|(_, runs)| *runs == 1),
-        "one backup per slot: {slots:?}"
+        "one backup per slot: {slots:?}\n{all:?}"
     );
+    // Nothing is left running. The only runs that did not complete are ones a stop cancelled: at most one
+    // per stop, since one run at a time goes on between them.
     assert_eq!(
         count(
             &pool,
-            "select count(*) from backup_runs where status <> 'complete'"
+            "select count(*) from backup_runs where status not in ('complete', 'cancelled')"
         )
         .await,
-        0
+        0,
+        "{all:?}"
     );
+    assert!(
+        count(
+            &pool,
+            "select count(*) from backup_runs where status = 'cancelled'"
+        )
+        .await
+            <= 2,
+        "{all:?}"
+    );
+}
+
+/// `pawfile_task_runs_total` of reconcile, `ok` and `skipped`, from one scrape (the same moment).
+async fn reconcile_runs(url: &str) -> (f64, f64) {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let series = |outcome: &str| {
+        crate::support::parse_metric(
+            &text,
+            &format!(r#"pawfile_task_runs_total{{task="reconcile",outcome="{outcome}"}}"#),
+        )
+    };
+    (series("ok"), series("skipped"))
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -252,7 +290,9 @@ async fn a_backup_started_on_one_replica_shows_its_progress_on_the_other(pool: P
 
     let mut seen_running_with_progress = false;
     let mut finished = String::new();
-    for _ in 0..300 {
+    // The run's pacing alone takes about 5 s (17 objects, 300 ms each): a deadline with room for a busy box.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while tokio::time::Instant::now() < deadline {
         let overview: Value = admin
             .get(a.url("/api/admin/backups"))
             .send()
@@ -314,7 +354,7 @@ async fn a_replica_killed_mid_upload_leaves_no_orphan_and_the_other_keeps_servin
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&pdf(12 * 1024 * 1024)).await.unwrap();
-    let begun = eventually(20, || async {
+    eventually(SETTLE, "B began a multipart upload", || async {
         count(
             &pool,
             "select count(*) from upload_intents where upload_id is not null",
@@ -324,7 +364,6 @@ async fn a_replica_killed_mid_upload_leaves_no_orphan_and_the_other_keeps_servin
             && a.documents.pending_uploads().await > 0
     })
     .await;
-    assert!(begun, "B began a multipart upload");
     b.kill().unwrap();
     b.wait().unwrap();
     drop(stream);
@@ -338,18 +377,16 @@ async fn a_replica_killed_mid_upload_leaves_no_orphan_and_the_other_keeps_servin
     assert_eq!(status, StatusCode::CREATED, "{created}");
 
     // Once the stale-upload time has passed, A's reconcile removes what B left.
-    let clean = eventually(30, || async {
-        count(&pool, "select count(*) from upload_intents").await == 0
-            && a.documents.pending_uploads().await == 0
-            && a.documents.keys().await.len() == 1
-    })
+    eventually(
+        SETTLE,
+        "no announcement, no unfinished multipart upload, only A's document",
+        || async {
+            count(&pool, "select count(*) from upload_intents").await == 0
+                && a.documents.pending_uploads().await == 0
+                && a.documents.keys().await.len() == 1
+        },
+    )
     .await;
-    assert!(
-        clean,
-        "no announcement, no unfinished multipart upload, only A's document: {:?}, {} pending",
-        a.documents.keys().await,
-        a.documents.pending_uploads().await
-    );
     assert_eq!(count(&pool, "select count(*) from documents").await, 1);
 }
 

@@ -5,14 +5,18 @@ use crate::support::{
     PASSWORD, client_with_jar, spawn_app, spawn_app_with, spawn_app_with_hasher, test_config,
 };
 use pawfile::{
-    auth::PasswordHasher, domain::Role, net::TrustedProxies, rate_limit::AccountLimits, testing::TestBucket,
+    auth::PasswordHasher,
+    domain::Role,
+    net::TrustedProxies,
+    rate_limit::AccountLimits,
+    testing::{SETTLE, TestBucket, eventually},
 };
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::time::Duration;
 
-async fn error_of(response: Response) -> (StatusCode, Value) {
+pub(crate) async fn error_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
@@ -94,9 +98,13 @@ async fn sign_ins_dropped_by_their_clients_never_run_more_hashes_than_allowed(po
         }
         request.abort();
     }
-    while hasher.running() > 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // A leaked permit (the bug this looks for) would keep a hash running for ever: fail, do not hang.
+    eventually(
+        SETTLE,
+        "every hash the abandoned sign-ins started has ended",
+        || async { hasher.running() == 0 },
+    )
+    .await;
 
     assert!(hasher.started() > 2, "the sign-ins reached the hasher");
     assert!(
@@ -761,7 +769,12 @@ async fn connections_beyond_the_cap_wait_until_one_ends(pool: PgPool) {
             .unwrap();
         held.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually(SETTLE, "the server holds both connections", || async {
+        app.metric(r#"pawfile_http_open_connections{listener="public"}"#)
+            .await
+            >= 2.0
+    })
+    .await;
     let (client, _) = client_with_jar();
 
     let waiting = tokio::time::timeout(
@@ -801,16 +814,25 @@ async fn shutting_down_lets_requests_in_flight_finish_and_accepts_no_more(pool: 
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body.as_bytes()[..10]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(SETTLE, "the server holds the sign-in's connection", || async {
+        app.metric(r#"pawfile_http_open_connections{listener="public"}"#)
+            .await
+            >= 1.0
+    })
+    .await;
 
     let token = app.shutdown_token();
     token.cancel();
+    // The listener closes at once, but how soon that shows depends on the machine.
+    eventually(
+        SETTLE,
+        "no new connection is accepted (the listener closed)",
+        || async { tokio::net::TcpStream::connect(&address).await.is_err() },
+    )
+    .await;
+    // A moment in which the server would wrongly stop, were it not waiting for the request in flight.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!app.stopped(), "the server waits for the request in flight");
-    assert!(
-        tokio::net::TcpStream::connect(&address).await.is_err(),
-        "no new connection is accepted"
-    );
     stream.write_all(&body.as_bytes()[10..]).await.unwrap();
 
     let answer = read_until_closed(&mut stream, Duration::from_secs(10))
@@ -833,16 +855,23 @@ async fn requests_outliving_the_shutdown_grace_are_cut(pool: PgPool) {
         with_connections(|limits| limits.shutdown_grace = Duration::from_secs(1)),
     )
     .await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stream
-        .write_all(
-            b"POST /api/login HTTP/1.1\r\nHost: x\r\nX-Pawfile-Client: 1\r\n\
-              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=",
-        )
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // An upload whose body stalls: its handler runs (and holds an upload slot) when the shutdown begins.
+    let pet = a_pet_of(&app).await;
+    let cookie = app.session_cookie().unwrap();
+    let mut stream = app.raw_upload(&cookie, &pet, 300_000).await;
+    stream.write_all(b"%PDF-1.7\n").await.unwrap();
+    eventually(
+        SETTLE,
+        "the upload's handler runs (it holds its slot)",
+        || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap()
+                == 1
+        },
+    )
+    .await;
 
     let started = tokio::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(10), app.stop())
@@ -940,7 +969,16 @@ async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_res
 
     let started = tokio::time::Instant::now();
     let (refused, healthy) = tokio::join!(upload(), async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The upload is announced before its first S3 call (the first upload's announcement went at its
+        // finish): once it is, the upload waits on the stalled store.
+        eventually(SETTLE, "the upload is waiting on the stalled store", || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from upload_intents")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap()
+                > 0
+        })
+        .await;
         let started = tokio::time::Instant::now();
         let response = app.client.get(app.url("/api/me")).send().await.unwrap();
         (response.status(), started.elapsed())
@@ -990,7 +1028,7 @@ async fn a_stalled_s3_fails_uploads_and_downloads_within_its_timeout_and_the_res
     assert_eq!(again.status(), StatusCode::CREATED, "Pawfile recovers by itself");
 }
 
-async fn a_pet_of(app: &crate::support::TestApp) -> String {
+pub(crate) async fn a_pet_of(app: &crate::support::TestApp) -> String {
     app.signed_in_owner("olivia@example.org").await;
     let pet: Value = app
         .post_form("/api/pets/create", &[("name", "Biscuit"), ("species", "dog")])
@@ -1001,7 +1039,7 @@ async fn a_pet_of(app: &crate::support::TestApp) -> String {
     pet.as_str().unwrap().to_owned()
 }
 
-async fn upload_pdf(app: &crate::support::TestApp, pet: &str, size: usize) -> Response {
+pub(crate) async fn upload_pdf(app: &crate::support::TestApp, pet: &str, size: usize) -> Response {
     let mut bytes = b"%PDF-1.7\n".to_vec();
     bytes.resize(size, b'x');
     app.client
@@ -1275,7 +1313,15 @@ async fn a_user_runs_a_bounded_number_of_uploads_at_once_and_a_dead_servers_slot
 
     // A server that died mid-upload left a slot whose lease has ended: it does not count.
     drop(running);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Their handlers end with their connections, and each slot is given back by a task its drop spawned.
+    eventually(SETTLE, "the dropped uploads gave their slots back", || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
     let user: uuid::Uuid = sqlx::query_scalar("select id from users")
         .fetch_one(&app.pool)
         .await

@@ -4,7 +4,7 @@
 use pawfile::{
     config::{BackupStoreSettings, DatabaseSettings, DocumentStoreSettings, HttpSettings, ServeSettings},
     rate_limit::AccountLimits,
-    testing::TestBucket,
+    testing::{SETTLE, TestBucket, eventually},
 };
 use pawfile_app::startup::build_state;
 use secrecy::SecretString;
@@ -52,6 +52,9 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             session_idle_timeout: std::time::Duration::from_secs(60),
             session_absolute_timeout: std::time::Duration::from_secs(600),
             header_read_timeout: std::time::Duration::from_secs(10),
+            keep_alive_timeout: std::time::Duration::from_secs(5),
+            max_connections_per_address: 256,
+            strip_photo_location: true,
             body_idle_timeout: std::time::Duration::from_secs(30),
             max_client_connections: 64,
             limit_upload_per_hour: bytesize::ByteSize::gib(1),
@@ -70,6 +73,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             limit_claim_attempts: AccountLimits::DEFAULT.claim_attempts_per_user,
             limit_password_resets_per_address: AccountLimits::DEFAULT.password_resets_per_address,
             limit_mails_per_recipient: AccountLimits::DEFAULT.mails_per_recipient,
+            limit_searches: AccountLimits::DEFAULT.searches_per_user,
             require_two_factor: vec![None],
             shutdown_grace: std::time::Duration::from_secs(5),
         },
@@ -100,6 +104,8 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             drill_identity: None,
             drill_database_url: None,
             test_pace: None,
+            signing_key: None,
+            trusted_keys: Vec::new(),
         },
         mail: pawfile::config::MailSettings {
             smtp_host: None,
@@ -110,6 +116,7 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             mail_from: None,
             mail_retry_after: std::time::Duration::from_secs(1),
             mail_max_attempts: 3,
+            mail_file_retention: std::time::Duration::from_secs(30 * 24 * 60 * 60),
         },
         data_dir: data_dir.to_owned(),
     }
@@ -554,7 +561,7 @@ async fn sigterm_lets_an_upload_in_flight_finish_cuts_the_one_past_the_grace_and
     let token = mail[0].token("/verify-email").expect("a sign-up link");
     let registered = browser
         .post(format!("{base}/api/verify-email"))
-        .form(&[("token", token.as_str())])
+        .form(&[("token", token.as_str()), ("password", crate::support::PASSWORD)])
         .send()
         .await
         .unwrap();
@@ -602,23 +609,40 @@ async fn sigterm_lets_an_upload_in_flight_finish_cuts_the_one_past_the_grace_and
     let mut stalled = upload(pet.clone(), cookie.clone()).await;
     finishing.write_all(&pdf[..100_000]).await.unwrap();
     stalled.write_all(&pdf[..100_000]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    eventually(
+        SETTLE,
+        "both uploads are in the server's hands (each holds its slot)",
+        || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == 2
+        },
+    )
+    .await;
 
     let terminated = std::process::Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
         .unwrap();
     assert!(terminated.success());
+    // A process handling a signal on a loaded machine may take a while to close its listener.
+    eventually(
+        SETTLE,
+        "no new connection is accepted (the listener closed after SIGTERM)",
+        || async {
+            tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                .await
+                .is_err()
+        },
+    )
+    .await;
+    // A moment in which the server would wrongly exit, were it not waiting for the uploads in flight.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(
         server.try_wait().unwrap().is_none(),
         "it waits for the uploads in flight"
-    );
-    assert!(
-        tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
-            .await
-            .is_err(),
-        "no new connection is accepted"
     );
     finishing.write_all(&pdf[100_000..]).await.unwrap();
     finishing.write_all(tail).await.unwrap();

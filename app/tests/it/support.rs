@@ -39,6 +39,8 @@ pub fn test_config() -> RuntimeConfig {
             .iter()
             .map(|mime| (*mime).to_owned())
             .collect(),
+        strip_photo_location: true,
+        mail_file_retention: Duration::from_secs(30 * 24 * 60 * 60),
         trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
         reconcile_interval: Duration::from_secs(6 * 60 * 60),
         scrub_period: Duration::from_secs(30 * 24 * 60 * 60),
@@ -80,6 +82,7 @@ pub fn paced_backups(
             retention: pawfile::backup::Retention::default(),
             prune: true,
             pace,
+            keys: pawfile::testing::backup_keys(),
         },
         CancellationToken::new(),
     )
@@ -452,8 +455,9 @@ impl TestApp {
             .expect("this app sends its mail to the test's SMTP server")
     }
 
-    /// Follows the link of the newest sign-up mail for `to`: the `/api/verify-email` answer.
-    pub async fn verify_newest(&self, to: &str) -> Response {
+    /// Follows the link of the newest sign-up mail for `to` and confirms with `password`: the
+    /// `/api/verify-email` answer.
+    pub async fn verify_newest(&self, to: &str, password: &str) -> Response {
         for _ in 0..200 {
             let token = self
                 .inbox()
@@ -463,7 +467,9 @@ impl TestApp {
                 .filter(|mail| mail.to == to)
                 .find_map(|mail| mail.token("/verify-email"));
             if let Some(token) = token {
-                return self.post_form("/api/verify-email", &[("token", &token)]).await;
+                return self
+                    .post_form("/api/verify-email", &[("token", &token), ("password", password)])
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -479,7 +485,7 @@ impl TestApp {
             "{}",
             response.text().await.unwrap()
         );
-        self.verify_newest(&email.to_lowercase()).await
+        self.verify_newest(&email.to_lowercase(), password).await
     }
 
     /// Registers an owner and signs them in on this app's client.
