@@ -190,8 +190,8 @@ pub const SERVER_FNS: &[ServerFnDoc] = &[
     .answering(202),
     post(
         "/api/verify-email",
-        "Follows a sign-up link: creates the account and signs in",
-        &[Text("token")],
+        "Follows a sign-up link with the password chosen at sign-up: creates the account and signs in",
+        &[Text("token"), Text("password")],
         Schema("SessionUser"),
     ),
     post(
