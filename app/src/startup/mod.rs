@@ -560,7 +560,12 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         let setting = storage_startup_error(&err, "PAWFILE_BACKUP_S3_").setting;
         tracing::warn!(%setting, error = %err, "the backup store is unavailable; serving anyway (admins see this on their start page)");
     }
-    for store in [&documents, &backups] {
+    // (The embedded endpoints cannot say: they sit in the data folder, on this machine.)
+    let configured = [
+        (document_settings.endpoint.is_some(), &documents),
+        (!backups_on_this_machine, &backups),
+    ];
+    for (_, store) in configured.into_iter().filter(|(configured, _)| *configured) {
         for problem in store.exposure().await {
             tracing::warn!("{problem}");
         }

@@ -831,6 +831,37 @@ async fn the_backups_page_and_list_say_when_a_snapshot_lost_its_manifest(pool: P
             .any(|warning| warning.as_str().unwrap().contains("lost their manifest")),
         "{overview}"
     );
+
+    // An object someone else wrote into the bucket is listed as refused once a check has read it.
+    app.backups
+        .store
+        .put_bytes(
+            "manifests/planted",
+            b"not signed".to_vec().into(),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    pawfile::backup::check_manifests(&app.pool, &app.backups.store, &pawfile::testing::backup_keys())
+        .await
+        .unwrap();
+    let overview: Value = admin
+        .get(app.url("/api/admin/backups"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["refused"][0][0], "manifests/planted", "{overview}");
+    assert_eq!(overview["refused"][0][1], "it is not signed", "{overview}");
+    assert!(
+        overview["signing_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("pawfile-backup-verify-key-1:"),
+        "{overview}"
+    );
 }
 
 /// Runs exiftool (Debian's `libimage-exiftool-perl`) with `args`; its standard output.
