@@ -36,6 +36,10 @@ use std::sync::{
 use tower_sessions::Session;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+/// The upload route, whose body (a multipart form of any size) streams past the text guard unread: the
+/// route checks its own text fields and file names.
+pub const UPLOAD_ROUTE: &str = "/api/pets/{pet_id}/documents";
+
 /// The most bytes a text field of the upload form (`record_id`, `caption`, `category`) may carry.
 pub const TEXT_FIELD_MAX: usize = 4 * 1024;
 /// Room for multipart boundaries and the small fields around the files.
@@ -247,7 +251,7 @@ async fn receive(
                 .boxed()
         }
     };
-    let mut multipart = bounded_form(parts, body).await?;
+    let mut multipart = bounded_form(parts, body, most).await?;
     let mut details = UploadDetails::default();
     if let Err(err) = read_form(&mut multipart, &mut batch, &mut details).await {
         batch.discard().await;
@@ -334,6 +338,7 @@ const MAX_FORM_PARTS: usize = UploadBatch::MAX_FILES + 8;
 async fn bounded_form(
     parts: Parts,
     body: futures::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>,
+    max_total: u64,
 ) -> Result<Multipart, ApiError> {
     let boundary = parts
         .headers
@@ -343,7 +348,7 @@ async fn bounded_form(
         .ok_or_else(|| ApiError::BadRequest {
             error: "An upload is sent as a multipart/form-data form.".to_owned(),
         })?;
-    let body = form_limits::bounded(body, &boundary, MAX_FORM_PARTS);
+    let body = form_limits::bounded(body, &boundary, MAX_FORM_PARTS, max_total);
     let request = Request::from_parts(parts, Body::from_stream(body));
     Multipart::from_request(request, &())
         .await
@@ -354,7 +359,10 @@ async fn bounded_form(
 
 fn malformed(err: axum::extract::multipart::MultipartError) -> ApiError {
     match form_limits::framing_error(&err) {
-        Some(framing @ form_limits::FramingError::TooManyParts(_)) => {
+        Some(
+            framing @ (form_limits::FramingError::TooManyParts(_)
+            | form_limits::FramingError::BadDelimiterLine),
+        ) => {
             return ApiError::BadRequest {
                 error: framing.to_string(),
             };

@@ -2,8 +2,11 @@
 //! multipart parser sees it. The parser (multer, under axum's `Multipart`) buffers the preamble and each
 //! part's headers until their end with no limit, so one part whose header line never ends would grow the
 //! server's memory without bound; here the preamble and each part's headers (all of them together) are
-//! cut off at a limit, and so is the number of parts. File bytes pass through untouched and unbuffered:
-//! only the bytes of a delimiter that may straddle two chunks are remembered.
+//! cut off at a limit, and so is the number of parts. The framing is read exactly as the parser reads
+//! it (a delimiter, optional spaces or tabs, CRLF, then headers up to the first CRLF CRLF after that
+//! CRLF), so that no form the parser would buffer looks like content here; and the whole form is
+//! capped besides. File bytes pass through untouched and unbuffered: only the bytes of a delimiter that
+//! may straddle two chunks are remembered.
 
 use axum::body::Bytes;
 use futures::{Stream, StreamExt};
@@ -26,6 +29,12 @@ pub enum FramingError {
     /// More parts than the form may have.
     #[error("The upload form has more than {0} parts.")]
     TooManyParts(usize),
+    /// A delimiter line that does not end in CRLF (after optional spaces or tabs).
+    #[error("The upload form is malformed: a part's delimiter line does not end where it should.")]
+    BadDelimiterLine,
+    /// The whole form ran past its limit (every file at its largest, and the form's overhead).
+    #[error("The upload is larger than {}.", bytesize::ByteSize(*.0))]
+    TooLarge(u64),
 }
 
 /// Finds a pattern in a stream of chunks, remembering only the few bytes of a match that may begin in
@@ -85,7 +94,12 @@ enum State {
     /// Right after a delimiter: whether it closes the form (`--`) is not known yet; `first` holds the
     /// bytes seen of the two that tell.
     AfterDelimiter { first: Vec<u8> },
-    /// In a part's headers: `seen` bytes so far.
+    /// The spaces and tabs that may follow a delimiter (`seen` bytes of them so far), then its CRLF, of
+    /// which `cr` tells whether the CR has been seen.
+    DelimiterLine { seen: usize, cr: bool },
+    /// In a part's headers, which begin after the delimiter line's CRLF and end at the first
+    /// CRLF CRLF (as the parser reads them: an empty header block is not a CRLF right after the
+    /// delimiter line's own): `seen` bytes so far.
     Headers { seen: usize },
     /// In a part's content.
     Content,
@@ -101,11 +115,14 @@ pub struct Framing {
     headers_end: Seeker,
     parts: usize,
     max_parts: usize,
+    total: u64,
+    max_total: u64,
 }
 
 impl Framing {
-    /// The framing of a form with this `boundary`, allowing at most `max_parts` parts.
-    pub fn new(boundary: &str, max_parts: usize) -> Self {
+    /// The framing of a form with this `boundary`, allowing at most `max_parts` parts and `max_total`
+    /// bytes in all.
+    pub fn new(boundary: &str, max_parts: usize, max_total: u64) -> Self {
         Self {
             state: State::Preamble { seen: 0 },
             delimiter: Seeker::new(format!("--{boundary}").into_bytes()),
@@ -113,11 +130,21 @@ impl Framing {
             headers_end: Seeker::new(b"\r\n\r\n".to_vec()),
             parts: 0,
             max_parts,
+            total: 0,
+            max_total,
         }
     }
 
     /// Checks the next chunk of the body.
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), FramingError> {
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), FramingError> {
+        self.total = self.total.saturating_add(data.len() as u64);
+        if self.total > self.max_total {
+            return Err(FramingError::TooLarge(self.max_total));
+        }
+        self.step(data)
+    }
+
+    fn step(&mut self, mut data: &[u8]) -> Result<(), FramingError> {
         while !data.is_empty() {
             match &mut self.state {
                 State::Preamble { seen } => match self.delimiter.find(data) {
@@ -153,12 +180,28 @@ impl Framing {
                     if self.parts > self.max_parts {
                         return Err(FramingError::TooManyParts(self.max_parts));
                     }
-                    // The two bytes belong to the headers (usually the delimiter line's CRLF).
+                    // The two bytes belong to the rest of the delimiter line (usually its CRLF).
                     let first = std::mem::take(first);
-                    self.headers_end.reset();
-                    self.state = State::Headers { seen: 0 };
-                    self.feed(&first)?;
+                    self.state = State::DelimiterLine { seen: 0, cr: false };
+                    self.step(&first)?;
                     data = &data[taken..];
+                }
+                State::DelimiterLine { seen, cr } => {
+                    let byte = data[0];
+                    data = &data[1..];
+                    *seen += 1;
+                    if *seen > PART_HEADERS_MAX {
+                        return Err(FramingError::HeadersTooLong);
+                    }
+                    match (*cr, byte) {
+                        (false, b' ' | b'\t') => {}
+                        (false, b'\r') => *cr = true,
+                        (true, b'\n') => {
+                            self.headers_end.reset();
+                            self.state = State::Headers { seen: 0 };
+                        }
+                        _ => return Err(FramingError::BadDelimiterLine),
+                    }
                 }
                 State::Headers { seen } => match self.headers_end.find(data) {
                     Some(end) => {
@@ -197,12 +240,13 @@ pub fn bounded<S, E>(
     body: S,
     boundary: &str,
     max_parts: usize,
+    max_total: u64,
 ) -> impl Stream<Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut framing = Framing::new(boundary, max_parts);
+    let mut framing = Framing::new(boundary, max_parts, max_total);
     let mut failed: Option<FramingError> = None;
     body.map(move |chunk| {
         if let Some(err) = &failed {
@@ -248,7 +292,7 @@ mod tests {
 
     /// Feeds `body` in chunks of `size` bytes.
     fn feed_in_chunks(body: &[u8], size: usize, max_parts: usize) -> Result<(), FramingError> {
-        let mut framing = Framing::new(BOUNDARY, max_parts);
+        let mut framing = Framing::new(BOUNDARY, max_parts, u64::MAX);
         for chunk in body.chunks(size) {
             framing.feed(chunk)?;
         }
@@ -337,5 +381,50 @@ mod tests {
         let mut body = form(&[("Content-Disposition: form-data; name=\"a\"", b"x")]);
         body.extend(std::iter::repeat_n(b'e', PART_HEADERS_MAX * 4));
         assert_eq!(feed_in_chunks(&body, 100, 2), Ok(()));
+    }
+
+    #[test]
+    fn a_part_with_an_empty_header_block_cannot_smuggle_unbounded_headers() {
+        // The parser reads headers from after the delimiter line's CRLF up to the next CRLF CRLF: for
+        // `--B CRLF CRLF content…` that is the content, all of it, buffered.
+        for line in ["\r\n\r\n", "  \t\r\n\r\n"] {
+            let mut body = format!("--{BOUNDARY}{line}").into_bytes();
+            body.extend(std::iter::repeat_n(b'A', PART_HEADERS_MAX * 4));
+            assert_eq!(
+                feed_in_chunks(&body, 4096, 20),
+                Err(FramingError::HeadersTooLong),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn spaces_after_a_delimiter_are_allowed_and_anything_else_is_refused() {
+        let body = format!(
+            "--{BOUNDARY} \t \r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--{BOUNDARY}--\r\n"
+        );
+        assert_eq!(feed_in_chunks(body.as_bytes(), 1, 2), Ok(()));
+        let body = format!("--{BOUNDARY}X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx");
+        assert_eq!(
+            feed_in_chunks(body.as_bytes(), 5, 2),
+            Err(FramingError::BadDelimiterLine)
+        );
+        let mut body = format!("--{BOUNDARY}").into_bytes();
+        body.extend(std::iter::repeat_n(b' ', PART_HEADERS_MAX + 1));
+        assert_eq!(feed_in_chunks(&body, 100, 2), Err(FramingError::HeadersTooLong));
+    }
+
+    #[test]
+    fn the_whole_form_is_capped() {
+        let content = vec![b'x'; 10_000];
+        let body = form(&[(
+            "Content-Disposition: form-data; name=\"file\"; filename=\"a\"",
+            &content,
+        )]);
+        let mut framing = Framing::new(BOUNDARY, 2, body.len() as u64);
+        assert_eq!(framing.feed(&body), Ok(()));
+        let mut framing = Framing::new(BOUNDARY, 2, body.len() as u64 - 1);
+        let result = body.chunks(1000).try_for_each(|chunk| framing.feed(chunk));
+        assert_eq!(result, Err(FramingError::TooLarge(body.len() as u64 - 1)));
     }
 }
