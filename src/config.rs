@@ -522,7 +522,9 @@ pub struct HttpSettings {
         default_value_t = 256
     )]
     pub max_connections_per_address: usize,
-    /// A request body (an upload) that sends no byte for this long ends, and what it sent is cleaned up.
+    /// A request body (an upload) that sends no byte for this long ends, and what it sent is cleaned up;
+    /// every other request's body (a form, at most 2 MiB) must arrive whole within it; and a client that
+    /// reads nothing of a response for this long is disconnected.
     #[arg(long = "body-idle-timeout", env = "PAWFILE_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_idle_timeout: Duration,
     /// Most client connections open at once; more wait to be accepted.

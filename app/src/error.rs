@@ -79,6 +79,12 @@ pub enum ApiError {
         /// The message.
         error: String,
     },
+    /// The request did not arrive in time: its body came too slowly (408).
+    #[error("{error}")]
+    TimedOut {
+        /// The message.
+        error: String,
+    },
     /// A backing service is down; try again later (503).
     #[error("{error}")]
     Unavailable {
@@ -135,6 +141,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => 400,
             ApiError::TooLarge { .. } | ApiError::QuotaExceeded { .. } => 413,
             ApiError::UnsupportedType { .. } => 415,
+            ApiError::TimedOut { .. } => 408,
             ApiError::Unavailable { .. } => 503,
             ApiError::Internal { .. } => 500,
         }

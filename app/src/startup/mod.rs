@@ -258,6 +258,8 @@ const REREAD_FIRST_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// Most connections the metrics port serves at once.
 const METRICS_CONNECTIONS: usize = 64;
+/// Most of them from one address (a scraper needs one or two; one address must not fill the port).
+const METRICS_PER_ADDRESS: usize = 8;
 
 /// How often the server looks for mail that is due (a retry, or mail queued by another replica); mail
 /// queued here is sent at once.
@@ -829,6 +831,7 @@ impl Application {
             listener: "public",
             header_read_timeout: limits.header_read_timeout,
             keep_alive_timeout: limits.keep_alive_timeout,
+            send_timeout: limits.body_idle_timeout,
             max_connections: limits.max_connections,
             max_per_address: limits.max_per_address,
             trusted_proxies: self.state.config.trusted_proxies.clone(),
@@ -842,7 +845,7 @@ impl Application {
             let policy = serve::ConnectionPolicy {
                 listener: "metrics",
                 max_connections: METRICS_CONNECTIONS,
-                max_per_address: limits.max_per_address.min(METRICS_CONNECTIONS),
+                max_per_address: limits.max_per_address.min(METRICS_PER_ADDRESS),
                 ..policy.clone()
             };
             tokio::spawn(serve::serve(

@@ -7,7 +7,15 @@
 //! timeout; a kept-alive connection with nothing in flight is closed after the keep-alive timeout, and
 //! once bytes of a next request arrive, its headers too must be complete within the header-read timeout.
 //! hyper alone has no such bound before the protocol is known, so a silent socket would hold its slot
-//! for ever.
+//! for ever. Writes are watched too: a client that stops reading is closed once nothing could be
+//! written for the send timeout, whether a request is in flight or not: over HTTP/1 its socket stops
+//! taking bytes (a write waits); over HTTP/2 it may instead grant no flow-control window, which no write
+//! shows, so a response that handed hyper a frame hyper has not come back for, with nothing written
+//! meanwhile, counts as stalled too. The keep-alive timeout counts from the last byte written, not from
+//! when the response was handed over, so a slow reader's download is not cut while hyper still drains
+//! it. (A request body
+//! that trickles in is bounded where it is read: uploads by their idle timeout and the user's upload
+//! slots, every other body by a deadline for the whole of it.)
 //!
 //! Connections are also counted per client address (an IPv6 client by its /64): beyond the cap, a new
 //! one is closed at once. Addresses of trusted proxies are exempt (a proxy carries many clients, and no
@@ -41,8 +49,11 @@ pub struct ConnectionPolicy {
     /// A request's headers must be complete within this time of the connection opening (or of the first
     /// byte of a next request on a kept-alive connection).
     pub header_read_timeout: Duration,
-    /// A connection with no request in flight is closed after this long.
+    /// A connection with no request in flight is closed after this long (counted from the last byte
+    /// written).
     pub keep_alive_timeout: Duration,
+    /// A connection whose writes have been blocked (the client not reading) for this long is closed.
+    pub send_timeout: Duration,
     /// Most connections served at once (more wait in the listen queue).
     pub max_connections: usize,
     /// Most connections open at once from one client address (an IPv6 client: its /64).
@@ -52,6 +63,10 @@ pub struct ConnectionPolicy {
     /// How long requests in flight may take to finish once the server stops.
     pub shutdown_grace: Duration,
 }
+
+/// The most requests an HTTP/2 connection may have in flight at once (hyper's default is 200; RFC 9113
+/// recommends no fewer than 100).
+const MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// Serves `router` on `listener` under `policy` until `shutdown` is cancelled; then stops accepting,
 /// lets requests in flight finish for up to the shutdown grace, and cuts the rest.
@@ -67,7 +82,10 @@ pub async fn serve(
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(policy.header_read_timeout);
-    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let builder = Arc::new(builder);
     let permits = Arc::new(tokio::sync::Semaphore::new(policy.max_connections.max(1)));
     let addresses = Arc::new(AddressCounts::default());
@@ -112,10 +130,11 @@ pub async fn serve(
             _address: address,
             _permit: permit,
         };
-        let tracker = Arc::new(Tracker::new(
-            policy.header_read_timeout,
-            policy.keep_alive_timeout,
-        ));
+        let tracker = Arc::new(Tracker::new(Timeouts {
+            header_read: policy.header_read_timeout,
+            keep_alive: policy.keep_alive_timeout,
+            send: policy.send_timeout,
+        }));
         let router = router.clone();
         let service = {
             let tracker = tracker.clone();
@@ -128,12 +147,9 @@ pub async fn serve(
                 async move {
                     let response = call.await?;
                     // The request counts as in flight until its response body is sent (or dropped).
-                    Ok::<_, std::convert::Infallible>(response.map(|body| {
-                        axum::body::Body::new(TrackedBody {
-                            inner: body,
-                            _in_flight: in_flight,
-                        })
-                    }))
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| axum::body::Body::new(TrackedBody::new(body, in_flight))),
+                    )
                 }
             })
         };
@@ -158,7 +174,7 @@ pub async fn serve(
                 }
                 () = tracker.expired() => {
                     metrics.connection_timed_out(listener_name);
-                    tracing::debug!(client = %remote.ip(), "connection idle past its deadline; closed");
+                    tracing::debug!(client = %remote.ip(), "connection idle or stalled past its deadline; closed");
                 }
                 () = stopping.cancelled() => {
                     connection.as_mut().graceful_shutdown();
@@ -243,36 +259,85 @@ impl Drop for AddressSlot {
     }
 }
 
+/// The deadlines a connection's watchdog keeps.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header_read: Duration,
+    keep_alive: Duration,
+    send: Duration,
+}
+
 /// A connection's state, as its watchdog sees it.
 #[derive(Debug)]
 struct Tracker {
     state: Mutex<TrackerState>,
     changed: Notify,
-    header_read_timeout: Duration,
-    keep_alive_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 #[derive(Debug)]
 struct TrackerState {
     /// Requests whose headers arrived and whose response is not yet sent.
     in_flight: usize,
-    /// Whether the (next) request's first bytes arrived and its headers are awaited.
-    awaiting_headers: bool,
-    /// When the connection is closed unless a request arrives first; `None` while one is in flight.
-    deadline: Option<Instant>,
+    /// Since when the (next) request's headers are awaited: the connection opened, or the first bytes
+    /// of a next request arrived on a kept-alive one.
+    awaiting_headers_since: Option<Instant>,
+    /// When the last request finished (its response handed to hyper), or the last byte was written,
+    /// whichever came later.
+    last_activity: Instant,
+    /// Since when a write has been waiting for the client to read.
+    write_blocked_since: Option<Instant>,
+    /// When the last byte was written.
+    last_write: Instant,
+    /// Response bodies that handed hyper a frame it has not come back for (it waits for the client:
+    /// the socket, or HTTP/2 flow control), each with since when: `(since, body)`.
+    bodies_waiting: std::collections::BTreeSet<(Instant, u64)>,
+    /// The number the next response body gets.
+    next_body: u64,
+}
+
+impl TrackerState {
+    /// When the connection is closed unless something happens first; `None` while a request is in
+    /// flight and its writes are not blocked.
+    fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
+        // A response waiting for the client counts as stalled from when it began to wait, or from the
+        // last byte written if that came later (a large frame is written bit by bit to a slow reader).
+        let body_stalled = self
+            .bodies_waiting
+            .first()
+            .map(|(since, _)| (*since).max(self.last_write));
+        let stalled = self
+            .write_blocked_since
+            .into_iter()
+            .chain(body_stalled)
+            .min()
+            .map(|since| since + timeouts.send);
+        let idle = (self.in_flight == 0).then(|| match self.awaiting_headers_since {
+            Some(since) => since + timeouts.header_read,
+            None => self.last_activity + timeouts.keep_alive,
+        });
+        match (stalled, idle) {
+            (Some(stalled), Some(idle)) => Some(stalled.min(idle)),
+            (stalled, idle) => stalled.or(idle),
+        }
+    }
 }
 
 impl Tracker {
-    fn new(header_read_timeout: Duration, keep_alive_timeout: Duration) -> Self {
+    fn new(timeouts: Timeouts) -> Self {
+        let now = Instant::now();
         Self {
             state: Mutex::new(TrackerState {
                 in_flight: 0,
-                awaiting_headers: true,
-                deadline: Some(Instant::now() + header_read_timeout),
+                awaiting_headers_since: Some(now),
+                last_activity: now,
+                write_blocked_since: None,
+                last_write: now,
+                bodies_waiting: std::collections::BTreeSet::new(),
+                next_body: 0,
             }),
             changed: Notify::new(),
-            header_read_timeout,
-            keep_alive_timeout,
+            timeouts,
         }
     }
 
@@ -282,45 +347,89 @@ impl Tracker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Bytes were read from the client: on an idle kept-alive connection, a next request begins.
-    fn bytes_arrived(&self) {
+    /// Changes the state and wakes the watchdog if the deadline moved.
+    fn update(&self, change: impl FnOnce(&mut TrackerState)) {
         let mut state = self.state();
-        if state.in_flight == 0 && !state.awaiting_headers {
-            state.awaiting_headers = true;
-            state.deadline = Some(Instant::now() + self.header_read_timeout);
-            drop(state);
+        let before = state.deadline(self.timeouts);
+        change(&mut state);
+        let moved = state.deadline(self.timeouts) != before;
+        drop(state);
+        if moved {
             self.changed.notify_one();
         }
+    }
+
+    /// Bytes were read from the client: on an idle kept-alive connection, a next request begins.
+    fn bytes_arrived(&self) {
+        self.update(|state| {
+            if state.in_flight == 0 && state.awaiting_headers_since.is_none() {
+                state.awaiting_headers_since = Some(Instant::now());
+            }
+        });
+    }
+
+    /// Bytes were written to the client.
+    fn bytes_written(&self) {
+        self.update(|state| {
+            let now = Instant::now();
+            state.write_blocked_since = None;
+            state.last_activity = now;
+            state.last_write = now;
+        });
+    }
+
+    /// A write waits for the client to read.
+    fn write_blocked(&self) {
+        self.update(|state| {
+            state.write_blocked_since.get_or_insert_with(Instant::now);
+        });
+    }
+
+    /// A number for a new response body.
+    fn body_started(&self) -> u64 {
+        let mut state = self.state();
+        state.next_body += 1;
+        state.next_body
+    }
+
+    /// Response body `body` handed hyper a frame (`Some(since)`: it waits for hyper to come back for
+    /// the next), or hyper came back, or the body ended (`None`).
+    fn body_waiting(&self, body: u64, since: Option<Instant>, was: Option<Instant>) {
+        self.update(|state| {
+            if let Some(was) = was {
+                state.bodies_waiting.remove(&(was, body));
+            }
+            if let Some(since) = since {
+                state.bodies_waiting.insert((since, body));
+            }
+        });
     }
 
     fn request_started(&self) {
-        let mut state = self.state();
-        state.in_flight += 1;
-        state.awaiting_headers = false;
-        state.deadline = None;
+        self.update(|state| {
+            state.in_flight += 1;
+            state.awaiting_headers_since = None;
+        });
     }
 
     fn request_finished(&self) {
-        let mut state = self.state();
-        state.in_flight = state.in_flight.saturating_sub(1);
-        if state.in_flight == 0 {
-            state.awaiting_headers = false;
-            state.deadline = Some(Instant::now() + self.keep_alive_timeout);
-            drop(state);
-            self.changed.notify_one();
-        }
+        self.update(|state| {
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.last_activity = state.last_activity.max(Instant::now());
+        });
     }
 
-    /// Completes when the connection's deadline passes with no request in flight.
+    /// Completes when the connection's deadline passes.
     async fn expired(&self) {
         loop {
-            let deadline = self.state().deadline;
+            let deadline = self.state().deadline(self.timeouts);
             match deadline {
                 None => self.changed.notified().await,
                 Some(at) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(at) => {
-                            if self.state().deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                            let now = Instant::now();
+                            if self.state().deadline(self.timeouts).is_some_and(|deadline| deadline <= now) {
                                 return;
                             }
                         }
@@ -348,10 +457,33 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request in flight until it is sent or dropped.
+/// A response body that keeps its request in flight until it is sent or dropped, and tells the
+/// tracker when it has handed hyper a frame and hyper has not come back for the next: hyper is then
+/// waiting for the client (to read from the socket, or over HTTP/2 to grant flow-control window, which
+/// no socket write ever shows).
 struct TrackedBody {
     inner: axum::body::Body,
-    _in_flight: InFlight,
+    id: u64,
+    waiting_since: Option<Instant>,
+    in_flight: InFlight,
+}
+
+impl TrackedBody {
+    fn new(inner: axum::body::Body, in_flight: InFlight) -> Self {
+        Self {
+            inner,
+            id: in_flight.0.body_started(),
+            waiting_since: None,
+            in_flight,
+        }
+    }
+
+    fn set_waiting(&mut self, since: Option<Instant>) {
+        if since != self.waiting_since {
+            self.in_flight.0.body_waiting(self.id, since, self.waiting_since);
+            self.waiting_since = since;
+        }
+    }
 }
 
 impl HttpBody for TrackedBody {
@@ -362,7 +494,11 @@ impl HttpBody for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        // A frame handed over: hyper comes back once it has sent it. Pending: the body is what waits.
+        let waiting = matches!(polled, Poll::Ready(Some(Ok(_)))) && !self.inner.is_end_stream();
+        self.set_waiting(waiting.then(Instant::now));
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -371,6 +507,12 @@ impl HttpBody for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.set_waiting(None);
     }
 }
 
@@ -395,9 +537,22 @@ impl AsyncRead for WatchedStream {
     }
 }
 
+impl WatchedStream {
+    /// Tells the tracker how a write went.
+    fn watch_write(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match &polled {
+            Poll::Ready(Ok(written)) if *written > 0 => self.tracker.bytes_written(),
+            Poll::Pending => self.tracker.write_blocked(),
+            _ => {}
+        }
+        polled
+    }
+}
+
 impl AsyncWrite for WatchedStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch_write(polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -413,7 +568,8 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch_write(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -450,9 +606,15 @@ mod tests {
         assert!(counts.try_take("2001:db8:1:3::1".parse().unwrap(), 1).is_some());
     }
 
+    const TIMEOUTS: Timeouts = Timeouts {
+        header_read: Duration::from_secs(10),
+        keep_alive: Duration::from_secs(5),
+        send: Duration::from_secs(30),
+    };
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_connection_expires_after_the_header_timeout() {
-        let tracker = Tracker::new(Duration::from_secs(10), Duration::from_secs(5));
+        let tracker = Tracker::new(TIMEOUTS);
         let started = Instant::now();
         tracker.expired().await;
         assert_eq!(started.elapsed(), Duration::from_secs(10));
@@ -460,7 +622,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn bytes_of_a_first_request_do_not_extend_its_header_deadline() {
-        let tracker = Arc::new(Tracker::new(Duration::from_secs(10), Duration::from_secs(5)));
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
         let started = Instant::now();
         let feeder = tokio::spawn({
             let tracker = tracker.clone();
@@ -478,7 +640,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_in_flight_holds_the_connection_and_keep_alive_counts_from_its_end() {
-        let tracker = Arc::new(Tracker::new(Duration::from_secs(10), Duration::from_secs(5)));
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
         let started = Instant::now();
         let request = InFlight::start(tracker.clone());
         let ended = tokio::spawn({
@@ -494,7 +656,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_next_request_on_a_kept_alive_connection_gets_the_header_timeout_from_its_first_byte() {
-        let tracker = Arc::new(Tracker::new(Duration::from_secs(10), Duration::from_secs(5)));
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
         drop(InFlight::start(tracker.clone()));
         let started = Instant::now();
         let feeder = tokio::spawn({
@@ -507,5 +669,91 @@ mod tests {
         tracker.expired().await;
         assert_eq!(started.elapsed(), Duration::from_secs(14));
         feeder.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_counts_from_the_last_byte_written_not_from_the_handover() {
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
+        let started = Instant::now();
+        // The response is handed over at once; hyper then drains its buffer for 20 s, a write a second.
+        drop(InFlight::start(tracker.clone()));
+        let writer = tokio::spawn({
+            let tracker = tracker.clone();
+            async move {
+                for _ in 0..20 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracker.bytes_written();
+                }
+            }
+        });
+        tracker.expired().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(25));
+        writer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_closed_after_the_send_timeout_even_mid_request() {
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
+        let _request = InFlight::start(tracker.clone());
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        tracker.bytes_written();
+        let blocked = Instant::now();
+        tracker.write_blocked();
+        // Further blocked polls do not move the deadline.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tracker.write_blocked();
+        tracker.expired().await;
+        assert_eq!(blocked.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_goes_through_ends_the_stall() {
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
+        let _request = InFlight::start(tracker.clone());
+        tracker.write_blocked();
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        tracker.bytes_written();
+        let watchdog = tokio::spawn({
+            let tracker = tracker.clone();
+            async move { tracker.expired().await }
+        });
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert!(!watchdog.is_finished(), "in flight and writing: no deadline");
+        watchdog.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_hyper_never_comes_back_for_stalls_unless_bytes_are_written() {
+        let tracker = Arc::new(Tracker::new(TIMEOUTS));
+        let _request = InFlight::start(tracker.clone());
+        let body = tracker.body_started();
+        // A frame handed over; hyper then writes for 20 s (a large frame to a slow reader) …
+        let handed = Instant::now();
+        tracker.body_waiting(body, Some(handed), None);
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            tracker.bytes_written();
+        }
+        // … and then nothing (HTTP/2 with no window): closed the send timeout after the last write.
+        let last = Instant::now();
+        tracker.expired().await;
+        assert_eq!(last.elapsed(), Duration::from_secs(30));
+        // Once hyper comes back, the body no longer waits.
+        tracker.body_waiting(body, None, Some(handed));
+        assert!(tracker.state().bodies_waiting.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_write_does_not_outlive_a_sooner_idle_deadline() {
+        let tracker = Tracker::new(TIMEOUTS);
+        let started = Instant::now();
+        // No request yet (an HTTP/2 preface and pings, say), and its writes block.
+        tracker.write_blocked();
+        tracker.expired().await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(10),
+            "the header timeout, not the send timeout"
+        );
     }
 }

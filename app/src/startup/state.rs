@@ -157,7 +157,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// A connection with no request in flight is closed after this long.
     pub keep_alive_timeout: Duration,
-    /// A request body that sends nothing for this long ends with an error.
+    /// A request body that sends nothing for this long ends with an error (a small body: that does not
+    /// arrive whole within it), and a client that reads nothing for this long is disconnected.
     pub body_idle_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,

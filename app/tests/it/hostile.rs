@@ -408,49 +408,54 @@ pub(crate) async fn owner_with_pet(pool: &PgPool, served: &Served, email: &str) 
 async fn a_part_header_that_never_ends_is_refused_at_8_kib_and_the_server_stays_small(pool: PgPool) {
     let served = Served::start(&pool, &[]).await;
     let (cookie, pet) = owner_with_pet(&pool, &served, "olivia@example.org").await;
-    // The peak so far (start-up's) is set back to what the server holds now.
-    std::fs::write(format!("/proc/{}/clear_refs", served.child.id()), "5").unwrap();
-    let (resident, _) = served.memory();
+    // The probes: one part whose header line runs for 256 MiB before the blank line, and one whose
+    // header block is empty (the parser then reads everything after it as headers), each sent chunked.
+    let long_header: &[u8] = b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"";
+    let empty_headers: &[u8] = b"--XYZ  \r\n\r\n";
+    for start in [long_header, empty_headers] {
+        // The peak so far is set back to what the server holds now.
+        std::fs::write(format!("/proc/{}/clear_refs", served.child.id()), "5").unwrap();
+        let (resident, _) = served.memory();
 
-    // The probe: one part whose header line runs for 256 MiB before the blank line, sent chunked.
-    let mut stream = TcpStream::connect(served.addr).await.unwrap();
-    let head = format!(
-        "POST /api/pets/{pet}/documents HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
-         Content-Type: multipart/form-data; boundary=XYZ\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    let sender = tokio::spawn(async move {
-        let start = b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"";
-        let chunk = |data: &[u8]| [format!("{:x}\r\n", data.len()).as_bytes(), data, b"\r\n"].concat();
-        writer.write_all(&chunk(start)).await?;
-        let filler = chunk(&vec![b'a'; 1 << 20]);
-        for _ in 0..256 {
-            writer.write_all(&filler).await?;
-        }
-        Ok::<_, std::io::Error>(())
-    });
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut answer)).await;
-    sender.abort();
-    let answer = String::from_utf8_lossy(&answer);
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        let head = format!(
+            "POST /api/pets/{pet}/documents HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-Pawfile-Client: 1\r\n\
+             Content-Type: multipart/form-data; boundary=XYZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let sender = tokio::spawn(async move {
+            let chunk = |data: &[u8]| [format!("{:x}\r\n", data.len()).as_bytes(), data, b"\r\n"].concat();
+            writer.write_all(&chunk(start)).await?;
+            let filler = chunk(&vec![b'a'; 1 << 20]);
+            for _ in 0..256 {
+                writer.write_all(&filler).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut answer)).await;
+        sender.abort();
+        let answer = String::from_utf8_lossy(&answer);
+        let probe = String::from_utf8_lossy(start);
 
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(
-        answer.contains("8.0 KiB of headers"),
-        "the limit is named: {answer}"
-    );
-    let (_, peak) = served.memory();
-    assert!(
-        peak.saturating_sub(resident) < 32 << 20,
-        "memory grew by {} MiB",
-        peak.saturating_sub(resident) >> 20
-    );
-    let stored: i64 = sqlx::query_scalar("select count(*) from documents")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(stored, 0, "nothing stored");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{probe:?}: {answer}");
+        assert!(
+            answer.contains("8.0 KiB of headers"),
+            "{probe:?}: the limit is named: {answer}"
+        );
+        let (_, peak) = served.memory();
+        assert!(
+            peak.saturating_sub(resident) < 32 << 20,
+            "{probe:?}: memory grew by {} MiB",
+            peak.saturating_sub(resident) >> 20
+        );
+        let stored: i64 = sqlx::query_scalar("select count(*) from documents")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "{probe:?}: nothing stored");
+    }
 
     // More file parts than an upload may carry: refused, the limit named, nothing stored.
     let mut form = reqwest::multipart::Form::new();
@@ -621,4 +626,151 @@ async fn the_costliest_password_is_judged_quickly_on_every_path_and_eight_leave_
         assert_eq!(signup.await.unwrap(), reqwest::StatusCode::ACCEPTED);
     }
     assert!(slowest < Duration::from_millis(500), "/healthz took {slowest:?}");
+}
+
+/// The body timeout the in-flight tests run with.
+const BODY_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_body_that_trickles_in_without_an_account_is_answered_408_at_the_body_timeout(pool: PgPool) {
+    let timeout = format!("{}s", BODY_TIMEOUT.as_secs());
+    let served = Served::start(&pool, &[("PAWFILE_BODY_IDLE_TIMEOUT", &timeout)]).await;
+    // A byte a second never trips an idle timeout; the body's deadline ends it all the same. To a
+    // server function and to a path that does not exist alike.
+    for path in ["/api/pets/create", "/no/such/path"] {
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nX-Pawfile-Client: 1\r\n\
+                     Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\nn"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let (mut reader, mut writer) = stream.into_split();
+        let trickle = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if writer.write_all(b"a").await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut answer = [0u8; 256];
+        let read = tokio::time::timeout(BODY_TIMEOUT * 3, reader.read(&mut answer))
+            .await
+            .expect("answered")
+            .unwrap();
+        trickle.abort();
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            started.elapsed() >= BODY_TIMEOUT - Duration::from_millis(200)
+                && started.elapsed() <= BODY_TIMEOUT + Duration::from_secs(2),
+            "{path}: answered after {:?}",
+            started.elapsed()
+        );
+    }
+    healthz(served.addr).await.unwrap();
+}
+
+/// Sends `GET path` on a socket that takes 32 KiB at a time.
+async fn download_request(served: &Served, path: &str, cookie: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    let mut stream = socket.connect(served.addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_slow_reader_gets_its_whole_download_and_a_reader_that_stops_is_closed_at_the_body_timeout(
+    pool: PgPool,
+) {
+    let timeout = format!("{}s", BODY_TIMEOUT.as_secs());
+    let served = Served::start(&pool, &[("PAWFILE_BODY_IDLE_TIMEOUT", &timeout)]).await;
+    let (cookie, pet) = owner_with_pet(&pool, &served, "olivia@example.org").await;
+    let mut content = b"%PDF-1.7\n".to_vec();
+    content.resize(16 << 20, b' ');
+    let uploaded: serde_json::Value = reqwest::Client::new()
+        .post(served.url(&format!("/api/pets/{pet}/documents")))
+        .header("cookie", &cookie)
+        .header("x-pawfile-client", "1")
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(content.clone()).file_name("big.pdf"),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/documents/{}/content", uploaded[0]["id"].as_str().unwrap());
+
+    // A reader at about 2 MB/s: the last of the file is still queued (in the kernel and in the server's
+    // own buffer) long after the response was handed over, well past the keep-alive timeout (1 s).
+    let mut stream = download_request(&served, &path, &cookie).await;
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let head_end = loop {
+        let read = stream.read(&mut chunk).await.unwrap();
+        assert!(read > 0, "closed before the headers");
+        received.extend_from_slice(&chunk[..read]);
+        if let Some(at) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = received.len() - head_end;
+    'reading: while body < content.len() {
+        let mut this_turn = 0;
+        while this_turn < 512 * 1024 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break 'reading,
+                Ok(read) => {
+                    this_turn += read;
+                    body += read;
+                }
+            }
+            if body >= content.len() {
+                break 'reading;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(body, content.len(), "the whole file arrived");
+    // (Closed by the client, so its keep-alive timeout is not counted below.)
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A reader that stops: closed once nothing could be written for the body timeout.
+    let timed_out = "pawfile_http_connections_timed_out_total{listener=\"public\"}";
+    let before = served.metric(timed_out).await;
+    let stalled = download_request(&served, &path, &cookie).await;
+    let started = Instant::now();
+    while served.metric(timed_out).await <= before {
+        assert!(
+            started.elapsed() < BODY_TIMEOUT * 3,
+            "a reader that reads nothing is still connected after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(started.elapsed() >= BODY_TIMEOUT - Duration::from_millis(500));
+    let mut rest = Vec::new();
+    let mut stalled = stalled;
+    let _ = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest)).await;
+    assert!(
+        rest.len() < content.len(),
+        "the stalled download did not complete"
+    );
+    healthz(served.addr).await.unwrap();
 }
