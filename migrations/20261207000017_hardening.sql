@@ -6,8 +6,10 @@ create table backup_refused_objects (
     found_at timestamptz not null default now()
 );
 
--- The daily re-read of backup objects (ciphertext hashes) goes round the catalogue, oldest read first.
+-- The daily re-read of backup objects (ciphertext hashes) goes round the catalogue, oldest read first;
+-- what it finds wrong with one (altered, missing) is kept until a backup stores the object again.
 alter table backup_objects add column last_read_at timestamptz;
+alter table backup_objects add column damage text;
 
 -- However a password changes (the account page, a reset link, an administrator's tool, a later
 -- feature), the reset links sent before stop working: one could otherwise set yet another password.
@@ -34,6 +36,7 @@ alter table backup_runs add column manifest_missing_since timestamptz;
 -- (not their step ahead): the oldest always goes on, so at least one is stored, while uploads of
 -- declared lengths (which need all they reserve) still never reserve more than the quota together.
 -- What a reservation could not see is checked when an upload records its documents (settle_storage).
+-- A refused upload gives its reservation back in the same call.
 alter table upload_slots add column needed_bytes bigint not null default 0 check (needed_bytes >= 0);
 
 create or replace function reserve_storage(
@@ -56,6 +59,9 @@ begin
          or (payer_clinic is not null and s.payer_clinic_id = payer_clinic));
     available := greatest(quota - counted.used - held, 0);
     if needed > available then
+        -- The refused upload is over: what it held is given back at once, not when its request has
+        -- unwound (an older upload checking meanwhile would count it, and be refused too).
+        update upload_slots s set reserved_bytes = 0, needed_bytes = 0 where s.id = slot;
         return query select null::bigint, counted.used, counted.reserved;
         return;
     end if;

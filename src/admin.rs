@@ -206,6 +206,21 @@ pub async fn backup_overview(
         .into_iter()
         .map(|refusal| (refusal.name, refusal.reason))
         .collect();
+    let damaged: Vec<(String, String)> = sqlx::query!(
+        r#"select name, damage as "damage!" from backup_objects where damage is not null order by name"#
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.name, row.damage))
+    .collect();
+    if !damaged.is_empty() {
+        warnings.push(format!(
+            "The daily re-read found {} backup objects altered or missing; the next backup stores them again. \
+             If this recurs, check the backup storage.",
+            damaged.len()
+        ));
+    }
     if !refused.is_empty() {
         warnings.push(format!(
             "{} objects in the backup bucket were refused: they are not signed by this installation's key. \
@@ -280,6 +295,7 @@ pub async fn backup_overview(
         alarm,
         warnings,
         refused,
+        damaged,
         signing_key,
     })
 }

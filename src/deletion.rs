@@ -18,7 +18,7 @@ use crate::{
     rate_limit,
     storage::ObjectStore,
 };
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
 
 /// Where each deletion is recorded in the backup bucket (`deletions/<account id>`), so that a restore
@@ -87,30 +87,52 @@ pub async fn request_deletion(
     Ok(due)
 }
 
-/// Cancels a pending deletion of `user` (they signed in). Returns whether one was pending. Audited.
+/// Cancels a pending deletion of `user` (they signed in), and says what it found. Audited.
 pub async fn cancel_on_sign_in(
     pool: &PgPool,
     user: UserId,
     client_addr: Option<std::net::IpAddr>,
-) -> Result<bool> {
+) -> Result<SignInDeletion> {
     let mut tx = pool.begin().await?;
-    let cancelled = sqlx::query!(
-        "update users set deletion_requested_at = null where id = $1 and deletion_requested_at is not null and deleted_at is null",
+    // A locking read sees the row as the last commit left it: a purge holding the row (it locks it
+    // before it writes the deletion's record) is waited for, and its deletion then seen.
+    let row = sqlx::query!(
+        r#"select deleted_at is null as "live!", deletion_requested_at is not null as "pending!"
+             from users where id = $1 for update"#,
+        user as UserId
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row.filter(|row| row.live) else {
+        return Ok(SignInDeletion::Deleted);
+    };
+    if !row.pending {
+        return Ok(SignInDeletion::NotPending);
+    }
+    sqlx::query!(
+        "update users set deletion_requested_at = null where id = $1",
         user as UserId
     )
     .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if cancelled {
-        audit::record(
-            &mut *tx,
-            Event::new(Action::CancelDeletion, Some(user), client_addr),
-        )
-        .await?;
-    }
+    .await?;
+    audit::record(
+        &mut *tx,
+        Event::new(Action::CancelDeletion, Some(user), client_addr),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(cancelled)
+    Ok(SignInDeletion::Cancelled)
+}
+
+/// What signing in did to an account's pending deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInDeletion {
+    /// It was pending and is cancelled.
+    Cancelled,
+    /// Nothing was pending any more (another sign-in cancelled it a moment ago): sign in as usual.
+    NotPending,
+    /// The purge deleted the account meanwhile: nothing to sign in to.
+    Deleted,
 }
 
 /// Deletes the accounts whose grace period is over (see the module), then purges their uploads'
@@ -140,6 +162,14 @@ pub async fn purge_due(
         let signed = keys
             .seal(&name, record.to_string().as_bytes())
             .map_err(Error::Conflict)?;
+        // The account's row is locked from here to the commit, and checked due under the lock: a
+        // sign-in cancelling the deletion waits, then finds the account deleted. So the record is never
+        // written for a deletion that was cancelled (it would make a later restore delete a live
+        // account, and a key without delete rights could not take it back).
+        let mut tx = pool.begin().await?;
+        if !lock_if_due(&mut tx, *user, true).await? {
+            continue;
+        }
         if let Err(err) = backups
             .put_bytes(&name, bytes::Bytes::from(signed), "application/octet-stream")
             .await
@@ -147,15 +177,20 @@ pub async fn purge_due(
             tracing::warn!(account = %user, error = %err, "cannot record a deletion in the backup bucket yet; it waits");
             continue;
         }
-        if delete_account(pool, *user, true).await? {
-            deleted += 1;
-        } else {
-            // Signed in (and so cancelled) between the look-up and the deletion: the account stays,
-            // and so must its record not make a restore delete it.
-            if let Err(err) = backups.delete(&name).await {
-                tracing::warn!(account = %user, error = %err, "cannot remove the record of a deletion that was cancelled");
-            }
+        let erased = async move {
+            erase(&mut tx, *user).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
         }
+        .await;
+        if let Err(err) = erased {
+            // Not deleted after all: its record must not make a restore delete it.
+            if let Err(err) = backups.delete(&name).await {
+                tracing::warn!(account = %user, error = %err, "cannot remove the record of a deletion that failed");
+            }
+            return Err(err);
+        }
+        deleted += 1;
     }
     // The uploads were put in the trash as if long ago: the purge removes their objects, then rows.
     crate::documents::purge_trash(pool, store, retention).await?;
@@ -217,7 +252,7 @@ pub async fn reapply_after_restore(
             done.refused.push(format!("{}: {why}", object.key));
             continue;
         }
-        delete_account(pool, UserId(id), false).await?;
+        delete_account(pool, UserId(id)).await?;
         done.deleted += 1;
     }
     if done.deleted > 0 {
@@ -226,31 +261,45 @@ pub async fn reapply_after_restore(
     Ok(done)
 }
 
-/// Deletes `user`'s account (see the module) in one transaction. With `only_if_due`, only while its
-/// deletion is still requested and due, checked under a lock on the account's row, which a sign-in that
-/// cancels the deletion takes too: a sign-in during the purge either cancels it whole or comes after it,
-/// never between. Returns whether the account was deleted.
-async fn delete_account(pool: &PgPool, user: UserId, only_if_due: bool) -> Result<bool> {
+/// Deletes `user`'s account (see the module) in one transaction, if it is not deleted yet (a restore
+/// repeating a deletion). Returns whether it was deleted.
+async fn delete_account(pool: &PgPool, user: UserId) -> Result<bool> {
     let mut tx = pool.begin().await?;
+    if !lock_if_due(&mut tx, user, false).await? {
+        return Ok(false);
+    }
+    erase(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Locks `user`'s row in `tx` and says whether it is there to delete: not deleted yet, and (with
+/// `only_if_due`) its deletion still requested and past its grace period. A sign-in that cancels the
+/// deletion takes the same lock: a sign-in during the purge either cancels it whole or comes after it,
+/// never between.
+async fn lock_if_due(tx: &mut Transaction<'_, Postgres>, user: UserId, only_if_due: bool) -> Result<bool> {
     let still_due = sqlx::query_scalar!(
         r#"select coalesce(deletion_requested_at < now() - $2::float8 * interval '1 second', false) as "due!"
            from users where id = $1 and deleted_at is null for update"#,
         user as UserId,
         GRACE.as_seconds_f64()
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    match still_due {
-        None => return Ok(false),
-        Some(false) if only_if_due => return Ok(false),
-        Some(_) => {}
-    }
+    Ok(match still_due {
+        None => false,
+        Some(due) => due || !only_if_due,
+    })
+}
+
+/// Deletes `user` in `tx` (its row locked by [`lock_if_due`]): see the module.
+async fn erase(tx: &mut Transaction<'_, Postgres>, user: UserId) -> Result<()> {
     // Own uploads: into the trash as if deleted long ago, for the purge to remove object and row.
     sqlx::query!(
         "update documents set deleted_at = '-infinity' where uploaded_by = $1",
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     // Every pet of theirs is archived and detached from the person (pets are never deleted: the
     // schema forbids it). One a clinic wrote records for stays with the clinics that wrote them, as
@@ -266,13 +315,13 @@ async fn delete_account(pool: &PgPool, user: UserId, only_if_due: bool) -> Resul
         "#,
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query!(
         "delete from pet_claim_codes where pet_id in (select id from pets where owner_id = $1)",
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query!(
         r#"
@@ -288,7 +337,7 @@ async fn delete_account(pool: &PgPool, user: UserId, only_if_due: bool) -> Resul
         "#,
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query!(
         r#"
@@ -299,17 +348,16 @@ async fn delete_account(pool: &PgPool, user: UserId, only_if_due: bool) -> Resul
         "#,
         user as UserId
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    crate::auth::two_factor::clear(&mut tx, user).await?;
+    crate::auth::two_factor::clear(tx, user).await?;
     sqlx::query!("delete from password_resets where user_id = $1", user as UserId)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     audit::record(
-        &mut *tx,
+        &mut **tx,
         Event::new(Action::DeleteAccount, None, None).target("user", user.0),
     )
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }

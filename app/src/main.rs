@@ -133,8 +133,9 @@ enum Command {
         /// age identity file(s) holding the private key the backups are encrypted to.
         #[arg(long = "identity", required = false)]
         identities: Vec<std::path::PathBuf>,
-        /// Also believe manifests and deletion markers that carry no signature: backups written before
-        /// Pawfile signed them. Only after making sure nobody else could write to the backup bucket.
+        /// Also believe manifests that carry no signature: backups written before Pawfile signed them
+        /// (deletion markers must still be signed). Needs a snapshot id, not `latest`. Only after making
+        /// sure nobody else could write to the backup bucket.
         #[arg(long)]
         accept_unsigned: bool,
     },
@@ -666,7 +667,7 @@ async fn backup_command(command: BackupCommand) -> Result<(), CliError> {
 }
 
 /// The keys a restore believes: the signing key's public half (configured, or in the data folder) and
-/// PAWFILE_BACKUP_TRUSTED_KEYS; with `accept_unsigned`, unsigned objects too.
+/// PAWFILE_BACKUP_TRUSTED_KEYS; with `accept_unsigned`, unsigned manifests too.
 fn restore_keys(
     settings: &ServeSettings,
     accept_unsigned: bool,
@@ -676,7 +677,7 @@ fn restore_keys(
         .verifying_keys(&settings.data_dir)
         .map_err(CliError::Invalid)?;
     if accept_unsigned {
-        return Ok(keys.accepting_unsigned());
+        return Ok(keys.accepting_unsigned_manifests());
     }
     if keys.trusted().is_empty() {
         return Err(CliError::Invalid(

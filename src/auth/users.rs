@@ -201,11 +201,16 @@ pub async fn sign_in(
     // The right password from here clears this address's failures for the account.
     attempts.succeed(pool).await?;
     // Only an account whose deletion is pending pays for the cancelling transaction.
-    let deletion_cancelled = account.deletion_pending
-        && crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await?;
-    if account.deletion_pending && !deletion_cancelled {
-        // The purge deleted the account between the password check and now: nothing to sign in to.
-        return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned()));
+    let mut deletion_cancelled = false;
+    if account.deletion_pending {
+        use crate::deletion::SignInDeletion;
+        match crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await? {
+            SignInDeletion::Cancelled => deletion_cancelled = true,
+            // Another sign-in (a double submit, a second device) cancelled it a moment ago.
+            SignInDeletion::NotPending => {}
+            // The purge deleted the account between the password check and now: nothing to sign in to.
+            SignInDeletion::Deleted => return Ok(SignInOutcome::Refused(WRONG_CREDENTIALS.to_owned())),
+        }
     }
     audit::record(
         pool,

@@ -33,7 +33,7 @@ pub use signing::{BackupKeys, SigningKey, Unauthentic, VerifyingKey};
 use crate::{domain::UserId, error::Result, storage::ObjectStore};
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgConnection, PgPool};
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -337,13 +337,35 @@ pub async fn check_manifests(pool: &PgPool, store: &ObjectStore, keys: &BackupKe
         listed: names.len(),
         ..ManifestCheck::default()
     };
+    // One refused for its signature (it names a trusted key, so it was read whole: it could be large,
+    // and anyone holding the bucket's credentials could have put it there to be read at every backup)
+    // is not read again: no change of keys makes it right, and removing it clears it. One refused as
+    // unsigned or signed by another key is judged again, from its first bytes, in case the trusted keys
+    // changed.
+    let bad_signature = Unauthentic::BadSignature.to_string();
+    let refused_before: HashMap<String, String> = refusals::list(pool)
+        .await?
+        .into_iter()
+        .map(|refusal| (refusal.name, refusal.reason))
+        .collect();
+    let mut believed_now = Vec::new();
     for name in &names {
-        if let Err(why) = signing::read_signed(store, keys, name, signing::MANIFEST_MAX_BYTES).await? {
-            tracing::warn!(manifest = %name, %why, "a manifest in the backup bucket is refused");
-            refusals::record(pool, name, &why).await?;
+        if let Some(why) = refused_before.get(name).filter(|why| **why == bad_signature) {
             check.refused.push(format!("{name}: {why}"));
+            continue;
+        }
+        match signing::read_signed(store, keys, name, signing::MANIFEST_MAX_BYTES).await? {
+            Err(why) => {
+                tracing::warn!(manifest = %name, %why, "a manifest in the backup bucket is refused");
+                refusals::record(pool, name, &why).await?;
+                check.refused.push(format!("{name}: {why}"));
+            }
+            // Believed now (a key was added to the trusted ones): no longer refused.
+            Ok(_) if refused_before.contains_key(name) => believed_now.push(name.clone()),
+            Ok(_) => {}
         }
     }
+    refusals::forget(pool, &believed_now).await?;
     check.missing = sqlx::query_scalar!(
         "update backup_runs set manifest_missing_since = coalesce(manifest_missing_since, now())
          where status = 'complete' and pruned_at is null and manifest_object <> all($1)

@@ -45,6 +45,17 @@ pub async fn forget_gone(pool: &PgPool, prefix: &str, present: &[String]) -> Res
     Ok(())
 }
 
+/// Forgets the refusals of `names` (they are believed now).
+pub async fn forget(pool: &PgPool, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!("delete from backup_refused_objects where name = any($1)", names)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Every refusal, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<Refusal>> {
     Ok(sqlx::query_as!(

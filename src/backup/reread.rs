@@ -1,10 +1,10 @@
 //! The daily re-read: a share of the catalogued backup objects is downloaded each day and its
 //! ciphertext re-hashed (no private key needed), the least recently read first, so that every object
 //! is read back within the retention period and damage or loss is found while a good copy can still be
-//! made. A missing or altered object is marked missing (the next backup that needs it uploads it again)
-//! and recorded as refused, which the Backups page shows.
+//! made. A missing or altered object is marked missing, with what is wrong with it, until a backup
+//! stores it again (the next one that needs it does); the Backups page lists it meanwhile.
 
-use super::{Backups, RunLock, refusals};
+use super::{Backups, RunLock};
 use crate::{error::Result, storage::StorageError};
 use sqlx::PgPool;
 
@@ -81,15 +81,17 @@ impl Backups {
     }
 }
 
-/// Marks `name` missing (so the next backup that needs it stores it again) and records why.
+/// Marks `name` missing (so the next backup that needs it stores it again), with what is wrong with it
+/// (shown on the Backups page until then).
 async fn damaged(pool: &PgPool, name: &str, why: &str) -> Result<()> {
     sqlx::query!(
-        "update backup_objects set missing_since = coalesce(missing_since, now()) where name = $1",
-        name
+        "update backup_objects set missing_since = coalesce(missing_since, now()), damage = $2 where name = $1",
+        name,
+        why
     )
     .execute(pool)
     .await?;
-    refusals::record(pool, name, why).await
+    Ok(())
 }
 
 #[cfg(test)]

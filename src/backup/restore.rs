@@ -297,7 +297,7 @@ pub async fn restore(
         keys,
     } = source;
     let (manifests, unreadable) = read_manifests(backups, identities, keys).await?;
-    let Some(chosen) = choose(&manifests, which).cloned() else {
+    let Some(chosen) = choose(&manifests, which, keys)?.cloned() else {
         return Err(refuse(match (which, unreadable.is_empty()) {
             (_, false) if manifests.is_empty() => format!(
                 "none of the {} manifests in the backup bucket can be read: {}",
@@ -457,11 +457,56 @@ pub(crate) async fn load_database(
     Ok(total)
 }
 
-/// The snapshot `which` names among `manifests` (oldest first).
-fn choose(manifests: &[FoundManifest], which: Which) -> Option<&FoundManifest> {
+/// The snapshot `which` names among `manifests` (oldest first). Where unsigned manifests are believed,
+/// anyone who could write to the bucket could have written one dated in the future, so `latest` means
+/// nothing: the snapshot must be named. Two manifests claiming the same id are refused, not chosen
+/// between.
+fn choose<'a>(
+    manifests: &'a [FoundManifest],
+    which: Which,
+    keys: &BackupKeys,
+) -> Result<Option<&'a FoundManifest>> {
     match which {
-        Which::Latest => manifests.last(),
-        Which::Id(id) => manifests.iter().find(|found| found.manifest.snapshot == id),
+        Which::Latest if keys.accepts_unsigned_manifests() => {
+            let readable: Vec<String> = manifests
+                .iter()
+                .rev()
+                .map(|found| {
+                    format!(
+                        "{} (taken {}, {})",
+                        found.manifest.snapshot,
+                        found
+                            .manifest
+                            .taken_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                        found.name
+                    )
+                })
+                .collect();
+            Err(refuse(format!(
+                "a restore that accepts unsigned manifests must name its snapshot: `latest` could be a \
+                 manifest anyone with the bucket's credentials wrote. Readable here, newest first: {}",
+                if readable.is_empty() {
+                    "none".to_owned()
+                } else {
+                    readable.join("; ")
+                }
+            )))
+        }
+        Which::Latest => Ok(manifests.last()),
+        Which::Id(id) => {
+            let mut matching = manifests.iter().filter(|found| found.manifest.snapshot == id);
+            let first = matching.next();
+            if let Some(other) = matching.next() {
+                return Err(refuse(format!(
+                    "two manifests claim to be snapshot {id} ({} and {}); remove the one that is not yours",
+                    first.map(|found| found.name.as_str()).unwrap_or_default(),
+                    other.name
+                )));
+            }
+            Ok(first)
+        }
     }
 }
 
@@ -650,7 +695,7 @@ pub async fn restore_documents(
         keys,
     } = source;
     let (manifests, _) = read_manifests(backups, identities, keys).await?;
-    let chosen = choose(&manifests, which)
+    let chosen = choose(&manifests, which, keys)?
         .ok_or_else(|| refuse("no snapshot readable with the given keys matches"))?;
     let manifest = &chosen.manifest;
     let encrypted = manifest.recipients != UNENCRYPTED;

@@ -351,7 +351,8 @@ impl Backups {
     }
 
     /// Lists the backup bucket once and compares it with the catalogue: an object that is gone or has
-    /// the wrong size is marked missing, so the next snapshot that needs it uploads it again. Every
+    /// the wrong size (or that the re-read found altered) is marked missing, so the next snapshot that
+    /// needs it uploads it again. Every
     /// manifest's signature is checked too; one that fails is recorded as refused (see `refusals`).
     async fn check_catalogue(&self) -> Result<()> {
         super::check_manifests(&self.pool, &self.store, &self.policy.keys).await?;
@@ -363,14 +364,18 @@ impl Backups {
             .map(|object| (object.key, object.size))
             .collect();
         let catalogued = sqlx::query!(
-            "select name, ciphertext_size, missing_since is not null as \"missing!\" from backup_objects"
+            "select name, ciphertext_size, missing_since is not null as \"missing!\",
+                    damage is not null as \"damaged!\"
+               from backup_objects"
         )
         .fetch_all(&self.pool)
         .await?;
         let mut missing = Vec::new();
         let mut found = Vec::new();
         for row in catalogued {
-            let present = listed.get(&row.name) == Some(&(row.ciphertext_size as u64));
+            // An object the re-read found altered is there, of the right size, and still not to be
+            // reused: it stays missing until a backup stores it again.
+            let present = listed.get(&row.name) == Some(&(row.ciphertext_size as u64)) && !row.damaged;
             if !present && !row.missing {
                 missing.push(row.name);
             } else if present && row.missing {
@@ -387,7 +392,7 @@ impl Backups {
         .execute(&self.pool)
         .await?;
         sqlx::query!(
-            "update backup_objects set missing_since = null where name = any($1)",
+            "update backup_objects set missing_since = null, damage = null where name = any($1)",
             &found
         )
         .execute(&self.pool)
@@ -740,7 +745,7 @@ impl Backups {
             "insert into backup_objects (name, plaintext_sha256, plaintext_size, recipients, ciphertext_size, ciphertext_sha256)
              values ($1, $2, $3, $4, $5, $6)
              on conflict (name) do update set ciphertext_size = excluded.ciphertext_size,
-                 ciphertext_sha256 = excluded.ciphertext_sha256, missing_since = null",
+                 ciphertext_sha256 = excluded.ciphertext_sha256, missing_since = null, damage = null",
             name,
             &sha256[..],
             size as i64,

@@ -149,11 +149,17 @@ impl BackupKeys {
         }
     }
 
-    /// Also believes objects that carry no signature (backups written before they were signed). Only
-    /// for a restore an operator asks for explicitly.
-    pub fn accepting_unsigned(mut self) -> Self {
+    /// Also believes manifests that carry no signature (backups written before they were signed), and
+    /// only manifests: an unsigned deletion marker or drill report is still refused. Only for a restore
+    /// an operator asks for explicitly, naming the snapshot (see [`super::restore::restore`]).
+    pub fn accepting_unsigned_manifests(mut self) -> Self {
         self.accept_unsigned = true;
         self
+    }
+
+    /// Whether unsigned manifests are believed.
+    pub fn accepts_unsigned_manifests(&self) -> bool {
+        self.accept_unsigned
     }
 
     /// The public half of the signing key, if there is one.
@@ -180,10 +186,40 @@ impl BackupKeys {
         Ok(sealed)
     }
 
+    /// What the first [`HEAD_LEN`] bytes of an envelope already tell: that it is not signed (and not
+    /// to be believed unsigned), or signed by a key this server does not trust.
+    fn check_head(&self, name: &str, head: &[u8]) -> Result<(), Unauthentic> {
+        let Some(rest) = head.strip_prefix(MAGIC) else {
+            return if self.accept_unsigned && name.starts_with(super::MANIFEST_PREFIX) {
+                Ok(())
+            } else {
+                Err(Unauthentic::NotSigned)
+            };
+        };
+        match rest.get(..32) {
+            Some(key) if !self.trusted.iter().any(|trusted| trusted.0.as_bytes() == key) => {
+                Err(self.unknown(key))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn unknown(&self, key: &[u8]) -> Unauthentic {
+        Unauthentic::UnknownKey(
+            match <[u8; 32]>::try_from(key)
+                .ok()
+                .and_then(|key| ed25519_dalek::VerifyingKey::from_bytes(&key).ok())
+            {
+                Some(key) => VerifyingKey(key).to_string(),
+                None => "not a valid key".to_owned(),
+            },
+        )
+    }
+
     /// The payload of `sealed`, read back from `name`, if a trusted key signed it for that name.
     pub fn open<'a>(&self, name: &str, sealed: &'a [u8]) -> Result<&'a [u8], Unauthentic> {
         let Some(rest) = sealed.strip_prefix(MAGIC) else {
-            return if self.accept_unsigned {
+            return if self.accept_unsigned && name.starts_with(super::MANIFEST_PREFIX) {
                 Ok(sealed)
             } else {
                 Err(Unauthentic::NotSigned)
@@ -196,12 +232,7 @@ impl BackupKeys {
         let (signature, payload) = rest.split_at(64);
         let key: [u8; 32] = key.try_into().map_err(|_| Unauthentic::BadSignature)?;
         let Some(trusted) = self.trusted.iter().find(|trusted| trusted.0.as_bytes() == &key) else {
-            return Err(Unauthentic::UnknownKey(
-                match ed25519_dalek::VerifyingKey::from_bytes(&key) {
-                    Ok(key) => VerifyingKey(key).to_string(),
-                    Err(_) => "not a valid key".to_owned(),
-                },
-            ));
+            return Err(self.unknown(&key));
         };
         let signature: [u8; 64] = signature.try_into().map_err(|_| Unauthentic::BadSignature)?;
         trusted
@@ -221,19 +252,51 @@ fn message(name: &str, payload: &[u8]) -> Vec<u8> {
     message
 }
 
+/// How many bytes of an envelope say whether it is signed and by which key.
+const HEAD_LEN: usize = MAGIC.len() + 32;
+
 /// Reads the signed object `name` (at most `most` bytes) and opens it: `Ok(Err(why))` when it is
-/// refused (too large, unsigned, forged), an error when the store fails or the object is gone.
+/// refused (too large, unsigned, forged), an error when the store fails or the object is gone. Whether
+/// it is signed, and by a trusted key, is told by its first bytes: one that is not is refused before the
+/// rest is read (it could be large), and so is one larger than `most`. Only an object that names a
+/// trusted key is read whole to check its signature.
 pub async fn read_signed(
     store: &crate::storage::ObjectStore,
     keys: &BackupKeys,
     name: &str,
     most: u64,
 ) -> Result<Result<bytes::Bytes, String>, crate::storage::StorageError> {
-    let sealed = match store.get_bytes_at_most(name, most).await {
-        Ok(sealed) => sealed,
-        Err(err @ crate::storage::StorageError::TooLarge { .. }) => return Ok(Err(err.to_string())),
-        Err(err) => return Err(err),
+    use futures::StreamExt;
+    let too_large = || {
+        crate::storage::StorageError::TooLarge {
+            key: name.to_owned(),
+            most,
+        }
+        .to_string()
     };
+    let body = store.get_stream(name, None).await?;
+    if body.length > most {
+        return Ok(Err(too_large()));
+    }
+    let mut sealed = Vec::with_capacity(usize::try_from(body.length).unwrap_or(0));
+    let mut head_checked = false;
+    let chunks = body.into_stream();
+    futures::pin_mut!(chunks);
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|err| crate::storage::StorageError::Other(format!("reading {name}: {err}")))?;
+        if (sealed.len() + chunk.len()) as u64 > most {
+            return Ok(Err(too_large()));
+        }
+        sealed.extend_from_slice(&chunk);
+        if !head_checked && sealed.len() >= HEAD_LEN {
+            head_checked = true;
+            if let Err(why) = keys.check_head(name, &sealed) {
+                return Ok(Err(why.to_string()));
+            }
+        }
+    }
+    let sealed = bytes::Bytes::from(sealed);
     Ok(match keys.open(name, &sealed) {
         Ok(payload) => Ok(sealed.slice(sealed.len() - payload.len()..)),
         Err(why) => Err(why.to_string()),
@@ -312,13 +375,46 @@ mod tests {
             Err(Unauthentic::UnknownKey(_))
         ));
         assert_eq!(ours.open("drills/x", b"{}"), Err(Unauthentic::NotSigned));
-        assert_eq!(ours.accepting_unsigned().open("drills/x", b"{}"), Ok(&b"{}"[..]));
+        // Accepting unsigned manifests accepts those, and nothing else unsigned.
+        let lenient = ours.accepting_unsigned_manifests();
+        assert_eq!(lenient.open("manifests/x", b"{}"), Ok(&b"{}"[..]));
+        assert_eq!(lenient.open("drills/x", b"{}"), Err(Unauthentic::NotSigned));
+        assert_eq!(lenient.open("deletions/x", b"{}"), Err(Unauthentic::NotSigned));
         // A key trusted explicitly (an older one, say) verifies.
         let both = BackupKeys::new(
             Some(SigningKey::generate()),
             vec![theirs.verifying_key().unwrap()],
         );
         assert_eq!(both.open("drills/x", &forged), Ok(&b"{}"[..]));
+    }
+
+    #[test]
+    fn the_first_bytes_tell_an_unsigned_object_or_an_unknown_key() {
+        let ours = BackupKeys::new(Some(SigningKey::generate()), Vec::new());
+        let theirs = BackupKeys::new(Some(SigningKey::generate()), Vec::new());
+        let large = vec![b'x'; 4096];
+        let forged = theirs.seal("manifests/x", &large).unwrap();
+        let signed = ours.seal("manifests/x", &large).unwrap();
+        assert!(matches!(
+            ours.check_head("manifests/x", &forged[..HEAD_LEN]),
+            Err(Unauthentic::UnknownKey(_))
+        ));
+        assert_eq!(
+            ours.check_head("manifests/x", &large[..HEAD_LEN]),
+            Err(Unauthentic::NotSigned)
+        );
+        let lenient = ours.clone().accepting_unsigned_manifests();
+        assert_eq!(lenient.check_head("manifests/x", &large[..HEAD_LEN]), Ok(()));
+        assert_eq!(
+            lenient.check_head("deletions/x", &large[..HEAD_LEN]),
+            Err(Unauthentic::NotSigned)
+        );
+        // A trusted key: only the whole envelope tells whether its signature holds.
+        assert_eq!(ours.check_head("manifests/x", &signed[..HEAD_LEN]), Ok(()));
+        let mut altered = signed;
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(ours.check_head("manifests/x", &altered[..HEAD_LEN]), Ok(()));
+        assert_eq!(ours.open("manifests/x", &altered), Err(Unauthentic::BadSignature));
     }
 
     #[test]

@@ -300,6 +300,10 @@ pub struct BackupOverview {
     /// checks found them: `(name, why)`.
     #[serde(default)]
     pub refused: Vec<(String, String)>,
+    /// Backup objects the daily re-read found altered or missing, until a backup stores them again:
+    /// `(name, what is wrong)`.
+    #[serde(default)]
+    pub damaged: Vec<(String, String)>,
     /// The public key backup objects are signed with (a restore elsewhere needs it).
     #[serde(default)]
     pub signing_key: Option<String>,

@@ -1585,6 +1585,60 @@ async fn forged_manifests_drill_reports_and_deletion_markers_are_refused_and_nam
         .unwrap();
     assert!(!bob_deleted, "nobody deleted the vet's account");
     assert_eq!(all_rows(&target).await, all_rows(&pool).await);
+
+    // A restore that believes unsigned manifests (of backups from before signing) cannot take `latest`,
+    // which would be the forged one dated 2099 …
+    let lenient = backup_keys().accepting_unsigned_manifests();
+    let lenient_restore = |which: Which, target: PgPool| {
+        let (site, key, lenient) = (&site, &key, &lenient);
+        async move {
+            let bucket = TestBucket::new(S3Backend::Embedded).await;
+            let result = restore::restore(
+                &target,
+                &bucket.store,
+                &site.backups_bucket.store,
+                Source {
+                    which,
+                    identities: Some(&key.identities()),
+                    keys: lenient,
+                },
+                &Quiet,
+            )
+            .await;
+            (result, bucket)
+        }
+    };
+    let (refused, _) = lenient_restore(Which::Latest, empty_database(&pool).await).await;
+    let refused = refused.unwrap_err().to_string();
+    assert!(refused.contains("must name its snapshot"), "{refused}");
+    assert!(
+        refused.contains(&real.to_string()),
+        "the snapshots it can read are listed: {refused}"
+    );
+    // … and with the snapshot named it still applies no unsigned deletion marker.
+    let target = empty_database(&pool).await;
+    let (report, _bucket) = lenient_restore(Which::Id(real), target.clone()).await;
+    let report = report.unwrap();
+    assert_eq!(report.snapshot, real);
+    assert_eq!(report.deletions_reapplied, 0);
+    assert_eq!(report.refused_markers.len(), 1, "{:?}", report.refused_markers);
+    let bob_deleted: bool = sqlx::query_scalar("select deleted_at is not null from users where id = $1")
+        .bind(bob)
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    assert!(!bob_deleted, "an unsigned marker deletes nobody");
+    // An unsigned manifest claiming the named snapshot's id: neither is chosen.
+    let mut twin = manifest.clone();
+    twin.tables.clear();
+    twin.objects.clear();
+    put("manifests/twin", encrypted_to(&key, &twin)).await;
+    let (refused, _) = lenient_restore(Which::Id(real), empty_database(&pool).await).await;
+    let refused = refused.unwrap_err().to_string();
+    assert!(
+        refused.contains("two manifests claim to be snapshot") && refused.contains("manifests/twin"),
+        "{refused}"
+    );
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
@@ -1750,11 +1804,37 @@ async fn the_daily_re_read_covers_every_object_within_the_retention_and_finds_da
             .await
             .unwrap();
     assert!(missing, "marked for the next backup to store again");
-    let refused = backup::refusals::list(&pool).await.unwrap();
+    let damage: Option<String> = sqlx::query_scalar("select damage from backup_objects where name = $1")
+        .bind(&damaged)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(
-        refused.iter().any(|refusal| refusal.name == damaged),
-        "shown on the Backups page"
+        damage.is_some_and(|why| why.contains("SHA-256")),
+        "what is wrong is kept for the Backups page"
     );
+    assert!(
+        backup::refusals::list(&pool).await.unwrap().is_empty(),
+        "a damaged object is not one someone else wrote"
+    );
+
+    // The next backup stores it again (the altered object is there, of the right size: not reused),
+    // and the re-read then finds it whole.
+    site.backups.run(by_cli()).await.unwrap().unwrap();
+    let (missing, damage): (bool, Option<String>) =
+        sqlx::query_as("select missing_since is not null, damage from backup_objects where name = $1")
+            .bind(&damaged)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!missing && damage.is_none(), "stored again");
+    sqlx::query("update backup_objects set last_read_at = null where name = $1")
+        .bind(&damaged)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let fourth = site.backups.reread_share().await.unwrap().unwrap();
+    assert!(fourth.problems.is_empty(), "{:?}", fourth.problems);
 }
 
 #[tokio::test]
@@ -1824,22 +1904,38 @@ async fn a_sign_in_during_the_purge_cancels_the_deletion_whole(pool: PgPool) {
             .await
         }
     });
-    // The purge has written its record and waits on the row.
+    // The purge waits on the row (a lock wait on its `for update`) …
     let started = std::time::Instant::now();
-    while site
-        .backups_bucket
-        .store
-        .list(pawfile::deletion::DELETIONS_PREFIX)
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "select exists (select from pg_stat_activity
+                             where datname = current_database() and wait_event_type = 'Lock'
+                               and query ilike '%for update%')",
+        )
+        .fetch_one(&pool)
         .await
-        .unwrap()
-        .is_empty()
-    {
+        .unwrap();
+        if waiting {
+            break;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "the purge never reached the account"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // … and has written no record yet: it writes one only once it holds the row and the deletion is
+    // still due (a record of a cancelled deletion, left behind where it cannot be removed, would make
+    // a later restore delete her).
+    assert!(
+        site.backups_bucket
+            .store
+            .list(pawfile::deletion::DELETIONS_PREFIX)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no record while the deletion may still be cancelled"
+    );
     signing_in.commit().await.unwrap();
 
     let deleted = purge.await.unwrap().unwrap();

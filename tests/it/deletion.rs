@@ -232,3 +232,89 @@ async fn a_deletion_waits_while_the_backup_store_cannot_record_it(pool: PgPool) 
     assert!(deleted().await);
     assert_eq!(backups.keys().await, [format!("deletions/{}", alice.user.id.0)]);
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn two_sign_ins_at_once_during_a_pending_deletion_both_sign_in(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    deletion::request_deletion(&pool, &HASHER, &LIMITS, &alice, "correct horse battery")
+        .await
+        .unwrap();
+    // Both read the deletion as pending; the first cancels it, the second finds nothing to cancel and
+    // signs in all the same (it used to be told the password was wrong).
+    assert_eq!(
+        deletion::cancel_on_sign_in(&pool, alice.user.id, None)
+            .await
+            .unwrap(),
+        deletion::SignInDeletion::Cancelled
+    );
+    assert_eq!(
+        deletion::cancel_on_sign_in(&pool, alice.user.id, None)
+            .await
+            .unwrap(),
+        deletion::SignInDeletion::NotPending
+    );
+    // A double submit: both sign in, one of them cancelled the deletion.
+    let alice = crate::fixtures::actor_of(&pool, alice.user.id).await;
+    deletion::request_deletion(&pool, &HASHER, &LIMITS, &alice, "correct horse battery")
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        sign_in_as(&pool, "alice@example.org"),
+        sign_in_as(&pool, "alice@example.org")
+    );
+    let cancelled: Vec<bool> = [first, second]
+        .into_iter()
+        .map(|outcome| match outcome {
+            SignInOutcome::SignedIn {
+                deletion_cancelled, ..
+            } => deletion_cancelled,
+            other => panic!("refused: {other:?}"),
+        })
+        .collect();
+    assert_eq!(cancelled.iter().filter(|c| **c).count(), 1, "{cancelled:?}");
+    // A sign-in that comes while the purge holds the account's row waits, and then finds it deleted.
+    let mut purge = pool.begin().await.unwrap();
+    sqlx::query("select 1 from users where id = $1 for update")
+        .bind(alice.user.id.0)
+        .execute(&mut *purge)
+        .await
+        .unwrap();
+    sqlx::query("update users set deletion_requested_at = now() where id = $1")
+        .bind(alice.user.id.0)
+        .execute(&mut *purge)
+        .await
+        .unwrap();
+    let signing_in = tokio::spawn({
+        let (pool, user) = (pool.clone(), alice.user.id);
+        async move { deletion::cancel_on_sign_in(&pool, user, None).await }
+    });
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "select exists (select from pg_stat_activity
+                             where datname = current_database() and wait_event_type = 'Lock')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sign-in never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("update users set deleted_at = now() where id = $1")
+        .bind(alice.user.id.0)
+        .execute(&mut *purge)
+        .await
+        .unwrap();
+    purge.commit().await.unwrap();
+    assert_eq!(
+        signing_in.await.unwrap().unwrap(),
+        deletion::SignInDeletion::Deleted,
+        "not signed in to a deleted account"
+    );
+}

@@ -314,3 +314,29 @@ async fn two_uploads_of_unknown_length_that_fit_alone_never_block_each_other(poo
     assert!(matches!(refused, Err(Error::QuotaExceeded(_))), "{refused:?}");
     assert!(first.reserved() >= 10 * MIB);
 }
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_older_upload_goes_on_at_once_when_a_faster_younger_one_is_refused(pool: PgPool) {
+    let alice = owner(&pool, "alice@example.org").await;
+    let quotas = quotas(20 * MIB, 0);
+    let payer = Payer::Owner(alice.user.id);
+    let reservation = || async {
+        let slot = UploadSlot::take(&pool, alice.user.id, 100).await.unwrap();
+        Reservation::new(&pool, slot, payer, &quotas, 0).await.unwrap()
+    };
+    let older = reservation().await;
+    let younger = reservation().await;
+    older.arrive(&pool, MIB).await.unwrap();
+    // The younger one is faster: 8 MiB arrived while the older one has 1.
+    younger.arrive(&pool, 8 * MIB).await.unwrap();
+    older.arrive(&pool, 9 * MIB).await.unwrap();
+    // At 12 MiB the younger no longer fits beside the older's reservation: refused.
+    let refused = younger.arrive(&pool, 4 * MIB).await;
+    assert!(matches!(refused, Err(Error::QuotaExceeded(_))), "{refused:?}");
+    // The older goes on at once, while the refused upload's request is still unwinding (its
+    // reservation not dropped yet): what the refused one held no longer counts.
+    older.arrive(&pool, 3 * MIB).await.unwrap();
+    older.arrive(&pool, 7 * MIB).await.unwrap();
+    assert_eq!(older.reserved(), 20 * MIB);
+    drop(younger);
+}

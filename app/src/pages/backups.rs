@@ -129,6 +129,17 @@ fn Overview(overview: BackupOverview) -> impl IntoView {
                 </ul>
             </section>
         })}
+        {(!overview.damaged.is_empty()).then(|| view! {
+            <section class="card" data-testid="damaged-objects">
+                <h2>"Damaged objects in the backup bucket"</h2>
+                <p>"The daily re-read found these altered or missing. The next backup stores them again; until then, snapshots that use them may not restore whole."</p>
+                <ul>
+                    {overview.damaged.into_iter().map(|(name, why)| view! {
+                        <li><code>{name}</code>": "{why}</li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
         <section class="card">
             <h2>"History"</h2>
             <div class="table-scroll" tabindex="0" role="region" aria-label="Backup history">
