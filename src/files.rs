@@ -5,22 +5,27 @@
 use std::{io, path::Path};
 
 /// Creates `path` (and the folders above it, 0700) holding `contents`, readable by this user only.
-/// Fails if it exists already, so a key is never overwritten.
+/// Fails if it exists already, so a key is never overwritten. Atomic: the contents are written and
+/// synced to a temporary file beside it, which then takes the name only if nothing has it, so a crash
+/// never leaves an empty or half-written key behind.
 pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    if let Some(parent) = path.parent() {
-        create_private_dir(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    create_private_dir(parent)?;
+    // tempfile creates it 0600, with a name of its own (nobody's to guess).
+    let mut file = tempfile::Builder::new()
+        .prefix(".pawfile-")
+        .suffix(".partial")
+        .tempfile_in(parent)?;
     file.write_all(contents)?;
-    file.sync_all()
+    file.as_file().sync_all()?;
+    file.persist_noclobber(path).map_err(|err| err.error)?;
+    #[cfg(unix)]
+    std::fs::File::open(parent)?.sync_all()?;
+    Ok(())
 }
 
 /// Creates `path` and the folders above it that are missing, each 0700 (folders that exist are left
@@ -58,5 +63,14 @@ mod tests {
             io::ErrorKind::AlreadyExists
         );
         assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        let left: Vec<_> = std::fs::read_dir(root.path().join("a/b"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("key.txt")],
+            "no temporary file left"
+        );
     }
 }

@@ -16,6 +16,10 @@
 //! block too large to hold, or whose EXIF does not parse, is dropped (JPEG, PNG) or zeroed (WebP)
 //! whole: privacy before the rest of the metadata.
 //!
+//! A JPEG may carry more images after its end (a phone's large preview, an HDR gain map), each with EXIF
+//! of its own: each is filtered like the first. Whatever else follows the last image (the video of a
+//! motion photo) is stored as it came.
+//!
 //! HEIC/HEIF photos are stored as they came: their EXIF is an item the file's index points to, often
 //! after the image data, and no well-kept Rust library rewrites it without re-encoding.
 
@@ -47,6 +51,8 @@ enum Step {
     JpegMarker,
     JpegSegmentHeader,
     JpegApp1,
+    /// The two bytes after an image's end: another image (a phone's large preview, a gain map) or not.
+    JpegAfterImage,
     PngSignature,
     PngChunkHeader,
     PngMetadata,
@@ -65,6 +71,11 @@ enum State {
     Skip { remaining: u64 },
     /// Write `remaining` zero bytes for as many read (a WebP metadata chunk too large to edit).
     Zero { remaining: u64 },
+    /// Pass a JPEG start-of-scan header's `remaining` bytes through, then its image data.
+    PassScanHeader { remaining: u64 },
+    /// Pass JPEG image data through up to the image's end (`FF D9`; `after_ff`: the last byte passed
+    /// was `FF`). Image data holds no other `FF D9`: an `FF` in it is followed by `00` or a marker.
+    Scan { after_ff: bool },
     /// Pass everything else through.
     Rest,
 }
@@ -115,6 +126,32 @@ impl LocationFilter {
                     out.push(Bytes::from(vec![0u8; n]));
                     self.after_block(remaining - n as u64);
                 }
+                State::PassScanHeader { remaining } => {
+                    let n = take_len(remaining, input.len());
+                    out.push(input.split_to(n));
+                    self.after_block(remaining - n as u64);
+                }
+                State::Scan { after_ff } => {
+                    let end = if after_ff && input[0] == 0xD9 {
+                        Some(1)
+                    } else {
+                        memchr::memmem::find(&input, &[0xFF, 0xD9]).map(|at| at + 2)
+                    };
+                    match end {
+                        Some(end) => {
+                            out.push(input.split_to(end));
+                            self.state = State::Fill {
+                                need: 2,
+                                step: Step::JpegAfterImage,
+                            };
+                        }
+                        None => {
+                            let after_ff = input.last() == Some(&0xFF);
+                            out.push(std::mem::take(&mut input));
+                            self.state = State::Scan { after_ff };
+                        }
+                    }
+                }
                 State::Fill { need, step } => {
                     let n = (need - self.buf.len()).min(input.len());
                     self.buf.extend_from_slice(&input.split_to(n));
@@ -140,7 +177,9 @@ impl LocationFilter {
     /// A block of `remaining` bytes is still going; when it is done, read the next unit's header.
     fn after_block(&mut self, remaining: u64) {
         self.state = match (remaining, self.state) {
+            (0, State::PassScanHeader { .. }) => State::Scan { after_ff: false },
             (0, _) => self.next_header(),
+            (remaining, State::PassScanHeader { .. }) => State::PassScanHeader { remaining },
             (remaining, State::Pass { .. }) => State::Pass { remaining },
             (remaining, State::Skip { .. }) => State::Skip { remaining },
             (remaining, State::Zero { .. }) => State::Zero { remaining },
@@ -173,6 +212,13 @@ impl LocationFilter {
                 self.state = if is_jpeg { self.next_header() } else { State::Rest };
             }
             Step::JpegMarker => self.jpeg_marker(filled, out),
+            Step::JpegAfterImage => {
+                // Another image follows (each with its own EXIF, and its own GPS): filtered too.
+                // Anything else (a motion photo's video) is passed on as it came.
+                let another = filled[..] == [0xFF, 0xD8];
+                out.push(filled);
+                self.state = if another { self.next_header() } else { State::Rest };
+            }
             Step::JpegSegmentHeader => {
                 let marker = filled[1];
                 let length = usize::from(u16::from_be_bytes([filled[2], filled[3]]));
@@ -185,6 +231,12 @@ impl LocationFilter {
                     self.state = State::Fill {
                         need: 4 + length - 2,
                         step: Step::JpegApp1,
+                    };
+                } else if marker == 0xDA {
+                    // Start of scan: its header, then image data up to the image's end.
+                    out.push(filled);
+                    self.state = State::PassScanHeader {
+                        remaining: (length - 2) as u64,
                     };
                 } else {
                     out.push(filled);
@@ -333,10 +385,13 @@ impl LocationFilter {
                 out.push(filled);
                 self.state = self.next_header();
             }
-            // End of image, or start of scan: from here on, image data (metadata comes before it).
-            0xD9 | 0xDA => {
+            // End of image (with no scan): what follows may be another image.
+            0xD9 => {
                 out.push(filled);
-                self.state = State::Rest;
+                self.state = State::Fill {
+                    need: 2,
+                    step: Step::JpegAfterImage,
+                };
             }
             _ => {
                 self.buf.extend_from_slice(&filled);
@@ -467,8 +522,13 @@ impl Tiff<'_> {
         Ok(())
     }
 
+    /// Zeroes `len` bytes from `from`, as far as the block goes: a value that runs past its end (a
+    /// vendor's truncated maker notes) is zeroed where it is, rather than the whole block dropped.
     fn zero(&mut self, from: usize, len: usize) -> Result<(), ()> {
-        self.data.get_mut(from..from + len).ok_or(())?.fill(0);
+        let end = from.saturating_add(len).min(self.data.len());
+        if from < end {
+            self.data[from..end].fill(0);
+        }
         Ok(())
     }
 
@@ -486,14 +546,14 @@ impl Tiff<'_> {
             .collect()
     }
 
-    /// The offset an entry's value is stored at when it does not fit in the entry, with its length.
+    /// The offset an entry's value is stored at when it does not fit in the entry, with its length. A
+    /// type this table does not know (EXIF 3.0's UTF-8, 129, say) counts a byte per item.
     fn out_of_line(&self, entry: usize) -> Result<Option<(usize, usize)>, ()> {
         let size = match self.u16_at(entry + 2)? {
-            1 | 2 | 6 | 7 => 1,
             3 | 8 => 2,
             4 | 9 | 11 | 13 => 4,
             5 | 10 | 12 => 8,
-            _ => return Ok(None),
+            _ => 1,
         };
         let len = (self.u32_at(entry + 4)? as usize).checked_mul(size).ok_or(())?;
         if len <= 4 {
@@ -724,6 +784,56 @@ mod tests {
         );
         // Stripping again finds nothing.
         assert_eq!(strip_tiff(&mut data), Ok(false));
+    }
+
+    #[test]
+    fn maker_notes_running_past_the_block_are_zeroed_as_far_as_it_goes_and_the_rest_kept() {
+        let mut data = tiff();
+        // The maker notes claim 1,000 bytes from 150: past the end of the block.
+        data[74 + 4..74 + 8].copy_from_slice(&1000u32.to_le_bytes());
+        assert_eq!(strip_tiff(&mut data), Ok(true));
+        assert!(!data.windows(8).any(|window| window == b"MAKERPOS"));
+        let tiff = Tiff {
+            data: &mut data,
+            little_endian: true,
+        };
+        assert_eq!(tiff.u16_at(10 + 8).unwrap(), 6, "orientation kept");
+    }
+
+    #[test]
+    fn gps_values_of_a_type_the_table_does_not_know_are_zeroed_too() {
+        let mut data = tiff();
+        // The latitude's entry retyped as EXIF 3.0's UTF-8 (129), 24 bytes at 170.
+        data[114 + 2..114 + 4].copy_from_slice(&129u16.to_le_bytes());
+        data[114 + 4..114 + 8].copy_from_slice(&24u32.to_le_bytes());
+        assert_eq!(strip_tiff(&mut data), Ok(true));
+        assert!(
+            !data.windows(24).any(|window| window == [7u8; 24]),
+            "the value is zeroed, not only unreferenced"
+        );
+    }
+
+    #[test]
+    fn every_image_of_a_jpeg_is_filtered_and_a_trailer_passes_as_it_came() {
+        // A primary image, a second one after its end (a phone's large preview or gain map, with its
+        // own EXIF), then a motion photo's video.
+        let xmp = br#"<rdf:Description exif:GPSLatitude="51N"/>"#;
+        let trailer = b"\0\0\0\x18ftypmp42 the video";
+        let original = [jpeg_with(&tiff(), xmp), jpeg_with(&tiff(), xmp), trailer.to_vec()].concat();
+        let mut expected_exif = tiff();
+        strip_tiff(&mut expected_exif).unwrap();
+        for chunk in [1, 2, 7, 1000] {
+            let mut filter = LocationFilter::for_type("image/jpeg");
+            let out = run(&mut filter, &original, chunk);
+            assert_eq!(out.len(), original.len(), "chunks of {chunk}");
+            let edited = out
+                .windows(expected_exif.len())
+                .filter(|window| *window == expected_exif)
+                .count();
+            assert_eq!(edited, 2, "chunks of {chunk}: both images' EXIF edited");
+            assert!(!out.windows(3).any(|window| window == b"51N"));
+            assert!(out.ends_with(trailer), "the trailer as it came");
+        }
     }
 
     #[test]

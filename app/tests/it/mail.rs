@@ -345,6 +345,15 @@ async fn the_queue_retries_while_the_smtp_server_is_down_and_delivers_when_it_re
         .wait_for("olivia@example.org", 1, Duration::from_secs(15))
         .await;
     assert!(mail[0].token("/verify-email").is_some());
+    // The queue records the delivery once the SMTP server has taken the message: a moment after the
+    // sink has it.
+    eventually(SETTLE, "the delivery recorded", || async {
+        sqlx::query_scalar::<_, bool>("select exists (select from mail_outbox where sent_at is not null)")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    })
+    .await;
     let attempts: i32 = sqlx::query_scalar("select attempts from mail_outbox where sent_at is not null")
         .fetch_one(&app.pool)
         .await
