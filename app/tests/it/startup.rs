@@ -257,6 +257,62 @@ async fn the_embedded_defaults_create_both_stores_and_keep_data_across_restarts(
     assert_eq!(state.documents.get_bytes("documents/kept").await.unwrap(), "kept");
 }
 
+/// A newcomer's first start (`scripts/run`: embedded stores, nothing configured) logs no error when
+/// nothing went wrong: what the embedded endpoint refuses because Pawfile asked for something it cannot
+/// do (listing multipart uploads) is Pawfile's to judge, not an error line.
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_first_start_on_the_embedded_defaults_logs_no_error(pool: PgPool) {
+    let folder = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let log = std::fs::File::create(folder.path().join("serve.log")).unwrap();
+    let mut server = pawfile_command(&database_url(&pool).await)
+        .arg("serve")
+        .env("PAWFILE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PAWFILE_DATA_DIR", folder.path())
+        .env("PAWFILE_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_until_ready(port, folder.path()).await;
+    // The start-up backup and the first reconcile both ask the embedded stores to list multipart uploads.
+    eventually(SETTLE, "the start-up backup settled", || async {
+        sqlx::query_scalar::<_, String>("select status from backup_runs where trigger = 'startup'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .is_some_and(|status| status != "running")
+    })
+    .await;
+    eventually(SETTLE, "a reconcile finished", || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from background_runs where task = 'reconcile'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            > 0
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let status: String = sqlx::query_scalar("select status from backup_runs where trigger = 'startup'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "complete");
+    let log = std::fs::read_to_string(folder.path().join("serve.log")).unwrap();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))["level"]
+                == "ERROR"
+        })
+        .collect();
+    assert!(errors.is_empty(), "error lines on a clean start: {errors:#?}");
+}
+
 fn pawfile_command(database_url: &str) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pawfile"));
     command
