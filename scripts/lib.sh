@@ -102,6 +102,16 @@ ensure_wasm_bindgen() {
   cargo install --quiet wasm-bindgen-cli --version "$version" --force
 }
 
+# wasm-opt, which a release build (`cargo leptos build --release`) requires: npm's binaryen, whose
+# version the Dockerfile installs too (Debian's binaryen, v108, breaks hydration). About 5 seconds.
+BINARYEN_VERSION=132.0.0
+ensure_wasm_opt() {
+  if wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*} "; then return 0; fi
+  command -v npm >/dev/null || apt_install npm
+  log "installing wasm-opt (npm's binaryen $BINARYEN_VERSION, for release builds; about 5 seconds)"
+  npm install --global --silent "binaryen@$BINARYEN_VERSION"
+}
+
 ensure_garage() {
   if garage --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION"; then return 0; fi
   log "installing Garage $GARAGE_VERSION, the self-hosted S3 server the tests also run against (10-20 minutes, once per machine)"
