@@ -6,7 +6,7 @@
 
 use crate::documents::{Setup, file, png, with_a_pet};
 use crate::security::{a_pet_of, error_of, upload_pdf};
-use crate::support::{PASSWORD, client_with_jar, spawn_app, spawn_app_with, test_config};
+use crate::support::{PASSWORD, client_with_jar, count, spawn_app, spawn_app_with, test_config};
 use pawfile::{domain::Role, net::TrustedProxies, rate_limit::Limit, testing::TestBucket};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,10 +16,6 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     time::Instant,
 };
-
-async fn count(pool: &PgPool, query: &str) -> i64 {
-    sqlx::query_scalar(query).fetch_one(pool).await.unwrap()
-}
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn wrong_second_factor_codes_outside_sign_in_count_as_failed_sign_ins(pool: PgPool) {

@@ -3,7 +3,8 @@
 //! test app sends to one; the binary's file default is tested in `startup`).
 
 use crate::support::{
-    PASSWORD, TEST_MAIL_RETRY, client_with_jar, spawn_app, spawn_app_with, spawn_app_with_mail, test_config,
+    PASSWORD, TEST_MAIL_RETRY, client_with_jar, count, spawn_app, spawn_app_with, spawn_app_with_mail,
+    test_config,
 };
 use pawfile::{
     auth::{CHECK_YOUR_MAIL, LINK_NOT_VALID, RESET_LINK_NOT_VALID, RESET_REQUESTED},
@@ -20,10 +21,6 @@ use std::time::Duration;
 async fn json(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     (status, response.json().await.unwrap())
-}
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]

@@ -5,7 +5,7 @@
 use crate::{
     documents::{file, pdf, png, with_a_pet},
     startup::{database_url, serve_binary, unused_port, wait_until_ready},
-    support::{ReplicaOptions, TestApp, spawn_app, spawn_app_with, test_config},
+    support::{ReplicaOptions, TestApp, count, spawn_app, spawn_app_with, test_config},
 };
 use pawfile::{
     config::BackupSchedule,
@@ -17,10 +17,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::time::Duration;
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn sessions_files_and_revoked_shares_hold_across_two_replicas(pool: PgPool) {

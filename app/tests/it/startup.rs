@@ -1,7 +1,9 @@
 //! Start-up: bad configuration fails with one line naming the setting; an unreachable backup store does
 //! not stop Pawfile; the binary's administration commands work.
 
+use crate::support::count;
 use pawfile::{
+    backup::RunStatus,
     config::{BackupStoreSettings, DatabaseSettings, DocumentStoreSettings, HttpSettings, ServeSettings},
     rate_limit::AccountLimits,
     testing::{SETTLE, TestBucket, eventually},
@@ -264,51 +266,37 @@ async fn the_embedded_defaults_create_both_stores_and_keep_data_across_restarts(
 async fn a_first_start_on_the_embedded_defaults_logs_no_error(pool: PgPool) {
     let folder = tempfile::tempdir().unwrap();
     let port = unused_port();
-    let log = std::fs::File::create(folder.path().join("serve.log")).unwrap();
-    let mut server = pawfile_command(&database_url(&pool).await)
-        .arg("serve")
-        .env("PAWFILE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PAWFILE_DATA_DIR", folder.path())
+    let mut server = serve_command(&database_url(&pool).await, folder.path(), port)
         .env("PAWFILE_LOG_FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
         .spawn()
         .unwrap();
     wait_until_ready(port, folder.path()).await;
     // The start-up backup and the first reconcile both ask the embedded stores to list multipart uploads.
     eventually(SETTLE, "the start-up backup settled", || async {
-        sqlx::query_scalar::<_, String>("select status from backup_runs where trigger = 'startup'")
-            .fetch_optional(&pool)
-            .await
-            .unwrap()
-            .is_some_and(|status| status != "running")
+        let runs = pawfile::backup::list_runs(&pool, 1).await.unwrap();
+        runs.first().is_some_and(|run| run.status != RunStatus::Running)
     })
     .await;
     eventually(SETTLE, "a reconcile finished", || async {
-        sqlx::query_scalar::<_, i64>("select count(*) from background_runs where task = 'reconcile'")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+        count(
+            &pool,
+            "select count(*) from background_runs where task = 'reconcile'",
+        )
+        .await
             > 0
     })
     .await;
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let status: String = sqlx::query_scalar("select status from backup_runs where trigger = 'startup'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "complete");
-    let log = std::fs::read_to_string(folder.path().join("serve.log")).unwrap();
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))["level"]
-                == "ERROR"
-        })
+    let run = &pawfile::backup::list_runs(&pool, 1).await.unwrap()[0];
+    assert_eq!(
+        (run.trigger.as_str(), run.status),
+        ("startup", RunStatus::Complete)
+    );
+    let errors: Vec<serde_json::Value> = json_log(folder.path())
+        .into_iter()
+        .filter(|line| line["level"] == "ERROR")
         .collect();
     assert!(errors.is_empty(), "error lines on a clean start: {errors:#?}");
 }
@@ -487,8 +475,32 @@ fn help_lists_every_setting_with_its_environment_variable() {
     assert!(!help.contains("leaked-password") && !help.contains("leaked-secret"));
 }
 
+/// `pawfile serve` as its own process, listening on `port` with its data in `data_dir` and nothing else
+/// configured (embedded stores). Its log goes to `data_dir/serve.log`.
+fn serve_command(database_url: &str, data_dir: &std::path::Path, port: u16) -> std::process::Command {
+    let log = std::fs::File::create(data_dir.join("serve.log")).unwrap();
+    let mut command = pawfile_command(database_url);
+    command
+        .arg("serve")
+        .env("PAWFILE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PAWFILE_DATA_DIR", data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    command
+}
+
+/// The JSON log `pawfile serve` wrote to `data_dir/serve.log` (`PAWFILE_LOG_FORMAT=json`), a value per
+/// line; fails the test on a line that is not JSON.
+fn json_log(data_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let log = std::fs::read_to_string(data_dir.join("serve.log")).unwrap();
+    log.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect()
+}
+
 /// `pawfile serve` as its own process, configured through the environment like a deployment, documents
-/// in `documents`, with `extra` settings on top. Its log goes to `log`.
+/// in `documents`, with `extra` settings on top. Its log goes to `data_dir/serve.log`.
 pub(crate) fn serve_binary(
     database_url: &str,
     documents: &TestBucket,
@@ -498,12 +510,7 @@ pub(crate) fn serve_binary(
 ) -> std::process::Child {
     let s3 = &documents.settings;
     let credentials = s3.credentials.as_ref().unwrap();
-    let log = std::fs::File::create(data_dir.join("serve.log")).unwrap();
-    let mut command = pawfile_command(database_url);
-    command
-        .arg("serve")
-        .env("PAWFILE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PAWFILE_DATA_DIR", data_dir)
+    serve_command(database_url, data_dir, port)
         .env("PAWFILE_S3_ENDPOINT", s3.endpoint.as_ref().unwrap().as_str())
         .env("PAWFILE_S3_REGION", &s3.region)
         .env("PAWFILE_S3_BUCKET", &s3.bucket)
@@ -514,10 +521,8 @@ pub(crate) fn serve_binary(
         )
         .env("PAWFILE_S3_FORCE_PATH_STYLE", "true")
         .envs(extra.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
-    command.spawn().unwrap()
+        .spawn()
+        .unwrap()
 }
 
 /// Waits until the server on `port` answers `/readyz` (or fails the test with its log).
@@ -943,11 +948,7 @@ async fn json_logs_carry_a_proxys_request_id_into_the_database_and_s3_calls(pool
     assert_eq!(stopped.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&stopped.stderr).contains(&format!("127.0.0.1:{port}")));
 
-    let log = std::fs::read_to_string(folder.path().join("serve.log")).unwrap();
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
-        .collect();
+    let lines = json_log(folder.path());
     let in_request = |line: &&serde_json::Value| {
         line["spans"].as_array().is_some_and(|spans| {
             spans
