@@ -1,12 +1,14 @@
 //! Typed settings. Every setting has a command-line flag and an environment variable (`DATABASE_URL`,
 //! `PAWFILE_*`); secrets are wrapped so they never reach logs or `Debug` output.
 
-use crate::error::StartupError;
+pub use crate::storage::{DEFAULT_S3_TIMEOUT, S3Credentials, S3Settings, separation_problems};
+
+use crate::error::{StartupError, root_cause};
 use bytesize::ByteSize;
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
-use std::{convert::Infallible, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 use url::Url;
 
 /// Parses a secret from the command line or environment without ever printing it.
@@ -56,6 +58,25 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
+    /// Opens a pool and checks that Postgres answers, or says in one line why it cannot.
+    pub async fn connect(&self) -> Result<sqlx::PgPool, StartupError> {
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(self.url.expose_secret()).map_err(|err| {
+                StartupError::new(
+                    "DATABASE_URL",
+                    format!("is not a Postgres URL: {}", root_cause(&err)),
+                )
+            })?;
+        crate::db::pool(options.application_name("pawfile"), self.max_connections)
+            .await
+            .map_err(|err| {
+                StartupError::new(
+                    "DATABASE_URL",
+                    format!("cannot connect to {}: {}", self.redacted_url(), root_cause(&err)),
+                )
+            })
+    }
+
     /// The URL with its password replaced by `***`, for messages.
     pub fn redacted_url(&self) -> String {
         redact_url(self.url.expose_secret())
@@ -73,70 +94,6 @@ pub fn redact_url(url: &str) -> String {
         }
         Err(_) => "<unparsable URL>".to_owned(),
     }
-}
-
-/// One S3 store: where it is, which bucket, and with which credentials.
-#[derive(Debug, Clone)]
-pub struct S3Settings {
-    /// The endpoint; `None` means the embedded endpoint.
-    pub endpoint: Option<Url>,
-    /// The region to sign requests for.
-    pub region: String,
-    /// The bucket.
-    pub bucket: String,
-    /// Static credentials; `None` uses the default AWS credential chain.
-    pub credentials: Option<S3Credentials>,
-    /// Path-style addressing (`endpoint/bucket/key`); `None` means on for custom endpoints.
-    pub force_path_style: Option<bool>,
-    /// The environment variable prefix, to name settings in error messages.
-    pub env_prefix: &'static str,
-    /// How long one S3 operation, or a pause in a download's bytes, may take before it fails: a
-    /// stalled store fails the request that waits on it instead of holding it.
-    pub timeout: Duration,
-}
-
-/// [`S3Settings::timeout`] unless set.
-pub const DEFAULT_S3_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A static S3 access key.
-#[derive(Debug, Clone)]
-pub struct S3Credentials {
-    /// The access key id (not secret: it names the key).
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: SecretString,
-}
-
-/// Why the backup store is not separate from the documents store (NR-9), in words for operators and
-/// admins: the same access key, the default AWS credential chain for both, or the same endpoint.
-pub fn separation_problems(documents: &S3Settings, backups: &S3Settings) -> Vec<String> {
-    let mut problems = Vec::new();
-    match (&documents.credentials, &backups.credentials) {
-        (Some(documents), Some(backups)) if documents.access_key_id == backups.access_key_id => {
-            problems.push(format!(
-                "the backup store uses the same access key as the documents ({}): give PAWFILE_BACKUP_S3_ACCESS_KEY_ID \
-                 a key of its own that cannot read the documents",
-                backups.access_key_id
-            ));
-        }
-        (None, None) => problems.push(
-            "both stores use the default AWS credential chain, so one key reaches both: set \
-             PAWFILE_BACKUP_S3_ACCESS_KEY_ID and PAWFILE_BACKUP_S3_SECRET_ACCESS_KEY"
-                .to_owned(),
-        ),
-        _ => {}
-    }
-    if let (Some(documents), Some(backups)) = (&documents.endpoint, &backups.endpoint)
-        && documents.host_str() == backups.host_str()
-        && documents.port_or_known_default() == backups.port_or_known_default()
-    {
-        problems.push(format!(
-            "the backup bucket is on the same endpoint as the documents ({}): another account or provider \
-             survives the loss of this one",
-            backups.host_str().unwrap_or_default()
-        ));
-    }
-    problems
 }
 
 fn credentials(
@@ -329,7 +286,7 @@ impl BackupSchedule {
     }
 }
 
-impl std::str::FromStr for BackupSchedule {
+impl FromStr for BackupSchedule {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {

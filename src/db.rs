@@ -1,16 +1,12 @@
 //! Postgres: the pool, the migrations, and advisory locks for work only one replica may do at a time.
 
-use crate::{
-    config::DatabaseSettings,
-    error::{Result, StartupError, root_cause},
-};
-use secrecy::ExposeSecret;
+use crate::error::{Result, StartupError, root_cause};
 use sqlx::{
     Connection, PgPool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 /// The schema migrations in `migrations/`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -19,28 +15,6 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// Postgres closed meanwhile (a restart, an idle timeout, a failover) is replaced instead of failing a
 /// request. Connections in steady use skip the round trip (sqlx would otherwise ping every time).
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
-
-/// Opens a pool and checks that Postgres answers, or says in one line why it cannot.
-pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, StartupError> {
-    let options = PgConnectOptions::from_str(settings.url.expose_secret()).map_err(|err| {
-        StartupError::new(
-            "DATABASE_URL",
-            format!("is not a Postgres URL: {}", root_cause(&err)),
-        )
-    })?;
-    pool(options.application_name("pawfile"), settings.max_connections)
-        .await
-        .map_err(|err| {
-            StartupError::new(
-                "DATABASE_URL",
-                format!(
-                    "cannot connect to {}: {}",
-                    settings.redacted_url(),
-                    root_cause(&err)
-                ),
-            )
-        })
-}
 
 /// The server's pool on `options`: at most `max_connections`, a connection idle for
 /// [`PING_AFTER_IDLE`] checked before use.

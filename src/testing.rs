@@ -2,8 +2,8 @@
 //! embedded one or the Garage server the test script starts.
 
 use crate::{
-    config::{S3Credentials, S3Settings},
     storage::{EmbeddedS3, ObjectStore},
+    storage::{S3Credentials, S3Settings},
 };
 use secrecy::SecretString;
 use url::Url;
@@ -65,7 +65,7 @@ fn garage_settings(bucket: &str) -> S3Settings {
         }),
         force_path_style: Some(true),
         env_prefix: "PAWFILE_S3_",
-        timeout: crate::config::DEFAULT_S3_TIMEOUT,
+        timeout: crate::storage::DEFAULT_S3_TIMEOUT,
     }
 }
 
@@ -115,7 +115,7 @@ impl GarageCluster {
             credentials: Some(self.credentials.clone()),
             force_path_style: Some(true),
             env_prefix: "PAWFILE_S3_",
-            timeout: crate::config::DEFAULT_S3_TIMEOUT,
+            timeout: crate::storage::DEFAULT_S3_TIMEOUT,
         }
     }
 

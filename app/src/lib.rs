@@ -14,6 +14,8 @@ pub mod pages;
 pub mod http;
 #[cfg(feature = "ssr")]
 pub mod startup;
+#[cfg(feature = "ssr")]
+pub mod state;
 
 /// Browser entry point: attaches the Leptos runtime to the server-rendered page.
 #[cfg(feature = "hydrate")]

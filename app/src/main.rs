@@ -246,7 +246,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Migrate { database } => {
-            let pool = db::connect(&database).await?;
+            let pool = database.connect().await?;
             db::migrate(&pool).await?;
             say("Database is up to date.");
             Ok(())
@@ -265,7 +265,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 roles: Roles::new([Role::Admin]),
                 clinic_id: None,
             };
-            let pool = db::connect(&database).await?;
+            let pool = database.connect().await?;
             db::migrate(&pool).await?;
             let id = create_user(&pool, &PasswordHasher::for_this_machine(), user).await?;
             pawfile::audit::record(
@@ -290,7 +290,7 @@ async fn run(command: Command) -> Result<(), CliError> {
                 Email::parse(&email).map_err(|err| CliError::Invalid(format!("--email: {err}")))?;
             let display_name =
                 DisplayName::parse(&name).map_err(|err| CliError::Invalid(format!("--name: {err}")))?;
-            let pool = db::connect(&database).await?;
+            let pool = database.connect().await?;
             db::migrate(&pool).await?;
             let clinic_id = match (role, clinic) {
                 (NewUserRole::Staff, Some(clinic)) => Some(find_clinic(&pool, &clinic).await?),
@@ -332,7 +332,7 @@ async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::ResetTwoFactor { database, email } => {
             let email = Email::parse(&email).map_err(|err| CliError::Invalid(format!("--email: {err}")))?;
-            let pool = db::connect(&database).await?;
+            let pool = database.connect().await?;
             db::migrate(&pool).await?;
             match pawfile::auth::two_factor::reset_by_email(&pool, &email).await {
                 Ok(id) => {
@@ -461,7 +461,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::SeedDemo { database, if_empty } => {
-            let pool = db::connect(&database).await?;
+            let pool = database.connect().await?;
             db::migrate(&pool).await?;
             match seed_demo(&pool, &PasswordHasher::for_this_machine(), if_empty).await? {
                 SeedOutcome::Seeded => {

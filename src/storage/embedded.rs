@@ -1,4 +1,4 @@
-use crate::config::{S3Credentials, S3Settings};
+use super::{DEFAULT_S3_TIMEOUT, S3Credentials, S3Settings};
 use anyhow::Context as _;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -197,7 +197,7 @@ impl EmbeddedS3 {
             credentials: Some(self.credentials.clone()),
             force_path_style: Some(true),
             env_prefix: "PAWFILE_S3_",
-            timeout: crate::config::DEFAULT_S3_TIMEOUT,
+            timeout: DEFAULT_S3_TIMEOUT,
         }
     }
 

@@ -288,7 +288,7 @@ pub async fn run_backup() -> Result<uuid::Uuid, ApiError> {
 /// the admin's start page.
 #[cfg(feature = "ssr")]
 pub(crate) async fn overview(
-    state: &crate::startup::AppState,
+    state: &crate::state::AppState,
     actor: &pawfile::access::Actor,
 ) -> Result<pawfile::domain::BackupOverview, pawfile::error::Error> {
     // Who asks first, then any work (a page read never reads the backup bucket: drill reports are

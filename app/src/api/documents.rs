@@ -25,7 +25,7 @@ pub async fn list_pet_documents(
             async {
                 let ctx = RequestContext::get()?;
                 let actor = ctx.actor().await?;
-                let filter = crate::http::documents::list_filter(&category, &record_id, trashed, limit)?;
+                let filter = crate::http::list_filter(&category, &record_id, trashed, limit)?;
                 Ok(pawfile::documents::list_documents(&ctx.state.db, &actor, pet, filter).await?)
             }
             .await,

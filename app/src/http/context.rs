@@ -1,6 +1,6 @@
 use super::session;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use leptos::prelude::{expect_context, use_context};
 use leptos_axum::ResponseOptions;

@@ -7,7 +7,7 @@ use super::{
     form_limits, session,
 };
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::{
     Json,
     body::Body,
@@ -20,7 +20,7 @@ use pawfile::documents::slots::UploadSlot;
 use pawfile::{
     access::Actor,
     documents::{
-        self, Downloadable, ListFilter, Policy, Rendition, UploadBatch, UploadDetails, export,
+        self, Downloadable, Policy, Rendition, UploadBatch, UploadDetails, export,
         headers::{
             ByteRange, Preview, byte_range, content_disposition, etag, none_match, preview, preview_csp,
         },
@@ -36,9 +36,7 @@ use std::sync::{
 use tower_sessions::Session;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// The upload route, whose body (a multipart form of any size) streams past the text guard unread: the
-/// route checks its own text fields and file names.
-pub const UPLOAD_ROUTE: &str = "/api/pets/{pet_id}/documents";
+pub use super::UPLOAD_ROUTE;
 
 /// The most bytes a text field of the upload form (`record_id`, `caption`, `category`) may carry.
 pub const TEXT_FIELD_MAX: usize = 4 * 1024;
@@ -455,7 +453,7 @@ async fn list(
     Path(pet): Path<PetId>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<DocumentView>>, ApiError> {
-    let filter = list_filter(
+    let filter = super::list_filter(
         &query.category,
         &query.record_id,
         matches!(query.trashed.as_str(), "1" | "true"),
@@ -464,28 +462,6 @@ async fn list(
     Ok(Json(
         documents::list_documents(&state.db, &caller.actor, pet, filter).await?,
     ))
-}
-
-/// The filter of a document list, from the fields of `GET /api/pets/{pet_id}/documents` (the pages
-/// rendering on the server use it too, so both read the same list).
-pub fn list_filter(
-    category: &str,
-    record_id: &str,
-    trashed: bool,
-    limit: Option<u32>,
-) -> Result<ListFilter, ApiError> {
-    Ok(ListFilter {
-        category: DocumentCategory::parse(category)?,
-        record: match record_id.trim() {
-            "" => None,
-            id => Some(
-                id.parse()
-                    .map_err(|_| ApiError::invalid("record_id", "Unknown record."))?,
-            ),
-        },
-        trashed,
-        limit,
-    })
 }
 
 /// A document's metadata.

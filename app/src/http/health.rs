@@ -1,7 +1,7 @@
 //! The health checks: `/healthz` (the process is alive) and `/readyz` (Postgres and the documents
 //! bucket answer), for load balancers and orchestrators.
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::{
     Json,
     extract::State,

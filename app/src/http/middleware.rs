@@ -5,7 +5,7 @@ use super::{
     context::prefers_html,
     session::{COOKIE_NAME, SECURE_COOKIE_PREFIX},
 };
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 use axum::{
     Json,
     extract::{ConnectInfo, Request, State},

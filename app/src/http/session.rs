@@ -7,7 +7,7 @@
 //! It also holds the feedback a plain HTML form leaves for the page it is redirected to (see
 //! [`crate::feedback`]): written by the POST handler, taken by the server's render of that page.
 
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 use pawfile::{
     access::Actor,
     domain::{Flash, IssuedClaimCode, PetId, SessionUser, UserId},

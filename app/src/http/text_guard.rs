@@ -15,7 +15,7 @@
 //! across the server (many slow bodies, over HTTP/2 many per connection, would otherwise add up).
 
 use super::context::prefers_html;
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 use axum::{
     body::Body,
     extract::{MatchedPath, RawPathParams, Request, State, rejection::RawPathParamsRejection},
@@ -236,7 +236,7 @@ fn streams_its_body(parts: &Parts) -> bool {
         && parts
             .extensions
             .get::<MatchedPath>()
-            .is_some_and(|matched| matched.as_str() == super::documents::UPLOAD_ROUTE)
+            .is_some_and(|matched| matched.as_str() == super::UPLOAD_ROUTE)
 }
 
 /// The body read whole (within `deadline`, its bytes held in `share`), checked and put back; the

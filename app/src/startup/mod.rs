@@ -2,11 +2,11 @@
 //! endpoints where none is configured), the shared [`AppState`], the background tasks, logging, and the
 //! [`Application`] that binds the router to a listener.
 
+mod router;
 pub mod serve;
-mod state;
 pub mod telemetry;
 
-pub use state::{
+pub use crate::state::{
     AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskIntervals, TaskSignals, UsageLimits,
 };
 
@@ -497,7 +497,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     if let Some(problem) = settings.http.problem() {
         return Err(StartupError::new("PAWFILE_PUBLIC_URL", problem));
     }
-    let pool = db::connect(&settings.database).await?;
+    let pool = settings.database.connect().await?;
     db::migrate(&pool).await?;
     let search_language = settings.http.search_language.trim().to_lowercase();
     match pawfile::records::use_search_language(&pool, &search_language).await {
@@ -557,7 +557,10 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
             store
         }
     };
-    let (documents, backups) = (documents.observed(&metrics), backups.observed(&metrics));
+    let (documents, backups) = (
+        documents.observed(metrics.s3_interceptor()),
+        backups.observed(metrics.s3_interceptor()),
+    );
     if let Err(err) = backups.check_bucket().await {
         let setting = storage_startup_error(&err, "PAWFILE_BACKUP_S3_").setting;
         tracing::warn!(%setting, error = %err, "the backup store is unavailable; serving anyway (admins see this on their start page)");
@@ -700,7 +703,7 @@ fn mailer(settings: &ServeSettings, public_url: &url::Url) -> Result<pawfile::ma
 pub async fn build_state_for_restore(
     settings: &ServeSettings,
 ) -> Result<((sqlx::PgPool, ObjectStore, ObjectStore), Vec<EmbeddedS3>), StartupError> {
-    let pool = db::connect(&settings.database).await?;
+    let pool = settings.database.connect().await?;
     let mut embedded = Vec::new();
     let document_settings = settings
         .documents
@@ -800,7 +803,7 @@ impl Application {
             .local_addr()
             .map_err(|err| StartupError::new("PAWFILE_LISTEN", err.to_string()))?;
         Ok(Self {
-            router: crate::http::router(state.clone(), leptos_options(addr)),
+            router: router::router(state.clone(), leptos_options(addr)),
             listener,
             metrics_listener: None,
             state,
@@ -850,7 +853,7 @@ impl Application {
             };
             tokio::spawn(serve::serve(
                 listener,
-                crate::http::metrics_router(self.state.clone()),
+                router::metrics_router(self.state.clone()),
                 policy,
                 self.state.metrics.clone(),
                 self.shutdown.clone(),

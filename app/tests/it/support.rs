@@ -147,8 +147,8 @@ async fn start(
     let documents = options
         .documents
         .unwrap_or_else(|| documents.store.clone())
-        .observed(&metrics);
-    let backups = backups.store.observed(&metrics);
+        .observed(metrics.s3_interceptor());
+    let backups = backups.store.observed(metrics.s3_interceptor());
     let state = AppState {
         db: pool.clone(),
         hasher,

@@ -1,5 +1,11 @@
 //! The core's errors: what went wrong, kept apart from how the web face reports it.
 
+mod storage;
+mod upload;
+
+pub use storage::StorageError;
+pub use upload::UploadError;
+
 use crate::domain::InvalidInput;
 use std::time::Duration;
 
@@ -35,14 +41,14 @@ pub enum Error {
         /// The file's (sanitised) name.
         file: String,
         /// What went wrong with it.
-        error: crate::documents::UploadError,
+        error: UploadError,
     },
     /// Postgres failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The object store (S3) failed or could not be reached.
     #[error("object store error: {0}")]
-    Storage(#[from] crate::storage::StorageError),
+    Storage(#[from] StorageError),
     /// Anything else: a bug or an unexpected failure.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -114,7 +120,6 @@ pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::StorageError;
 
     #[test]
     fn storage_failures_are_not_database_errors() {
