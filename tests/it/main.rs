@@ -54,6 +54,7 @@ mod db;
 mod deletion;
 mod documents;
 mod fixtures;
+mod floors;
 mod home;
 mod pets;
 mod quotas;

@@ -1,0 +1,431 @@
+//! The floors both crates are built on (see `ARCHITECTURE.md`): every `crate::` path in the core
+//! (`src/`) and in the web crate's library (`app/src/`) runs from a floor to the same floor or one
+//! below it, and no modules reach each other in a circle. A path counts wherever it is written: a `use`,
+//! a type, an expression, a macro's tokens (`view!`); code under `#[cfg(test)]` and paths to a module's
+//! own ancestors (a child using its parent's facade) do not.
+
+use proc_macro2::{TokenStream, TokenTree};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+use syn::visit::Visit;
+
+/// The core's floors, lowest first. A module is on the floor of the longest prefix listed here.
+const CORE: &[(&str, &[&str])] = &[
+    ("vocabulary", &["domain", "clock", "net", "files"]),
+    ("errors", &["error"]),
+    ("outside world", &["storage", "db", "mail"]),
+    ("services", &["audit", "access", "rate_limit", "health"]),
+    (
+        "pets, records and documents",
+        &["pets", "claim", "records", "documents", "home", "usage"],
+    ),
+    (
+        "accounts and backups",
+        &["auth", "account", "deletion", "backup", "admin", "alerts", "demo"],
+    ),
+    ("metrics", &["metrics"]),
+    ("background tasks", &["tasks"]),
+    ("settings", &["config"]),
+    ("test support", &["testing"]),
+    ("crate root", &[""]),
+];
+
+/// Uses that still close a circle, left for now and named here so that no other can join them. Account
+/// deletion and backups need each other: signing in cancels a pending deletion (`auth::users`), a
+/// deletion signs a marker into the backup store (`deletion` uses `backup`), and a restore re-applies
+/// those markers (`backup::restore`). The test fails when one of these goes away: take it off the list.
+const CORE_KNOTS: &[(&str, &str)] = &[("auth::users", "deletion"), ("backup::restore", "deletion")];
+
+/// The web crate's floors, lowest first.
+const WEB: &[(&str, &[&str])] = &[
+    ("errors", &["error"]),
+    ("state", &["state"]),
+    ("HTTP plumbing", &["http"]),
+    (
+        "server functions and document routes",
+        &["api", "http::documents"],
+    ),
+    ("pages", &["feedback", "auth_state", "pages", "app"]),
+    ("API description", &["http::openapi"]),
+    ("start-up", &["startup"]),
+    ("crate root", &[""]),
+];
+
+#[test]
+fn the_core_floors_run_one_way() {
+    check(&root().join("src"), CORE, CORE_KNOTS);
+}
+
+#[test]
+fn the_web_floors_run_one_way() {
+    check(&root().join("app/src"), WEB, &[]);
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One path to something of this crate: how it starts as written, and the module it names.
+struct Use {
+    written: Vec<String>,
+    target: String,
+}
+
+/// The first line of `text` that mentions the module `written` names (spans carry no lines here:
+/// proc-macro2's span-locations would build the Leptos stack a second time).
+fn line_of(text: &str, written: &[String]) -> usize {
+    let word = match written.first().map(String::as_str) {
+        Some("crate" | "self" | "super") => written
+            .iter()
+            .find(|segment| !matches!(segment.as_str(), "crate" | "self" | "super")),
+        _ => written.first(),
+    };
+    let Some(word) = word else { return 0 };
+    let is_word = |line: &str| {
+        line.match_indices(word.as_str()).any(|(at, _)| {
+            let before = line[..at].chars().next_back();
+            let after = line[at + word.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    };
+    text.lines()
+        .position(|line| !line.trim_start().starts_with("//") && is_word(line))
+        .map_or(0, |index| index + 1)
+}
+
+fn check(src: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) {
+    let modules = modules(src);
+    assert!(
+        modules.len() > 10,
+        "found only {} modules under {}",
+        modules.len(),
+        src.display()
+    );
+    let floor_of = |module: &str| -> Option<usize> {
+        floors
+            .iter()
+            .enumerate()
+            .flat_map(|(floor, (_, prefixes))| prefixes.iter().map(move |prefix| (floor, *prefix)))
+            .filter(|(_, prefix)| is_within(module, prefix))
+            .max_by_key(|(_, prefix)| prefix.len())
+            .map(|(floor, _)| floor)
+    };
+
+    let mut problems = Vec::new();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut knots_seen = BTreeSet::new();
+    for (module, file) in &modules {
+        let Some(from) = floor_of(module) else {
+            problems.push(format!("{}: module `{module}` is on no floor", file.display()));
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for used in uses(module, &text, file, &modules) {
+            let Some(target) = resolve(&used.target, &modules) else {
+                continue;
+            };
+            if target == *module || is_within(module, &target) {
+                continue;
+            }
+            if knots.contains(&(module.as_str(), target.as_str())) {
+                knots_seen.insert((module.clone(), target));
+                continue;
+            }
+            if !edges.entry(module.clone()).or_default().insert(target.clone()) {
+                continue; // reported at its first use
+            }
+            if let Some(to) = floor_of(&target)
+                && to > from
+            {
+                problems.push(format!(
+                    "{}:{}: `{module}` ({}) uses `{target}` ({}), a higher floor",
+                    file.display(),
+                    line_of(&text, &used.written),
+                    floors[from].0,
+                    floors[to].0
+                ));
+            }
+        }
+    }
+    for (module, target) in knots {
+        if !knots_seen.contains(&(module.to_string(), target.to_string())) {
+            problems.push(format!(
+                "`{module}` no longer uses `{target}`: take it off the knots"
+            ));
+        }
+    }
+    for circle in circles(&edges) {
+        problems.push(format!("modules in a circle: {}", circle.join(", ")));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// Whether `module` is `ancestor` or inside it (`""` is the crate root, which holds everything).
+fn is_within(module: &str, ancestor: &str) -> bool {
+    ancestor.is_empty()
+        || module == ancestor
+        || module
+            .strip_prefix(ancestor)
+            .is_some_and(|rest| rest.starts_with("::"))
+}
+
+/// Every module of the library under `src` (`a::b` for `a/b.rs` or `a/b/mod.rs`), with its file. The
+/// binary's `main.rs` is a crate of its own and is left out.
+fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![src.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|ext| ext != "rs") || path == src.join("main.rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: Vec<String> = relative
+                .iter()
+                .map(|part| part.to_string_lossy().into_owned())
+                .collect();
+            if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+                parts.pop();
+            }
+            found.insert(parts.join("::"), path);
+        }
+    }
+    found
+}
+
+/// The module a path names: its longest prefix that is a module.
+fn resolve(path: &str, modules: &BTreeMap<String, PathBuf>) -> Option<String> {
+    let mut candidate = path;
+    loop {
+        if modules.contains_key(candidate) {
+            return Some(candidate.to_owned());
+        }
+        candidate = &candidate[..candidate.rfind("::")?];
+    }
+}
+
+/// Every path in `file` (module `module`) that names something of this crate.
+fn uses(module: &str, text: &str, file: &Path, modules: &BTreeMap<String, PathBuf>) -> Vec<Use> {
+    let syntax = syn::parse_file(text).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+    let mut collector = Collector {
+        module,
+        modules,
+        found: Vec::new(),
+    };
+    collector.visit_file(&syntax);
+    collector.found
+}
+
+struct Collector<'a> {
+    module: &'a str,
+    modules: &'a BTreeMap<String, PathBuf>,
+    found: Vec<Use>,
+}
+
+impl Collector<'_> {
+    /// Records `segments` (as written in this module) if they name something of this crate.
+    fn record(&mut self, segments: &[String]) {
+        let Some(first) = segments.first() else { return };
+        let mut base: Vec<&str> = if self.module.is_empty() {
+            Vec::new()
+        } else {
+            self.module.split("::").collect()
+        };
+        let rest = match first.as_str() {
+            "crate" => {
+                base.clear();
+                &segments[1..]
+            }
+            "self" => &segments[1..],
+            "super" => {
+                let supers = segments.iter().take_while(|segment| *segment == "super").count();
+                base.truncate(base.len().saturating_sub(supers));
+                &segments[supers..]
+            }
+            // A child module named without `self::`.
+            child if self.modules.contains_key(&join(&base, &[child.to_owned()])) => segments,
+            _ => return,
+        };
+        self.found.push(Use {
+            written: segments.to_vec(),
+            target: join(&base, rest),
+        });
+    }
+
+    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+        match tree {
+            syn::UseTree::Path(path) => {
+                prefix.push(path.ident.to_string());
+                self.use_tree(prefix, &path.tree);
+                prefix.pop();
+            }
+            syn::UseTree::Name(name) => {
+                let mut full = prefix.clone();
+                if name.ident != "self" {
+                    full.push(name.ident.to_string());
+                }
+                self.record(&full);
+            }
+            syn::UseTree::Rename(rename) => {
+                let mut full = prefix.clone();
+                full.push(rename.ident.to_string());
+                self.record(&full);
+            }
+            syn::UseTree::Glob(_) => self.record(prefix),
+            syn::UseTree::Group(group) => {
+                for tree in &group.items {
+                    self.use_tree(prefix, tree);
+                }
+            }
+        }
+    }
+
+    /// `crate::a::b` sequences in a macro's tokens.
+    fn tokens(&mut self, tokens: TokenStream) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        for (index, token) in tokens.iter().enumerate() {
+            match token {
+                TokenTree::Group(group) => self.tokens(group.stream()),
+                TokenTree::Ident(ident) if ident == "crate" => {
+                    let mut segments = vec!["crate".to_owned()];
+                    let mut next = index + 1;
+                    while let (
+                        Some(TokenTree::Punct(a)),
+                        Some(TokenTree::Punct(b)),
+                        Some(TokenTree::Ident(name)),
+                    ) = (tokens.get(next), tokens.get(next + 1), tokens.get(next + 2))
+                    {
+                        if a.as_char() != ':' || b.as_char() != ':' {
+                            break;
+                        }
+                        segments.push(name.to_string());
+                        next += 3;
+                    }
+                    self.record(&segments);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn join(base: &[&str], rest: &[String]) -> String {
+    base.iter()
+        .copied()
+        .chain(rest.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+fn is_test_only(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        attr.path().is_ident("cfg")
+            && attr
+                .meta
+                .require_list()
+                .is_ok_and(|list| list.tokens.to_string() == "test")
+    })
+}
+
+impl<'ast> Visit<'ast> for Collector<'_> {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        let attrs: &[syn::Attribute] = match item {
+            syn::Item::Const(item) => &item.attrs,
+            syn::Item::Enum(item) => &item.attrs,
+            syn::Item::Fn(item) => &item.attrs,
+            syn::Item::Impl(item) => &item.attrs,
+            syn::Item::Macro(item) => &item.attrs,
+            syn::Item::Mod(item) => &item.attrs,
+            syn::Item::Static(item) => &item.attrs,
+            syn::Item::Struct(item) => &item.attrs,
+            syn::Item::Trait(item) => &item.attrs,
+            syn::Item::Type(item) => &item.attrs,
+            syn::Item::Use(item) => &item.attrs,
+            _ => &[],
+        };
+        if !is_test_only(attrs) {
+            syn::visit::visit_item(self, item);
+        }
+    }
+
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        self.use_tree(&mut Vec::new(), &item.tree);
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        let segments: Vec<String> = path
+            .segments
+            .iter()
+            .map(|segment| segment.ident.to_string())
+            .collect();
+        self.record(&segments);
+        syn::visit::visit_path(self, path);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.tokens(mac.tokens.clone());
+        syn::visit::visit_macro(self, mac);
+    }
+}
+
+/// The groups of modules that reach each other (Tarjan's strongly connected components of two or more).
+fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct Search<'a> {
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        found: Vec<Vec<String>>,
+    }
+    impl<'a> Search<'a> {
+        fn visit(&mut self, node: &'a str) {
+            let number = self.index.len();
+            self.index.insert(node, number);
+            self.low.insert(node, number);
+            self.stack.push(node);
+            for next in self.edges.get(node).into_iter().flatten() {
+                if !self.index.contains_key(next.as_str()) {
+                    self.visit(next);
+                    let low = self.low[node].min(self.low[next.as_str()]);
+                    self.low.insert(node, low);
+                } else if self.stack.contains(&next.as_str()) {
+                    let low = self.low[node].min(self.index[next.as_str()]);
+                    self.low.insert(node, low);
+                }
+            }
+            if self.low[node] == self.index[node] {
+                let at = self.stack.iter().rposition(|member| *member == node).unwrap();
+                let group: Vec<String> = self.stack.split_off(at).into_iter().map(str::to_owned).collect();
+                if group.len() > 1 {
+                    self.found.push(group);
+                }
+            }
+        }
+    }
+    let mut search = Search {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    for node in edges.keys() {
+        if !search.index.contains_key(node.as_str()) {
+            search.visit(node);
+        }
+    }
+    search.found
+}
