@@ -1,3 +1,8 @@
+//! What every request handler, server function and background task can reach ([`AppState`]), and the
+//! settings the running server consults ([`RuntimeConfig`]).
+
+pub use pawfile::backup::schedule::DrillSetup;
+
 use pawfile::{
     auth::PasswordHasher, backup::Backups, config::BackupSchedule, net::TrustedProxies, storage::ObjectStore,
 };
@@ -179,17 +184,6 @@ impl Default for ConnectionLimits {
             shutdown_grace: Duration::from_secs(30),
         }
     }
-}
-
-/// What the server's weekly restore drill needs.
-#[derive(Debug, Clone)]
-pub struct DrillSetup {
-    /// The private key(s).
-    pub identities: Arc<pawfile::backup::Identities>,
-    /// The scratch database; `None`: the live database's name with `_drill`, created when missing.
-    pub database_url: Option<secrecy::SecretString>,
-    /// The live database's URL, to derive the scratch database from.
-    pub live_url: secrecy::SecretString,
 }
 
 /// What every request handler and server function can reach. Cheap to clone; holds no per-user state,

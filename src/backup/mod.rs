@@ -11,6 +11,7 @@
 //! One backup, prune, drill or catalogue rebuild runs at a time across all replicas: a session advisory
 //! lock held on a dedicated connection for the whole run.
 
+mod copy;
 pub mod crypto;
 pub mod drill;
 mod dump;
@@ -21,6 +22,7 @@ pub mod reread;
 pub mod restore;
 pub mod retention;
 mod run;
+pub mod schedule;
 pub mod signing;
 pub mod verify;
 

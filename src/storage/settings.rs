@@ -67,3 +67,46 @@ pub fn separation_problems(documents: &S3Settings, backups: &S3Settings) -> Vec<
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_store_sharing_a_key_or_an_endpoint_with_the_documents_is_named() {
+        let store = |endpoint: &str, key: Option<&str>| S3Settings {
+            endpoint: Some(Url::parse(endpoint).unwrap()),
+            region: "r".to_owned(),
+            bucket: "b".to_owned(),
+            credentials: key.map(|key| S3Credentials {
+                access_key_id: key.to_owned(),
+                secret_access_key: SecretString::from("s".to_owned()),
+            }),
+            force_path_style: None,
+            env_prefix: "X_",
+            timeout: DEFAULT_S3_TIMEOUT,
+        };
+        let separate = separation_problems(
+            &store("https://s3.one.example", Some("AK1")),
+            &store("https://s3.two.example", Some("AK2")),
+        );
+        assert!(separate.is_empty(), "{separate:?}");
+        let same_key = separation_problems(
+            &store("https://s3.one.example", Some("AK1")),
+            &store("https://s3.two.example", Some("AK1")),
+        );
+        assert_eq!(same_key.len(), 1);
+        assert!(same_key[0].contains("same access key"));
+        let default_chain = separation_problems(
+            &store("https://s3.one.example", None),
+            &store("https://s3.two.example", None),
+        );
+        assert!(default_chain[0].contains("default AWS credential chain"));
+        let same_endpoint = separation_problems(
+            &store("https://s3.one.example", Some("AK1")),
+            &store("https://s3.one.example/", Some("AK2")),
+        );
+        assert_eq!(same_endpoint.len(), 1);
+        assert!(same_endpoint[0].contains("same endpoint"));
+    }
+}

@@ -2,9 +2,13 @@
 //! endpoints where none is configured), the shared [`AppState`], the background tasks, logging, and the
 //! [`Application`] that binds the router to a listener.
 
+mod background;
+mod backup_setup;
 mod router;
 pub mod serve;
 pub mod telemetry;
+
+pub use backup_setup::embedded_key_path;
 
 pub use crate::state::{
     AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskIntervals, TaskSignals, UsageLimits,
@@ -14,460 +18,21 @@ use axum::Router;
 use leptos::prelude::*;
 use pawfile::{
     auth::PasswordHasher,
-    backup::{Backups, Policy, Recipients, StartedBy, Trigger},
-    config::{BackupSchedule, ServeSettings},
+    backup::{Backups, Policy},
+    config::ServeSettings,
     db,
     error::StartupError,
     net::TrustedProxies,
     storage::{EmbeddedS3, ObjectStore, StorageError},
-    tasks,
 };
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// The background tasks beside the server, all stopping with `shutdown`.
-fn spawn_background_tasks(
-    state: &AppState,
-    shutdown: &CancellationToken,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let housekeeping = {
-        let db = state.db.clone();
-        tasks::run_periodically(
-            "housekeeping",
-            state.config.intervals.housekeeping,
-            shutdown.clone(),
-            state.metrics.clone(),
-            move || {
-                let db = db.clone();
-                async move { tasks::housekeeping_once(&db).await }
-            },
-        )
-    };
-    let purge = {
-        let (db, store, backups, keys, retention) = (
-            state.db.clone(),
-            state.documents.clone(),
-            state.backups.clone(),
-            state.backup.policy().keys.clone(),
-            state.config.trash_retention,
-        );
-        tasks::run_periodically(
-            "purge trash",
-            state.config.intervals.purge,
-            shutdown.clone(),
-            state.metrics.clone(),
-            move || {
-                let (db, store, backups, keys) = (db.clone(), store.clone(), backups.clone(), keys.clone());
-                // Accounts whose deletion is due first: their uploads join the trash's purge.
-                async move { pawfile::deletion::purge_due(&db, &store, &backups, &keys, retention).await }
-            },
-        )
-    };
-    let reconcile = {
-        let (db, store) = (state.db.clone(), state.documents.clone());
-        let defaults = pawfile::documents::reconcile::Options::default();
-        let options = pawfile::documents::reconcile::Options {
-            scrub_period: state.config.scrub_period,
-            run_interval: state.config.reconcile_interval,
-            upload_grace: state.config.stale_upload_after,
-            // An object without a document is an orphan once no upload can still be recording it.
-            grace: defaults.grace.min(state.config.stale_upload_after),
-            ..defaults
-        };
-        tasks::run_periodically(
-            "reconcile",
-            state.config.reconcile_interval,
-            shutdown.clone(),
-            state.metrics.clone(),
-            move || {
-                let (db, store) = (db.clone(), store.clone());
-                async move { pawfile::documents::reconcile::reconcile_on_schedule(&db, &store, options).await }
-            },
-        )
-    };
-    let thumbnails = {
-        let (db, store, signals, shutdown, metrics, every) = (
-            state.db.clone(),
-            state.documents.clone(),
-            state.tasks.clone(),
-            shutdown.clone(),
-            state.metrics.clone(),
-            state.config.intervals.thumbnails,
-        );
-        async move {
-            loop {
-                let result = pawfile::documents::thumbnails::make_pending(&db, &store).await;
-                metrics.task_result("thumbnails", &result);
-                if let Ok(Some(made)) = result {
-                    metrics.thumbnails_made(made);
-                }
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, "thumbnail task failed; will retry");
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = signals.thumbnails.notified() => {}
-                    () = tokio::time::sleep(every) => {}
-                }
-            }
-        }
-    };
-    let mail = {
-        let (db, mailer, signals, shutdown, metrics) = (
-            state.db.clone(),
-            state.mailer.clone(),
-            state.tasks.clone(),
-            shutdown.clone(),
-            state.metrics.clone(),
-        );
-        async move {
-            loop {
-                let result = pawfile::mail::deliver_due(&db, &mailer).await;
-                metrics.task_run("mail", if result.is_ok() { "ok" } else { "failed" });
-                let full = match result {
-                    Ok(report) => {
-                        if report.taken() > 0 {
-                            tracing::debug!(?report, "mail delivery pass");
-                        }
-                        i64::from(report.taken()) >= pawfile::mail::BATCH
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "mail delivery failed; will retry");
-                        false
-                    }
-                };
-                if full {
-                    continue;
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = signals.mail.notified() => {}
-                    () = tokio::time::sleep(MAIL_INTERVAL) => {}
-                }
-            }
-        }
-    };
-    let usage = {
-        let db = state.db.clone();
-        tasks::run_periodically(
-            "daily usage",
-            state.config.intervals.usage,
-            shutdown.clone(),
-            state.metrics.clone(),
-            move || {
-                let db = db.clone();
-                async move { pawfile::usage::record_today(&db).await }
-            },
-        )
-    };
-    let mut tasks = vec![
-        tokio::spawn(usage),
-        tokio::spawn(mail_files(state, shutdown)),
-        tokio::spawn(mail),
-        tokio::spawn(housekeeping),
-        tokio::spawn(purge),
-        tokio::spawn(reconcile),
-        tokio::spawn(thumbnails),
-    ];
-    if state.config.admin_alerts {
-        let (db, signals) = (state.db.clone(), state.tasks.clone());
-        tasks.push(tokio::spawn(tasks::run_periodically(
-            "admin alerts",
-            ALERT_INTERVAL,
-            shutdown.clone(),
-            state.metrics.clone(),
-            move || {
-                let (db, signals) = (db.clone(), signals.clone());
-                async move {
-                    let new = pawfile::alerts::notify_admins(&db).await?;
-                    if new > 0 {
-                        signals.mail.notify_one();
-                    }
-                    Ok(new)
-                }
-            },
-        )));
-    }
-    if state.config.backup_schedule != BackupSchedule::Off {
-        let (backups, every, stop, metrics) = (
-            state.backup.clone(),
-            state.config.intervals.backup_reread,
-            shutdown.clone(),
-            state.metrics.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            // Not at start-up: the start-up backup goes first (both take the backup lock).
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(every.min(REREAD_FIRST_AFTER)) => {}
-            }
-            tasks::run_periodically("backup re-read", every, stop, metrics, move || {
-                let backups = backups.clone();
-                async move { backups.reread_share().await }
-            })
-            .await;
-        }));
-        tasks.push(tokio::spawn(backup_schedule(
-            state.backup.clone(),
-            state.config.backup_schedule,
-            shutdown.clone(),
-        )));
-        if let Some(drill) = state.config.backup_drill.clone() {
-            tasks.push(tokio::spawn(drill_schedule(
-                state.backup.clone(),
-                drill,
-                shutdown.clone(),
-            )));
-        }
-    }
-    tasks
-}
-
-/// Deletes mail written as files (no SMTP server) once it is older than its retention, hourly. Each
-/// replica has its own data folder, so each does its own.
-fn mail_files(state: &AppState, shutdown: &CancellationToken) -> impl Future<Output = ()> + use<> {
-    let folder = match &state.mailer.transport {
-        pawfile::mail::Transport::Folder(folder) => Some(folder.clone()),
-        pawfile::mail::Transport::Smtp(_) => None,
-    };
-    let (retention, every) = (
-        state.config.mail_file_retention,
-        state.config.intervals.housekeeping,
-    );
-    tasks::run_periodically(
-        "mail files",
-        every,
-        shutdown.clone(),
-        state.metrics.clone(),
-        move || {
-            let folder = folder.clone();
-            async move {
-                let Some(folder) = folder else { return Ok(0) };
-                tokio::task::spawn_blocking(move || pawfile::mail::prune_mail_files(&folder, retention))
-                    .await
-                    .map_err(anyhow::Error::from)?
-                    .map_err(|err| pawfile::error::Error::Internal(anyhow::Error::from(err)))
-            }
-        },
-    )
-}
-
-/// How long after start-up the daily re-read of backup objects first runs.
-const REREAD_FIRST_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// Most connections the metrics port serves at once.
 const METRICS_CONNECTIONS: usize = 64;
 /// Most of them from one address (a scraper needs one or two; one address must not fill the port).
 const METRICS_PER_ADDRESS: usize = 8;
-
-/// How often the server looks for mail that is due (a retry, or mail queued by another replica); mail
-/// queued here is sent at once.
-const MAIL_INTERVAL: Duration = Duration::from_secs(5);
-
-/// How often the server looks for problems to tell admins of by mail.
-const ALERT_INTERVAL: Duration = Duration::from_secs(10 * 60);
-
-/// How often the server looks whether a weekly drill is due.
-const DRILL_CHECK_INTERVAL: Duration = Duration::from_secs(60 * 60);
-
-/// The weekly restore drill: checked hourly (first after ten minutes, so a start-up backup goes first);
-/// runs when no drill ran for 7 days and there is a snapshot to drill.
-async fn drill_schedule(backups: Backups, drill: DrillSetup, shutdown: CancellationToken) {
-    let mut wait = Duration::from_secs(10 * 60);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        wait = DRILL_CHECK_INTERVAL;
-        match backups.drill_due().await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot tell whether a restore drill is due");
-                continue;
-            }
-        }
-        let scratch = match &drill.database_url {
-            Some(url) => url.clone(),
-            None => match scratch_database(&drill.live_url).await {
-                Ok(url) => url,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot prepare the drill's scratch database: set PAWFILE_BACKUP_DRILL_DATABASE_URL");
-                    continue;
-                }
-            },
-        };
-        match backups.drill(&drill.identities, &scratch).await {
-            Ok(Some(report)) if report.passed => {
-                tracing::info!(snapshot = %report.snapshot, "restore drill passed");
-            }
-            Ok(Some(report)) => {
-                tracing::error!(snapshot = %report.snapshot, problems = ?report.problems, "restore drill FAILED");
-            }
-            Ok(None) => tracing::info!("a backup runs; the drill waits for the next check"),
-            Err(err) => tracing::error!(error = %err, "restore drill could not run"),
-        }
-    }
-}
-
-/// The live database's name with `_drill`, created when missing (needs the CREATEDB right).
-async fn scratch_database(live: &secrecy::SecretString) -> Result<secrecy::SecretString, String> {
-    use secrecy::ExposeSecret;
-    let mut url = url::Url::parse(live.expose_secret()).map_err(|err| err.to_string())?;
-    let name = format!("{}_drill", url.path().trim_start_matches('/'));
-    let pool = sqlx::PgPool::connect(live.expose_secret())
-        .await
-        .map_err(|err| err.to_string())?;
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(&name)
-        .fetch_one(&pool)
-        .await
-        .map_err(|err| err.to_string())?;
-    if !exists {
-        sqlx::query(&format!("create database \"{}\"", name.replace('"', "\"\"")))
-            .execute(&pool)
-            .await
-            .map_err(|err| err.to_string())?;
-    }
-    pool.close().await;
-    url.set_path(&name);
-    Ok(secrecy::SecretString::from(url.to_string()))
-}
-
-/// The weekly drill's settings: a configured identity, or on the embedded default the generated key.
-fn drill_setup(settings: &ServeSettings, key_beside_data: bool) -> Result<Option<DrillSetup>, StartupError> {
-    let path = match (&settings.backup.drill_identity, key_beside_data) {
-        (Some(path), _) => path.clone(),
-        (None, true) => embedded_key_path(settings),
-        (None, false) => return Ok(None),
-    };
-    let identities = pawfile::backup::Identities::from_files(&[&path])
-        .map_err(|message| StartupError::new("PAWFILE_BACKUP_DRILL_IDENTITY", message))?;
-    if settings.backup.drill_database_url.is_none() && !key_beside_data {
-        return Err(StartupError::new(
-            "PAWFILE_BACKUP_DRILL_DATABASE_URL",
-            "the drill needs a scratch database of its own (PAWFILE_BACKUP_DRILL_IDENTITY is set)",
-        ));
-    }
-    Ok(Some(DrillSetup {
-        identities: Arc::new(identities),
-        database_url: settings.backup.drill_database_url.clone(),
-        live_url: settings.database.url.clone(),
-    }))
-}
-
-/// Backups on `schedule` (each slot once, whichever replica comes first: the others find it done or
-/// running), and one at start-up when the newest complete backup is older than a day (or there is none).
-async fn backup_schedule(backups: Backups, schedule: BackupSchedule, shutdown: CancellationToken) {
-    let run = |trigger, since| {
-        let backups = backups.clone();
-        async move {
-            let by = StartedBy {
-                trigger,
-                user: None,
-                client_addr: None,
-            };
-            match backups.run_unless_done_since(by, since).await {
-                Ok(Some(report)) => tracing::info!(run = %report.id, "scheduled backup complete"),
-                Ok(None) => tracing::info!("a backup is running elsewhere or this one is done; skipped"),
-                Err(err) => tracing::error!(error = %err, "scheduled backup failed"),
-            }
-        }
-    };
-    let stale = match pawfile::backup::last_complete(backups.pool()).await {
-        Ok(last) => last.is_none_or(|at| time::OffsetDateTime::now_utc() - at > time::Duration::days(1)),
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot read the last backup time");
-            false
-        }
-    };
-    // A run is not raced against `shutdown`: a shutdown cancels it through `Backups`, and it records
-    // that (a run dropped half-way would stay `running`).
-    if stale && !shutdown.is_cancelled() {
-        // Another replica starting at the same moment backs up once between them.
-        let since = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-        run(Trigger::Startup, Some(since)).await;
-    }
-    loop {
-        let Some(next) = schedule.next_after(time::OffsetDateTime::now_utc()) else {
-            return;
-        };
-        let wait = (next - time::OffsetDateTime::now_utc())
-            .try_into()
-            .unwrap_or(Duration::ZERO);
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        run(Trigger::Schedule, Some(next)).await;
-    }
-}
-
-/// The recipients backups are encrypted to: the configured keys; on the embedded store without keys,
-/// a key pair generated once into the data folder (the admin page warns that it sits beside the data);
-/// otherwise none (backups then refuse to run unless unencrypted backups are allowed).
-fn backup_recipients(
-    settings: &ServeSettings,
-    embedded_store: bool,
-) -> Result<(Recipients, bool), StartupError> {
-    if let Some(keys) = settings
-        .backup
-        .recipients
-        .as_deref()
-        .filter(|keys| !keys.trim().is_empty())
-    {
-        let recipients = Recipients::parse(keys)
-            .map_err(|message| StartupError::new("PAWFILE_BACKUP_RECIPIENTS", message))?;
-        return Ok((recipients, false));
-    }
-    if !embedded_store {
-        return Ok((Recipients::unencrypted(), false));
-    }
-    let path = embedded_key_path(settings);
-    if !path.exists() {
-        let (text, public) = pawfile::backup::crypto::generate_key_pair();
-        write_private_file(&path, &text).map_err(|err| {
-            StartupError::new(
-                "PAWFILE_DATA_DIR",
-                format!("cannot write {}: {err}", path.display()),
-            )
-        })?;
-        tracing::warn!(key = %path.display(), %public, "generated a backup key in the data folder: copy it somewhere safe, away from this machine");
-    }
-    let identities = pawfile::backup::Identities::from_files(&[&path])
-        .map_err(|message| StartupError::new("PAWFILE_DATA_DIR", message))?;
-    Ok((identities.recipients(), true))
-}
-
-/// The keys backup objects are signed and checked with: the configured signing key, or one generated
-/// once into the data folder (its public half logged, for the operator to keep with the age key).
-fn backup_keys(settings: &ServeSettings) -> Result<pawfile::backup::BackupKeys, StartupError> {
-    let (key, generated) = settings
-        .backup
-        .signing_key(&settings.data_dir)
-        .map_err(|message| StartupError::new("PAWFILE_BACKUP_SIGNING_KEY", message))?;
-    let public = key.verifying_key();
-    if generated {
-        tracing::warn!(%public, "generated the backup signing key in the data folder: keep this public key with the backup's private key (a restore elsewhere needs it as PAWFILE_BACKUP_TRUSTED_KEYS), and give every replica the same PAWFILE_BACKUP_SIGNING_KEY");
-    } else {
-        tracing::info!(%public, "backup objects are signed with this key");
-    }
-    Ok(pawfile::backup::BackupKeys::new(
-        Some(key),
-        settings.backup.trusted_keys.clone(),
-    ))
-}
-
-/// Where the embedded default keeps its generated backup key.
-pub fn embedded_key_path(settings: &ServeSettings) -> std::path::PathBuf {
-    settings.data_dir.join("backup-key.txt")
-}
-
-fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    pawfile::files::write_private(path, text.as_bytes())
-}
 
 /// Leptos's options, with the listen address from `PAWFILE_LISTEN` (the one place it is set). The site
 /// folder (compiled wasm, CSS, public files) is `LEPTOS_SITE_ROOT`, by default `target/site`.
@@ -590,7 +155,8 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         tracing::warn!("backups are not separate from the documents: {problem}");
     }
 
-    let (recipients, backup_key_beside_data) = backup_recipients(settings, backups_on_this_machine)?;
+    let (recipients, backup_key_beside_data) =
+        backup_setup::backup_recipients(settings, backups_on_this_machine)?;
     let config = RuntimeConfig {
         public_url: settings.http.public_url(),
         trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
@@ -630,7 +196,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         backup_schedule: settings.backup.schedule,
         backup_key_beside_data,
         backup_separation,
-        backup_drill: drill_setup(settings, backup_key_beside_data)?,
+        backup_drill: backup_setup::drill_setup(settings, backup_key_beside_data)?,
         admin_alerts: true,
         two_factor_required_for: settings
             .http
@@ -647,7 +213,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         retention: settings.backup.retention,
         prune: settings.backup.prune,
         pace: settings.backup.test_pace,
-        keys: backup_keys(settings)?,
+        keys: backup_setup::backup_keys(settings)?,
     };
     if let Some(refusal) = policy.refusal() {
         tracing::warn!("{refusal}");
@@ -828,7 +394,7 @@ impl Application {
     /// accepting, lets requests in flight finish for up to the shutdown grace, and cuts the rest (an
     /// upload cut off cleans up after itself). See [`serve`] for how connections are bounded.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
-        let background = spawn_background_tasks(&self.state, &self.shutdown);
+        let background = background::spawn_background_tasks(&self.state, &self.shutdown);
         let limits = self.state.config.connections;
         let policy = serve::ConnectionPolicy {
             listener: "public",
