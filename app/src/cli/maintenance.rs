@@ -3,8 +3,7 @@
 use super::{CliError, say};
 use pawfile::{
     auth::PasswordHasher,
-    config::{DatabaseSettings, ServeSettings},
-    db,
+    config::ServeSettings,
     demo::{self, DEMO_ACCOUNTS, SeedOutcome},
 };
 use std::time::Duration;
@@ -61,13 +60,15 @@ pub async fn reconcile(
     }
 }
 
-/// `seed-demo`: the demo clinic, accounts and pets.
-pub async fn seed_demo(database: DatabaseSettings, if_empty: bool) -> Result<(), CliError> {
-    let pool = database.connect().await?;
-    db::migrate(&pool).await?;
-    match demo::seed_demo(&pool, &PasswordHasher::for_this_machine(), if_empty).await? {
+/// `seed-demo`: the demo clinic, accounts and pets, and their documents in the store `serve` uses.
+pub async fn seed_demo(settings: &ServeSettings, if_empty: bool) -> Result<(), CliError> {
+    let (state, _embedded) = pawfile_app::startup::build_state(settings).await?;
+    match demo::seed_demo(&state.db, &PasswordHasher::for_this_machine(), if_empty).await? {
         SeedOutcome::Seeded => {
-            say("Demo data created. Sign in with:");
+            let documents = demo::seed_documents(&state.db, &state.documents).await?;
+            say(&format!(
+                "Demo data created ({documents} documents). Sign in with:"
+            ));
             for account in DEMO_ACCOUNTS {
                 say(&format!(
                     "  {:<22} {:<16} ({})",

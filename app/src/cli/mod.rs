@@ -135,10 +135,12 @@ pub enum Command {
         #[arg(long)]
         accept_unsigned: bool,
     },
-    /// Create the demo clinic, accounts and pets (does nothing if they exist).
+    /// Create the demo clinic, accounts and pets, and a few documents of theirs in the document store
+    /// (does nothing if they exist).
     SeedDemo {
+        /// The same settings as `serve`: the demo documents go to its document store.
         #[command(flatten)]
-        database: DatabaseSettings,
+        settings: Box<ServeSettings>,
         /// Only seed an empty database (no accounts yet).
         #[arg(long)]
         if_empty: bool,
@@ -201,7 +203,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
             identities,
             accept_unsigned,
         } => restore::restore(&settings, snapshot, document, pet, &identities, accept_unsigned).await,
-        Command::SeedDemo { database, if_empty } => maintenance::seed_demo(database, if_empty).await,
+        Command::SeedDemo { settings, if_empty } => maintenance::seed_demo(&settings, if_empty).await,
     }
 }
 

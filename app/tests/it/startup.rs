@@ -348,14 +348,18 @@ async fn create_admin_makes_an_admin_who_can_sign_in(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
-async fn seed_demo_creates_the_demo_accounts_once(pool: PgPool) {
+async fn seed_demo_creates_the_demo_accounts_and_documents_once(pool: PgPool) {
     let url = database_url(&pool).await;
+    // The embedded document store `serve` would use: seed-demo takes the same settings.
+    let data_dir = tempfile::tempdir().unwrap();
+    let command = |args: &[&str]| {
+        let mut command = pawfile_command(&url);
+        command.args(args).env("PAWFILE_DATA_DIR", data_dir.path());
+        command.output().unwrap()
+    };
 
-    let first = pawfile_command(&url)
-        .args(["seed-demo", "--if-empty"])
-        .output()
-        .unwrap();
-    let second = pawfile_command(&url).args(["seed-demo"]).output().unwrap();
+    let first = command(&["seed-demo", "--if-empty"]);
+    let second = command(&["seed-demo"]);
 
     assert!(
         first.status.success(),
@@ -363,7 +367,52 @@ async fn seed_demo_creates_the_demo_accounts_once(pool: PgPool) {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(String::from_utf8_lossy(&first.stdout).contains("vet@pawfile.test"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("(3 documents)"));
     assert!(String::from_utf8_lossy(&second.stdout).contains("already present"));
+    // A lab report and a certificate (PDF, the certificate on the vaccination record) and an x-ray
+    // (JPEG), on Biscuit, by the vet and the owner.
+    let documents: Vec<(String, String, String, bool)> = sqlx::query_as(
+        "select d.category, d.content_type, u.email, d.record_id is not null from documents d
+           join pets p on p.id = d.pet_id join users u on u.id = d.uploaded_by
+          where p.name = 'Biscuit' order by d.category",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected = [
+        ("lab_result", "application/pdf", "owner@pawfile.test", false),
+        (
+            "vaccination_certificate",
+            "application/pdf",
+            "vet@pawfile.test",
+            true,
+        ),
+        ("x_ray", "image/jpeg", "vet@pawfile.test", false),
+    ];
+    let expected: Vec<(String, String, String, bool)> = expected
+        .iter()
+        .map(|(category, mime, email, on_record)| {
+            (
+                category.to_string(),
+                mime.to_string(),
+                email.to_string(),
+                *on_record,
+            )
+        })
+        .collect();
+    assert_eq!(documents, expected);
+    // Their bytes are in the store `serve` reads: reconcile finds each object and its checksum.
+    let reconciled = command(&["reconcile", "--grace", "0s"]);
+    assert!(
+        reconciled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reconciled.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&reconciled.stdout).contains("3 objects, 3 documents; 3 verified"),
+        "{}",
+        String::from_utf8_lossy(&reconciled.stdout)
+    );
     let app = crate::support::spawn_app(pool).await;
     for account in pawfile::demo::DEMO_ACCOUNTS {
         let mut form = vec![

@@ -1,4 +1,9 @@
-//! Demo data for trying Pawfile out: a clinic, a vet, an owner, an admin and a few pets.
+//! Demo data for trying Pawfile out: a clinic, a vet, an owner, an admin and a few pets, and (with a
+//! document store) a few documents of theirs.
+
+mod documents;
+
+pub use documents::seed_documents;
 
 use crate::{
     auth::{NewUser, PasswordHasher, create_user},
