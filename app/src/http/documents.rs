@@ -506,8 +506,8 @@ fn header_value(value: &str) -> HeaderValue {
     tag = "documents",
     params(("id" = uuid::Uuid, Path, description = "The document"), ContentQuery),
     responses(
-        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The bytes, in the document's own type", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The requested range, in the document's own type", content_type = "*/*", body = Vec<u8>),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
         (status = 416, description = "The range lies outside the document"),
         (status = "default", description = "An error: `{kind, error}` with the status of its kind", body = ApiError),

@@ -89,6 +89,12 @@ async fn the_document_routes_describe_themselves_with_their_schemas(pool: PgPool
         upload["responses"]["201"]["content"]["application/json"]["schema"]["items"]["$ref"],
         "#/components/schemas/DocumentView"
     );
+    // The bytes go out in the document's own type (a PDF as application/pdf), so any type is documented.
+    let content = &document["paths"]["/api/documents/{id}/content"]["get"]["responses"];
+    for status in ["200", "206"] {
+        let types: Vec<&String> = content[status]["content"].as_object().unwrap().keys().collect();
+        assert_eq!(types, ["*/*"], "{status}: {content}");
+    }
     // Errors have the documented shape, kinds included.
     let error = schemas["ApiError"].to_string();
     for kind in ["invalid", "quota_exceeded", "rate_limited", "unavailable"] {
