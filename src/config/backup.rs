@@ -96,15 +96,3 @@ impl BackupSettings {
 
 /// Where the generated backup signing key is kept, in the data folder.
 pub const SIGNING_KEY_FILE: &str = "backup-signing-key.txt";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn switches_are_on_or_off() {
-        assert!(parse_on_off("on").unwrap());
-        assert!(!parse_on_off("off").unwrap());
-        assert!(parse_on_off("maybe").is_err());
-    }
-}

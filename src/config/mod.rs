@@ -73,3 +73,15 @@ pub struct ServeSettings {
     #[arg(long = "data-dir", env = "PAWFILE_DATA_DIR", default_value = "pawfile-data")]
     pub data_dir: PathBuf,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_on_or_off() {
+        assert!(parse_on_off("on").unwrap());
+        assert!(!parse_on_off("off").unwrap());
+        assert!(parse_on_off("maybe").is_err());
+    }
+}

@@ -132,13 +132,13 @@ fn check(crate_root: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) 
     let mut problems = Vec::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut knots_seen = BTreeSet::new();
-    for (module, file) in &modules {
+    for (module, source) in &modules {
+        let file = &source.file;
         let Some(from) = floor_of(module) else {
             problems.push(format!("{}: module `{module}` is on no floor", file.display()));
             continue;
         };
-        let text = std::fs::read_to_string(file).unwrap();
-        for used in uses(module, &text, file, &modules) {
+        for used in uses(module, &source.syntax, &modules) {
             let Some(target) = resolve(&used.target, &modules) else {
                 continue;
             };
@@ -158,7 +158,7 @@ fn check(crate_root: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) 
                 problems.push(format!(
                     "{}:{}: `{module}` ({}) uses `{target}` ({}), a higher floor",
                     file.display(),
-                    line_of(&text, &used.written),
+                    line_of(&source.text, &used.written),
                     floors[from].0,
                     floors[to].0
                 ));
@@ -192,10 +192,17 @@ fn is_within(module: &str, ancestor: &str) -> bool {
             .is_some_and(|rest| rest.starts_with("::"))
 }
 
+/// A module's file, read and parsed once.
+struct Source {
+    file: PathBuf,
+    text: String,
+    syntax: syn::File,
+}
+
 /// Every module of the crate whose root is `root` (`lib.rs` or `main.rs`), found by following its
-/// `mod` declarations (`a::b` for `a/b.rs` or `a/b/mod.rs`), with its file. Test-only modules are left
-/// out; modules written inline belong to their file.
-fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
+/// `mod` declarations (`a::b` for `a/b.rs` or `a/b/mod.rs`), with its source. Test-only modules are
+/// left out; modules written inline belong to their file.
+fn modules(root: &Path) -> BTreeMap<String, Source> {
     let mut found = BTreeMap::new();
     let mut pending = vec![(String::new(), root.to_path_buf())];
     while let Some((module, file)) = pending.pop() {
@@ -222,13 +229,13 @@ fn modules(root: &Path) -> BTreeMap<String, PathBuf> {
             };
             pending.push((path, child));
         }
-        found.insert(module, file);
+        found.insert(module, Source { file, text, syntax });
     }
     found
 }
 
 /// The module a path names: its longest prefix that is a module.
-fn resolve(path: &str, modules: &BTreeMap<String, PathBuf>) -> Option<String> {
+fn resolve(path: &str, modules: &BTreeMap<String, Source>) -> Option<String> {
     let mut candidate = path;
     loop {
         if modules.contains_key(candidate) {
@@ -238,21 +245,20 @@ fn resolve(path: &str, modules: &BTreeMap<String, PathBuf>) -> Option<String> {
     }
 }
 
-/// Every path in `file` (module `module`) that names something of this crate.
-fn uses(module: &str, text: &str, file: &Path, modules: &BTreeMap<String, PathBuf>) -> Vec<Use> {
-    let syntax = syn::parse_file(text).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+/// Every path in `syntax` (module `module`) that names something of this crate.
+fn uses(module: &str, syntax: &syn::File, modules: &BTreeMap<String, Source>) -> Vec<Use> {
     let mut collector = Collector {
         module,
         modules,
         found: Vec::new(),
     };
-    collector.visit_file(&syntax);
+    collector.visit_file(syntax);
     collector.found
 }
 
 struct Collector<'a> {
     module: &'a str,
-    modules: &'a BTreeMap<String, PathBuf>,
+    modules: &'a BTreeMap<String, Source>,
     found: Vec<Use>,
 }
 
