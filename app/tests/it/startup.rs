@@ -348,6 +348,30 @@ async fn create_admin_makes_an_admin_who_can_sign_in(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn seed_demo_without_its_document_store_seeds_nothing_and_says_why(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let data_dir = tempfile::tempdir().unwrap();
+
+    let output = pawfile_command(&url)
+        .arg("seed-demo")
+        .env("PAWFILE_DATA_DIR", data_dir.path())
+        .env(
+            "PAWFILE_S3_ENDPOINT",
+            format!("http://127.0.0.1:{}/", unused_port()),
+        )
+        .env("PAWFILE_S3_ACCESS_KEY_ID", "demo")
+        .env("PAWFILE_S3_SECRET_ACCESS_KEY", "demo-secret")
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PAWFILE_S3_ENDPOINT"), "{stderr}");
+    // The store is checked before anything is written: no half-seeded demo to find "already present".
+    assert_eq!(count(&pool, "select count(*) from users").await, 0);
+}
+
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn seed_demo_creates_the_demo_accounts_and_documents_once(pool: PgPool) {
     let url = database_url(&pool).await;
     // The embedded document store `serve` would use: seed-demo takes the same settings.
