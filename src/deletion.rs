@@ -11,7 +11,7 @@ use crate::{
     access::Actor,
     audit::{self, Action, Event},
     auth::PasswordHasher,
-    backup::BackupKeys,
+    backup::{BackupKeys, markers},
     domain::{InvalidInput, Role, UserId},
     error::{Error, Result},
     mail::{self, Mail},
@@ -20,10 +20,6 @@ use crate::{
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
-
-/// Where each deletion is recorded in the backup bucket (`deletions/<account id>`), so that a restore
-/// from a snapshot taken before it deletes the account again.
-pub const DELETIONS_PREFIX: &str = "deletions/";
 
 /// The trash retention a deletion's purge uses: its uploads are put in the trash as if deleted long ago.
 const LONG_AGO: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
@@ -87,54 +83,6 @@ pub async fn request_deletion(
     Ok(due)
 }
 
-/// Cancels a pending deletion of `user` (they signed in), and says what it found. Audited.
-pub async fn cancel_on_sign_in(
-    pool: &PgPool,
-    user: UserId,
-    client_addr: Option<std::net::IpAddr>,
-) -> Result<SignInDeletion> {
-    let mut tx = pool.begin().await?;
-    // A locking read sees the row as the last commit left it: a purge holding the row (it locks it
-    // before it writes the deletion's record) is waited for, and its deletion then seen.
-    let row = sqlx::query!(
-        r#"select deleted_at is null as "live!", deletion_requested_at is not null as "pending!"
-             from users where id = $1 for update"#,
-        user as UserId
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row.filter(|row| row.live) else {
-        return Ok(SignInDeletion::Deleted);
-    };
-    if !row.pending {
-        return Ok(SignInDeletion::NotPending);
-    }
-    sqlx::query!(
-        "update users set deletion_requested_at = null where id = $1",
-        user as UserId
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        Event::new(Action::CancelDeletion, Some(user), client_addr),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(SignInDeletion::Cancelled)
-}
-
-/// What signing in did to an account's pending deletion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignInDeletion {
-    /// It was pending and is cancelled.
-    Cancelled,
-    /// Nothing was pending any more (another sign-in cancelled it a moment ago): sign in as usual.
-    NotPending,
-    /// The purge deleted the account meanwhile: nothing to sign in to.
-    Deleted,
-}
-
 /// Deletes the accounts whose grace period is over (see the module), then purges their uploads'
 /// objects. Each deletion is first recorded in the backup bucket (`backups`), so a restore from an
 /// older snapshot repeats it; an account whose record cannot be written yet waits for the next run.
@@ -157,11 +105,7 @@ pub async fn purge_due(
     .await?;
     let mut deleted = 0;
     for user in &due {
-        let record = serde_json::json!({ "account": user.0, "deleted_at": time::OffsetDateTime::now_utc().unix_timestamp() });
-        let name = format!("{DELETIONS_PREFIX}{user}");
-        let signed = keys
-            .seal(&name, record.to_string().as_bytes())
-            .map_err(Error::Conflict)?;
+        let (name, signed) = markers::seal_deletion(keys, *user)?;
         // The account's row is locked from here to the commit, and checked due under the lock: a
         // sign-in cancelling the deletion waits, then finds the account deleted. So the record is never
         // written for a deletion that was cancelled (it would make a later restore delete a live
@@ -170,10 +114,7 @@ pub async fn purge_due(
         if !lock_if_due(&mut tx, *user, true).await? {
             continue;
         }
-        if let Err(err) = backups
-            .put_bytes(&name, bytes::Bytes::from(signed), "application/octet-stream")
-            .await
-        {
+        if let Err(err) = backups.put_bytes(&name, signed, "application/octet-stream").await {
             tracing::warn!(account = %user, error = %err, "cannot record a deletion in the backup bucket yet; it waits");
             continue;
         }
@@ -206,53 +147,22 @@ pub struct Reapplied {
     pub refused: Vec<String>,
 }
 
-/// After a restore: deletes again the accounts deleted since the snapshot (recorded in the backup
-/// bucket, each record signed: one that is not is refused and named, never applied), and purges their
-/// restored uploads.
+/// After a restore: deletes again the accounts deleted since the snapshot (their markers in the backup
+/// bucket, each signed: one that is not is refused and named, never applied), and purges their restored
+/// uploads.
 pub async fn reapply_after_restore(
     pool: &PgPool,
     documents: &ObjectStore,
     backups: &ObjectStore,
     keys: &BackupKeys,
 ) -> Result<Reapplied> {
-    let mut done = Reapplied::default();
-    for object in backups.list(DELETIONS_PREFIX).await? {
-        let Some(id) = object
-            .key
-            .strip_prefix(DELETIONS_PREFIX)
-            .and_then(|id| id.parse::<uuid::Uuid>().ok())
-        else {
-            continue;
-        };
-        let pending = sqlx::query_scalar!(
-            r#"select exists (select from users where id = $1 and deleted_at is null) as "pending!""#,
-            id
-        )
-        .fetch_one(pool)
-        .await?;
-        if !pending {
-            continue;
-        }
-        let marker = crate::backup::signing::read_signed(
-            backups,
-            keys,
-            &object.key,
-            crate::backup::signing::SMALL_OBJECT_MAX_BYTES,
-        )
-        .await?
-        .and_then(|payload| {
-            serde_json::from_slice::<serde_json::Value>(&payload)
-                .ok()
-                .filter(|marker| marker["account"].as_str() == Some(&id.to_string()))
-                .ok_or_else(|| "it does not name its account".to_owned())
-        });
-        if let Err(why) = marker {
-            tracing::warn!(marker = %object.key, %why, "a deletion marker in the backup bucket is refused");
-            crate::backup::refusals::record(pool, &object.key, &why).await?;
-            done.refused.push(format!("{}: {why}", object.key));
-            continue;
-        }
-        delete_account(pool, UserId(id)).await?;
+    let marked = markers::deleted_since(pool, backups, keys).await?;
+    let mut done = Reapplied {
+        deleted: 0,
+        refused: marked.refused,
+    };
+    for user in marked.accounts {
+        delete_account(pool, user).await?;
         done.deleted += 1;
     }
     if done.deleted > 0 {

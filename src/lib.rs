@@ -55,6 +55,8 @@ pub mod rate_limit;
 #[cfg(feature = "server")]
 pub mod records;
 #[cfg(feature = "server")]
+pub mod recovery;
+#[cfg(feature = "server")]
 pub mod storage;
 #[cfg(feature = "server")]
 pub mod tasks;

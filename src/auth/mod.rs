@@ -21,8 +21,8 @@ pub use reset::{
     RESET_LINK_NOT_VALID, RESET_REQUESTED, RESET_VALID_FOR, request_password_reset, reset_password,
 };
 pub use users::{
-    Account, NewUser, SignInAttempt, SignInOutcome, WRONG_CREDENTIALS, create_user, disable_user,
-    insert_user, load_session_user, sign_in,
+    Account, NewUser, SignInAttempt, SignInDeletion, SignInOutcome, WRONG_CREDENTIALS, cancel_on_sign_in,
+    create_user, disable_user, insert_user, load_session_user, sign_in,
 };
 
 /// Deletes expired sign-up, password-reset and invitation links.

@@ -203,8 +203,7 @@ pub async fn sign_in(
     // Only an account whose deletion is pending pays for the cancelling transaction.
     let mut deletion_cancelled = false;
     if account.deletion_pending {
-        use crate::deletion::SignInDeletion;
-        match crate::deletion::cancel_on_sign_in(pool, account.id, attempt.client_addr).await? {
+        match cancel_on_sign_in(pool, account.id, attempt.client_addr).await? {
             SignInDeletion::Cancelled => deletion_cancelled = true,
             // Another sign-in (a double submit, a second device) cancelled it a moment ago.
             SignInDeletion::NotPending => {}
@@ -289,4 +288,53 @@ pub async fn disable_user(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Cancels a pending deletion of `user` (they signed in: see `deletion`), and says what it found.
+/// Audited.
+pub async fn cancel_on_sign_in(
+    pool: &PgPool,
+    user: UserId,
+    client_addr: Option<IpAddr>,
+) -> Result<SignInDeletion> {
+    let mut tx = pool.begin().await?;
+    // A locking read sees the row as the last commit left it: a purge holding the row (it locks it
+    // before it writes the deletion's record) is waited for, and its deletion then seen.
+    let row = sqlx::query!(
+        r#"select deleted_at is null as "live!", deletion_requested_at is not null as "pending!"
+             from users where id = $1 for update"#,
+        user as UserId
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row.filter(|row| row.live) else {
+        return Ok(SignInDeletion::Deleted);
+    };
+    if !row.pending {
+        return Ok(SignInDeletion::NotPending);
+    }
+    sqlx::query!(
+        "update users set deletion_requested_at = null where id = $1",
+        user as UserId
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        Event::new(Action::CancelDeletion, Some(user), client_addr),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SignInDeletion::Cancelled)
+}
+
+/// What signing in did to an account's pending deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInDeletion {
+    /// It was pending and is cancelled.
+    Cancelled,
+    /// Nothing was pending any more (another sign-in cancelled it a moment ago): sign in as usual.
+    NotPending,
+    /// The purge deleted the account meanwhile: nothing to sign in to.
+    Deleted,
 }

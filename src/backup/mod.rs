@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod drill;
 mod dump;
 pub mod manifest;
+pub mod markers;
 mod prune;
 pub mod refusals;
 pub mod reread;

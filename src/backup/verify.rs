@@ -8,10 +8,11 @@ use super::{
     BackupKeys, DATA_PREFIX, Identities, MANIFEST_PREFIX,
     crypto::UNENCRYPTED,
     drill::DRILL_PREFIX,
+    markers::DELETIONS_PREFIX,
     restore::{Plaintext, read_manifest},
     signing::{SMALL_OBJECT_MAX_BYTES, read_signed},
 };
-use crate::{deletion::DELETIONS_PREFIX, error::Result, storage::ObjectStore};
+use crate::{error::Result, storage::ObjectStore};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 

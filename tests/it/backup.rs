@@ -19,7 +19,7 @@ use pawfile::{
     documents::{self, UploadBatch, UploadDetails, upload::PART_SIZE},
     domain::{DocumentId, PetId},
     error::Error,
-    pets, records,
+    pets, records, recovery,
     testing::{S3Backend, SETTLE, TestBucket, backup_keys, eventually},
 };
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -187,7 +187,7 @@ async fn restore_latest_into(
 ) -> (PgPool, TestBucket, restore::RestoreReport) {
     let target = empty_database(pool).await;
     let target_bucket = TestBucket::new(S3Backend::Embedded).await;
-    let restored = restore::restore(
+    let restored = recovery::restore(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
@@ -244,7 +244,7 @@ async fn round_trip(backend: S3Backend, pool: PgPool) {
 
     let target = empty_database(&pool).await;
     let target_bucket = TestBucket::new(backend).await;
-    let restored = restore::restore(
+    let restored = recovery::restore(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
@@ -285,7 +285,7 @@ async fn round_trip(backend: S3Backend, pool: PgPool) {
     assert_eq!(catalogued[0].id, report.id);
     assert_eq!(crate::fixtures::audited(&target, "restore_backup").await, 1);
     // Restoring again over the result is refused: the database is not empty.
-    let again = restore::restore(
+    let again = recovery::restore(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
@@ -576,7 +576,7 @@ async fn a_restore_stopped_by_a_damaged_file_leaves_whole_files_and_resumes(pool
     let identities = key.identities();
     let keys = backup_keys();
     let restore_into = || {
-        restore::restore(
+        recovery::restore(
             &target,
             &target_bucket.store,
             &site.backups_bucket.store,
@@ -657,7 +657,7 @@ async fn nothing_in_the_bucket_is_plaintext_and_a_wrong_key_fails_clearly(pool: 
     let target = empty_database(&pool).await;
     let target_bucket = TestBucket::embedded().await;
     let other = Key::new();
-    let wrong = restore::restore(
+    let wrong = recovery::restore(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
@@ -954,7 +954,7 @@ async fn a_restored_catalogue_keeps_newer_snapshots_through_prune(pool: PgPool) 
     // Restore the first of three into a new installation that uses the same backup bucket.
     let target = empty_database(&pool).await;
     let target_bucket = TestBucket::embedded().await;
-    let restored = restore::restore(
+    let restored = recovery::restore(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
@@ -990,7 +990,7 @@ async fn a_restored_catalogue_keeps_newer_snapshots_through_prune(pool: PgPool) 
     for snapshot in [snapshots[1], snapshots[2]] {
         let again = empty_database(&pool).await;
         let bucket = TestBucket::embedded().await;
-        restore::restore(
+        recovery::restore(
             &again,
             &bucket.store,
             &site.backups_bucket.store,
@@ -1029,7 +1029,7 @@ async fn without_a_recipient_backups_refuse_unless_allowed(pool: PgPool) {
     let report = allowed.run(by_cli()).await.unwrap().unwrap();
     let target = empty_database(&pool).await;
     let target_bucket = TestBucket::embedded().await;
-    restore::restore(
+    recovery::restore(
         &target,
         &target_bucket.store,
         &site.backups_bucket.store,
@@ -1341,7 +1341,7 @@ async fn a_new_key_re_encrypts_everything_and_each_snapshot_opens_with_its_own_k
     for (snapshot, right, wrong) in [(second.id, &new, &old), (first.id, &old, &new)] {
         let target = empty_database(&pool).await;
         let bucket = TestBucket::embedded().await;
-        let refused = restore::restore(
+        let refused = recovery::restore(
             &target,
             &bucket.store,
             &site.backups_bucket.store,
@@ -1354,7 +1354,7 @@ async fn a_new_key_re_encrypts_everything_and_each_snapshot_opens_with_its_own_k
         )
         .await;
         assert!(refused.is_err());
-        restore::restore(
+        recovery::restore(
             &target,
             &bucket.store,
             &site.backups_bucket.store,
@@ -1593,7 +1593,7 @@ async fn forged_manifests_drill_reports_and_deletion_markers_are_refused_and_nam
         let (site, key, lenient) = (&site, &key, &lenient);
         async move {
             let bucket = TestBucket::new(S3Backend::Embedded).await;
-            let result = restore::restore(
+            let result = recovery::restore(
                 &target,
                 &bucket.store,
                 &site.backups_bucket.store,
@@ -1930,7 +1930,7 @@ async fn a_sign_in_during_the_purge_cancels_the_deletion_whole(pool: PgPool) {
     assert!(
         site.backups_bucket
             .store
-            .list(pawfile::deletion::DELETIONS_PREFIX)
+            .list(backup::markers::DELETIONS_PREFIX)
             .await
             .unwrap()
             .is_empty(),
@@ -1950,7 +1950,7 @@ async fn a_sign_in_during_the_purge_cancels_the_deletion_whole(pool: PgPool) {
     assert!(
         site.backups_bucket
             .store
-            .list(pawfile::deletion::DELETIONS_PREFIX)
+            .list(backup::markers::DELETIONS_PREFIX)
             .await
             .unwrap()
             .is_empty(),

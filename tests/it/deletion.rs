@@ -3,7 +3,7 @@
 use crate::fixtures::{HASHER, clinic, owner, pet, staff};
 use pawfile::{
     access::{Need, require_pet},
-    auth::{SignInAttempt, SignInOutcome, load_session_user, sign_in},
+    auth::{self, SignInAttempt, SignInOutcome, load_session_user, sign_in},
     deletion,
     domain::DocumentId,
     error::Error,
@@ -242,16 +242,12 @@ async fn two_sign_ins_at_once_during_a_pending_deletion_both_sign_in(pool: PgPoo
     // Both read the deletion as pending; the first cancels it, the second finds nothing to cancel and
     // signs in all the same (it used to be told the password was wrong).
     assert_eq!(
-        deletion::cancel_on_sign_in(&pool, alice.user.id, None)
-            .await
-            .unwrap(),
-        deletion::SignInDeletion::Cancelled
+        auth::cancel_on_sign_in(&pool, alice.user.id, None).await.unwrap(),
+        auth::SignInDeletion::Cancelled
     );
     assert_eq!(
-        deletion::cancel_on_sign_in(&pool, alice.user.id, None)
-            .await
-            .unwrap(),
-        deletion::SignInDeletion::NotPending
+        auth::cancel_on_sign_in(&pool, alice.user.id, None).await.unwrap(),
+        auth::SignInDeletion::NotPending
     );
     // A double submit: both sign in, one of them cancelled the deletion.
     let alice = crate::fixtures::actor_of(&pool, alice.user.id).await;
@@ -286,7 +282,7 @@ async fn two_sign_ins_at_once_during_a_pending_deletion_both_sign_in(pool: PgPoo
         .unwrap();
     let signing_in = tokio::spawn({
         let (pool, user) = (pool.clone(), alice.user.id);
-        async move { deletion::cancel_on_sign_in(&pool, user, None).await }
+        async move { auth::cancel_on_sign_in(&pool, user, None).await }
     });
     let started = std::time::Instant::now();
     loop {
@@ -314,7 +310,7 @@ async fn two_sign_ins_at_once_during_a_pending_deletion_both_sign_in(pool: PgPoo
     purge.commit().await.unwrap();
     assert_eq!(
         signing_in.await.unwrap().unwrap(),
-        deletion::SignInDeletion::Deleted,
+        auth::SignInDeletion::Deleted,
         "not signed in to a deleted account"
     );
 }

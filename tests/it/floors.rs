@@ -23,7 +23,9 @@ const CORE: &[(&str, &[&str])] = &[
     ),
     (
         "accounts and backups",
-        &["auth", "account", "deletion", "backup", "admin", "alerts", "demo"],
+        &[
+            "auth", "account", "deletion", "backup", "recovery", "admin", "alerts", "demo",
+        ],
     ),
     ("scrape-time gauges", &["metrics::gauges"]),
     ("background tasks", &["tasks"]),
@@ -31,12 +33,6 @@ const CORE: &[(&str, &[&str])] = &[
     ("test support", &["testing"]),
     ("crate root", &[""]),
 ];
-
-/// Uses that still close a circle, left for now and named here so that no other can join them. Account
-/// deletion and backups need each other: signing in cancels a pending deletion (`auth::users`), a
-/// deletion signs a marker into the backup store (`deletion` uses `backup`), and a restore re-applies
-/// those markers (`backup::restore`). The test fails when one of these goes away: take it off the list.
-const CORE_KNOTS: &[(&str, &str)] = &[("auth::users", "deletion"), ("backup::restore", "deletion")];
 
 /// The `pawfile` binary's floors (a crate of its own, above both), lowest first.
 const BINARY: &[(&str, &[&str])] = &[("commands", &["cli"]), ("crate root", &[""])];
@@ -58,17 +54,17 @@ const WEB: &[(&str, &[&str])] = &[
 
 #[test]
 fn the_core_floors_run_one_way() {
-    check(&root().join("src/lib.rs"), CORE, CORE_KNOTS);
+    check(&root().join("src/lib.rs"), CORE);
 }
 
 #[test]
 fn the_web_floors_run_one_way() {
-    check(&root().join("app/src/lib.rs"), WEB, &[]);
+    check(&root().join("app/src/lib.rs"), WEB);
 }
 
 #[test]
 fn the_binary_floors_run_one_way() {
-    check(&root().join("app/src/main.rs"), BINARY, &[]);
+    check(&root().join("app/src/main.rs"), BINARY);
 }
 
 fn root() -> PathBuf {
@@ -104,7 +100,7 @@ fn line_of(text: &str, written: &[String]) -> usize {
         .map_or(0, |index| index + 1)
 }
 
-fn check(crate_root: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) {
+fn check(crate_root: &Path, floors: &[(&str, &[&str])]) {
     let modules = modules(crate_root);
     assert!(
         modules.len() > 5,
@@ -131,7 +127,6 @@ fn check(crate_root: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) 
 
     let mut problems = Vec::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut knots_seen = BTreeSet::new();
     for (module, source) in &modules {
         let file = &source.file;
         let Some(from) = floor_of(module) else {
@@ -143,10 +138,6 @@ fn check(crate_root: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) 
                 continue;
             };
             if target == *module || is_within(module, &target) {
-                continue;
-            }
-            if knots.contains(&(module.as_str(), target.as_str())) {
-                knots_seen.insert((module.clone(), target));
                 continue;
             }
             if !edges.entry(module.clone()).or_default().insert(target.clone()) {
@@ -163,13 +154,6 @@ fn check(crate_root: &Path, floors: &[(&str, &[&str])], knots: &[(&str, &str)]) 
                     floors[to].0
                 ));
             }
-        }
-    }
-    for (module, target) in knots {
-        if !knots_seen.contains(&(module.to_string(), target.to_string())) {
-            problems.push(format!(
-                "`{module}` no longer uses `{target}`: take it off the knots"
-            ));
         }
     }
     for circle in circles(&edges) {

@@ -43,7 +43,7 @@ pub async fn restore(
     }
     let (state, _embedded) = pawfile_app::startup::build_state_for_restore(settings).await?;
     let progress = Bars::default();
-    let report = pawfile::backup::restore::restore(&state.0, &state.1, &state.2, source, &progress).await?;
+    let report = pawfile::recovery::restore(&state.0, &state.1, &state.2, source, &progress).await?;
     progress.done();
     say(&format!(
         "Restored snapshot {}: {} files written ({} already there), {} rows; the catalogue knows {} snapshots.",

@@ -289,8 +289,9 @@ impl Progress for Quiet {
     fn step(&self, _: u64) {}
 }
 
-/// Restores `which` into the empty database behind `pool` and the empty documents bucket `documents`.
-pub async fn restore(
+/// Restores `which` into the empty database behind `pool` and the empty documents bucket `documents`,
+/// without deleting again the accounts deleted since: the whole restore is `recovery::restore`.
+pub(crate) async fn restore_snapshot(
     pool: &PgPool,
     documents: &ObjectStore,
     backups: &ObjectStore,
@@ -385,10 +386,6 @@ pub async fn restore(
 
     let all: Vec<FoundManifest> = read_manifests(backups, identities, keys).await?.0;
     report.catalogued_snapshots = rebuild_catalogue(pool, &all).await?;
-    // Accounts deleted after the snapshot are deleted again, with their uploads.
-    let reapplied = crate::deletion::reapply_after_restore(pool, documents, backups, keys).await?;
-    report.deletions_reapplied = reapplied.deleted;
-    report.refused_markers = reapplied.refused;
     audit::record(
         pool,
         audit::Event::new(Action::RestoreBackup, None, None)
