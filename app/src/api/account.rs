@@ -352,85 +352,6 @@ pub async fn change_password(current_password: String, new_password: String) -> 
     )
 }
 
-/// The caller's two-factor sign-in: on or not, required or not, recovery codes left.
-/// `GET /api/account/2fa`.
-#[server(endpoint = "account/2fa", input = GetUrl)]
-pub async fn two_factor_status() -> Result<pawfile::domain::TwoFactorStatus, ApiError> {
-    respond(
-        async {
-            let ctx = RequestContext::get()?;
-            let actor = ctx.enrolling_actor().await?;
-            let (enabled, recovery_codes_left) =
-                pawfile::auth::two_factor::status(&ctx.state.db, actor.user.id).await?;
-            Ok(pawfile::domain::TwoFactorStatus {
-                enabled,
-                required: ctx
-                    .state
-                    .config
-                    .two_factor_required_for
-                    .iter()
-                    .any(|role| actor.user.has_role(*role)),
-                recovery_codes_left,
-            })
-        }
-        .await,
-    )
-}
-
-/// Starts setting up two-factor sign-in: a new key, as a QR code (SVG) and as text. It counts once a
-/// code from the app confirms it. `POST /api/account/2fa/start`.
-#[server(endpoint = "account/2fa/start")]
-pub async fn start_two_factor() -> Result<pawfile::domain::TwoFactorEnrolment, ApiError> {
-    respond(
-        async {
-            let ctx = RequestContext::get()?;
-            let actor = ctx.enrolling_actor().await?;
-            Ok(pawfile::auth::two_factor::start_enrolment(&ctx.state.db, &actor).await?)
-        }
-        .await,
-    )
-}
-
-/// Turns two-factor sign-in on with the first code from the app; answers the ten recovery codes, shown
-/// this once. `POST /api/account/2fa/confirm` with `code`.
-#[server(endpoint = "account/2fa/confirm")]
-pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, ApiError> {
-    respond(
-        async {
-            let ctx = RequestContext::get()?;
-            let actor = ctx.enrolling_actor().await?;
-            Ok(pawfile::auth::two_factor::confirm_enrolment(
-                &ctx.state.db,
-                &ctx.state.config.limits.accounts,
-                &actor,
-                &code,
-            )
-            .await?)
-        }
-        .await,
-    )
-}
-
-/// New recovery codes (the old ones stop working), given a current code.
-/// `POST /api/account/2fa/recovery-codes` with `code`.
-#[server(endpoint = "account/2fa/recovery-codes")]
-pub async fn renew_recovery_codes(code: String) -> Result<Vec<String>, ApiError> {
-    respond(
-        async {
-            let ctx = RequestContext::get()?;
-            let actor = ctx.actor().await?;
-            Ok(pawfile::auth::two_factor::renew_recovery_codes(
-                &ctx.state.db,
-                &ctx.state.config.limits.accounts,
-                &actor,
-                &code,
-            )
-            .await?)
-        }
-        .await,
-    )
-}
-
 /// Deletes the caller's account (owners, with their password) after 30 days: every session ends now,
 /// a mail says when, and signing in before then cancels it. Answers the sentence to show.
 /// `POST /api/account/delete` with `password`.
@@ -472,33 +393,88 @@ pub async fn delete_account(password: String) -> Result<String, ApiError> {
     )
 }
 
-/// Turns the caller's second factor off, given a current code; refused (403) where the role requires
-/// it. `POST /api/account/2fa/disable` with `code`.
-#[server(endpoint = "account/2fa/disable")]
-pub async fn disable_two_factor(code: String) -> Result<(), ApiError> {
-    respond(
-        async {
-            let ctx = RequestContext::get()?;
-            let actor = ctx.actor().await?;
-            if ctx
-                .state
-                .config
-                .two_factor_required_for
-                .iter()
-                .any(|role| actor.user.has_role(*role))
-            {
-                return Err(ApiError::Forbidden {
-                    error: "Your role requires two-factor sign-in: it stays on.".to_owned(),
-                });
-            }
-            Ok(pawfile::auth::two_factor::disable(
-                &ctx.state.db,
-                &ctx.state.config.limits.accounts,
-                &actor,
-                &code,
-            )
-            .await?)
-        }
-        .await,
-    )
-}
+/// This file's server functions, as the API document describes them.
+#[cfg(feature = "ssr")]
+pub(super) const ACCOUNT_DESCRIBED: &[super::doc::ServerFnDoc] = {
+    use super::doc::{
+        Answer::{Nothing, Schema, SchemaOrNull, Sentence, Strings},
+        Field::{OptionalText, Text},
+        get, post,
+    };
+    &[
+        post(
+            "/api/register",
+            "Signs up a pet owner: mails a link that creates the account (the same answer for any address)",
+            &[
+                Text("email"),
+                Text("display_name"),
+                Text("password"),
+                OptionalText("claim_code"),
+            ],
+            Sentence,
+        )
+        .answering(202),
+        post(
+            "/api/verify-email",
+            "Follows a sign-up link with the password chosen at sign-up: creates the account and signs in",
+            &[Text("token"), Text("password")],
+            Schema("SessionUser"),
+        ),
+        post(
+            "/api/password/forgot",
+            "Mails a password reset link, if an account uses the address (the same answer either way)",
+            &[Text("email")],
+            Sentence,
+        )
+        .answering(202),
+        get(
+            "/api/invitation",
+            "The staff invitation a link carries, if it still works",
+            &[Text("token")],
+            Schema("InvitationView"),
+        ),
+        post(
+            "/api/invitation/accept",
+            "Accepts a staff invitation with the chosen password; signs in",
+            &[Text("token"), Text("password")],
+            Schema("SessionUser"),
+        ),
+        post(
+            "/api/password/reset",
+            "Sets a new password from a reset link; every session of the account ends",
+            &[Text("token"), Text("new_password")],
+            Sentence,
+        ),
+        post(
+            "/api/login",
+            "Signs in; sets the session cookie (`code`: the second factor, for accounts that have one on)",
+            &[Text("email"), Text("password"), OptionalText("code")],
+            Schema("SessionUser"),
+        ),
+        post(
+            "/api/account/delete",
+            "Owners: deletes the caller's account after 30 days (signing in before cancels it); signs out",
+            &[Text("password")],
+            Sentence,
+        ),
+        get(
+            "/api/me",
+            "The signed-in user, or null",
+            &[],
+            SchemaOrNull("SessionUser"),
+        ),
+        post(
+            "/api/account/time-zone",
+            "Sets the caller's time zone (IANA name)",
+            &[Text("time_zone")],
+            Nothing,
+        ),
+        get("/api/account/time-zones", "Every time zone name", &[], Strings),
+        post(
+            "/api/account/password",
+            "Changes the caller's password; their other sessions end",
+            &[Text("current_password"), Text("new_password")],
+            Nothing,
+        ),
+    ]
+};

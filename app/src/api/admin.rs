@@ -330,3 +330,100 @@ pub(crate) async fn overview(
         .map(|key| key.to_string());
     pawfile::admin::backup_overview(&state.db, actor, next_run, drills, signing_key, warnings).await
 }
+
+/// This file's server functions, as the API document describes them.
+#[cfg(feature = "ssr")]
+pub(super) const ADMIN_DESCRIBED: &[super::doc::ServerFnDoc] = {
+    use super::doc::{
+        Answer::{Id, ListOf, Nothing, Schema},
+        Field::{Flag, Id as IdField, OptionalText, Text},
+        get, post,
+    };
+    &[
+        get(
+            "/api/admin/storage-status",
+            "Admins: whether the buckets answer",
+            &[],
+            Schema("StorageReport"),
+        ),
+        get(
+            "/api/admin/clinics",
+            "Admins: every clinic with its staff count",
+            &[],
+            ListOf("ClinicSummary"),
+        ),
+        post(
+            "/api/admin/clinics/create",
+            "Admins: creates a clinic",
+            &[Text("name")],
+            Id,
+        ),
+        post(
+            "/api/admin/staff/invite",
+            "Admins: invites a member of staff to a clinic (a mailed link to choose their password)",
+            &[
+                Text("clinic_id"),
+                Text("email"),
+                Text("display_name"),
+                OptionalText("also_admin"),
+            ],
+            Nothing,
+        ),
+        get(
+            "/api/admin/users",
+            "Admins: accounts, searched",
+            &[OptionalText("q")],
+            ListOf("UserSummary"),
+        ),
+        post(
+            "/api/admin/users/disable",
+            "Admins: disables an account",
+            &[IdField("user_id")],
+            Nothing,
+        ),
+        post(
+            "/api/admin/users/reset-2fa",
+            "Admins: resets someone's second factor (they set it up again at their next sign-in)",
+            &[IdField("user_id")],
+            Nothing,
+        ),
+        get(
+            "/api/admin/audit",
+            "Admins: the audit trail, 50 per page",
+            &[
+                OptionalText("actor"),
+                OptionalText("action"),
+                OptionalText("pet_id"),
+                OptionalText("from"),
+                OptionalText("until"),
+                OptionalText("page"),
+            ],
+            Schema("AuditPage"),
+        ),
+        get(
+            "/api/admin/backups",
+            "Admins: backup runs, newest first",
+            &[Flag("background")],
+            Schema("BackupOverview"),
+        ),
+        get(
+            "/api/admin/dashboard",
+            "Admins: storage, uploads and backups day by day, the integrity status and the backup banner",
+            &[],
+            Schema("Dashboard"),
+        ),
+        get(
+            "/api/admin/mail",
+            "Admins: the mail queue (waiting, failing, given up)",
+            &[],
+            Schema("MailStatus"),
+        ),
+        post(
+            "/api/admin/backups/run",
+            "Admins: backs up now (409 while one runs)",
+            &[],
+            Id,
+        )
+        .answering(202),
+    ]
+};

@@ -213,3 +213,44 @@ pub async fn storage_usage() -> Result<Vec<pawfile::domain::StorageUsage>, ApiEr
         .await,
     )
 }
+
+/// This file's server functions, as the API document describes them.
+#[cfg(feature = "ssr")]
+pub(super) const DOCUMENTS_DESCRIBED: &[super::doc::ServerFnDoc] = {
+    use super::doc::{
+        Answer::{ListOf, Schema},
+        get,
+    };
+    &[
+        get(
+            "/api/account/storage",
+            "The caller's storage quotas: their own as an owner, their clinic's as staff",
+            &[],
+            ListOf("StorageUsage"),
+        ),
+        get(
+            "/api/admin/storage-usage",
+            "Admins: storage per clinic and owner, fullest first",
+            &[],
+            ListOf("StorageUsage"),
+        ),
+        get(
+            "/api/documents/rules",
+            "What an upload may be",
+            &[],
+            Schema("UploadRules"),
+        ),
+        get(
+            "/api/admin/integrity",
+            "Admins: documents the integrity check flagged",
+            &[],
+            ListOf("IntegrityIssue"),
+        ),
+        get(
+            "/api/admin/integrity/coverage",
+            "Admins: how far the integrity scrub's rotation has come",
+            &[],
+            Schema("ScrubProgress"),
+        ),
+    ]
+};

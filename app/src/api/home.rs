@@ -54,3 +54,28 @@ pub async fn set_pet_photo(pet_id: PetId, document_id: DocumentId) -> Result<(),
         .await,
     )
 }
+
+/// This file's server functions, as the API document describes them.
+#[cfg(feature = "ssr")]
+pub(super) const HOME_DESCRIBED: &[super::doc::ServerFnDoc] = {
+    use super::doc::{
+        Answer::{Nothing, Schema},
+        Field::Id as IdField,
+        get, post,
+    };
+    &[
+        get(
+            "/api/home",
+            "The start page by role: an owner's pets, a staff member's recent patients and clinic week, the \
+                 admin's view of the system (nothing medical)",
+            &[],
+            Schema("Home"),
+        ),
+        post(
+            "/api/pets/photo",
+            "Shows one of the pet's photos on its card (its owner)",
+            &[IdField("pet_id"), IdField("document_id")],
+            Nothing,
+        ),
+    ]
+};

@@ -315,3 +315,127 @@ pub async fn reissue_claim_code(pet_id: PetId) -> Result<IssuedClaimCode, ApiErr
         .await,
     )
 }
+
+/// This file's server functions, as the API document describes them.
+#[cfg(feature = "ssr")]
+pub(super) const PETS_DESCRIBED: &[super::doc::ServerFnDoc] = {
+    use super::doc::{
+        Answer::{Id, ListOf, Nothing, Schema},
+        Field::{Flag, Id as IdField, OptionalText, Text},
+        get, post,
+    };
+    const PET_FIELDS: &[super::doc::Field] = &[
+        Text("name"),
+        Text("species"),
+        OptionalText("breed"),
+        OptionalText("sex"),
+        OptionalText("birth_date"),
+        OptionalText("microchip"),
+        OptionalText("notes"),
+    ];
+    &[
+        get(
+            "/api/pets",
+            "The caller's pets",
+            &[Flag("archived")],
+            ListOf("PetSummary"),
+        ),
+        post(
+            "/api/pets/create",
+            "Adds a pet to the caller's pets",
+            PET_FIELDS,
+            Id,
+        ),
+        get(
+            "/api/pets/get",
+            "A pet page: details, shares, permissions, the 20 most recent records (all with `all_records`)",
+            &[IdField("pet_id"), Flag("all_records")],
+            Schema("PetPage"),
+        ),
+        post(
+            "/api/pets/update",
+            "Changes a pet's details (its owner)",
+            &[
+                IdField("pet_id"),
+                Text("name"),
+                Text("species"),
+                OptionalText("breed"),
+                OptionalText("sex"),
+                OptionalText("birth_date"),
+                OptionalText("microchip"),
+                OptionalText("notes"),
+            ],
+            Nothing,
+        ),
+        post(
+            "/api/pets/archive",
+            "Archives a pet (its owner)",
+            &[IdField("pet_id")],
+            Nothing,
+        ),
+        post(
+            "/api/pets/restore",
+            "Takes a pet out of the archive (its owner)",
+            &[IdField("pet_id")],
+            Nothing,
+        ),
+        get(
+            "/api/clinics",
+            "Clinics to share a pet with",
+            &[],
+            ListOf("ClinicSummary"),
+        ),
+        post(
+            "/api/pets/share",
+            "Shares a pet with a clinic (its owner)",
+            &[IdField("pet_id"), Text("clinic_id")],
+            Nothing,
+        ),
+        post(
+            "/api/pets/revoke",
+            "Ends a clinic's access to a pet (its owner)",
+            &[IdField("pet_id"), IdField("clinic_id")],
+            Nothing,
+        ),
+        get(
+            "/api/pets/history",
+            "Who accessed the pet, and when (its owner)",
+            &[IdField("pet_id")],
+            ListOf("AuditEntry"),
+        ),
+        post(
+            "/api/pets/claim",
+            "Takes a walk-in patient into the caller's account",
+            &[Text("code")],
+            Id,
+        ),
+        get(
+            "/api/clinic/patients",
+            "Staff: pets shared with their clinic, searched",
+            &[OptionalText("q")],
+            ListOf("PetSummary"),
+        ),
+        post(
+            "/api/clinic/walk-in",
+            "Staff: registers a walk-in patient; answers its claim code",
+            &[
+                Text("name"),
+                Text("species"),
+                OptionalText("breed"),
+                OptionalText("sex"),
+                OptionalText("birth_date"),
+                OptionalText("microchip"),
+                OptionalText("notes"),
+                OptionalText("owner_name"),
+                OptionalText("owner_email"),
+            ],
+            Schema("IssuedClaimCode"),
+        ),
+        post(
+            "/api/pets/claim-code",
+            "Staff: a new claim code for an unclaimed walk-in",
+            &[IdField("pet_id")],
+            Schema("IssuedClaimCode"),
+        ),
+    ]
+};

@@ -109,3 +109,52 @@ pub async fn search_records(
         .await,
     )
 }
+
+/// This file's server functions, as the API document describes them.
+#[cfg(feature = "ssr")]
+pub(super) const RECORDS_DESCRIBED: &[super::doc::ServerFnDoc] = {
+    use super::doc::{
+        Answer::{Id, ListOf, Number as Int, Schema},
+        Field::{Id as IdField, Number, OptionalText, Text},
+        get, post,
+    };
+    &[
+        post(
+            "/api/records/create",
+            "Staff: writes a medical record",
+            &[
+                IdField("pet_id"),
+                Text("visit_date"),
+                Text("kind"),
+                Text("title"),
+                OptionalText("body"),
+            ],
+            Id,
+        ),
+        get(
+            "/api/records/get",
+            "A record with every earlier version",
+            &[IdField("record_id")],
+            Schema("RecordView"),
+        ),
+        get(
+            "/api/records/search",
+            "Searches the text of the records the caller may read (audited with the count, not the words)",
+            &[OptionalText("q")],
+            ListOf("RecordHit"),
+        ),
+        post(
+            "/api/records/update",
+            "Staff of the record's clinic: changes a record (409 if it changed since `version`)",
+            &[
+                IdField("record_id"),
+                Number("version"),
+                Text("visit_date"),
+                Text("kind"),
+                Text("title"),
+                OptionalText("body"),
+            ],
+            Int,
+        ),
+    ]
+};

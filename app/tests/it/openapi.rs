@@ -40,8 +40,7 @@ async fn every_server_function_is_described_and_every_description_exists(pool: P
         "server functions missing from the document: {missing:?}"
     );
     // Each server function is described once, by the method it answers.
-    let stale: Vec<_> = pawfile_app::http::openapi::SERVER_FNS
-        .iter()
+    let stale: Vec<_> = pawfile_app::api::server_fns()
         .filter(|doc| !registered.iter().any(|(path, _)| path == doc.path))
         .map(|doc| doc.path)
         .collect();
