@@ -36,6 +36,11 @@ pub async fn recent_records(
     limit: Option<u32>,
 ) -> Result<Vec<RecordSummary>> {
     require_pet(pool, actor, pet, Need::Read).await?;
+    records_of(pool, pet, limit).await
+}
+
+/// [`recent_records`] for a caller whose access to `pet` was already checked.
+pub(crate) async fn records_of(pool: &PgPool, pet: PetId, limit: Option<u32>) -> Result<Vec<RecordSummary>> {
     let rows = sqlx::query!(
         r#"select r.id as "id: RecordId", r.visit_date, r.kind, r.title, c.name as clinic_name, r.version
            from medical_records r join clinics c on c.id = r.clinic_id

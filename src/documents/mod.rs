@@ -13,11 +13,11 @@ pub mod thumbnails;
 pub mod upload;
 
 use crate::{
-    access::{Actor, Need, pet_permissions, require_pet},
+    access::{Actor, Need, require_pet},
     audit::{self, Action},
     clock::localize,
     db::{ExclusiveTask, run_exclusive},
-    domain::{DocumentCategory, DocumentId, DocumentView, PetId, RecordId, UserId},
+    domain::{ClinicId, DocumentCategory, DocumentId, DocumentView, PetId, RecordId, UserId},
     error::{Error, Result},
     storage::{ObjectBody, ObjectStore},
 };
@@ -158,21 +158,26 @@ pub async fn read(
 /// (audited) for anything else, exactly as for a missing id.
 #[tracing::instrument(skip_all, fields(document = %id, actor = %actor.user.id))]
 pub async fn find_readable(pool: &PgPool, actor: &Actor, id: DocumentId) -> Result<Downloadable> {
+    // The document and whether its pet is the actor's or shared with their clinic (as
+    // `access::pet_permissions` decides), in one statement.
     let row = sqlx::query!(
-        r#"select pet_id as "pet_id: PetId", original_filename, content_type, size_bytes, sha256, object_key,
-                  thumbnail_key, deleted_at, uploaded_by as "uploaded_by: UserId"
-           from documents where id = $1"#,
-        id as DocumentId
+        r#"select d.pet_id as "pet_id: PetId", d.original_filename, d.content_type, d.size_bytes, d.sha256,
+                  d.object_key, d.thumbnail_key, d.deleted_at, d.uploaded_by as "uploaded_by: UserId",
+                  coalesce(p.owner_id = $2, false)
+                  or exists (select from pet_clinic_access a
+                             where a.pet_id = p.id and a.clinic_id = $3 and a.revoked_at is null) as "pet_readable!"
+           from documents d join pets p on p.id = d.pet_id
+           where d.id = $1"#,
+        id as DocumentId,
+        actor.user.id as UserId,
+        actor.clinic() as Option<ClinicId>,
     )
     .fetch_optional(pool)
     .await?;
-    let readable = match &row {
-        Some(row) => {
-            let trashed_by_someone_else = row.deleted_at.is_some() && row.uploaded_by != actor.user.id;
-            !trashed_by_someone_else && pet_permissions(pool, actor, row.pet_id).await?.is_some()
-        }
-        None => false,
-    };
+    let readable = row.as_ref().is_some_and(|row| {
+        let trashed_by_someone_else = row.deleted_at.is_some() && row.uploaded_by != actor.user.id;
+        !trashed_by_someone_else && row.pet_readable
+    });
     match row {
         Some(row) if readable => Ok(Downloadable {
             id,
@@ -239,16 +244,6 @@ pub async fn list_documents(
 ) -> Result<Vec<DocumentView>> {
     require_pet(pool, actor, pet, Need::Read).await?;
     query_documents(pool, actor, pet, filter, None).await
-}
-
-/// The documents `ids` of `pet` (just written by the actor), newest first; no access check.
-pub(crate) async fn documents_by_id(
-    pool: &PgPool,
-    actor: &Actor,
-    pet: PetId,
-    ids: &[DocumentId],
-) -> Result<Vec<DocumentView>> {
-    query_documents(pool, actor, pet, ListFilter::default(), Some(ids)).await
 }
 
 async fn query_documents(

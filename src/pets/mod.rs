@@ -14,7 +14,7 @@ use crate::{
     clock::localize,
     domain::{
         AuditEntry, ClinicId, ClinicSummary, InvalidInput, Microchip, PetDetails, PetId, PetSummary, PetView,
-        Role, Sex, Share, UserId,
+        RecordSummary, Role, Sex, Share, UserId,
     },
     error::{Error, Result},
 };
@@ -238,6 +238,22 @@ pub async fn view_pet(pool: &PgPool, actor: &Actor, pet: PetId) -> Result<PetVie
     let view = view_pet_unaudited(pool, actor, pet, permissions).await?;
     audit::record_view(pool, actor.event(Action::ViewPet).target("pet", pet.0).pet(pet)).await?;
     Ok(view)
+}
+
+/// A pet page: [`view_pet`] and at most `limit` of the pet's records (`None`: all), newest visit first,
+/// with access checked once for both.
+#[tracing::instrument(skip_all, fields(pet = %pet, actor = %actor.user.id))]
+pub async fn view_pet_page(
+    pool: &PgPool,
+    actor: &Actor,
+    pet: PetId,
+    limit: Option<u32>,
+) -> Result<(PetView, Vec<RecordSummary>)> {
+    let permissions = require_pet(pool, actor, pet, Need::Read).await?;
+    let view = view_pet_unaudited(pool, actor, pet, permissions).await?;
+    let records = crate::records::records_of(pool, pet, limit).await?;
+    audit::record_view(pool, actor.event(Action::ViewPet).target("pet", pet.0).pet(pet)).await?;
+    Ok((view, records))
 }
 
 /// [`view_pet`] for a caller whose access was already checked, without the audit entry.

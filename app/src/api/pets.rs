@@ -96,9 +96,9 @@ pub async fn get_pet(pet_id: PetId, #[server(default)] all_records: bool) -> Res
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            let pet = pawfile::pets::view_pet(&ctx.state.db, &actor, pet_id).await?;
             let limit = (!all_records).then_some(RECENT_RECORDS + 1);
-            let mut records = pawfile::records::recent_records(&ctx.state.db, &actor, pet_id, limit).await?;
+            let (pet, mut records) =
+                pawfile::pets::view_pet_page(&ctx.state.db, &actor, pet_id, limit).await?;
             let more_records = !all_records && records.len() > RECENT_RECORDS as usize;
             if more_records {
                 records.truncate(RECENT_RECORDS as usize);

@@ -63,6 +63,8 @@ pub struct RequestContext {
     pub session: Session,
     /// The caller's address and scheme.
     pub client: ClientInfo,
+    /// Who is signed in, read once for the whole request.
+    pub memo: session::UserMemo,
     /// Whether the caller is a plain HTML form (answer with a redirect, not data).
     pub prefers_html: bool,
 }
@@ -81,17 +83,23 @@ impl RequestContext {
             .get::<ClientInfo>()
             .copied()
             .ok_or_else(|| internal("client context layer missing"))?;
+        let memo = parts
+            .extensions
+            .get::<session::UserMemo>()
+            .cloned()
+            .ok_or_else(|| internal("client context layer missing"))?;
         Ok(Self {
             state: expect_context::<AppState>(),
             session,
             client,
+            memo,
             prefers_html: prefers_html(&parts.headers),
         })
     }
 
     /// The signed-in user, if any.
     pub async fn user(&self) -> Result<Option<SessionUser>, ApiError> {
-        session::current_user(&self.state, &self.session).await
+        session::current_user(&self.state, &self.session, &self.memo).await
     }
 
     /// The signed-in user, or 401.
@@ -125,6 +133,7 @@ impl RequestContext {
         session::enrolling_actor(
             &self.state,
             &self.session,
+            &self.memo,
             Some(self.client),
             session::Activity::Person,
         )
@@ -133,9 +142,15 @@ impl RequestContext {
     }
 
     async fn actor_for(&self, activity: session::Activity) -> Result<Actor, ApiError> {
-        session::actor(&self.state, &self.session, Some(self.client), activity)
-            .await?
-            .ok_or_else(ApiError::unauthenticated)
+        session::actor(
+            &self.state,
+            &self.session,
+            &self.memo,
+            Some(self.client),
+            activity,
+        )
+        .await?
+        .ok_or_else(ApiError::unauthenticated)
     }
 
     /// Sends a plain HTML form to `path` afterwards (the JavaScript client navigates by itself).

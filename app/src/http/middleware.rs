@@ -3,7 +3,7 @@
 
 use super::{
     context::prefers_html,
-    session::{COOKIE_NAME, SECURE_COOKIE_PREFIX},
+    session::{self, COOKIE_NAME, SECURE_COOKIE_PREFIX},
 };
 use crate::{error::ApiError, state::AppState};
 use axum::{
@@ -18,7 +18,8 @@ use serde_json::json;
 use std::net::SocketAddr;
 
 /// Resolves the client (address and scheme, believing forwarded headers only from trusted proxies) into
-/// a request extension, and gives the session cookie its final form (see [`session_cookie`]).
+/// a request extension beside the request's [`session::UserMemo`], and gives the session cookie its
+/// final form (see [`session_cookie`]).
 pub async fn client_context(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -40,6 +41,7 @@ pub async fn client_context(
             .trusted_proxies
             .resolve(peer.ip(), Scheme::Http, &forwarded_for, forwarded_proto);
     request.extensions_mut().insert::<ClientInfo>(client);
+    request.extensions_mut().insert(session::UserMemo::default());
     let secure = state.config.public_url.scheme() == "https" || client.scheme == Scheme::Https;
     if secure {
         take_host_cookie(request.headers_mut());

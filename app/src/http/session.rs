@@ -14,7 +14,10 @@ use pawfile::{
     net::ClientInfo,
 };
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -52,6 +55,44 @@ struct SessionAuth {
     /// Names this sign-in in the audit trail (the session id itself is a secret and changes).
     #[serde(default)]
     audit_ref: Option<Uuid>,
+}
+
+/// Who the session's sign-in is, read from Postgres once per request: the server functions of one page
+/// render run in one request, and share it. `middleware::client_context` puts one into every request;
+/// it is keyed by the account and its session generation, so signing in or out during the request
+/// reads again.
+#[derive(Debug, Clone, Default)]
+pub struct UserMemo(Arc<tokio::sync::Mutex<Option<Remembered>>>);
+
+/// The account and session generation read, and what was found (`None`: no such live account).
+#[derive(Debug)]
+struct Remembered {
+    key: (UserId, i64),
+    user: Option<SessionUser>,
+}
+
+impl UserMemo {
+    /// The account `user_id` at session generation `generation` (`None`: disabled, deleted, or signed
+    /// out everywhere), read once per request. Concurrent callers wait for the first one's read.
+    async fn load(
+        &self,
+        state: &AppState,
+        user_id: UserId,
+        generation: i64,
+    ) -> Result<Option<SessionUser>, ApiError> {
+        let mut held = self.0.lock().await;
+        if let Some(remembered) = held.as_ref()
+            && remembered.key == (user_id, generation)
+        {
+            return Ok(remembered.user.clone());
+        }
+        let user = pawfile::auth::load_session_user(&state.db, user_id, generation).await?;
+        *held = Some(Remembered {
+            key: (user_id, generation),
+            user: user.clone(),
+        });
+        Ok(user)
+    }
 }
 
 /// A signed-in user and the reference of their sign-in in the audit trail.
@@ -104,8 +145,12 @@ pub async fn end(session: &Session) -> Result<(), ApiError> {
 
 /// The user signed in on this session, after checking the absolute timeout and, against Postgres, that
 /// the account is enabled and the session generation is current. An invalid session is deleted.
-pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<SessionUser>, ApiError> {
-    Ok(signed_in(state, session, Activity::Person)
+pub async fn current_user(
+    state: &AppState,
+    session: &Session,
+    memo: &UserMemo,
+) -> Result<Option<SessionUser>, ApiError> {
+    Ok(signed_in(state, session, memo, Activity::Person)
         .await?
         .map(|signed_in| signed_in.user))
 }
@@ -115,10 +160,11 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
 pub async fn actor(
     state: &AppState,
     session: &Session,
+    memo: &UserMemo,
     client: Option<ClientInfo>,
     activity: Activity,
 ) -> Result<Option<Actor>, ApiError> {
-    let actor = enrolling_actor(state, session, client, activity).await?;
+    let actor = enrolling_actor(state, session, memo, client, activity).await?;
     if let Some(actor) = &actor
         && state.config.needs_two_factor_setup(&actor.user)
     {
@@ -137,10 +183,11 @@ pub const TWO_FACTOR_FIRST: &str =
 pub async fn enrolling_actor(
     state: &AppState,
     session: &Session,
+    memo: &UserMemo,
     client: Option<ClientInfo>,
     activity: Activity,
 ) -> Result<Option<Actor>, ApiError> {
-    Ok(signed_in(state, session, activity).await?.map(|signed_in| {
+    Ok(signed_in(state, session, memo, activity).await?.map(|signed_in| {
         Actor::new(signed_in.user, client.map(|client| client.addr)).in_session(signed_in.audit_ref)
     }))
 }
@@ -150,6 +197,7 @@ pub async fn enrolling_actor(
 async fn signed_in(
     state: &AppState,
     session: &Session,
+    memo: &UserMemo,
     activity: Activity,
 ) -> Result<Option<SignedIn>, ApiError> {
     let Some(mut auth) = session
@@ -167,7 +215,7 @@ async fn signed_in(
         end(session).await?;
         return Ok(None);
     }
-    let user = pawfile::auth::load_session_user(&state.db, auth.user_id, auth.generation).await?;
+    let user = memo.load(state, auth.user_id, auth.generation).await?;
     let Some(mut user) = user else {
         end(session).await?;
         return Ok(None);
@@ -213,9 +261,12 @@ pub async fn leave_flash(session: &Session, flash: &Flash) -> Result<(), ApiErro
     session.insert(FLASH_KEY, flash).await.map_err(session_failed)
 }
 
-/// Takes (and removes) the flash a plain form left, if any.
+/// Takes (and removes) the flash a plain form left, if any. Only a flash that is there is removed:
+/// removing marks the session changed, and a changed session is written back to Postgres.
 pub async fn take_flash(session: &Session) -> Option<Flash> {
-    session.remove::<Flash>(FLASH_KEY).await.ok().flatten()
+    let flash = session.get::<Flash>(FLASH_KEY).await.ok().flatten()?;
+    let _ = session.remove::<Flash>(FLASH_KEY).await;
+    Some(flash)
 }
 
 /// Leaves a freshly issued claim code for its pet's page.

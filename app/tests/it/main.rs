@@ -17,4 +17,5 @@ mod pets;
 mod replicas;
 mod security;
 mod startup;
+mod statements;
 mod support;

@@ -23,6 +23,7 @@ use super::{
 use crate::{
     access::{Actor, Need, lock_live_share, lock_ownership, require_pet},
     audit::{self, Action},
+    clock::localize,
     domain::{
         ClinicId, DocumentCategory, DocumentId, DocumentView, FileType, InvalidInput, PetId, PetPermissions,
         RecordId, UserId,
@@ -34,6 +35,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::json;
 use sqlx::PgPool;
+use time::OffsetDateTime;
 
 pub use crate::error::UploadError;
 pub use crate::storage::PART_SIZE;
@@ -65,7 +67,8 @@ pub struct UploadBatch {
     policy: Policy,
     actor: Actor,
     pet: PetId,
-    payer: Payer,
+    /// What the caller may do to the pet, as `begin` found it (the write transaction checks it again).
+    permissions: PetPermissions,
     reservation: Option<Reservation>,
     files: Vec<Received>,
 }
@@ -91,7 +94,7 @@ impl UploadBatch {
             policy,
             actor: actor.clone(),
             pet,
-            payer: payer(&permissions, actor),
+            permissions,
             reservation: None,
             files: Vec::new(),
         })
@@ -99,7 +102,7 @@ impl UploadBatch {
 
     /// Who the batch's documents count against: the clinic when its staff upload, the owner otherwise.
     pub fn payer(&self) -> Payer {
-        self.payer
+        payer(&self.permissions, &self.actor)
     }
 
     /// Reserves storage for the batch on `slot` before any byte is read: `declared` bytes when the
@@ -107,7 +110,8 @@ impl UploadBatch {
     /// [`Error::QuotaExceeded`] when that does not fit in the payer's quota. The reservation (and the
     /// slot) is given back when the batch ends.
     pub async fn reserve(&mut self, slot: UploadSlot, quotas: &Quotas, declared: Option<u64>) -> Result<()> {
-        let reservation = Reservation::new(&self.db, slot, self.payer, quotas, declared.unwrap_or(0)).await?;
+        let reservation =
+            Reservation::new(&self.db, slot, self.payer(), quotas, declared.unwrap_or(0)).await?;
         self.reservation = Some(reservation);
         Ok(())
     }
@@ -211,12 +215,18 @@ impl UploadBatch {
             let recorded = self.record(&details).await;
             let files = std::mem::take(&mut self.files);
             match recorded {
-                Ok(()) => {
-                    let ids: Vec<DocumentId> = files.iter().map(|file| file.stored.id).collect();
+                Ok(created_at) => {
+                    // What was just written, as the pet's list would show it (newest first), without
+                    // reading it back.
+                    let mut views: Vec<DocumentView> = files
+                        .iter()
+                        .map(|file| self.view(file, &details, created_at))
+                        .collect();
+                    views.sort_by_key(|view| std::cmp::Reverse(view.id.0));
                     for file in files {
                         file.pending.keep();
                     }
-                    super::documents_by_id(&self.db, &self.actor, self.pet, &ids).await
+                    Ok(views)
                 }
                 Err(err) => {
                     for file in files {
@@ -231,8 +241,37 @@ impl UploadBatch {
             .map_err(|err| Error::Internal(anyhow::anyhow!("recording an upload failed: {err}")))?
     }
 
-    async fn record(&self, details: &UploadDetails) -> Result<()> {
-        let permissions = authorize_upload(&self.db, &self.actor, self.pet, details.record).await?;
+    /// A file of the batch as the pet's document list shows it, recorded at `created_at`.
+    fn view(&self, file: &Received, details: &UploadDetails, created_at: OffsetDateTime) -> DocumentView {
+        let stored = &file.stored;
+        DocumentView {
+            id: stored.id,
+            pet_id: self.pet,
+            record_id: details.record,
+            filename: file.filename.clone(),
+            content_type: stored.content_type.clone(),
+            size_bytes: stored.size as i64,
+            sha256: stored.sha256.iter().map(|byte| format!("{byte:02x}")).collect(),
+            caption: details.caption.clone(),
+            category: details.category,
+            uploaded_by: self.actor.user.display_name.clone(),
+            uploaded_at: localize(created_at, self.actor.zone()),
+            has_thumbnail: false,
+            deleted_at: None,
+            can_delete: true,
+            profile_photo: false,
+            location_removed: stored.location_removed,
+        }
+    }
+
+    /// Records the batch in one transaction; returns when (the transaction's time, every row's).
+    async fn record(&self, details: &UploadDetails) -> Result<OffsetDateTime> {
+        // Without a record, `begin`'s check stands: the transaction below checks the ownership or the
+        // share again under a lock. A record is checked here (staff of its clinic only).
+        let permissions = match details.record {
+            None => self.permissions,
+            Some(_) => authorize_upload(&self.db, &self.actor, self.pet, details.record).await?,
+        };
         let mut tx = self.db.begin().await?;
         let still_allowed = match permissions.clinic {
             Some(clinic) => lock_live_share(&mut tx, self.pet, clinic).await?,
@@ -256,13 +295,15 @@ impl UploadBatch {
                 "The upload took too long and was given up; please send the files again.".to_owned(),
             ));
         }
+        let mut created_at = OffsetDateTime::UNIX_EPOCH;
         for file in &self.files {
             let stored = &file.stored;
-            sqlx::query!(
+            created_at = sqlx::query_scalar!(
                 r#"insert into documents (id, pet_id, record_id, uploaded_by, original_filename, content_type, size_bytes,
                                           sha256, crc32, bucket, object_key, caption, category, thumbnail_state,
                                           charged_clinic_id, location_removed)
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"#,
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                   returning created_at"#,
                 stored.id as DocumentId,
                 self.pet as PetId,
                 details.record as Option<RecordId>,
@@ -280,7 +321,7 @@ impl UploadBatch {
                 permissions.clinic as Option<ClinicId>,
                 stored.location_removed,
             )
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
 
             audit::record(
@@ -297,7 +338,7 @@ impl UploadBatch {
             reservation.settle(&mut tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(created_at)
     }
 }
 

@@ -59,7 +59,12 @@ where
             .cloned()
             .ok_or_else(ApiError::unauthenticated)?;
         let client = parts.extensions.get::<ClientInfo>().copied();
-        let actor = session::actor(&state, &session, client, session::Activity::Person)
+        let memo = parts
+            .extensions
+            .get::<session::UserMemo>()
+            .cloned()
+            .unwrap_or_default();
+        let actor = session::actor(&state, &session, &memo, client, session::Activity::Person)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller {
