@@ -42,7 +42,7 @@ pub async fn change_password(
     // Counted before the current password is checked: a stolen session cannot guess it at leisure.
     crate::rate_limit::take(
         pool,
-        &format!("password_change:user:{}", actor.user.id),
+        &crate::rate_limit::Key::PasswordConfirmation(actor.user.id),
         limits.password_changes_per_account,
     )
     .await?;

@@ -46,7 +46,7 @@ pub async fn request_deletion(
     // The same allowance as password changes: a stolen session cannot guess the password at leisure.
     rate_limit::take(
         pool,
-        &format!("password_change:user:{}", actor.user.id),
+        &rate_limit::Key::PasswordConfirmation(actor.user.id),
         limits.password_changes_per_account,
     )
     .await?;

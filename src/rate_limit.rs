@@ -1,8 +1,64 @@
 //! Fixed-window rate limits, counted in Postgres so every replica sees the same numbers.
 
-use crate::error::{Error, Result};
+use crate::{
+    domain::UserId,
+    error::{Error, Result},
+    net::limit_key,
+};
 use sqlx::PgPool;
-use std::time::Duration;
+use std::{fmt, net::IpAddr, time::Duration};
+
+/// What a limit counts, and whose: the one place where the key of its counter (a row of
+/// `rate_limit_hits`) is spelled. An address counts by [`limit_key`] (an IPv6 client by its /64).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// Sign-ups from an address.
+    Register(IpAddr),
+    /// Password-reset requests from an address.
+    PasswordReset(IpAddr),
+    /// Failed sign-ins to an account (by its address, as typed), from anywhere; as a prefix, also
+    /// [`Key::SignInAccountFrom`] of every address.
+    SignInAccount(String),
+    /// Failed sign-ins to an account from one address.
+    SignInAccountFrom(String, IpAddr),
+    /// Failed sign-ins from an address.
+    SignInFrom(IpAddr),
+    /// A user confirming their password to change it or to delete their account.
+    PasswordConfirmation(UserId),
+    /// A user's record searches.
+    Search(UserId),
+    /// A user's claim-code attempts.
+    Claim(UserId),
+    /// The bytes a user uploads.
+    UploadBytes(UserId),
+    /// The bytes a user downloads.
+    DownloadBytes(UserId),
+    /// A user's pet exports.
+    Exports(UserId),
+    /// Mail to an address (sign-up and reset links).
+    MailTo(String),
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Register(addr) => write!(f, "register:addr:{}", limit_key(*addr)),
+            Key::PasswordReset(addr) => write!(f, "password_reset:addr:{}", limit_key(*addr)),
+            Key::SignInAccount(email) => write!(f, "sign_in:account:{email}"),
+            Key::SignInAccountFrom(email, addr) => {
+                write!(f, "sign_in:account:{email}:addr:{}", limit_key(*addr))
+            }
+            Key::SignInFrom(addr) => write!(f, "sign_in:addr:{}", limit_key(*addr)),
+            Key::PasswordConfirmation(user) => write!(f, "password_change:user:{user}"),
+            Key::Search(user) => write!(f, "search:user:{user}"),
+            Key::Claim(user) => write!(f, "claim:user:{user}"),
+            Key::UploadBytes(user) => write!(f, "upload_bytes:user:{user}"),
+            Key::DownloadBytes(user) => write!(f, "download_bytes:user:{user}"),
+            Key::Exports(user) => write!(f, "exports:user:{user}"),
+            Key::MailTo(address) => write!(f, "mail:to:{address}"),
+        }
+    }
+}
 
 /// At most `max_hits` counted events per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +76,8 @@ impl Limit {
     }
 }
 
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.max_hits, humantime::format_duration(self.window))
     }
 }
@@ -125,7 +181,7 @@ pub enum Verdict {
 /// Takes one attempt from `key`'s allowance in the current window, atomically, before the work it
 /// guards: concurrent attempts cannot all slip under the limit. Fails with [`Error::RateLimited`] when
 /// the allowance is used up. An attempt that turns out fine can be given back with [`give_back`].
-pub async fn take(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
+pub async fn take(pool: &PgPool, key: &Key, limit: Limit) -> Result<()> {
     match try_take(pool, key, limit).await? {
         Verdict::Allowed => Ok(()),
         Verdict::Refused { retry_after, .. } => Err(Error::RateLimited {
@@ -136,7 +192,7 @@ pub async fn take(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
 }
 
 /// As [`take`], telling a refusal apart from a failure.
-pub async fn try_take(pool: &PgPool, key: &str, limit: Limit) -> Result<Verdict> {
+pub async fn try_take(pool: &PgPool, key: &Key, limit: Limit) -> Result<Verdict> {
     let row = sqlx::query!(
         r#"
         insert into rate_limit_hits (key, window_start, hits)
@@ -145,7 +201,7 @@ pub async fn try_take(pool: &PgPool, key: &str, limit: Limit) -> Result<Verdict>
         returning hits,
                   extract(epoch from window_start + make_interval(secs => $2::float8) - now())::float8 as "retry_after_secs!"
         "#,
-        key,
+        key.to_string(),
         window_secs(limit),
     )
     .fetch_one(pool)
@@ -162,7 +218,7 @@ pub async fn try_take(pool: &PgPool, key: &str, limit: Limit) -> Result<Verdict>
 /// Takes `amount` (bytes, say) from `key`'s allowance in the current window, atomically and only if all
 /// of it fits: a request that would go over is refused whole ([`Error::RateLimited`], with the time
 /// until the window ends) and counts nothing.
-pub async fn take_amount(pool: &PgPool, key: &str, amount: u64, limit: Limit) -> Result<()> {
+pub async fn take_amount(pool: &PgPool, key: &Key, amount: u64, limit: Limit) -> Result<()> {
     let amount = i64::try_from(amount).unwrap_or(i64::MAX);
     let taken = amount <= limit.max_hits
         && sqlx::query_scalar!(
@@ -173,7 +229,7 @@ pub async fn take_amount(pool: &PgPool, key: &str, amount: u64, limit: Limit) ->
                 where rate_limit_hits.hits + excluded.hits <= $4
             returning hits
             "#,
-            key,
+            key.to_string(),
             window_secs(limit),
             amount,
             limit.max_hits,
@@ -196,14 +252,14 @@ pub async fn take_amount(pool: &PgPool, key: &str, amount: u64, limit: Limit) ->
 
 /// Adds `amount` to `key`'s count in the current window whether or not it fits (for what was already
 /// done, such as an upload of unknown length once it has arrived): the next [`take_amount`] sees it.
-pub async fn count_amount(pool: &PgPool, key: &str, amount: i64, limit: Limit) -> Result<()> {
+pub async fn count_amount(pool: &PgPool, key: &Key, amount: i64, limit: Limit) -> Result<()> {
     sqlx::query!(
         r#"
         insert into rate_limit_hits (key, window_start, hits)
         values ($1, to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8), $3)
         on conflict (key, window_start) do update set hits = rate_limit_hits.hits + excluded.hits
         "#,
-        key,
+        key.to_string(),
         window_secs(limit),
         amount,
     )
@@ -213,14 +269,14 @@ pub async fn count_amount(pool: &PgPool, key: &str, amount: i64, limit: Limit) -
 }
 
 /// Returns an attempt taken with [`take`] (it succeeded, so it does not count against the caller).
-pub async fn give_back(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
+pub async fn give_back(pool: &PgPool, key: &Key, limit: Limit) -> Result<()> {
     sqlx::query!(
         r#"
         update rate_limit_hits set hits = hits - 1
         where key = $1 and hits > 0
           and window_start = to_timestamp(floor(extract(epoch from now())::float8 / $2::float8) * $2::float8)
         "#,
-        key,
+        key.to_string(),
         window_secs(limit),
     )
     .execute(pool)
@@ -229,18 +285,18 @@ pub async fn give_back(pool: &PgPool, key: &str, limit: Limit) -> Result<()> {
 }
 
 /// Forgets the counts of `key` (after a successful sign-in, say).
-pub async fn reset(pool: &PgPool, key: &str) -> Result<()> {
-    sqlx::query!("delete from rate_limit_hits where key = $1", key)
+pub async fn reset(pool: &PgPool, key: &Key) -> Result<()> {
+    sqlx::query!("delete from rate_limit_hits where key = $1", key.to_string())
         .execute(pool)
         .await?;
     Ok(())
 }
 
 /// Forgets the counters of `key` and of every key under it (`key:…`).
-pub async fn reset_with_prefix(pool: &PgPool, key: &str) -> Result<()> {
+pub async fn reset_with_prefix(pool: &PgPool, key: &Key) -> Result<()> {
     sqlx::query!(
         "delete from rate_limit_hits where key = $1 or starts_with(key, $1 || ':')",
-        key
+        key.to_string()
     )
     .execute(pool)
     .await?;
@@ -258,6 +314,51 @@ pub async fn prune(pool: &PgPool) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The counters live in PostgreSQL across upgrades: each key is spelled as it always was.
+    #[test]
+    fn keys_are_spelled_as_their_counters_were() {
+        let user = UserId(uuid::Uuid::nil());
+        let nil = "00000000-0000-0000-0000-000000000000";
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        let email = "ann@example.org".to_owned();
+        for (key, spelled) in [
+            (Key::Register(v4), format!("register:addr:{}", limit_key(v4))),
+            (
+                Key::PasswordReset(v6),
+                format!("password_reset:addr:{}", limit_key(v6)),
+            ),
+            (
+                Key::SignInAccount(email.clone()),
+                format!("sign_in:account:{email}"),
+            ),
+            (
+                Key::SignInAccountFrom(email.clone(), v4),
+                format!("sign_in:account:{email}:addr:{}", limit_key(v4)),
+            ),
+            (Key::SignInFrom(v6), format!("sign_in:addr:{}", limit_key(v6))),
+            (
+                Key::PasswordConfirmation(user),
+                format!("password_change:user:{nil}"),
+            ),
+            (Key::Search(user), format!("search:user:{nil}")),
+            (Key::Claim(user), format!("claim:user:{nil}")),
+            (Key::UploadBytes(user), format!("upload_bytes:user:{nil}")),
+            (Key::DownloadBytes(user), format!("download_bytes:user:{nil}")),
+            (Key::Exports(user), format!("exports:user:{nil}")),
+            (Key::MailTo(email.clone()), format!("mail:to:{email}")),
+        ] {
+            assert_eq!(key.to_string(), spelled);
+        }
+        // An account's key is the prefix of its per-address keys (reset_with_prefix clears both).
+        let account = Key::SignInAccount(email.clone()).to_string();
+        assert!(
+            Key::SignInAccountFrom(email, v4)
+                .to_string()
+                .starts_with(&format!("{account}:"))
+        );
+    }
 
     #[test]
     fn limits_parse_from_count_and_window() {

@@ -336,7 +336,7 @@ pub async fn search_records(
     if query.chars().count() > 200 {
         return Err(crate::domain::InvalidInput::new("q", "Search for at most 200 characters.").into());
     }
-    crate::rate_limit::take(pool, &format!("search:user:{}", actor.user.id), limit).await?;
+    crate::rate_limit::take(pool, &crate::rate_limit::Key::Search(actor.user.id), limit).await?;
     let options = format!(
         "StartSel={HIT_START}, StopSel={HIT_STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \""
     );

@@ -8,8 +8,7 @@ use crate::{
     audit::{self, Action, Event},
     domain::{Email, UserId},
     error::{Error, Result},
-    net::limit_key,
-    rate_limit::{self, AccountLimits, Limit, Verdict},
+    rate_limit::{self, AccountLimits, Key, Limit, Verdict},
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -22,9 +21,9 @@ const TOO_MANY_FAILURES_EVERYWHERE: &str = "This account has had too many failed
 #[derive(Debug)]
 #[must_use = "attempts are given back after a right secret, or kept after a wrong one"]
 pub struct Attempts {
-    taken: Vec<(String, Limit)>,
+    taken: Vec<(Key, Limit)>,
     /// The key of the account from this address: cleared after a right password.
-    account_here: Option<String>,
+    account_here: Option<Key>,
 }
 
 impl Attempts {
@@ -38,11 +37,10 @@ impl Attempts {
         client_addr: Option<IpAddr>,
         actor: Option<UserId>,
     ) -> Result<Self> {
-        let account = email.map(|email| format!("sign_in:account:{email}"));
-        let account_here = email.and_then(|email| {
-            client_addr.map(|addr| format!("sign_in:account:{email}:addr:{}", limit_key(addr)))
-        });
-        let address = client_addr.map(|addr| format!("sign_in:addr:{}", limit_key(addr)));
+        let account = email.map(|email| Key::SignInAccount(email.to_string()));
+        let account_here =
+            email.and_then(|email| client_addr.map(|addr| Key::SignInAccountFrom(email.to_string(), addr)));
+        let address = client_addr.map(Key::SignInFrom);
         let keys = [
             (
                 account_here.clone(),

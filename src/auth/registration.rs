@@ -50,7 +50,7 @@ pub async fn register_owner(
     if let Some(addr) = form.client_addr {
         rate_limit::take(
             pool,
-            &format!("register:addr:{}", crate::net::limit_key(addr)),
+            &rate_limit::Key::Register(addr),
             limits.registrations_per_address,
         )
         .await?;
@@ -84,7 +84,7 @@ pub async fn register_owner(
     };
     // Hashed whether or not the address has an account, so both answers take as long.
     let password_hash = hasher.hash(user.password.expose()).await;
-    let recipient_key = format!("mail:to:{}", user.email);
+    let recipient_key = rate_limit::Key::MailTo(user.email.to_string());
     if let rate_limit::Verdict::Refused { .. } =
         rate_limit::try_take(pool, &recipient_key, limits.mails_per_recipient).await?
     {

@@ -37,7 +37,7 @@ pub async fn request_password_reset(
     if let Some(addr) = client_addr {
         rate_limit::take(
             pool,
-            &format!("password_reset:addr:{}", crate::net::limit_key(addr)),
+            &rate_limit::Key::PasswordReset(addr),
             limits.password_resets_per_address,
         )
         .await?;
@@ -51,8 +51,12 @@ pub async fn request_password_reset(
     let Some(account) = account else {
         return Ok(false);
     };
-    if let rate_limit::Verdict::Refused { .. } =
-        rate_limit::try_take(pool, &format!("mail:to:{email}"), limits.mails_per_recipient).await?
+    if let rate_limit::Verdict::Refused { .. } = rate_limit::try_take(
+        pool,
+        &rate_limit::Key::MailTo(email.to_string()),
+        limits.mails_per_recipient,
+    )
+    .await?
     {
         tracing::info!("reset mail not sent: this address had its share of mail for now");
         return Ok(false);
@@ -136,7 +140,7 @@ pub async fn reset_password(
     tx.commit().await?;
     // The throttle on the account (from every address) is lifted: whoever was guessing no longer knows
     // the password, and the owner must not stay locked out of the account they just recovered.
-    rate_limit::reset_with_prefix(pool, &format!("sign_in:account:{}", account.email)).await?;
+    rate_limit::reset_with_prefix(pool, &rate_limit::Key::SignInAccount(account.email.to_string())).await?;
     Ok(account.id)
 }
 

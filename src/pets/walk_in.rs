@@ -206,7 +206,7 @@ pub async fn claim_pet(
     code: &str,
 ) -> Result<PetId> {
     actor.require_role(pool, Role::Owner).await?;
-    let limit_key = format!("claim:user:{}", actor.user.id);
+    let limit_key = rate_limit::Key::Claim(actor.user.id);
     // Taken before trying the code, so parallel guesses cannot slip under the limit; a hit is given back.
     rate_limit::take(pool, &limit_key, limits.claim_attempts_per_user).await?;
     let Some(canonical) = claim::normalise(code) else {

@@ -177,7 +177,7 @@ async fn serve_object(
     // requests and a page of thumbnails cost what they weigh.
     // Counted while S3 is asked: a refusal drops the object unread.
     let sending = wanted.map_or(size, |(start, end)| end - start + 1);
-    let allowance_key = format!("download_bytes:user:{}", caller.user.id);
+    let allowance_key = pawfile::rate_limit::Key::DownloadBytes(caller.user.id);
     let fetched = tokio::try_join!(
         pawfile::rate_limit::take_amount(
             &state.db,

@@ -288,7 +288,7 @@ async fn export_pet(
     let prepared = export::prepare(&state.db, &caller.actor, pet, &state.config.public_url).await?;
     pawfile::rate_limit::take(
         &state.db,
-        &format!("exports:user:{}", caller.actor.user.id),
+        &pawfile::rate_limit::Key::Exports(caller.actor.user.id),
         state.config.limits.exports(),
     )
     .await?;

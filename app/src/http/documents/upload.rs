@@ -120,7 +120,7 @@ async fn receive(
     // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
     // body of unknown length is counted as it arrives and charged when the request ends, whether it
     // finished or broke off (so it can exceed the allowance once).
-    let limit_key = format!("upload_bytes:user:{}", actor.user.id);
+    let limit_key = pawfile::rate_limit::Key::UploadBytes(actor.user.id);
     let (parts, body) = request.into_parts();
     let body = match declared {
         Some(length) => {
@@ -158,7 +158,7 @@ async fn receive(
 struct Charge {
     received: Arc<AtomicU64>,
     db: sqlx::PgPool,
-    key: String,
+    key: pawfile::rate_limit::Key,
     limit: pawfile::rate_limit::Limit,
 }
 
@@ -168,7 +168,7 @@ impl Drop for Charge {
         if received == 0 {
             return;
         }
-        let (db, key, limit) = (self.db.clone(), std::mem::take(&mut self.key), self.limit);
+        let (db, key, limit) = (self.db.clone(), self.key.clone(), self.limit);
         let received = i64::try_from(received).unwrap_or(i64::MAX);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
