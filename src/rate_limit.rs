@@ -16,7 +16,7 @@ pub enum Key {
     Register(IpAddr),
     /// Password-reset requests from an address.
     PasswordReset(IpAddr),
-    /// Failed sign-ins to an account (by its address, as typed), from anywhere; as a prefix, also
+    /// Failed sign-ins to an account (by its address, normalised), from anywhere; as a prefix, also
     /// [`Key::SignInAccountFrom`] of every address.
     SignInAccount(String),
     /// Failed sign-ins to an account from one address.

@@ -151,7 +151,7 @@ impl BackupKeys {
 
     /// Also believes manifests that carry no signature (backups written before they were signed), and
     /// only manifests: an unsigned deletion marker or drill report is still refused. Only for a restore
-    /// an operator asks for explicitly, naming the snapshot (see [`super::restore::restore`]).
+    /// an operator asks for explicitly, naming the snapshot (see [`crate::recovery::restore`]).
     pub fn accepting_unsigned_manifests(mut self) -> Self {
         self.accept_unsigned = true;
         self

@@ -1,7 +1,7 @@
 //! The upload pipeline, trash purge and reconcile against real S3 servers (embedded and Garage) and a
 //! real Postgres.
 
-use crate::fixtures::{clinic, owner, pet, staff};
+use crate::fixtures::{audited, clinic, owner, pet, staff};
 use bytes::Bytes;
 use futures::stream;
 use pawfile::{
@@ -469,6 +469,44 @@ async fn upload(
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].filename, "scan.pdf");
     written[0].id
+}
+
+/// Access is checked when an upload begins and again, under a lock, when it is recorded: a share
+/// revoked in between refuses the batch as any access is refused (404, audited), and nothing stays.
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn a_share_revoked_during_an_upload_refuses_it_audited_and_keeps_nothing(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let riverside = clinic(&pool, "Riverside").await;
+    let vet = staff(&pool, "vet@riverside.example", riverside).await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    pets::share_pet(&pool, &alice, biscuit, riverside).await.unwrap();
+
+    let mut batch = UploadBatch::begin(&pool, &bucket.store, policy(1 << 30), &vet, biscuit)
+        .await
+        .unwrap();
+    batch
+        .add_file("x-ray.pdf", chunks(&pdf(4096), 1024))
+        .await
+        .unwrap();
+    pets::revoke_share(&pool, &alice, biscuit, riverside)
+        .await
+        .unwrap();
+    let denied_before = audited(&pool, "access_denied").await;
+    let refused = batch.finish(UploadDetails::default()).await;
+
+    assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
+    assert_eq!(audited(&pool, "access_denied").await, denied_before + 1);
+    eventually(SETTLE, "the refused upload's object is removed", || async {
+        bucket.keys().await.is_empty()
+    })
+    .await;
+    assert_eq!(announced(&pool).await, 0);
+    let rows: i64 = sqlx::query_scalar("select count(*) from documents")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
 }
 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]

@@ -264,9 +264,10 @@ pub async fn leave_flash(session: &Session, flash: &Flash) -> Result<(), ApiErro
 /// Takes (and removes) the flash a plain form left, if any. Only a flash that is there is removed:
 /// removing marks the session changed, and a changed session is written back to Postgres.
 pub async fn take_flash(session: &Session) -> Option<Flash> {
-    let flash = session.get::<Flash>(FLASH_KEY).await.ok().flatten()?;
-    let _ = session.remove::<Flash>(FLASH_KEY).await;
-    Some(flash)
+    let flash = session.get_value(FLASH_KEY).await.ok().flatten()?;
+    // Removed even if it no longer reads as a flash (left by an older version): it is never shown.
+    let _ = session.remove_value(FLASH_KEY).await;
+    serde_json::from_value(flash).ok()
 }
 
 /// Leaves a freshly issued claim code for its pet's page.

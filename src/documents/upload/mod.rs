@@ -266,18 +266,36 @@ impl UploadBatch {
 
     /// Records the batch in one transaction; returns when (the transaction's time, every row's).
     async fn record(&self, details: &UploadDetails) -> Result<OffsetDateTime> {
-        // Without a record, `begin`'s check stands: the transaction below checks the ownership or the
-        // share again under a lock. A record is checked here (staff of its clinic only).
-        let permissions = match details.record {
-            None => self.permissions,
-            Some(_) => authorize_upload(&self.db, &self.actor, self.pet, details.record).await?,
-        };
+        // `begin`'s permissions chose the payer: the documents are charged and locked by them. The
+        // transaction below checks the ownership or the share again under a lock; a record is checked
+        // here (staff of its clinic only), and must be of the clinic `begin` found.
+        let permissions = self.permissions;
+        if details.record.is_some() {
+            let now = authorize_upload(&self.db, &self.actor, self.pet, details.record).await?;
+            if now.clinic != permissions.clinic {
+                return Err(Error::Conflict(
+                    "The pet's sharing changed during the upload; please send the files again.".to_owned(),
+                ));
+            }
+        }
         let mut tx = self.db.begin().await?;
         let still_allowed = match permissions.clinic {
             Some(clinic) => lock_live_share(&mut tx, self.pet, clinic).await?,
             None => lock_ownership(&mut tx, self.pet, self.actor.user.id).await?,
         };
         if !still_allowed {
+            drop(tx);
+            // Access ended during the upload (a share revoked, the pet given away): refused like any
+            // other access, and audited.
+            audit::record(
+                &self.db,
+                self.actor
+                    .event(Action::AccessDenied)
+                    .target("pet", self.pet.0)
+                    .pet(self.pet)
+                    .detail(json!({ "needed": "upload", "record": details.record.map(|record| record.0) })),
+            )
+            .await?;
             return Err(Error::NotFound);
         }
         // The announcements go with the rows. One that is gone was given up by reconcile (the upload
