@@ -14,7 +14,7 @@ use crate::{
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use pawfile::domain::{NewPassword, Role, StorageUsage};
+use pawfile::domain::{NewPassword, Role, StorageUsage, TwoFactorStatus};
 
 /// The account page.
 #[component]
@@ -32,6 +32,9 @@ pub fn AccountPage() -> impl IntoView {
     });
     let password_changed = move || matches!(change.value().get(), Some(Ok(())));
     let UserResource(user) = expect_context();
+    // The cards' resources are made here, outside the `Suspense` (see `DocumentsData`).
+    let two_factor = TwoFactor::new();
+    let usages = Resource::new(|| (), |_| my_storage());
     view! {
         <Title text="Your account · Pawfile" />
         <Suspense fallback=|| ()>
@@ -92,8 +95,8 @@ pub fn AccountPage() -> impl IntoView {
                         <button type="submit">"Change password"</button>
                     </ActionForm>
                 </section>
-                <TwoFactorCard />
-                <StorageCard />
+                <TwoFactorCard two_factor />
+                <StorageCard usages />
                 {is_owner.then(|| view! { <ClaimForm /> })}
                 {is_owner.then(|| view! { <DeleteAccountCard /> })}
             }
@@ -133,18 +136,44 @@ fn DeleteAccountCard() -> impl IntoView {
     }
 }
 
+/// The two-factor card's actions, and its state fetched again after each change.
+#[derive(Clone, Copy)]
+struct TwoFactor {
+    start: ServerAction<StartTwoFactor>,
+    confirm: ServerAction<ConfirmTwoFactor>,
+    renew: ServerAction<RenewRecoveryCodes>,
+    disable: ServerAction<DisableTwoFactor>,
+    status: Resource<Result<TwoFactorStatus, ApiError>>,
+}
+
+impl TwoFactor {
+    fn new() -> Self {
+        let confirm = ServerAction::<ConfirmTwoFactor>::new();
+        let disable = ServerAction::<DisableTwoFactor>::new();
+        Self {
+            start: ServerAction::new(),
+            confirm,
+            renew: ServerAction::new(),
+            disable,
+            status: Resource::new(
+                move || (confirm.version().get(), disable.version().get()),
+                |_| two_factor_status(),
+            ),
+        }
+    }
+}
+
 /// Two-factor sign-in: set it up (QR code and key, then the first code), or make new recovery codes.
 #[component]
-fn TwoFactorCard() -> impl IntoView {
-    let start = ServerAction::<StartTwoFactor>::new();
-    let confirm = ServerAction::<ConfirmTwoFactor>::new();
-    let renew = ServerAction::<RenewRecoveryCodes>::new();
-    let disable = ServerAction::<DisableTwoFactor>::new();
+fn TwoFactorCard(two_factor: TwoFactor) -> impl IntoView {
+    let TwoFactor {
+        start,
+        confirm,
+        renew,
+        disable,
+        status,
+    } = two_factor;
     let disable_error = action_error(disable);
-    let status = Resource::new(
-        move || (confirm.version().get(), disable.version().get()),
-        |_| two_factor_status(),
-    );
     let confirm_error = action_error(confirm);
     let renew_error = action_error(renew);
     let start_error = action_error(start);
@@ -228,8 +257,7 @@ fn TwoFactorCard() -> impl IntoView {
 
 /// How much of the storage quota the person's documents use (their clinic's too, for staff).
 #[component]
-fn StorageCard() -> impl IntoView {
-    let usages = Resource::new(|| (), |_| my_storage());
+fn StorageCard(usages: Resource<Result<Vec<StorageUsage>, ApiError>>) -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {

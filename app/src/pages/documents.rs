@@ -3,17 +3,105 @@
 //! once the page is interactive.
 
 use super::components::{ErrorNotice, format_bytes, query, show_all};
-use crate::api::{get_upload_rules, list_pet_documents};
+use crate::{
+    api::{get_upload_rules, list_pet_documents},
+    error::ApiError,
+};
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use pawfile::domain::{DocumentCategory, DocumentView, PetId, RecordId, UploadRules};
+use pawfile::domain::{DocumentCategory, DocumentView, PetId, RecordId, RecordView, UploadRules};
 
 /// How many documents a list shows before "show all".
 const RECENT_DOCUMENTS: usize = 20;
 
+/// What a documents panel lists, and the rules its upload form shows.
+///
+/// The page makes it where the page starts, outside its `Suspense`. A resource made inside a
+/// `Suspense`'s children is made again each time the server walks them (Leptos walks them twice),
+/// so the server would fetch it twice and send both answers; the browser makes it once and would
+/// hydrate with the first answer over markup rendered from the second.
+#[derive(Clone, Copy)]
+pub struct DocumentsData {
+    documents: Resource<Result<(Vec<DocumentView>, bool), ApiError>>,
+    rules: Resource<Result<UploadRules, ApiError>>,
+    /// Counts finished uploads: the list is fetched again after each.
+    uploaded: RwSignal<u32>,
+}
+
+impl DocumentsData {
+    /// A pet's documents; `pet` is the page's.
+    pub fn of_pet(pet: Memo<Option<PetId>>) -> Self {
+        Self::new(
+            move || pet.get(),
+            |pet| async move { pet.map(|pet| (pet, None)).ok_or_else(ApiError::not_found) },
+        )
+    }
+
+    /// A record's documents; `record` is the page's, `page` the record it loads (which names its pet).
+    pub fn of_record(record: Memo<Option<RecordId>>, page: Resource<Result<RecordView, ApiError>>) -> Self {
+        Self::new(
+            move || record.get(),
+            move |wanted| async move {
+                let record = page.await?;
+                match wanted {
+                    Some(wanted) if wanted == record.id => Ok((record.pet_id, Some(record.id))),
+                    _ => Err(ApiError::not_found()),
+                }
+            },
+        )
+    }
+
+    /// The list of the pet and record that `place(key())` names, fetched again when `key()` changes.
+    fn new<K, F, P>(key: impl Fn() -> K + Send + Sync + 'static, place: P) -> Self
+    where
+        K: Clone + PartialEq + Send + Sync + 'static,
+        P: Fn(K) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<(PetId, Option<RecordId>), ApiError>> + Send + 'static,
+    {
+        let category = query("category");
+        let show_trash = query("trash");
+        let all = query("documents");
+        let uploaded = RwSignal::new(0u32);
+        let documents = Resource::new(
+            move || {
+                (
+                    key(),
+                    category.get(),
+                    show_trash.get() == "1",
+                    all.get() == "all",
+                    uploaded.get(),
+                )
+            },
+            move |(key, category, trashed, all, _)| {
+                let place = place(key);
+                async move {
+                    let (pet, record) = place.await?;
+                    let record = record.map(|record| record.to_string()).unwrap_or_default();
+                    // One more than shown tells whether there are more.
+                    let limit = (!all).then_some(RECENT_DOCUMENTS as u32 + 1);
+                    let mut documents = list_pet_documents(pet, category, record, trashed, limit).await?;
+                    let more = !all && documents.len() > RECENT_DOCUMENTS;
+                    if more {
+                        documents.truncate(RECENT_DOCUMENTS);
+                    }
+                    Ok((documents, more))
+                }
+            },
+        );
+        let rules = Resource::new(|| (), |_| get_upload_rules());
+        Self {
+            documents,
+            rules,
+            uploaded,
+        }
+    }
+}
+
 /// The documents of a pet (or of one of its records), newest first, with the upload form when allowed.
 #[component]
 pub fn DocumentsPanel(
+    /// What the panel shows, made by the page.
+    data: DocumentsData,
     /// The pet.
     pet: PetId,
     /// Only this record's documents, and uploads attach to it.
@@ -25,35 +113,14 @@ pub fn DocumentsPanel(
     #[prop(optional)]
     owner: bool,
 ) -> impl IntoView {
+    let DocumentsData {
+        documents,
+        rules,
+        uploaded,
+    } = data;
     let category = query("category");
     let show_trash = query("trash");
-    let all = query("documents");
     let all_link = show_all("documents");
-    let uploaded = RwSignal::new(0u32);
-    let record_filter = record.map(|record| record.to_string()).unwrap_or_default();
-    let documents = Resource::new(
-        move || {
-            (
-                category.get(),
-                show_trash.get() == "1",
-                all.get() == "all",
-                uploaded.get(),
-            )
-        },
-        move |(category, trashed, all, _)| {
-            // One more than shown tells whether there are more.
-            let limit = (!all).then_some(RECENT_DOCUMENTS as u32 + 1);
-            let listed = list_pet_documents(pet, category, record_filter.clone(), trashed, limit);
-            async move {
-                let mut documents = listed.await?;
-                let more = !all && documents.len() > RECENT_DOCUMENTS;
-                if more {
-                    documents.truncate(RECENT_DOCUMENTS);
-                }
-                Ok::<_, crate::error::ApiError>((documents, more))
-            }
-        },
-    );
     let heading = if record.is_some() {
         "Attached files"
     } else {
@@ -103,7 +170,7 @@ pub fn DocumentsPanel(
                     }
                 })}
             </Transition>
-            {can_upload.then(|| view! { <UploadForm pet record uploaded /> })}
+            {can_upload.then(|| view! { <UploadForm pet record rules uploaded /> })}
         </section>
     }
 }
@@ -184,8 +251,12 @@ pub struct Transfer {
 }
 
 #[component]
-fn UploadForm(pet: PetId, record: Option<RecordId>, uploaded: RwSignal<u32>) -> impl IntoView {
-    let rules = Resource::new(|| (), |_| get_upload_rules());
+fn UploadForm(
+    pet: PetId,
+    record: Option<RecordId>,
+    rules: Resource<Result<UploadRules, ApiError>>,
+    uploaded: RwSignal<u32>,
+) -> impl IntoView {
     let transfers = RwSignal::new(Vec::<Transfer>::new());
     let (interactive, set_interactive) = signal(false);
     Effect::new(move |_| set_interactive.set(true));

@@ -5,22 +5,23 @@ use super::{
         ErrorNotice, FieldError, FormError, action_error, described_by, format_date, invalid, param, query,
         show_all,
     },
-    documents::DocumentsPanel,
+    documents::{DocumentsData, DocumentsPanel},
     pet_form::PetFields,
 };
 use crate::api::{
     ArchivePet, ClaimPet, CreatePet, PetPage as PetPageData, RECENT_RECORDS, ReissueClaimCode, RestorePet,
     RevokeShare, SharePet, UpdatePet, get_pet, list_clinics, list_pets, pet_history,
 };
+use crate::error::ApiError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_navigate};
-use pawfile::domain::{IssuedClaimCode, PetId, PetSummary, PetView, RecordSummary};
+use pawfile::domain::{ClinicSummary, IssuedClaimCode, PetId, PetSummary, PetView, RecordSummary};
 
 /// Navigates to `path(value)` once `action` succeeds (plain forms are redirected by the server).
 fn follow_success<S, T>(action: ServerAction<S>, path: impl Fn(&T) -> String + Send + Sync + 'static)
 where
-    S: server_fn::ServerFn<Output = T, Error = crate::error::ApiError> + Clone + Send + Sync + 'static,
+    S: server_fn::ServerFn<Output = T, Error = ApiError> + Clone + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
 {
     let navigate = use_navigate();
@@ -194,7 +195,7 @@ pub fn PetPage() -> impl IntoView {
                     let issued = crate::feedback::take_claim_code(pet_id).await;
                     Ok((page, issued))
                 }
-                None => Err(crate::error::ApiError::not_found()),
+                None => Err(ApiError::not_found()),
             }
         },
     );
@@ -205,11 +206,23 @@ pub fn PetPage() -> impl IntoView {
         revoke,
         reissue,
     };
+    // Every resource of the page is made here, outside the `Suspense` (see `DocumentsData`).
+    let documents = DocumentsData::of_pet(pet_id);
+    // The clinics to share with, which only the owner is offered.
+    let clinics = Resource::new(
+        || (),
+        move |_| async move {
+            match page.await {
+                Ok((page, _)) if page.pet.permissions.owner => list_clinics().await,
+                _ => Ok(Vec::new()),
+            }
+        },
+    );
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok((page, issued)) => view! { <PetDetailsView page issued actions /> }.into_any(),
+                    Ok((page, issued)) => view! { <PetDetailsView page issued actions documents clinics /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
             })}
@@ -227,7 +240,13 @@ struct PetActions {
 }
 
 #[component]
-fn PetDetailsView(page: PetPageData, issued: Option<IssuedClaimCode>, actions: PetActions) -> impl IntoView {
+fn PetDetailsView(
+    page: PetPageData,
+    issued: Option<IssuedClaimCode>,
+    actions: PetActions,
+    documents: DocumentsData,
+    clinics: Resource<Result<Vec<ClinicSummary>, ApiError>>,
+) -> impl IntoView {
     let PetPageData {
         pet,
         records,
@@ -270,8 +289,8 @@ fn PetDetailsView(page: PetPageData, issued: Option<IssuedClaimCode>, actions: P
         </section>
         {is_clinic.then(|| view! { <ClaimCodePanel pet=pet.clone() issued actions /> })}
         <RecordsList pet=id records more=more_records can_write=is_clinic />
-        <DocumentsPanel pet=id can_upload={is_owner || is_clinic} owner=is_owner />
-        {is_owner.then(|| view! { <SharingPanel pet=pet.clone() actions /> })}
+        <DocumentsPanel data=documents pet=id can_upload={is_owner || is_clinic} owner=is_owner />
+        {is_owner.then(|| view! { <SharingPanel pet=pet.clone() actions clinics /> })}
         {is_owner.then(|| view! {
             <section class="card">
                 <h2>"Access history"</h2>
@@ -340,8 +359,11 @@ fn RecordsList(pet: PetId, records: Vec<RecordSummary>, more: bool, can_write: b
 }
 
 #[component]
-fn SharingPanel(pet: PetView, actions: PetActions) -> impl IntoView {
-    let clinics = Resource::new(|| (), |_| list_clinics());
+fn SharingPanel(
+    pet: PetView,
+    actions: PetActions,
+    clinics: Resource<Result<Vec<ClinicSummary>, ApiError>>,
+) -> impl IntoView {
     let share_error = action_error(actions.share);
     let revoke_error = action_error(actions.revoke);
     let id = pet.id;
@@ -461,7 +483,7 @@ pub fn EditPetPage() -> impl IntoView {
         |pet_id| async move {
             match pet_id {
                 Some(pet_id) => get_pet(pet_id, false).await,
-                None => Err(crate::error::ApiError::not_found()),
+                None => Err(ApiError::not_found()),
             }
         },
     );
@@ -481,7 +503,7 @@ pub fn EditPetPage() -> impl IntoView {
                             </ActionForm>
                         </section>
                     }.into_any(),
-                    Ok(_) => view! { <ErrorNotice error=crate::error::ApiError::forbidden() /> }.into_any(),
+                    Ok(_) => view! { <ErrorNotice error=ApiError::forbidden() /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
             })}
@@ -498,7 +520,7 @@ pub fn PetHistoryPage() -> impl IntoView {
         |pet_id| async move {
             match pet_id {
                 Some(pet_id) => pet_history(pet_id).await,
-                None => Err(crate::error::ApiError::not_found()),
+                None => Err(ApiError::not_found()),
             }
         },
     );

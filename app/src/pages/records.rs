@@ -4,7 +4,7 @@ use super::{
     components::{
         ErrorNotice, FieldError, FormError, action_error, described_by, format_date, invalid, iso_date, param,
     },
-    documents::DocumentsPanel,
+    documents::{DocumentsData, DocumentsPanel},
 };
 use crate::{
     api::{CreateRecord, UpdateRecord, get_record},
@@ -108,12 +108,15 @@ fn load_record(record_id: Memo<Option<RecordId>>) -> Resource<Result<RecordView,
 /// A record: its current text and every earlier version with who wrote it and when.
 #[component]
 pub fn RecordPage() -> impl IntoView {
-    let record = load_record(param::<RecordId>("id"));
+    let record_id = param::<RecordId>("id");
+    let record = load_record(record_id);
+    // Made here, outside the `Suspense` (see `DocumentsData`).
+    let documents = DocumentsData::of_record(record_id, record);
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match record.await {
-                    Ok(record) => view! { <RecordDetailsView record /> }.into_any(),
+                    Ok(record) => view! { <RecordDetailsView record documents /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
             })}
@@ -122,7 +125,7 @@ pub fn RecordPage() -> impl IntoView {
 }
 
 #[component]
-fn RecordDetailsView(record: RecordView) -> impl IntoView {
+fn RecordDetailsView(record: RecordView, documents: DocumentsData) -> impl IntoView {
     let count = record.revisions.len();
     let edited = count > 0;
     view! {
@@ -150,7 +153,7 @@ fn RecordDetailsView(record: RecordView) -> impl IntoView {
                 }}
             </p>
         </section>
-        <DocumentsPanel pet=record.pet_id record=record.id can_upload=record.can_edit />
+        <DocumentsPanel data=documents pet=record.pet_id record=record.id can_upload=record.can_edit />
         {edited.then(|| view! {
             <section class="card">
                 <h2>"Earlier versions"</h2>

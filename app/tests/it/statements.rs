@@ -1,6 +1,6 @@
 //! What a signed-in owner's requests ask of PostgreSQL, read from sqlx's statement log in this process:
-//! the server runs on the test's own thread (each `sqlx::test` has a runtime of one thread), so a
-//! subscriber set for the test sees every statement it sends. A page reads the account once however
+//! the server runs on the test's own thread (each `sqlx::test` has a runtime of one thread), so the
+//! statements sent from that thread are the test's. A page reads the account once however
 //! many server functions it calls and writes no session; an upload answers with what it wrote without
 //! reading it back; a download reads the document and the access to its pet in one statement.
 
@@ -11,7 +11,10 @@ use crate::{
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
-use std::sync::{Arc, Mutex};
+use std::{
+    cell::RefCell,
+    sync::{Arc, Mutex, OnceLock},
+};
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
@@ -21,18 +24,42 @@ use tracing_subscriber::{
     layer::{Context, Layer, SubscriberExt},
 };
 
-/// The statements sqlx logged since the recorder was set (their SQL, in order).
+/// The statements sqlx logged on this thread since the recorder was started (their SQL, in order).
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);
 
+thread_local! {
+    /// Where this thread's statements go while a test records them.
+    static RECORDING: RefCell<Option<Recorder>> = const { RefCell::new(None) };
+}
+
+/// One subscriber for the whole test binary, set once: it hands each statement to the recorder of the
+/// thread that sent it. (A subscriber per test, set with `set_default`, loses events at random while
+/// tests start and stop theirs at once: `tracing` shares its notion of who listens between threads.)
+fn listen() {
+    static LISTENING: OnceLock<()> = OnceLock::new();
+    LISTENING.get_or_init(|| {
+        let subscriber = tracing_subscriber::registry()
+            .with(ToRecorder.with_filter(Targets::new().with_target("sqlx::query", tracing::Level::TRACE)));
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in this test binary");
+    });
+}
+
+/// Stops recording when dropped.
+struct Recording;
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        RECORDING.with(|recording| recording.borrow_mut().take());
+    }
+}
+
 impl Recorder {
     /// Records this thread's statements until the guard is dropped.
-    fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::registry().with(
-            self.clone()
-                .with_filter(Targets::new().with_target("sqlx::query", tracing::Level::TRACE)),
-        );
-        tracing::subscriber::set_default(subscriber)
+    fn start(&self) -> Recording {
+        listen();
+        RECORDING.with(|recording| *recording.borrow_mut() = Some(self.clone()));
+        Recording
     }
 
     /// The statements recorded while `during` ran (and the answer it gave).
@@ -59,12 +86,19 @@ impl Visit for Statement {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Recorder {
+/// The layer that hands statements to the thread's recorder.
+struct ToRecorder;
+
+impl<S: Subscriber> Layer<S> for ToRecorder {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let Some(recorder) = RECORDING.with(|recording| recording.borrow().clone()) else {
+            return;
+        };
         let mut statement = Statement(None);
         event.record(&mut statement);
         if let Some(sql) = statement.0 {
-            self.0
+            recorder
+                .0
                 .lock()
                 .unwrap()
                 .push(sql.split_whitespace().collect::<Vec<_>>().join(" "));
@@ -142,4 +176,85 @@ async fn an_upload_answers_without_reading_back_and_a_download_checks_access_in_
         1,
         "{statements:#?}"
     );
+}
+
+/// The pet listing of `list_documents`.
+const DOCUMENT_LIST: &str = "and ($6::uuid[] is null or d.id = any($6))";
+/// `pets::list_clinics`, which the sharing panel offers.
+const CLINIC_LIST: &str = "from clinics order by lower(name)";
+/// `two_factor::status`.
+const TWO_FACTOR_STATUS: &str = "from totp_recovery_codes r where r.user_id = u.id and r.used_at is null";
+/// `quota::usage` of an owner.
+const OWNER_USAGE: &str = "select display_name from users where id = $1";
+
+/// Each server function a page calls runs once while the server renders it. A resource made inside a
+/// `Suspense`'s children is made again when the `Suspense` walks them a second time, so the server
+/// would fetch it twice and send both answers; the browser, which makes it once, would then hydrate
+/// with the first answer over markup rendered from the second (a thumbnail made in between was enough
+/// to break the pet page).
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn each_server_function_of_a_page_runs_once(pool: PgPool) {
+    let setup = with_a_pet(spawn_app(pool).await).await;
+    let app = &setup.app;
+    let riverside = app.create_clinic("Riverside").await;
+    app.create_user(
+        "vet@riverside.example",
+        &[pawfile::domain::Role::Staff],
+        Some(riverside),
+    )
+    .await;
+    let vet = app.browser_for("vet@riverside.example").await;
+    let shared = setup
+        .owner
+        .post(app.url("/api/pets/share"))
+        .form(&[
+            ("pet_id", setup.pet.as_str()),
+            ("clinic_id", &riverside.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status(), StatusCode::OK);
+    let record: Value = vet
+        .post(app.url("/api/records/create"))
+        .form(&[
+            ("pet_id", setup.pet.as_str()),
+            ("visit_date", "2026-01-02"),
+            ("kind", "lab_result"),
+            ("title", "Bloods"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = record.as_str().unwrap().to_owned();
+    let recorder = Recorder::default();
+    let _recording = recorder.start();
+    let page = |client: &reqwest::Client, path: String| {
+        let request = client.get(app.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.text().await.unwrap()
+        }
+    };
+
+    let (html, statements) = recorder
+        .during(page(&setup.owner, format!("/pets/{}", setup.pet)))
+        .await;
+    assert!(html.contains("Shared with clinics"), "{html}");
+    assert_eq!(count(&statements, DOCUMENT_LIST), 1, "{statements:#?}");
+    assert_eq!(count(&statements, CLINIC_LIST), 1, "{statements:#?}");
+
+    let (html, statements) = recorder.during(page(&vet, format!("/records/{record}"))).await;
+    assert!(html.contains("Bloods"), "{html}");
+    assert_eq!(count(&statements, DOCUMENT_LIST), 1, "{statements:#?}");
+
+    let (html, statements) = recorder.during(page(&setup.owner, "/account".to_owned())).await;
+    assert!(html.contains("Two-factor sign-in"), "{html}");
+    assert!(html.contains("Storage"), "{html}");
+    assert_eq!(count(&statements, TWO_FACTOR_STATUS), 1, "{statements:#?}");
+    assert_eq!(count(&statements, OWNER_USAGE), 1, "{statements:#?}");
 }
