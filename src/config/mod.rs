@@ -4,19 +4,27 @@
 
 mod backup;
 mod database;
+mod documents;
 mod http;
+mod limits;
 mod mail;
+mod records;
+mod sessions;
 mod stores;
 
 pub use crate::backup::schedule::BackupSchedule;
 pub use crate::storage::{DEFAULT_S3_TIMEOUT, S3Credentials, S3Settings, separation_problems};
 pub use backup::{BackupSettings, SIGNING_KEY_FILE};
 pub use database::{DatabaseSettings, redact_url};
-pub use http::HttpSettings;
+pub use documents::DocumentSettings;
+pub use http::{ConnectionSettings, HttpSettings};
+pub use limits::LimitSettings;
 pub use mail::MailSettings;
+pub use records::RecordSettings;
+pub use sessions::SessionSettings;
 pub use stores::{BackupStoreSettings, DocumentStoreSettings};
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 use secrecy::SecretString;
 use std::{convert::Infallible, path::PathBuf, time::Duration};
 
@@ -38,6 +46,19 @@ fn parse_on_off(value: &str) -> Result<bool, String> {
     }
 }
 
+/// The settings `T` as their defaults say, whatever the environment holds: each group's `Default`, so
+/// a default is said once, in its `#[arg]`.
+///
+/// # Panics
+/// If a setting of `T` has no default (a programming error).
+pub fn defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("pawfile")).mut_args(|arg| arg.env(None::<&str>));
+    let matches = command
+        .try_get_matches_from(["pawfile"])
+        .unwrap_or_else(|err| panic!("every setting has a default: {err}"));
+    T::from_arg_matches(&matches).unwrap_or_else(|err| panic!("every setting has a default: {err}"))
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -57,6 +78,21 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub http: HttpSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub connections: ConnectionSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub sessions: SessionSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub limits: LimitSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub document_rules: DocumentSettings,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub records: RecordSettings,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub documents: DocumentStoreSettings,

@@ -33,7 +33,7 @@ pub async fn register(
             if pawfile::auth::register_owner(
                 &state.db,
                 &state.hasher,
-                &state.config.limits.accounts,
+                &state.config.limits.accounts(),
                 registration,
             )
             .await?
@@ -91,7 +91,7 @@ pub async fn verify_email(token: String, password: String) -> Result<SessionUser
             let verified = pawfile::auth::verify_email(
                 &state.db,
                 &state.hasher,
-                &state.config.limits.accounts,
+                &state.config.limits.accounts(),
                 pawfile::auth::Confirmation {
                     token: &token,
                     password: &password,
@@ -129,7 +129,7 @@ pub async fn forgot_password(email: String) -> Result<String, ApiError> {
             let state = &ctx.state;
             if pawfile::auth::request_password_reset(
                 &state.db,
-                &state.config.limits.accounts,
+                &state.config.limits.accounts(),
                 &email,
                 Some(ctx.client.addr),
             )
@@ -243,7 +243,7 @@ pub async fn login(
                 code: Some(&code),
                 client_addr: Some(ctx.client.addr),
             };
-            match sign_in(&state.db, &state.hasher, &state.config.limits.accounts, attempt).await? {
+            match sign_in(&state.db, &state.hasher, &state.config.limits.accounts(), attempt).await? {
                 SignInOutcome::SignedIn {
                     user_id,
                     generation,
@@ -339,7 +339,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
             let generation = pawfile::account::change_password(
                 &ctx.state.db,
                 &ctx.state.hasher,
-                &ctx.state.config.limits.accounts,
+                &ctx.state.config.limits.accounts(),
                 &actor,
                 &current_password,
                 &new_password,
@@ -365,7 +365,7 @@ pub async fn delete_account(password: String) -> Result<String, ApiError> {
             let due = pawfile::deletion::request_deletion(
                 &state.db,
                 &state.hasher,
-                &state.config.limits.accounts,
+                &state.config.limits.accounts(),
                 &actor,
                 &password,
             )

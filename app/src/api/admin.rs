@@ -251,9 +251,13 @@ pub async fn dashboard() -> Result<pawfile::domain::Dashboard, ApiError> {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
             let state = &ctx.state;
-            let mut dashboard =
-                pawfile::usage::dashboard(&state.db, &actor, DASHBOARD_DAYS, state.config.scrub_period)
-                    .await?;
+            let mut dashboard = pawfile::usage::dashboard(
+                &state.db,
+                &actor,
+                DASHBOARD_DAYS,
+                state.config.documents.scrub_period,
+            )
+            .await?;
             dashboard.backup_alarm = overview(state, &actor).await?.alarm;
             Ok(dashboard)
         }

@@ -124,17 +124,17 @@ mod browser {
 #[server(endpoint = "documents/rules", input = GetUrl)]
 pub async fn get_upload_rules() -> Result<UploadRules, ApiError> {
     let ctx = RequestContext::get()?;
-    let config = &ctx.state.config;
+    let rules = &ctx.state.config.documents;
+    let accepted = rules.accepted();
     Ok(UploadRules {
-        max_bytes: config.max_upload_bytes,
-        accepted: config.accepted_types.clone(),
-        accepted_labels: config
-            .accepted_types
+        max_bytes: rules.max_upload_size.as_u64(),
+        accepted_labels: accepted
             .iter()
             .map(|mime| pawfile::domain::FileType::label_of(mime).to_owned())
             .collect::<Vec<_>>()
             .join(", "),
-        strips_location: config.strip_photo_location,
+        accepted,
+        strips_location: rules.strip_photo_location,
     })
 }
 
@@ -171,7 +171,7 @@ pub async fn scrub_coverage() -> Result<ScrubProgress, ApiError> {
         async {
             let ctx = RequestContext::get()?;
             ctx.require_role(pawfile::domain::Role::Admin).await?;
-            let period = ctx.state.config.scrub_period;
+            let period = ctx.state.config.documents.scrub_period;
             let (rehashed, documents) =
                 pawfile::documents::reconcile::scrub_coverage(&ctx.state.db, period).await?;
             Ok(ScrubProgress {
@@ -192,7 +192,12 @@ pub async fn my_storage() -> Result<Vec<pawfile::domain::StorageUsage>, ApiError
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            Ok(pawfile::documents::quota::usage_of(&ctx.state.db, &actor, &ctx.state.config.quotas).await?)
+            Ok(pawfile::documents::quota::usage_of(
+                &ctx.state.db,
+                &actor,
+                &ctx.state.config.documents.quotas(),
+            )
+            .await?)
         }
         .await,
     )
@@ -205,10 +210,12 @@ pub async fn storage_usage() -> Result<Vec<pawfile::domain::StorageUsage>, ApiEr
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            Ok(
-                pawfile::documents::quota::usage_report(&ctx.state.db, &actor, &ctx.state.config.quotas)
-                    .await?,
+            Ok(pawfile::documents::quota::usage_report(
+                &ctx.state.db,
+                &actor,
+                &ctx.state.config.documents.quotas(),
             )
+            .await?)
         }
         .await,
     )

@@ -238,7 +238,7 @@ pub async fn claim_pet(code: String) -> Result<PetId, ApiError> {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
             let pet =
-                pawfile::pets::claim_pet(&ctx.state.db, &ctx.state.config.limits.accounts, &actor, &code)
+                pawfile::pets::claim_pet(&ctx.state.db, &ctx.state.config.limits.accounts(), &actor, &code)
                     .await?;
             ctx.redirect_html_form(&format!("/pets/{pet}"));
             Ok(pet)

@@ -100,9 +100,9 @@ pub async fn search_records(
             Ok(pawfile::records::search_records(
                 &ctx.state.db,
                 &actor,
-                &ctx.state.config.search_language,
+                &ctx.state.config.records.search_language,
                 &q,
-                ctx.state.config.limits.accounts.searches_per_user,
+                ctx.state.config.limits.searches_per_user,
             )
             .await?)
         }

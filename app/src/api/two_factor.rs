@@ -18,12 +18,7 @@ pub async fn two_factor_status() -> Result<pawfile::domain::TwoFactorStatus, Api
                 pawfile::auth::two_factor::status(&ctx.state.db, actor.user.id).await?;
             Ok(pawfile::domain::TwoFactorStatus {
                 enabled,
-                required: ctx
-                    .state
-                    .config
-                    .two_factor_required_for
-                    .iter()
-                    .any(|role| actor.user.has_role(*role)),
+                required: ctx.state.config.sessions.requires_two_factor(&actor.user),
                 recovery_codes_left,
             })
         }
@@ -55,7 +50,7 @@ pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, ApiError> {
             let actor = ctx.enrolling_actor().await?;
             Ok(pawfile::auth::two_factor::confirm_enrolment(
                 &ctx.state.db,
-                &ctx.state.config.limits.accounts,
+                &ctx.state.config.limits.accounts(),
                 &actor,
                 &code,
             )
@@ -75,7 +70,7 @@ pub async fn renew_recovery_codes(code: String) -> Result<Vec<String>, ApiError>
             let actor = ctx.actor().await?;
             Ok(pawfile::auth::two_factor::renew_recovery_codes(
                 &ctx.state.db,
-                &ctx.state.config.limits.accounts,
+                &ctx.state.config.limits.accounts(),
                 &actor,
                 &code,
             )
@@ -93,20 +88,14 @@ pub async fn disable_two_factor(code: String) -> Result<(), ApiError> {
         async {
             let ctx = RequestContext::get()?;
             let actor = ctx.actor().await?;
-            if ctx
-                .state
-                .config
-                .two_factor_required_for
-                .iter()
-                .any(|role| actor.user.has_role(*role))
-            {
+            if ctx.state.config.sessions.requires_two_factor(&actor.user) {
                 return Err(ApiError::Forbidden {
                     error: "Your role requires two-factor sign-in: it stays on.".to_owned(),
                 });
             }
             Ok(pawfile::auth::two_factor::disable(
                 &ctx.state.db,
-                &ctx.state.config.limits.accounts,
+                &ctx.state.config.limits.accounts(),
                 &actor,
                 &code,
             )

@@ -166,7 +166,7 @@ pub async fn actor(
 ) -> Result<Option<Actor>, ApiError> {
     let actor = enrolling_actor(state, session, memo, client, activity).await?;
     if let Some(actor) = &actor
-        && state.config.needs_two_factor_setup(&actor.user)
+        && state.config.sessions.needs_two_factor_setup(&actor.user)
     {
         return Err(ApiError::Forbidden {
             error: TWO_FACTOR_FIRST.to_owned(),
@@ -208,8 +208,8 @@ async fn signed_in(
         return Ok(None);
     };
     let now = now();
-    let absolute = state.config.session_absolute_timeout.as_secs();
-    let idle = state.config.session_idle_timeout;
+    let absolute = state.config.sessions.absolute_timeout.as_secs();
+    let idle = state.config.sessions.idle_timeout;
     if now.saturating_sub(auth.signed_in_at) > absolute || now.saturating_sub(auth.last_seen) > idle.as_secs()
     {
         end(session).await?;
@@ -228,7 +228,7 @@ async fn signed_in(
         auth.audit_ref = Some(audit_ref);
         session.insert(AUTH_KEY, auth).await.map_err(session_failed)?;
     }
-    user.needs_two_factor_setup = state.config.needs_two_factor_setup(&user);
+    user.needs_two_factor_setup = state.config.sessions.needs_two_factor_setup(&user);
     Ok(Some(SignedIn { user, audit_ref }))
 }
 
@@ -242,7 +242,7 @@ pub async fn load_signed_in(
     let mut user = pawfile::auth::load_session_user(&state.db, user_id, generation)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    user.needs_two_factor_setup = state.config.needs_two_factor_setup(&user);
+    user.needs_two_factor_setup = state.config.sessions.needs_two_factor_setup(&user);
     Ok(user)
 }
 

@@ -39,7 +39,7 @@ pub(super) fn spawn_background_tasks(
             state.documents.clone(),
             state.backups.clone(),
             state.backup.policy().keys.clone(),
-            state.config.trash_retention,
+            state.config.documents.trash_retention,
         );
         tasks::run_periodically(
             "purge trash",
@@ -57,16 +57,16 @@ pub(super) fn spawn_background_tasks(
         let (db, store) = (state.db.clone(), state.documents.clone());
         let defaults = pawfile::documents::reconcile::Options::default();
         let options = pawfile::documents::reconcile::Options {
-            scrub_period: state.config.scrub_period,
-            run_interval: state.config.reconcile_interval,
-            upload_grace: state.config.stale_upload_after,
+            scrub_period: state.config.documents.scrub_period,
+            run_interval: state.config.documents.reconcile_interval,
+            upload_grace: state.config.documents.stale_upload_after,
             // An object without a document is an orphan once no upload can still be recording it.
-            grace: defaults.grace.min(state.config.stale_upload_after),
+            grace: defaults.grace.min(state.config.documents.stale_upload_after),
             ..defaults
         };
         tasks::run_periodically(
             "reconcile",
-            state.config.reconcile_interval,
+            state.config.documents.reconcile_interval,
             shutdown.clone(),
             state.metrics.clone(),
             move || {

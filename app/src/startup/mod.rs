@@ -10,16 +10,14 @@ pub mod telemetry;
 
 pub use backup_setup::embedded_key_path;
 
-pub use crate::state::{
-    AppState, ConnectionLimits, DrillSetup, RuntimeConfig, TaskIntervals, TaskSignals, UsageLimits,
-};
+pub use crate::state::{AppState, DrillSetup, RuntimeConfig, TaskIntervals, TaskSignals};
 
 use axum::Router;
 use leptos::prelude::*;
 use pawfile::{
     auth::PasswordHasher,
     backup::{Backups, Policy},
-    config::ServeSettings,
+    config::{RecordSettings, ServeSettings},
     db,
     error::StartupError,
     net::TrustedProxies,
@@ -64,7 +62,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     }
     let pool = settings.database.connect().await?;
     db::migrate(&pool).await?;
-    let search_language = settings.http.search_language.trim().to_lowercase();
+    let search_language = settings.records.search_language.trim().to_lowercase();
     match pawfile::records::use_search_language(&pool, &search_language).await {
         Ok(0) => {}
         Ok(moved) => {
@@ -160,51 +158,18 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     let config = RuntimeConfig {
         public_url: settings.http.public_url(),
         trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
-        session_idle_timeout: settings.http.session_idle_timeout,
-        session_absolute_timeout: settings.http.session_absolute_timeout,
-        connections: ConnectionLimits {
-            header_read_timeout: settings.http.header_read_timeout,
-            keep_alive_timeout: settings.http.keep_alive_timeout,
-            body_idle_timeout: settings.http.body_idle_timeout,
-            max_connections: settings.http.max_client_connections.max(1),
-            max_per_address: settings.http.max_connections_per_address.max(1),
-            shutdown_grace: settings.http.shutdown_grace,
-        },
-        limits: UsageLimits {
-            upload_bytes_per_hour: settings.http.limit_upload_per_hour.as_u64(),
-            download_bytes_per_hour: settings.http.limit_download_per_hour.as_u64(),
-            exports_per_hour: settings.http.limit_exports_per_hour,
-            concurrent_uploads: settings.http.limit_concurrent_uploads.max(1),
-            accounts: settings.http.account_limits(),
-        },
-        quotas: settings.http.quotas(),
-        search_language,
-        max_upload_bytes: settings.http.max_upload_size.as_u64(),
-        accepted_types: settings
-            .http
-            .accepted_types
-            .iter()
-            .map(|mime| mime.trim().to_owned())
-            .collect(),
-        strip_photo_location: settings.http.strip_photo_location,
+        connections: settings.connections,
+        sessions: settings.sessions.clone(),
+        limits: settings.limits,
+        documents: settings.document_rules.clone(),
+        records: RecordSettings { search_language },
         mail_file_retention: settings.mail.mail_file_retention,
-        trash_retention: settings.http.trash_retention,
-        reconcile_interval: settings.http.reconcile_interval,
-        stale_upload_after: settings.http.stale_upload_after,
-        scrub_period: settings.http.scrub_period,
         backups_on_this_machine,
         backup_schedule: settings.backup.schedule,
         backup_key_beside_data,
         backup_separation,
         backup_drill: backup_setup::drill_setup(settings, backup_key_beside_data)?,
         admin_alerts: true,
-        two_factor_required_for: settings
-            .http
-            .require_two_factor
-            .iter()
-            .flatten()
-            .copied()
-            .collect(),
         intervals: TaskIntervals::default(),
     };
     let policy = Policy {
@@ -401,8 +366,8 @@ impl Application {
             header_read_timeout: limits.header_read_timeout,
             keep_alive_timeout: limits.keep_alive_timeout,
             send_timeout: limits.body_idle_timeout,
-            max_connections: limits.max_connections,
-            max_per_address: limits.max_per_address,
+            max_connections: limits.max_client_connections,
+            max_per_address: limits.max_connections_per_address,
             trusted_proxies: self.state.config.trusted_proxies.clone(),
             shutdown_grace: limits.shutdown_grace,
         };
@@ -414,7 +379,7 @@ impl Application {
             let policy = serve::ConnectionPolicy {
                 listener: "metrics",
                 max_connections: METRICS_CONNECTIONS,
-                max_per_address: limits.max_per_address.min(METRICS_PER_ADDRESS),
+                max_per_address: limits.max_connections_per_address.min(METRICS_PER_ADDRESS),
                 ..policy.clone()
             };
             tokio::spawn(serve::serve(

@@ -36,7 +36,7 @@ pub fn metrics_router(state: AppState) -> Router {
             async move {
                 let text = state
                     .metrics
-                    .render(&state.db, &state.documents, state.config.scrub_period)
+                    .render(&state.db, &state.documents, state.config.documents.scrub_period)
                     .await;
                 (
                     [(axum::http::header::CONTENT_TYPE, pawfile::metrics::CONTENT_TYPE)],
@@ -58,7 +58,7 @@ pub fn router(state: AppState, leptos: LeptosOptions) -> Router {
         move || provide_context(state.clone())
     };
     let idle =
-        CookieDuration::try_from(state.config.session_idle_timeout).unwrap_or(CookieDuration::hours(2));
+        CookieDuration::try_from(state.config.sessions.idle_timeout).unwrap_or(CookieDuration::hours(2));
     let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
         .with_name(COOKIE_NAME)
         .with_http_only(true)

@@ -210,7 +210,7 @@ async fn disabling_an_account_ends_its_session_at_once(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn sessions_end_after_the_absolute_timeout(pool: PgPool) {
     let mut config = test_config();
-    config.session_absolute_timeout = Duration::ZERO;
+    config.sessions.absolute_timeout = Duration::ZERO;
     let app = spawn_app_with(pool, config).await;
     app.signed_in_owner("olivia@example.org").await;
 
@@ -223,7 +223,7 @@ async fn sessions_end_after_the_absolute_timeout(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn the_idle_timeout_sets_the_stored_expiry_of_a_browser_session_cookie(pool: PgPool) {
     let mut config = test_config();
-    config.session_idle_timeout = Duration::from_secs(30 * 60);
+    config.sessions.idle_timeout = Duration::from_secs(30 * 60);
     let app = spawn_app_with(pool, config).await;
 
     let response = app.sign_up("olivia@example.org", "Olivia", PASSWORD).await;
@@ -441,7 +441,7 @@ async fn anonymous_callers_get_401_from_admin_functions(pool: PgPool) {
 async fn staff_must_set_up_two_factor_sign_in_and_then_sign_in_with_codes(pool: PgPool) {
     use pawfile::auth::two_factor::code_for;
     let mut config = test_config();
-    config.two_factor_required_for = vec![Role::Staff, Role::Admin];
+    config.sessions.require_two_factor = vec![Some(Role::Staff), Some(Role::Admin)];
     let app = spawn_app_with(pool, config).await;
     let riverside = app.create_clinic("Riverside").await;
     app.create_user("vet@example.org", &[Role::Staff], Some(riverside))
@@ -630,7 +630,7 @@ async fn an_owner_deletes_their_account_with_their_password_and_signing_in_cance
 async fn owners_may_turn_two_factor_sign_in_on_and_off_staff_may_not_turn_it_off(pool: PgPool) {
     use pawfile::auth::two_factor::code_for;
     let mut config = test_config();
-    config.two_factor_required_for = vec![Role::Staff];
+    config.sessions.require_two_factor = vec![Some(Role::Staff)];
     let app = spawn_app_with(pool, config).await;
     app.signed_in_owner("olivia@example.org").await;
     let enrolment: Value = app

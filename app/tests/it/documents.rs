@@ -178,7 +178,7 @@ async fn uploads_round_trip_byte_for_byte(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn files_over_the_limit_are_refused_with_and_without_content_length(pool: PgPool) {
     let mut config = test_config();
-    config.max_upload_bytes = 64 * 1024;
+    config.documents.max_upload_size = bytesize::ByteSize::kib(64);
     let setup = with_a_pet(spawn_app_with(pool, config).await).await;
 
     // With a Content-Length that cannot fit, nothing is read.

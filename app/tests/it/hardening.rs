@@ -500,7 +500,7 @@ async fn of_two_uploads_that_fit_alone_but_not_together_one_is_stored_whichever_
     pool: PgPool,
 ) {
     let mut config = test_config();
-    config.quotas.per_owner = 12 << 20;
+    config.documents.quota_per_owner = bytesize::ByteSize::mib(12);
     config.limits.concurrent_uploads = 4;
     let setup = with_a_pet(spawn_app_with(pool, config).await).await;
     for declared in [false, true] {
@@ -624,7 +624,7 @@ async fn a_clinic_keeps_what_its_staff_uploaded_for_a_pet_whose_owner_deleted_th
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn record_searches_are_limited_per_user(pool: PgPool) {
     let mut config = test_config();
-    config.limits.accounts.searches_per_user = Limit::new(3, Duration::from_secs(60));
+    config.limits.searches_per_user = Limit::new(3, Duration::from_secs(60));
     let app = spawn_app_with(pool, config).await;
     app.signed_in_owner("olivia@example.org").await;
     for _ in 0..3 {

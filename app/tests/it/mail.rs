@@ -113,7 +113,7 @@ async fn a_sign_up_link_expires_after_48_hours(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn one_address_gets_a_bounded_number_of_mails_from_anonymous_requests(pool: PgPool) {
     let mut config = test_config();
-    config.limits.accounts.mails_per_recipient = Limit::new(2, Duration::from_secs(3600));
+    config.limits.mails_per_recipient = Limit::new(2, Duration::from_secs(3600));
     let app = spawn_app_with(pool, config).await;
 
     for _ in 0..3 {
@@ -148,7 +148,7 @@ async fn a_password_reset_answers_alike_for_unknown_addresses_works_once_and_end
     pool: PgPool,
 ) {
     let mut config = test_config();
-    config.limits.accounts.sign_in_failures_per_account = Limit::new(3, Duration::from_secs(3600));
+    config.limits.sign_in_failures_per_account = Limit::new(3, Duration::from_secs(3600));
     let app = spawn_app_with(pool, config).await;
     app.signed_in_owner("olivia@example.org").await;
     let (laptop, _) = client_with_jar();

@@ -93,8 +93,8 @@ fn busy_config() -> RuntimeConfig {
         usage: second,
         backup_reread: Duration::from_secs(60 * 60),
     };
-    config.trash_retention = second;
-    config.reconcile_interval = Duration::from_secs(2);
+    config.documents.trash_retention = second;
+    config.documents.reconcile_interval = Duration::from_secs(2);
     config.backup_schedule = BackupSchedule::Every(Duration::from_secs(2));
     config
 }
@@ -318,8 +318,8 @@ async fn a_backup_started_on_one_replica_shows_its_progress_on_the_other(pool: P
 async fn a_replica_killed_mid_upload_leaves_no_orphan_and_the_other_keeps_serving(pool: PgPool) {
     use tokio::io::AsyncWriteExt;
     let mut config = test_config();
-    config.stale_upload_after = Duration::from_secs(2);
-    config.reconcile_interval = Duration::from_secs(1);
+    config.documents.stale_upload_after = Duration::from_secs(2);
+    config.documents.reconcile_interval = Duration::from_secs(1);
     let setup = with_a_pet(spawn_app_with(pool.clone(), config).await).await;
     let a = &setup.app;
     // B: `pawfile serve` as its own process on the same database and bucket.

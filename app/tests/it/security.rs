@@ -483,7 +483,7 @@ async fn pages_and_answers_carry_the_isolation_headers(pool: PgPool) {
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn an_idle_session_is_refused_by_the_server_and_polling_does_not_keep_it_alive(pool: PgPool) {
     let mut config = test_config();
-    config.session_idle_timeout = Duration::from_secs(3);
+    config.sessions.idle_timeout = Duration::from_secs(3);
     let app = spawn_app_with(pool, config).await;
     app.create_user("admin@example.org", &[Role::Admin], None).await;
     let response = app.login("admin@example.org", PASSWORD).await;
@@ -713,7 +713,7 @@ async fn guessable_passwords_are_refused_with_a_reason_the_person_understands(po
 }
 
 fn with_connections(
-    change: impl FnOnce(&mut pawfile_app::startup::ConnectionLimits),
+    change: impl FnOnce(&mut pawfile::config::ConnectionSettings),
 ) -> pawfile_app::startup::RuntimeConfig {
     let mut config = test_config();
     change(&mut config.connections);
@@ -758,7 +758,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected(pool: PgPool) 
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn connections_beyond_the_cap_wait_until_one_ends(pool: PgPool) {
     use tokio::io::AsyncWriteExt;
-    let app = spawn_app_with(pool, with_connections(|limits| limits.max_connections = 2)).await;
+    let app = spawn_app_with(pool, with_connections(|limits| limits.max_client_connections = 2)).await;
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -1056,7 +1056,7 @@ pub(crate) async fn upload_pdf(app: &crate::support::TestApp, pet: &str, size: u
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn downloaded_bytes_are_limited_per_user_and_hour_by_weight_not_by_request(pool: PgPool) {
     let mut config = test_config();
-    config.limits.download_bytes_per_hour = 100_000;
+    config.limits.download_per_hour = bytesize::ByteSize(100_000);
     let app = spawn_app_with(pool, config).await;
     let pet = a_pet_of(&app).await;
     let stored: Value = upload_pdf(&app, &pet, 60_000).await.json().await.unwrap();
@@ -1100,7 +1100,7 @@ async fn downloaded_bytes_are_limited_per_user_and_hour_by_weight_not_by_request
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn uploaded_bytes_are_limited_per_user_and_hour_and_a_refused_upload_stores_nothing(pool: PgPool) {
     let mut config = test_config();
-    config.limits.upload_bytes_per_hour = 300_000;
+    config.limits.upload_per_hour = bytesize::ByteSize(300_000);
     let app = spawn_app_with(pool, config).await;
     let pet = a_pet_of(&app).await;
     assert_eq!(
@@ -1133,7 +1133,7 @@ async fn uploaded_bytes_are_limited_per_user_and_hour_and_a_refused_upload_store
 #[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
 async fn an_upload_beyond_the_owners_quota_is_refused_whole_and_usage_is_shown(pool: PgPool) {
     let mut config = test_config();
-    config.quotas.per_owner = 500_000;
+    config.documents.quota_per_owner = bytesize::ByteSize(500_000);
     let app = spawn_app_with(pool, config).await;
     let pet = a_pet_of(&app).await;
     assert_eq!(

@@ -4,8 +4,10 @@
 use crate::support::count;
 use pawfile::{
     backup::RunStatus,
-    config::{BackupStoreSettings, DatabaseSettings, DocumentStoreSettings, HttpSettings, ServeSettings},
-    rate_limit::AccountLimits,
+    config::{
+        BackupStoreSettings, ConnectionSettings, DatabaseSettings, DocumentSettings, DocumentStoreSettings,
+        HttpSettings, LimitSettings, RecordSettings, ServeSettings, SessionSettings,
+    },
     testing::{SETTLE, TestBucket, eventually},
 };
 use pawfile_app::startup::build_state;
@@ -45,40 +47,32 @@ fn settings(database_url: &str, documents: &TestBucket, data_dir: &std::path::Pa
             public_url: None,
             metrics_listen: None,
             trusted_proxies: Vec::new(),
+        },
+        connections: ConnectionSettings {
+            max_client_connections: 64,
+            shutdown_grace: std::time::Duration::from_secs(5),
+            ..ConnectionSettings::default()
+        },
+        sessions: SessionSettings {
+            idle_timeout: std::time::Duration::from_secs(60),
+            absolute_timeout: std::time::Duration::from_secs(600),
+            require_two_factor: vec![None],
+        },
+        limits: LimitSettings {
+            upload_per_hour: bytesize::ByteSize::gib(1),
+            download_per_hour: bytesize::ByteSize::gib(1),
+            exports_per_hour: 5,
+            concurrent_uploads: 4,
+            ..LimitSettings::default()
+        },
+        document_rules: DocumentSettings {
             max_upload_size: bytesize::ByteSize::mib(10),
             accepted_types: vec!["application/pdf".to_owned()],
             trash_retention: std::time::Duration::from_secs(86400),
             reconcile_interval: std::time::Duration::from_secs(3600),
-            stale_upload_after: std::time::Duration::from_secs(86400),
-            scrub_period: std::time::Duration::from_secs(30 * 86400),
-            session_idle_timeout: std::time::Duration::from_secs(60),
-            session_absolute_timeout: std::time::Duration::from_secs(600),
-            header_read_timeout: std::time::Duration::from_secs(10),
-            keep_alive_timeout: std::time::Duration::from_secs(5),
-            max_connections_per_address: 256,
-            strip_photo_location: true,
-            body_idle_timeout: std::time::Duration::from_secs(30),
-            max_client_connections: 64,
-            limit_upload_per_hour: bytesize::ByteSize::gib(1),
-            limit_download_per_hour: bytesize::ByteSize::gib(1),
-            limit_exports_per_hour: 5,
-            limit_concurrent_uploads: 4,
-            search_language: "english".to_owned(),
-            quota_per_owner: bytesize::ByteSize::gib(2),
-            quota_per_clinic: bytesize::ByteSize::gib(500),
-            limit_sign_in_failures_per_account_and_address: AccountLimits::DEFAULT
-                .sign_in_failures_per_account_and_address,
-            limit_sign_in_failures_per_address: AccountLimits::DEFAULT.sign_in_failures_per_address,
-            limit_sign_in_failures_per_account: AccountLimits::DEFAULT.sign_in_failures_per_account,
-            limit_registrations_per_address: AccountLimits::DEFAULT.registrations_per_address,
-            limit_password_changes: AccountLimits::DEFAULT.password_changes_per_account,
-            limit_claim_attempts: AccountLimits::DEFAULT.claim_attempts_per_user,
-            limit_password_resets_per_address: AccountLimits::DEFAULT.password_resets_per_address,
-            limit_mails_per_recipient: AccountLimits::DEFAULT.mails_per_recipient,
-            limit_searches: AccountLimits::DEFAULT.searches_per_user,
-            require_two_factor: vec![None],
-            shutdown_grace: std::time::Duration::from_secs(5),
+            ..DocumentSettings::default()
         },
+        records: RecordSettings::default(),
         documents: DocumentStoreSettings {
             endpoint: s3.endpoint.clone(),
             region: s3.region.clone(),
@@ -828,7 +822,7 @@ async fn an_unknown_search_language_is_named(pool: PgPool) {
     let documents = TestBucket::embedded().await;
     let folder = tempfile::tempdir().unwrap();
     let mut settings = settings(&database_url(&pool).await, &documents, folder.path());
-    settings.http.search_language = "klingon".to_owned();
+    settings.records.search_language = "klingon".to_owned();
 
     let err = build_state(&settings).await.unwrap_err();
 

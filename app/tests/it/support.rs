@@ -2,6 +2,7 @@
 
 use pawfile::{
     auth::{NewUser, PasswordHasher, create_user},
+    config::{ConnectionSettings, DocumentSettings, LimitSettings, RecordSettings, SessionSettings},
     domain::{ClinicId, DisplayName, Email, NewPassword, Role, Roles, SessionUser, UserId},
     mail::{Mailer, RetryPolicy, Transport},
     net::TrustedProxies,
@@ -28,31 +29,26 @@ pub fn test_config() -> RuntimeConfig {
     RuntimeConfig {
         public_url: "http://127.0.0.1/".parse().unwrap(),
         trusted_proxies: TrustedProxies::default(),
-        session_idle_timeout: Duration::from_secs(2 * 60 * 60),
-        session_absolute_timeout: Duration::from_secs(12 * 60 * 60),
-        connections: pawfile_app::startup::ConnectionLimits::default(),
-        limits: pawfile_app::startup::UsageLimits::default(),
-        quotas: pawfile::documents::quota::Quotas::DEFAULT,
-        search_language: "english".to_owned(),
-        max_upload_bytes: 64 * 1024 * 1024,
-        accepted_types: pawfile::documents::sniff::DEFAULT_ACCEPTED
-            .iter()
-            .map(|mime| (*mime).to_owned())
-            .collect(),
-        strip_photo_location: true,
+        connections: ConnectionSettings::default(),
+        sessions: SessionSettings {
+            idle_timeout: Duration::from_secs(2 * 60 * 60),
+            // Tests of two-factor sign-in require it themselves.
+            require_two_factor: Vec::new(),
+            ..SessionSettings::default()
+        },
+        limits: LimitSettings::default(),
+        documents: DocumentSettings {
+            max_upload_size: bytesize::ByteSize::mib(64),
+            ..DocumentSettings::default()
+        },
+        records: RecordSettings::default(),
         mail_file_retention: Duration::from_secs(30 * 24 * 60 * 60),
-        trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
-        reconcile_interval: Duration::from_secs(6 * 60 * 60),
-        scrub_period: Duration::from_secs(30 * 24 * 60 * 60),
         backups_on_this_machine: true,
         backup_schedule: pawfile::config::BackupSchedule::Off,
         backup_key_beside_data: false,
         backup_separation: Vec::new(),
         backup_drill: None,
         admin_alerts: false,
-        // Tests of two-factor sign-in require it themselves.
-        two_factor_required_for: Vec::new(),
-        stale_upload_after: Duration::from_secs(24 * 60 * 60),
         intervals: pawfile_app::startup::TaskIntervals::default(),
     }
 }

@@ -40,9 +40,9 @@ struct UploadForm {
 
 fn upload_policy(state: &AppState) -> Policy {
     Policy {
-        max_bytes: state.config.max_upload_bytes,
-        accepted: state.config.accepted_types.clone(),
-        strip_location: state.config.strip_photo_location,
+        max_bytes: state.config.documents.max_upload_size.as_u64(),
+        accepted: state.config.documents.accepted(),
+        strip_location: state.config.documents.strip_photo_location,
     }
 }
 
@@ -116,7 +116,7 @@ async fn receive(
     let slot = UploadSlot::take(&state.db, actor.user.id, limits.concurrent_uploads).await?;
     // Storage is reserved before a byte reaches the store (the declared length whole, or as bytes
     // arrive); the batch holds the slot and the reservation until it ends.
-    batch.reserve(slot, &state.config.quotas, declared).await?;
+    batch.reserve(slot, &state.config.documents.quotas(), declared).await?;
     // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
     // body of unknown length is counted as it arrives and charged when the request ends, whether it
     // finished or broke off (so it can exceed the allowance once).
