@@ -24,7 +24,7 @@ use crate::{
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
-pub use upload::{PendingObject, Policy, StoredObject, UploadBatch, UploadDetails, UploadError};
+pub use upload::{Admission, PendingObject, Policy, StoredObject, UploadBatch, UploadDetails, UploadError};
 
 /// Longest kept file name, in characters.
 const FILENAME_MAX: usize = 255;

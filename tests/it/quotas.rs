@@ -7,19 +7,21 @@ use bytes::Bytes;
 use futures::stream;
 use pawfile::{
     documents::{
-        self, UploadBatch, UploadDetails,
+        self, Admission, UploadBatch, UploadDetails,
         quota::{self, Payer, Quotas, Reservation},
         slots::UploadSlot,
         upload::Policy,
     },
     error::Error,
     pets,
+    rate_limit::Limit,
     testing::{SETTLE, TestBucket, eventually},
 };
 use sqlx::PgPool;
 use std::{convert::Infallible, time::Duration};
 
 const MIB: u64 = 1 << 20;
+const HOUR: Duration = Duration::from_secs(60 * 60);
 
 fn policy() -> Policy {
     Policy {
@@ -62,9 +64,13 @@ async fn upload(
     declared: Option<u64>,
     quotas: &Quotas,
 ) -> Result<pawfile::domain::DocumentId, Error> {
-    let mut batch = UploadBatch::begin(pool, &bucket.store, policy(), actor, pet).await?;
-    let slot = UploadSlot::take(pool, actor.user.id, 10).await?;
-    batch.reserve(slot, quotas, declared).await?;
+    let admission = Admission {
+        concurrent_uploads: 10,
+        quotas,
+        allowance: Limit::new(1 << 40, HOUR),
+        declared,
+    };
+    let mut batch = UploadBatch::admit(pool, &bucket.store, policy(), actor, pet, admission).await?;
     batch.add_file("scan.pdf", chunks(pdf(size))).await?;
     Ok(batch.finish(UploadDetails::default()).await?[0].id)
 }
@@ -339,4 +345,67 @@ async fn an_older_upload_goes_on_at_once_when_a_faster_younger_one_is_refused(po
     older.arrive(&pool, 7 * MIB).await.unwrap();
     assert_eq!(older.reserved(), 20 * MIB);
     drop(younger);
+}
+
+/// What `admit` took before a refusal later in its order is given back: the slot and the reservation
+/// when the hourly allowance refuses, and nothing is taken from the allowance when the slot or the
+/// quota refuses.
+#[sqlx::test(migrator = "pawfile::db::MIGRATOR")]
+async fn an_admission_refused_at_any_step_keeps_nothing_it_took(pool: PgPool) {
+    let bucket = TestBucket::embedded().await;
+    let alice = owner(&pool, "alice@example.org").await;
+    let biscuit = pet(&pool, &alice, "Biscuit").await;
+    let quotas = quotas(10 * MIB, 0);
+    let admit = |concurrent_uploads: usize, allowance: i64, declared: u64| {
+        let (pool, store, alice) = (pool.clone(), bucket.store.clone(), alice.clone());
+        async move {
+            let admission = Admission {
+                concurrent_uploads,
+                quotas: &quotas,
+                allowance: Limit::new(allowance, HOUR),
+                declared: Some(declared),
+            };
+            UploadBatch::admit(&pool, &store, policy(), &alice, biscuit, admission).await
+        }
+    };
+    let allowance_used = || async {
+        sqlx::query_scalar::<_, i64>("select coalesce(sum(hits), 0)::bigint from rate_limit_hits")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+
+    // The allowance refuses 2 MiB of 1 MiB: the slot and the 2 MiB reserved are given back.
+    let refused = admit(10, MIB as i64, 2 * MIB).await.unwrap_err();
+    assert!(matches!(refused, Error::RateLimited { .. }), "{refused:?}");
+    nothing_left_beyond(&pool, &bucket, 0).await;
+    eventually(SETTLE, "the slot was given back", || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    assert_eq!(allowance_used().await, 0);
+
+    // The quota refuses 11 MiB of 10: nothing is taken from the allowance.
+    let refused = admit(10, 1 << 40, 11 * MIB).await.unwrap_err();
+    assert!(matches!(refused, Error::QuotaExceeded(_)), "{refused:?}");
+    assert_eq!(allowance_used().await, 0);
+
+    // One upload running, one allowed at once: the second is refused before it reserves or charges.
+    let running = admit(1, 1 << 40, MIB).await.unwrap();
+    assert_eq!(allowance_used().await, MIB as i64);
+    let refused = admit(1, 1 << 40, MIB).await.unwrap_err();
+    assert!(matches!(refused, Error::RateLimited { .. }), "{refused:?}");
+    assert_eq!(allowance_used().await, MIB as i64);
+    let reserved: i64 =
+        sqlx::query_scalar("select coalesce(sum(reserved_bytes), 0)::bigint from upload_slots")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(reserved, MIB as i64, "only the running upload's reservation");
+    running.discard().await;
+    nothing_left_beyond(&pool, &bucket, 0).await;
 }

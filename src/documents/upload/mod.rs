@@ -1,6 +1,9 @@
 //! The upload protocol, in one place. An [`UploadBatch`] takes the files of one request:
 //!
 //! 1. [`UploadBatch::begin`] checks that the caller may upload to the pet, before a byte is read;
+//!    [`UploadBatch::admit`] does that and takes what the request is allowed: one of the user's upload
+//!    slots, the storage it declares from the payer's quota, and its length from the user's hourly
+//!    allowance;
 //! 2. [`UploadBatch::add_file`] streams each file into its own object (key `documents/<new id>`): the
 //!    upload is announced in `upload_intents` first (with its multipart upload id once S3 gives one), and
 //!    the bytes are counted, sniffed and checksummed on their way through the storage layer's
@@ -51,6 +54,21 @@ pub struct UploadDetails {
     pub category: Option<DocumentCategory>,
 }
 
+/// What an upload request may take before its body is read (see [`UploadBatch::admit`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Admission<'a> {
+    /// Uploads one user may run at once.
+    pub concurrent_uploads: usize,
+    /// The payers' storage quotas.
+    pub quotas: &'a Quotas,
+    /// Bytes one user may upload per hour.
+    pub allowance: crate::rate_limit::Limit,
+    /// The request's length, when it says: taken whole from the quota and the allowance before a byte
+    /// is read. Without it, storage is reserved as bytes arrive, and the caller charges the allowance
+    /// with what arrived ([`crate::rate_limit::count_amount`]).
+    pub declared: Option<u64>,
+}
+
 /// A file of a batch that reached S3, with the name it came with.
 #[derive(Debug)]
 struct Received {
@@ -98,6 +116,29 @@ impl UploadBatch {
             reservation: None,
             files: Vec::new(),
         })
+    }
+
+    /// [`Self::begin`], then what the request may take before its body is read, in this order: one of
+    /// the user's upload slots (held until the batch ends), storage from the payer's quota (the
+    /// declared length, or as bytes arrive), and the declared length from the user's hourly allowance.
+    /// Whatever was taken is given back if a later step refuses.
+    pub async fn admit(
+        db: &PgPool,
+        store: &ObjectStore,
+        policy: Policy,
+        actor: &Actor,
+        pet: PetId,
+        admission: Admission<'_>,
+    ) -> Result<Self> {
+        let mut batch = Self::begin(db, store, policy, actor, pet).await?;
+        let slot = UploadSlot::take(db, actor.user.id, admission.concurrent_uploads).await?;
+        batch.reserve(slot, admission.quotas, admission.declared).await?;
+        if let Some(length) = admission.declared {
+            let key = crate::rate_limit::Key::UploadBytes(actor.user.id);
+            // (Refused: dropping the batch gives the slot and its reservation back.)
+            crate::rate_limit::take_amount(db, &key, length, admission.allowance).await?;
+        }
+        Ok(batch)
     }
 
     /// Who the batch's documents count against: the clinic when its staff upload, the owner otherwise.

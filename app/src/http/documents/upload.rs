@@ -11,10 +11,9 @@ use axum::{
     response::Response,
 };
 use futures::{StreamExt, TryStreamExt};
-use pawfile::documents::slots::UploadSlot;
 use pawfile::{
     access::Actor,
-    documents::{Policy, UploadBatch, UploadDetails},
+    documents::{Admission, Policy, UploadBatch, UploadDetails},
     domain::{DocumentCategory, DocumentView, PetId, parse_caption},
 };
 use std::sync::{
@@ -110,28 +109,26 @@ async fn receive(
             ),
         });
     }
-    let mut batch = UploadBatch::begin(&state.db, &state.documents, policy, actor, pet).await?;
-    // One of the user's upload slots, held until the upload ends (or the request is dropped).
+    // One of the user's upload slots, storage from the payer's quota and the declared length from
+    // the hourly allowance, all before a byte is read; the batch holds them until it ends.
     let limits = state.config.limits;
-    let slot = UploadSlot::take(&state.db, actor.user.id, limits.concurrent_uploads).await?;
-    // Storage is reserved before a byte reaches the store (the declared length whole, or as bytes
-    // arrive); the batch holds the slot and the reservation until it ends.
-    batch.reserve(slot, &state.config.documents.quotas(), declared).await?;
-    // Uploaded bytes per user and hour: a declared length is taken whole before a byte is read; a
-    // body of unknown length is counted as it arrives and charged when the request ends, whether it
-    // finished or broke off (so it can exceed the allowance once).
-    let limit_key = pawfile::rate_limit::Key::UploadBytes(actor.user.id);
+    let admission = Admission {
+        concurrent_uploads: limits.concurrent_uploads,
+        quotas: &state.config.documents.quotas(),
+        allowance: limits.uploads(),
+        declared,
+    };
+    let mut batch = UploadBatch::admit(&state.db, &state.documents, policy, actor, pet, admission).await?;
+    // A body of unknown length is counted as it arrives and charged to the allowance when the request
+    // ends, whether it finished or broke off (so it can exceed the allowance once).
     let (parts, body) = request.into_parts();
     let body = match declared {
-        Some(length) => {
-            pawfile::rate_limit::take_amount(&state.db, &limit_key, length, limits.uploads()).await?;
-            body.into_data_stream().boxed()
-        }
+        Some(_) => body.into_data_stream().boxed(),
         None => {
             let charge = Charge {
                 received: Arc::new(AtomicU64::new(0)),
                 db: state.db.clone(),
-                key: limit_key,
+                key: pawfile::rate_limit::Key::UploadBytes(actor.user.id),
                 limit: limits.uploads(),
             };
             body.into_data_stream()
