@@ -66,7 +66,7 @@ async fn upload(
 ) -> Result<pawfile::domain::DocumentId, Error> {
     let admission = Admission {
         concurrent_uploads: 10,
-        quotas,
+        quotas: *quotas,
         allowance: Limit::new(1 << 40, HOUR),
         declared,
     };
@@ -361,12 +361,22 @@ async fn an_admission_refused_at_any_step_keeps_nothing_it_took(pool: PgPool) {
         async move {
             let admission = Admission {
                 concurrent_uploads,
-                quotas: &quotas,
+                quotas,
                 allowance: Limit::new(allowance, HOUR),
                 declared: Some(declared),
             };
             UploadBatch::admit(&pool, &store, policy(), &alice, biscuit, admission).await
         }
+    };
+    // A slot is given back by a task its drop spawns.
+    let slots_given_back = || {
+        eventually(SETTLE, "the slot was given back", || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == 0
+        })
     };
     let allowance_used = || async {
         sqlx::query_scalar::<_, i64>("select coalesce(sum(hits), 0)::bigint from rate_limit_hits")
@@ -379,20 +389,14 @@ async fn an_admission_refused_at_any_step_keeps_nothing_it_took(pool: PgPool) {
     let refused = admit(10, MIB as i64, 2 * MIB).await.unwrap_err();
     assert!(matches!(refused, Error::RateLimited { .. }), "{refused:?}");
     nothing_left_beyond(&pool, &bucket, 0).await;
-    eventually(SETTLE, "the slot was given back", || async {
-        sqlx::query_scalar::<_, i64>("select count(*) from upload_slots")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            == 0
-    })
-    .await;
+    slots_given_back().await;
     assert_eq!(allowance_used().await, 0);
 
-    // The quota refuses 11 MiB of 10: nothing is taken from the allowance.
+    // The quota refuses 11 MiB of 10: nothing is taken from the allowance, and the slot goes back.
     let refused = admit(10, 1 << 40, 11 * MIB).await.unwrap_err();
     assert!(matches!(refused, Error::QuotaExceeded(_)), "{refused:?}");
     assert_eq!(allowance_used().await, 0);
+    slots_given_back().await;
 
     // One upload running, one allowed at once: the second is refused before it reserves or charges.
     let running = admit(1, 1 << 40, MIB).await.unwrap();

@@ -56,11 +56,11 @@ pub struct UploadDetails {
 
 /// What an upload request may take before its body is read (see [`UploadBatch::admit`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Admission<'a> {
+pub struct Admission {
     /// Uploads one user may run at once.
     pub concurrent_uploads: usize,
     /// The payers' storage quotas.
-    pub quotas: &'a Quotas,
+    pub quotas: Quotas,
     /// Bytes one user may upload per hour.
     pub allowance: crate::rate_limit::Limit,
     /// The request's length, when it says: taken whole from the quota and the allowance before a byte
@@ -128,11 +128,11 @@ impl UploadBatch {
         policy: Policy,
         actor: &Actor,
         pet: PetId,
-        admission: Admission<'_>,
+        admission: Admission,
     ) -> Result<Self> {
         let mut batch = Self::begin(db, store, policy, actor, pet).await?;
         let slot = UploadSlot::take(db, actor.user.id, admission.concurrent_uploads).await?;
-        batch.reserve(slot, admission.quotas, admission.declared).await?;
+        batch.reserve(slot, &admission.quotas, admission.declared).await?;
         if let Some(length) = admission.declared {
             let key = crate::rate_limit::Key::UploadBytes(actor.user.id);
             // (Refused: dropping the batch gives the slot and its reservation back.)

@@ -114,7 +114,7 @@ async fn receive(
     let limits = state.config.limits;
     let admission = Admission {
         concurrent_uploads: limits.concurrent_uploads,
-        quotas: &state.config.documents.quotas(),
+        quotas: state.config.documents.quotas(),
         allowance: limits.uploads(),
         declared,
     };
