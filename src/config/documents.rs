@@ -1,6 +1,6 @@
 //! What the document store accepts, how much it keeps for whom, and how often it checks itself.
 
-use super::{parse_duration, parse_on_off};
+use super::{parse_duration, parse_on_off, parse_trimmed};
 use bytesize::ByteSize;
 use clap::Args;
 use std::time::Duration;
@@ -20,6 +20,7 @@ pub struct DocumentSettings {
         long = "accepted-types",
         env = "PAWFILE_ACCEPTED_TYPES",
         value_delimiter = ',',
+        value_parser = parse_trimmed,
         default_value = "application/pdf,image/jpeg,image/png,image/webp,image/gif,image/heif,image/tiff,application/dicom"
     )]
     pub accepted_types: Vec<String>,
@@ -72,14 +73,6 @@ impl DocumentSettings {
             per_clinic: self.quota_per_clinic.as_u64(),
         }
     }
-
-    /// The accepted types, as sniffed MIME types (trimmed of the spaces a list may carry).
-    pub fn accepted(&self) -> Vec<String> {
-        self.accepted_types
-            .iter()
-            .map(|mime| mime.trim().to_owned())
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -89,9 +82,26 @@ mod tests {
     #[test]
     fn every_known_file_type_is_accepted_by_default() {
         assert_eq!(
-            DocumentSettings::default().accepted().join(","),
+            DocumentSettings::default().accepted_types.join(","),
             crate::domain::FileType::DEFAULT_ACCEPTED.join(",")
         );
+    }
+
+    #[test]
+    fn listed_types_are_read_without_their_spaces() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            documents: DocumentSettings,
+        }
+        let set = Wrap::try_parse_from([
+            "pawfile",
+            "--accepted-types=application/pdf, image/png ,image/jpeg",
+        ])
+        .unwrap()
+        .documents;
+        assert_eq!(set.accepted_types, ["application/pdf", "image/png", "image/jpeg"]);
     }
 
     #[test]

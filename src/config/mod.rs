@@ -33,6 +33,11 @@ fn parse_secret(value: &str) -> Result<SecretString, Infallible> {
     Ok(SecretString::from(value.to_owned()))
 }
 
+/// Parses a value without the spaces around it (a list written `a, b` gives `a` and `b`).
+fn parse_trimmed(value: &str) -> Result<String, Infallible> {
+    Ok(value.trim().to_owned())
+}
+
 fn parse_duration(value: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(value)
 }

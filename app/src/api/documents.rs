@@ -125,15 +125,15 @@ mod browser {
 pub async fn get_upload_rules() -> Result<UploadRules, ApiError> {
     let ctx = RequestContext::get()?;
     let rules = &ctx.state.config.documents;
-    let accepted = rules.accepted();
     Ok(UploadRules {
         max_bytes: rules.max_upload_size.as_u64(),
-        accepted_labels: accepted
+        accepted: rules.accepted_types.clone(),
+        accepted_labels: rules
+            .accepted_types
             .iter()
             .map(|mime| pawfile::domain::FileType::label_of(mime).to_owned())
             .collect::<Vec<_>>()
             .join(", "),
-        accepted,
         strips_location: rules.strip_photo_location,
     })
 }

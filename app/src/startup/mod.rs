@@ -17,7 +17,7 @@ use leptos::prelude::*;
 use pawfile::{
     auth::PasswordHasher,
     backup::{Backups, Policy},
-    config::{RecordSettings, ServeSettings},
+    config::ServeSettings,
     db,
     error::StartupError,
     net::TrustedProxies,
@@ -62,8 +62,8 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
     }
     let pool = settings.database.connect().await?;
     db::migrate(&pool).await?;
-    let search_language = settings.records.search_language.trim().to_lowercase();
-    match pawfile::records::use_search_language(&pool, &search_language).await {
+    let search_language = &settings.records.search_language;
+    match pawfile::records::use_search_language(&pool, search_language).await {
         Ok(0) => {}
         Ok(moved) => {
             tracing::info!(language = %search_language, records = moved, "records re-indexed for search");
@@ -162,7 +162,7 @@ pub async fn build_state(settings: &ServeSettings) -> Result<(AppState, Vec<Embe
         sessions: settings.sessions.clone(),
         limits: settings.limits,
         documents: settings.document_rules.clone(),
-        records: RecordSettings { search_language },
+        records: settings.records.clone(),
         mail_file_retention: settings.mail.mail_file_retention,
         backups_on_this_machine,
         backup_schedule: settings.backup.schedule,

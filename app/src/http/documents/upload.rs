@@ -40,7 +40,7 @@ struct UploadForm {
 fn upload_policy(state: &AppState) -> Policy {
     Policy {
         max_bytes: state.config.documents.max_upload_size.as_u64(),
-        accepted: state.config.documents.accepted(),
+        accepted: state.config.documents.accepted_types.clone(),
         strip_location: state.config.documents.strip_photo_location,
     }
 }
