@@ -22,6 +22,10 @@ const RECENT_DOCUMENTS: usize = 20;
 /// hydrate with the first answer over markup rendered from the second.
 #[derive(Clone, Copy)]
 pub struct DocumentsData {
+    /// The category filter (`?category=`), which the filter form also shows.
+    category: Memo<String>,
+    /// `?trash=1`: the viewer's trash instead of the documents.
+    show_trash: Memo<String>,
     documents: Resource<Result<(Vec<DocumentView>, bool), ApiError>>,
     rules: Resource<Result<UploadRules, ApiError>>,
     /// Counts finished uploads: the list is fetched again after each.
@@ -90,6 +94,8 @@ impl DocumentsData {
         );
         let rules = Resource::new(|| (), |_| get_upload_rules());
         Self {
+            category,
+            show_trash,
             documents,
             rules,
             uploaded,
@@ -114,12 +120,12 @@ pub fn DocumentsPanel(
     owner: bool,
 ) -> impl IntoView {
     let DocumentsData {
+        category,
+        show_trash,
         documents,
         rules,
         uploaded,
     } = data;
-    let category = query("category");
-    let show_trash = query("trash");
     let all_link = show_all("documents");
     let heading = if record.is_some() {
         "Attached files"
