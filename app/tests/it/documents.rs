@@ -63,6 +63,47 @@ pub(crate) async fn with_a_pet(app: TestApp) -> Setup {
 }
 
 impl Setup {
+    /// Shares the pet with a new clinic, Riverside, whose vet (`vet@riverside.example`) is signed in
+    /// on the client returned.
+    pub(crate) async fn shared_with_a_vet(&self) -> Client {
+        let app = &self.app;
+        let riverside = app.create_clinic("Riverside").await;
+        app.create_user("vet@riverside.example", &[Role::Staff], Some(riverside))
+            .await;
+        let vet = app.browser_for("vet@riverside.example").await;
+        let shared = self
+            .owner
+            .post(app.url("/api/pets/share"))
+            .form(&[
+                ("pet_id", self.pet.as_str()),
+                ("clinic_id", &riverside.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(shared.status(), StatusCode::OK);
+        vet
+    }
+
+    /// A lab result `vet` writes for the pet: its id.
+    pub(crate) async fn record_by(&self, vet: &Client, title: &str) -> String {
+        let record: Value = vet
+            .post(self.app.url("/api/records/create"))
+            .form(&[
+                ("pet_id", self.pet.as_str()),
+                ("visit_date", "2026-01-02"),
+                ("kind", "lab_result"),
+                ("title", title),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        record.as_str().unwrap().to_owned()
+    }
+
     pub(crate) async fn upload(&self, form: Form) -> (StatusCode, Value) {
         let response = self
             .owner
@@ -815,35 +856,8 @@ async fn images_get_thumbnails(pool: PgPool) {
 async fn staff_attach_files_to_their_records_and_owners_cannot(pool: PgPool) {
     let setup = with_a_pet(spawn_app(pool).await).await;
     let app = &setup.app;
-    let riverside = app.create_clinic("Riverside").await;
-    app.create_user("vet@riverside.example", &[Role::Staff], Some(riverside))
-        .await;
-    let vet = app.browser_for("vet@riverside.example").await;
-    setup
-        .owner
-        .post(app.url("/api/pets/share"))
-        .form(&[
-            ("pet_id", setup.pet.as_str()),
-            ("clinic_id", &riverside.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let record: Value = vet
-        .post(app.url("/api/records/create"))
-        .form(&[
-            ("pet_id", setup.pet.as_str()),
-            ("visit_date", "2026-01-02"),
-            ("kind", "lab_result"),
-            ("title", "Bloods"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let record = record.as_str().unwrap();
+    let vet = setup.shared_with_a_vet().await;
+    let record = &setup.record_by(&vet, "Bloods").await;
 
     let by_vet = vet
         .post(app.url(&format!("/api/pets/{}/documents", setup.pet)))

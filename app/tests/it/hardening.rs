@@ -554,20 +554,7 @@ async fn a_reserved_device_name_keeps_its_extension(pool: PgPool) {
 async fn a_clinic_keeps_what_its_staff_uploaded_for_a_pet_whose_owner_deleted_the_account(pool: PgPool) {
     let setup = with_a_pet(spawn_app(pool).await).await;
     let app = &setup.app;
-    let riverside = app.create_clinic("Riverside").await;
-    app.create_user("vet@riverside.example", &[Role::Staff], Some(riverside))
-        .await;
-    let vet = app.browser_for("vet@riverside.example").await;
-    setup
-        .owner
-        .post(app.url("/api/pets/share"))
-        .form(&[
-            ("pet_id", setup.pet.as_str()),
-            ("clinic_id", &riverside.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let vet = setup.shared_with_a_vet().await;
     let uploaded: Value = vet
         .post(app.url(&format!("/api/pets/{}/documents", setup.pet)))
         .multipart(file(

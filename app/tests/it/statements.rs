@@ -196,40 +196,8 @@ const OWNER_USAGE: &str = "select display_name from users where id = $1";
 async fn each_server_function_of_a_page_runs_once(pool: PgPool) {
     let setup = with_a_pet(spawn_app(pool).await).await;
     let app = &setup.app;
-    let riverside = app.create_clinic("Riverside").await;
-    app.create_user(
-        "vet@riverside.example",
-        &[pawfile::domain::Role::Staff],
-        Some(riverside),
-    )
-    .await;
-    let vet = app.browser_for("vet@riverside.example").await;
-    let shared = setup
-        .owner
-        .post(app.url("/api/pets/share"))
-        .form(&[
-            ("pet_id", setup.pet.as_str()),
-            ("clinic_id", &riverside.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shared.status(), StatusCode::OK);
-    let record: Value = vet
-        .post(app.url("/api/records/create"))
-        .form(&[
-            ("pet_id", setup.pet.as_str()),
-            ("visit_date", "2026-01-02"),
-            ("kind", "lab_result"),
-            ("title", "Bloods"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let record = record.as_str().unwrap().to_owned();
+    let vet = setup.shared_with_a_vet().await;
+    let record = setup.record_by(&vet, "Bloods").await;
     let recorder = Recorder::default();
     let _recording = recorder.start();
     let page = |client: &reqwest::Client, path: String| {
@@ -247,6 +215,15 @@ async fn each_server_function_of_a_page_runs_once(pool: PgPool) {
     assert!(html.contains("Shared with clinics"), "{html}");
     assert_eq!(count(&statements, DOCUMENT_LIST), 1, "{statements:#?}");
     assert_eq!(count(&statements, CLINIC_LIST), 1, "{statements:#?}");
+
+    // Only the owner is offered the clinics to share with: a vet's view of the pet asks for none.
+    let (html, statements) = recorder.during(page(&vet, format!("/pets/{}", setup.pet))).await;
+    assert!(
+        html.contains("Biscuit") && !html.contains("Shared with clinics"),
+        "{html}"
+    );
+    assert_eq!(count(&statements, DOCUMENT_LIST), 1, "{statements:#?}");
+    assert_eq!(count(&statements, CLINIC_LIST), 0, "{statements:#?}");
 
     let (html, statements) = recorder.during(page(&vet, format!("/records/{record}"))).await;
     assert!(html.contains("Bloods"), "{html}");
