@@ -60,6 +60,30 @@ wait_for_port() {
 
 random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
+# Seeds the demo data into the database at $1 and serves it with the debug build (data folder $2, log
+# $3) on a free port, in the background, with no backup schedule: sets SERVER_PID and DEMO_URL. Dies
+# with the log if it does not listen within a minute.
+serve_demo() {
+  local url=$1 data=$2 log=$3 port
+  port=$(free_port)
+  export PAWFILE_LISTEN="127.0.0.1:$port" PAWFILE_DATA_DIR="$data" PAWFILE_BACKUP_SCHEDULE=off
+  DATABASE_URL=$url "$ROOT/target/debug/pawfile" seed-demo >/dev/null
+  DATABASE_URL=$url "$ROOT/target/debug/pawfile" serve >"$log" 2>&1 &
+  SERVER_PID=$!
+  DEMO_URL="http://127.0.0.1:$port"
+  wait_for_port "$port" 60 || { cat "$log" >&2; die "Pawfile did not start"; }
+}
+
+# Installs the browser tests' npm packages (Playwright drives Debian's Chromium; it never downloads
+# a browser) unless they are there.
+ensure_playwright() {
+  (
+    cd "$ROOT/end2end"
+    [ -d node_modules/@playwright/test ] && npm ls --silent >/dev/null 2>&1 ||
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+  )
+}
+
 ensure_wasm_target() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown && return 0
   log "adding the wasm32-unknown-unknown target"
